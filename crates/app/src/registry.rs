@@ -1,0 +1,1295 @@
+//! The registry's use cases: register, read, update, move, split, merge,
+//! transfer, inactivate, history and search.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use himaya_domain::Problem;
+use himaya_domain::config::Area;
+use himaya_domain::digits::to_ascii_digits;
+use himaya_domain::history::{FieldChange, diff, merge_patch};
+use himaya_domain::household::{
+    Household, HouseholdDraft, HouseholdId, HouseholdRecord, check_change_reason, check_one_head,
+};
+use himaya_domain::identifier::{Identifier, IdentifierType, IdentifierWarning};
+use himaya_domain::name::search_tokens;
+use himaya_domain::person::{Person, PersonDraft, PersonId, PersonRecord, Rules};
+use himaya_domain::phone::Phone;
+use himaya_domain::vocab::{ChangeKind, HouseholdStatus, PersonStatus, Relationship, Source};
+use himaya_store::{HouseholdFilter, HouseholdWrite, PersonFilter, PersonWrite, Tx, VersionRow, WriteMeta};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{Actor, App, AppError};
+
+/// A household to register, with its members.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewHousehold {
+    pub household: HouseholdDraft,
+    pub members: Vec<PersonDraft>,
+    pub source: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// A partial update: an RFC 7396 merge patch over the record's fields.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Changes {
+    pub changes: serde_json::Map<String, Value>,
+    pub source: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Why and from where, for operations whose body carries nothing else.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Note {
+    pub source: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMember {
+    pub person: PersonDraft,
+    pub source: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Some members leave to form a new household.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Split {
+    pub members: Vec<PersonId>,
+    pub head: PersonId,
+    /// Relationships to the new head; members not listed keep theirs.
+    #[serde(default)]
+    pub relationships: BTreeMap<PersonId, String>,
+    /// The new household's fields; area, address and location default to the old household's.
+    #[serde(default)]
+    pub household: HouseholdDraft,
+    pub source: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Another household's active members join this one; the other becomes inactive.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Merge {
+    pub from: HouseholdId,
+    /// Relationships to this household's head; the other household's head
+    /// becomes `other_relative` unless listed.
+    #[serde(default)]
+    pub relationships: BTreeMap<PersonId, String>,
+    pub source: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// A person moves to another existing household.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transfer {
+    pub to_household: HouseholdId,
+    pub relationship: String,
+    pub source: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Another member becomes head of the household.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeHead {
+    pub person: PersonId,
+    /// The former head's relationship to the new one, when the former head is still active.
+    pub previous_head_relationship: Option<String>,
+    pub source: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// A household with everyone linked to it.
+#[derive(Clone, Debug, Serialize)]
+pub struct HouseholdView {
+    #[serde(flatten)]
+    pub household: Household,
+    pub members: Vec<Person>,
+    /// Notes that did not refuse the change (CNIC parity…), by member index.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<MemberWarning>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MemberWarning {
+    pub field: String,
+    #[serde(flatten)]
+    pub warning: IdentifierWarning,
+}
+
+/// One version of a record, read back field by field.
+#[derive(Clone, Debug, Serialize)]
+pub struct VersionEntry {
+    pub version: i64,
+    pub recorded_at: DateTime<Utc>,
+    pub actor: String,
+    pub source: String,
+    pub change: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub changes: Vec<FieldChange>,
+}
+
+/// Filters of a person search, as given (raw text is normalised here).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonQuery {
+    pub identifier: Option<String>,
+    pub identifier_type: Option<String>,
+    pub phone: Option<String>,
+    pub name: Option<String>,
+    pub area: Option<String>,
+    pub status: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HouseholdQuery {
+    pub area: Option<String>,
+    pub status: Option<String>,
+    pub registration_number: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// One page of results and the cursor of the next, if any.
+#[derive(Clone, Debug, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 500;
+
+fn parse_source(source: Option<&str>, default: Source) -> Result<Source, Problem> {
+    match source.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(default),
+        Some(s) => Source::from_code(s).ok_or_else(|| {
+            Problem::single(
+                "source",
+                "not-allowed",
+                format!("{s:?} is not one of: {}", Source::codes()),
+            )
+        }),
+    }
+}
+
+fn relationship(code: &str, field: &str) -> Result<Relationship, AppError> {
+    Relationship::from_code(code.trim()).ok_or_else(|| {
+        AppError::invalid(
+            field,
+            "not-allowed",
+            format!("{code:?} is not one of: {}", Relationship::codes()),
+        )
+    })
+}
+
+fn not_found_household(id: HouseholdId) -> AppError {
+    AppError::NotFound {
+        what: "household",
+        id: id.to_string(),
+    }
+}
+
+fn not_found_person(id: PersonId) -> AppError {
+    AppError::NotFound {
+        what: "person",
+        id: id.to_string(),
+    }
+}
+
+fn check_version(found: i64, expected: Option<i64>) -> Result<(), AppError> {
+    match expected {
+        Some(v) if v != found => Err(AppError::VersionConflict { current: found }),
+        _ => Ok(()),
+    }
+}
+
+fn require_active(h: &Household) -> Result<(), AppError> {
+    if h.record.status != HouseholdStatus::Active {
+        return Err(AppError::conflict(
+            "household-inactive",
+            format!("household {} is inactive", h.registration_number),
+        ));
+    }
+    Ok(())
+}
+
+fn entries(rows: Vec<VersionRow>) -> Vec<VersionEntry> {
+    let mut prev = Value::Null;
+    rows.into_iter()
+        .map(|r| {
+            let changes = diff(&prev, &r.data);
+            prev = r.data;
+            VersionEntry {
+                version: r.version,
+                recorded_at: r.recorded_at,
+                actor: r.actor,
+                source: r.source,
+                change: r.change,
+                reason: r.reason,
+                changes,
+            }
+        })
+        .collect()
+}
+
+/// Decodes an opaque cursor (the last id of the previous page).
+fn cursor<T: std::str::FromStr>(c: Option<&str>) -> Result<Option<T>, AppError> {
+    c.filter(|c| !c.is_empty())
+        .map(|c| {
+            c.parse::<T>()
+                .map_err(|_| AppError::invalid("cursor", "cursor-invalid", "not a cursor this server issued"))
+        })
+        .transpose()
+}
+
+fn page_size(limit: Option<u32>) -> Result<u32, AppError> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(_) => Err(AppError::invalid(
+            "limit",
+            "out-of-range",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        )),
+    }
+}
+
+impl App {
+    fn rules(&self) -> Rules<'_> {
+        Rules {
+            deployment: self.deployment(),
+            today: Utc::now().date_naive(),
+        }
+    }
+
+    fn meta(&self, actor: &Actor, source: Source, change: ChangeKind, reason: Option<String>) -> WriteMeta {
+        // Stored to the microsecond, so a record read back equals the one returned.
+        let now = Utc::now();
+        let at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+        WriteMeta {
+            actor: actor.name.clone(),
+            source,
+            change,
+            reason,
+            at,
+        }
+    }
+
+    fn check_household_draft(&self, draft: &HouseholdDraft, path: &str) -> Result<HouseholdRecord, Problem> {
+        draft.check(self.deployment(), |c| self.area_known(c), path)
+    }
+
+    /// Refuses identifiers that already belong to another active person.
+    /// `owners` maps each identifier to the person who may hold it.
+    async fn check_identifiers_free(
+        &self,
+        tx: &mut Tx,
+        owners: &[(String, &Identifier, PersonId)],
+    ) -> Result<(), AppError> {
+        if owners.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<(&str, &str)> = owners
+            .iter()
+            .map(|(_, i, _)| (i.id_type.code(), i.value.as_str()))
+            .collect();
+        let holders = tx.identifier_holders(&keys).await?;
+        let mut problem = Problem::default();
+        for (field, id, owner) in owners {
+            if let Some(holder) = holders.get(&(id.id_type.code().to_owned(), id.value.clone())) {
+                if holder != owner {
+                    problem.push(
+                        field.clone(),
+                        "identifier-taken",
+                        format!(
+                            "{} {} already belongs to another active person ({holder})",
+                            id.id_type,
+                            id.display()
+                        ),
+                    );
+                }
+            }
+        }
+        problem.into_result(()).map_err(AppError::Invalid)
+    }
+
+    /// Registers one household with its members.
+    pub async fn register_household(&self, actor: &Actor, new: NewHousehold) -> Result<HouseholdView, AppError> {
+        let mut views = self.register_households(actor, vec![new]).await.map_err(|(_, e)| e)?;
+        Ok(views.remove(0))
+    }
+
+    /// Registers many households in one transaction: all or none. On error,
+    /// the index of the first household at fault comes with it.
+    pub async fn register_households(
+        &self,
+        actor: &Actor,
+        batch: Vec<NewHousehold>,
+    ) -> Result<Vec<HouseholdView>, (usize, AppError)> {
+        let rules = self.rules();
+        struct Checked {
+            record: HouseholdRecord,
+            members: Vec<(PersonId, PersonRecord)>,
+            meta: WriteMeta,
+        }
+        let mut checked = Vec::with_capacity(batch.len());
+        let mut seen: HashMap<(IdentifierType, String), usize> = HashMap::new();
+        for (index, new) in batch.iter().enumerate() {
+            let mut problem = Problem::default();
+            let record = self
+                .check_household_draft(&new.household, "household")
+                .map_err(|p| problem.errors.extend(p.errors))
+                .ok();
+            if new.members.is_empty() {
+                problem.push("members", "required", "a household needs at least one member, its head");
+            }
+            let mut members = Vec::with_capacity(new.members.len());
+            for (i, m) in new.members.iter().enumerate() {
+                match m.check(&rules, &format!("members[{i}]")) {
+                    Ok(r) if r.status != PersonStatus::Active => problem.push(
+                        format!("members[{i}].status"),
+                        "not-allowed",
+                        "new members are registered as active",
+                    ),
+                    Ok(r) => members.push((PersonId::new(), r)),
+                    Err(p) => problem.errors.extend(p.errors),
+                }
+            }
+            if members.len() == new.members.len() && !members.is_empty() {
+                if let Err(p) = check_one_head(members.iter().map(|(_, r)| r), "members") {
+                    problem.errors.extend(p.errors);
+                }
+            }
+            for (i, (_, m)) in members.iter().enumerate() {
+                for (j, id) in m.identifiers.iter().enumerate() {
+                    if let Some(other) = seen.insert((id.id_type, id.value.clone()), index) {
+                        let whose = if other == index {
+                            "another member of this household".to_owned()
+                        } else {
+                            format!("household {other} of this batch")
+                        };
+                        problem.push(
+                            format!("members[{i}].identifiers[{j}].value"),
+                            "identifier-repeated",
+                            format!("also given for {whose}"),
+                        );
+                    }
+                }
+            }
+            let source = parse_source(new.source.as_deref(), Source::DeskUpdate)
+                .map_err(|p| problem.errors.extend(p.errors))
+                .ok();
+            let reason = check_change_reason(new.reason.as_deref(), "reason", false)
+                .map_err(|p| problem.errors.extend(p.errors))
+                .ok()
+                .flatten();
+            if !problem.is_empty() {
+                return Err((index, AppError::Invalid(problem)));
+            }
+            let (Some(record), Some(source)) = (record, source) else {
+                unreachable!("errors were recorded above")
+            };
+            checked.push(Checked {
+                record,
+                members,
+                meta: self.meta(actor, source, ChangeKind::Create, reason),
+            });
+        }
+
+        let write = async {
+            let mut tx = self.store().begin().await.map_err(|e| (0, e.into()))?;
+            let owners: Vec<(usize, String, &Identifier, PersonId)> = checked
+                .iter()
+                .enumerate()
+                .flat_map(|(h, c)| {
+                    c.members.iter().enumerate().flat_map(move |(i, (pid, m))| {
+                        m.identifiers
+                            .iter()
+                            .enumerate()
+                            .map(move |(j, id)| (h, format!("members[{i}].identifiers[{j}].value"), id, *pid))
+                    })
+                })
+                .collect();
+            if !owners.is_empty() {
+                let keys: Vec<(&str, &str)> = owners
+                    .iter()
+                    .map(|(_, _, i, _)| (i.id_type.code(), i.value.as_str()))
+                    .collect();
+                let holders = tx.identifier_holders(&keys).await.map_err(|e| (0, e.into()))?;
+                if let Some((h, field, id, _)) = owners
+                    .iter()
+                    .find(|(_, _, id, _)| holders.contains_key(&(id.id_type.code().to_owned(), id.value.clone())))
+                {
+                    return Err((
+                        *h,
+                        AppError::invalid(
+                            field.clone(),
+                            "identifier-taken",
+                            format!(
+                                "{} {} already belongs to another active person",
+                                id.id_type,
+                                id.display()
+                            ),
+                        ),
+                    ));
+                }
+            }
+            let first = tx
+                .next_numbers("household_registration", checked.len() as i64)
+                .await
+                .map_err(|e| (0, e.into()))?;
+            let ids: Vec<HouseholdId> = checked.iter().map(|_| HouseholdId::new()).collect();
+            let numbers: Vec<String> = (0..checked.len())
+                .map(|i| format!("{}-{:08}", self.deployment().registration_prefix, first + i as i64))
+                .collect();
+            let member_ids: Vec<Vec<PersonId>> = checked
+                .iter()
+                .map(|c| c.members.iter().map(|(id, _)| *id).collect())
+                .collect();
+            let households: Vec<HouseholdWrite> = checked
+                .iter()
+                .enumerate()
+                .map(|(i, c)| HouseholdWrite {
+                    id: ids[i],
+                    registration_number: &numbers[i],
+                    version: 1,
+                    record: &c.record,
+                    members: &member_ids[i],
+                    meta: &c.meta,
+                })
+                .collect();
+            tx.insert_households(&households).await.map_err(|e| (0, e.into()))?;
+            let persons: Vec<PersonWrite> = checked
+                .iter()
+                .enumerate()
+                .flat_map(|(i, c)| {
+                    let household_id = ids[i];
+                    c.members.iter().map(move |(pid, r)| PersonWrite {
+                        id: *pid,
+                        household_id,
+                        area: &c.record.area,
+                        version: 1,
+                        record: r,
+                        meta: &c.meta,
+                    })
+                })
+                .collect();
+            tx.insert_persons(&persons).await.map_err(|e| (0, e.into()))?;
+            tx.commit().await.map_err(|e| (0, e.into()))?;
+            Ok::<_, (usize, AppError)>((ids, numbers))
+        };
+        let (ids, numbers) = write.await?;
+
+        Ok(checked
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let warnings = member_warnings(c.members.iter().map(|(_, r)| r));
+                let at = c.meta.at;
+                HouseholdView {
+                    household: Household {
+                        id: ids[i],
+                        registration_number: numbers[i].clone(),
+                        version: 1,
+                        record: c.record,
+                        created_at: at,
+                        updated_at: at,
+                    },
+                    members: c
+                        .members
+                        .into_iter()
+                        .map(|(id, record)| Person {
+                            id,
+                            household_id: ids[i],
+                            version: 1,
+                            record,
+                            created_at: at,
+                            updated_at: at,
+                        })
+                        .collect(),
+                    warnings,
+                }
+            })
+            .collect())
+    }
+
+    /// A household with all its members.
+    pub async fn household(&self, id: HouseholdId) -> Result<HouseholdView, AppError> {
+        let household = self
+            .store()
+            .household(id)
+            .await?
+            .ok_or_else(|| not_found_household(id))?;
+        let members = self.store().household_members(id).await?;
+        let warnings = member_warnings(members.iter().map(|m| &m.record));
+        Ok(HouseholdView {
+            household,
+            members,
+            warnings,
+        })
+    }
+
+    pub async fn person(&self, id: PersonId) -> Result<Person, AppError> {
+        self.store().person(id).await?.ok_or_else(|| not_found_person(id))
+    }
+
+    async fn household_in(&self, tx: &mut Tx, id: HouseholdId) -> Result<Household, AppError> {
+        tx.household(id).await?.ok_or_else(|| not_found_household(id))
+    }
+
+    /// Writes a household's next version with its current member list.
+    async fn write_household(
+        &self,
+        tx: &mut Tx,
+        h: &Household,
+        record: &HouseholdRecord,
+        meta: &WriteMeta,
+    ) -> Result<Household, AppError> {
+        let members: Vec<PersonId> = tx.household_members(h.id).await?.iter().map(|p| p.id).collect();
+        let write = HouseholdWrite {
+            id: h.id,
+            registration_number: &h.registration_number,
+            version: h.version + 1,
+            record,
+            members: &members,
+            meta,
+        };
+        tx.update_household(&write).await.map_err(AppError::from)?;
+        Ok(Household {
+            version: h.version + 1,
+            record: record.clone(),
+            updated_at: meta.at,
+            ..h.clone()
+        })
+    }
+
+    async fn write_person(
+        &self,
+        tx: &mut Tx,
+        p: &Person,
+        household_id: HouseholdId,
+        area: &str,
+        record: &PersonRecord,
+        meta: &WriteMeta,
+    ) -> Result<(), AppError> {
+        let write = PersonWrite {
+            id: p.id,
+            household_id,
+            area,
+            version: p.version + 1,
+            record,
+            meta,
+        };
+        tx.update_person(&write).await.map_err(AppError::from)
+    }
+
+    /// Updates a household's fields with a merge patch; a changed area is a move.
+    pub async fn update_household(
+        &self,
+        actor: &Actor,
+        id: HouseholdId,
+        expected: i64,
+        changes: Changes,
+    ) -> Result<HouseholdView, AppError> {
+        self.change_household(actor, id, expected, changes, ChangeKind::Update)
+            .await
+    }
+
+    /// Moves a household to another area or address.
+    pub async fn move_household(
+        &self,
+        actor: &Actor,
+        id: HouseholdId,
+        expected: i64,
+        changes: Changes,
+    ) -> Result<HouseholdView, AppError> {
+        if let Some(k) = changes
+            .changes
+            .keys()
+            .find(|k| !matches!(k.as_str(), "area" | "address" | "location"))
+        {
+            return Err(AppError::invalid(
+                format!("changes.{k}"),
+                "not-allowed",
+                "a move changes only area, address and location",
+            ));
+        }
+        self.change_household(actor, id, expected, changes, ChangeKind::Move)
+            .await
+    }
+
+    async fn change_household(
+        &self,
+        actor: &Actor,
+        id: HouseholdId,
+        expected: i64,
+        changes: Changes,
+        kind: ChangeKind,
+    ) -> Result<HouseholdView, AppError> {
+        let source = parse_source(changes.source.as_deref(), Source::DeskUpdate)?;
+        let reason = check_change_reason(changes.reason.as_deref(), "reason", false)?;
+        let mut tx = self.store().begin().await?;
+        let h = self.household_in(&mut tx, id).await?;
+        check_version(h.version, Some(expected))?;
+        require_active(&h)?;
+        let mut doc = serde_json::to_value(HouseholdDraft::from(&h.record)).unwrap_or(Value::Null);
+        merge_patch(&mut doc, &Value::Object(changes.changes));
+        let draft: HouseholdDraft = serde_path_from_value(doc, "changes")?;
+        let mut record = self.check_household_draft(&draft, "changes")?;
+        record.status = h.record.status;
+        record.status_reason = h.record.status_reason.clone();
+        if record == h.record {
+            drop(tx);
+            return self.household(id).await;
+        }
+        let kind = if record.area != h.record.area {
+            ChangeKind::Move
+        } else {
+            kind
+        };
+        let meta = self.meta(actor, source, kind, reason);
+        self.write_household(&mut tx, &h, &record, &meta).await?;
+        tx.commit().await?;
+        self.household(id).await
+    }
+
+    /// Inactivates (or, with `active`, reactivates) a household.
+    pub async fn set_household_status(
+        &self,
+        actor: &Actor,
+        id: HouseholdId,
+        expected: i64,
+        active: bool,
+        note: Note,
+    ) -> Result<HouseholdView, AppError> {
+        let source = parse_source(note.source.as_deref(), Source::DeskUpdate)?;
+        let reason = check_change_reason(note.reason.as_deref(), "reason", !active)?;
+        let mut tx = self.store().begin().await?;
+        let h = self.household_in(&mut tx, id).await?;
+        check_version(h.version, Some(expected))?;
+        let (status, kind) = if active {
+            (HouseholdStatus::Active, ChangeKind::Reactivate)
+        } else {
+            (HouseholdStatus::Inactive, ChangeKind::Inactivate)
+        };
+        if h.record.status == status {
+            return Err(AppError::conflict(
+                "status-unchanged",
+                format!("household {} is already {status}", h.registration_number),
+            ));
+        }
+        if active {
+            let members = tx.household_members(id).await?;
+            check_one_head(members.iter().map(|m| &m.record), "members")?;
+        }
+        let record = HouseholdRecord {
+            status,
+            status_reason: if active { None } else { reason.clone() },
+            ..h.record.clone()
+        };
+        let meta = self.meta(actor, source, kind, reason);
+        self.write_household(&mut tx, &h, &record, &meta).await?;
+        tx.commit().await?;
+        self.household(id).await
+    }
+
+    /// Adds a person to an active household.
+    pub async fn add_member(
+        &self,
+        actor: &Actor,
+        household_id: HouseholdId,
+        expected: Option<i64>,
+        new: NewMember,
+    ) -> Result<HouseholdView, AppError> {
+        let record = new.person.check(&self.rules(), "person")?;
+        if record.status != PersonStatus::Active {
+            return Err(AppError::invalid(
+                "person.status",
+                "not-allowed",
+                "new members are registered as active",
+            ));
+        }
+        let source = parse_source(new.source.as_deref(), Source::DeskUpdate)?;
+        let reason = check_change_reason(new.reason.as_deref(), "reason", false)?;
+        let mut tx = self.store().begin().await?;
+        let h = self.household_in(&mut tx, household_id).await?;
+        check_version(h.version, expected)?;
+        require_active(&h)?;
+        let members = tx.household_members(household_id).await?;
+        check_one_head(
+            members.iter().map(|m| &m.record).chain([&record]),
+            "person.relationship",
+        )?;
+        let id = PersonId::new();
+        let owners: Vec<(String, &Identifier, PersonId)> = record
+            .identifiers
+            .iter()
+            .enumerate()
+            .map(|(j, i)| (format!("person.identifiers[{j}].value"), i, id))
+            .collect();
+        self.check_identifiers_free(&mut tx, &owners).await?;
+        let meta = self.meta(actor, source, ChangeKind::Update, reason);
+        tx.insert_persons(&[PersonWrite {
+            id,
+            household_id,
+            area: &h.record.area,
+            version: 1,
+            record: &record,
+            meta: &meta,
+        }])
+        .await
+        .map_err(AppError::from)?;
+        self.write_household(&mut tx, &h, &h.record, &meta).await?;
+        tx.commit().await?;
+        self.household(household_id).await
+    }
+
+    /// Updates a person's fields with a merge patch.
+    pub async fn update_person(
+        &self,
+        actor: &Actor,
+        id: PersonId,
+        expected: i64,
+        changes: Changes,
+    ) -> Result<Person, AppError> {
+        let source = parse_source(changes.source.as_deref(), Source::DeskUpdate)?;
+        let reason = check_change_reason(changes.reason.as_deref(), "reason", false)?;
+        let mut tx = self.store().begin().await?;
+        let p = tx.person(id).await?.ok_or_else(|| not_found_person(id))?;
+        check_version(p.version, Some(expected))?;
+        let mut doc = serde_json::to_value(PersonDraft::from(&p.record)).unwrap_or(Value::Null);
+        merge_patch(&mut doc, &Value::Object(changes.changes));
+        let draft: PersonDraft = serde_path_from_value(doc, "changes")?;
+        let record = draft.check(&self.rules(), "changes")?;
+        if record == p.record {
+            return Ok(p);
+        }
+        let h = self.household_in(&mut tx, p.household_id).await?;
+        let heads_changed = (record.relationship == Relationship::Head)
+            != (p.record.relationship == Relationship::Head)
+            || (p.record.relationship == Relationship::Head && record.is_active() != p.record.is_active());
+        if heads_changed && h.record.status == HouseholdStatus::Active {
+            let members = tx.household_members(p.household_id).await?;
+            let after = members.iter().map(|m| if m.id == id { &record } else { &m.record });
+            if check_one_head(after, "changes.relationship").is_err() {
+                return Err(AppError::conflict(
+                    "household-needs-one-head",
+                    "the household must keep exactly one active head: use the change-head operation first",
+                ));
+            }
+        }
+        if record.is_active() {
+            let owners: Vec<(String, &Identifier, PersonId)> = record
+                .identifiers
+                .iter()
+                .enumerate()
+                .map(|(j, i)| (format!("changes.identifiers[{j}].value"), i, id))
+                .collect();
+            self.check_identifiers_free(&mut tx, &owners).await?;
+        }
+        let meta = self.meta(actor, source, ChangeKind::Update, reason);
+        self.write_person(&mut tx, &p, p.household_id, &h.record.area, &record, &meta)
+            .await?;
+        tx.commit().await?;
+        self.person(id).await
+    }
+
+    /// Moves an active person to another active household.
+    pub async fn transfer_person(
+        &self,
+        actor: &Actor,
+        id: PersonId,
+        expected: i64,
+        t: Transfer,
+    ) -> Result<Person, AppError> {
+        let source = parse_source(t.source.as_deref(), Source::DeskUpdate)?;
+        let reason = check_change_reason(t.reason.as_deref(), "reason", false)?;
+        let rel = relationship(&t.relationship, "relationship")?;
+        let mut tx = self.store().begin().await?;
+        let p = tx.person(id).await?.ok_or_else(|| not_found_person(id))?;
+        check_version(p.version, Some(expected))?;
+        if !p.record.is_active() {
+            return Err(AppError::conflict(
+                "person-inactive",
+                "only an active person can move to another household",
+            ));
+        }
+        if t.to_household == p.household_id {
+            return Err(AppError::invalid(
+                "to_household",
+                "same-household",
+                "the person is already in this household",
+            ));
+        }
+        let from = self.household_in(&mut tx, p.household_id).await?;
+        let to = self
+            .household_in(&mut tx, t.to_household)
+            .await
+            .map_err(|_| AppError::invalid("to_household", "household-unknown", "no such household"))?;
+        require_active(&to)?;
+        let record = PersonRecord {
+            relationship: rel,
+            ..p.record.clone()
+        };
+        let to_members = tx.household_members(to.id).await?;
+        check_one_head(to_members.iter().map(|m| &m.record).chain([&record]), "relationship")?;
+        let from_members = tx.household_members(from.id).await?;
+        let staying: Vec<&PersonRecord> = from_members.iter().filter(|m| m.id != id).map(|m| &m.record).collect();
+        let anyone_left = staying.iter().any(|m| m.is_active());
+        if anyone_left && check_one_head(staying.iter().copied(), "relationship").is_err() {
+            return Err(AppError::conflict(
+                "household-needs-one-head",
+                "the person is the head of a household with other members: change its head first",
+            ));
+        }
+        let meta = self.meta(actor, source, ChangeKind::Transfer, reason);
+        self.write_person(&mut tx, &p, to.id, &to.record.area, &record, &meta)
+            .await?;
+        self.write_household(&mut tx, &to, &to.record, &meta).await?;
+        let from_record = if anyone_left || from.record.status == HouseholdStatus::Inactive {
+            from.record.clone()
+        } else {
+            // Nobody active remains: the household ends with the move.
+            HouseholdRecord {
+                status: HouseholdStatus::Inactive,
+                status_reason: Some("all members left".into()),
+                ..from.record.clone()
+            }
+        };
+        self.write_household(&mut tx, &from, &from_record, &meta).await?;
+        tx.commit().await?;
+        self.person(id).await
+    }
+
+    /// Some members leave to form a new household; returns the new household.
+    pub async fn split_household(
+        &self,
+        actor: &Actor,
+        id: HouseholdId,
+        expected: Option<i64>,
+        s: Split,
+    ) -> Result<HouseholdView, AppError> {
+        let source = parse_source(s.source.as_deref(), Source::DeskUpdate)?;
+        let reason = check_change_reason(s.reason.as_deref(), "reason", true)?;
+        let mut rels = HashMap::new();
+        for (pid, code) in &s.relationships {
+            rels.insert(*pid, relationship(code, &format!("relationships.{pid}"))?);
+        }
+        if s.members.is_empty() {
+            return Err(AppError::invalid("members", "required", "name the members who leave"));
+        }
+        if !s.members.contains(&s.head) {
+            return Err(AppError::invalid(
+                "head",
+                "not-a-member",
+                "the new head must be one of the members who leave",
+            ));
+        }
+        let mut tx = self.store().begin().await?;
+        let h = self.household_in(&mut tx, id).await?;
+        check_version(h.version, expected)?;
+        require_active(&h)?;
+        let current = tx.household_members(id).await?;
+        let leaving: HashSet<PersonId> = s.members.iter().copied().collect();
+        for (i, pid) in s.members.iter().enumerate() {
+            if !current.iter().any(|m| m.id == *pid && m.record.is_active()) {
+                return Err(AppError::invalid(
+                    format!("members[{i}]"),
+                    "not-a-member",
+                    format!("{pid} is not an active member of this household"),
+                ));
+            }
+        }
+        let staying: Vec<&PersonRecord> = current
+            .iter()
+            .filter(|m| !leaving.contains(&m.id))
+            .map(|m| &m.record)
+            .collect();
+        if !staying.iter().any(|m| m.is_active()) {
+            return Err(AppError::invalid(
+                "members",
+                "split-empties-household",
+                "at least one active member must stay; to move everyone, move the household",
+            ));
+        }
+        if check_one_head(staying.iter().copied(), "members").is_err() {
+            return Err(AppError::conflict(
+                "household-needs-one-head",
+                "the head is leaving: change the household's head first",
+            ));
+        }
+        let mut draft = s.household.clone();
+        draft.area = draft.area.or_else(|| Some(h.record.area.clone()));
+        draft.address = draft.address.or_else(|| h.record.address.clone());
+        draft.location = draft.location.or(h.record.location);
+        let record = self.check_household_draft(&draft, "household")?;
+
+        let meta = self.meta(actor, source, ChangeKind::Split, reason);
+        let new_id = HouseholdId::new();
+        let number = format!(
+            "{}-{:08}",
+            self.deployment().registration_prefix,
+            tx.next_numbers("household_registration", 1).await?
+        );
+        let moving: Vec<&Person> = current.iter().filter(|m| leaving.contains(&m.id)).collect();
+        let moving_ids: Vec<PersonId> = moving.iter().map(|m| m.id).collect();
+        tx.insert_households(&[HouseholdWrite {
+            id: new_id,
+            registration_number: &number,
+            version: 1,
+            record: &record,
+            members: &moving_ids,
+            meta: &meta,
+        }])
+        .await?;
+        for m in &moving {
+            let rel = if m.id == s.head {
+                Relationship::Head
+            } else {
+                rels.get(&m.id).copied().unwrap_or(m.record.relationship)
+            };
+            if rel == Relationship::Head && m.id != s.head {
+                return Err(AppError::invalid(
+                    format!("relationships.{}", m.id),
+                    "not-allowed",
+                    "only the new head is head",
+                ));
+            }
+            let rel = if m.id != s.head && rel == Relationship::Head {
+                Relationship::OtherRelative
+            } else {
+                rel
+            };
+            let r = PersonRecord {
+                relationship: rel,
+                ..m.record.clone()
+            };
+            self.write_person(&mut tx, m, new_id, &record.area, &r, &meta).await?;
+        }
+        self.write_household(&mut tx, &h, &h.record, &meta).await?;
+        tx.commit().await?;
+        self.household(new_id).await
+    }
+
+    /// The active members of `m.from` join household `id`; `m.from` becomes inactive.
+    pub async fn merge_households(
+        &self,
+        actor: &Actor,
+        id: HouseholdId,
+        expected: Option<i64>,
+        m: Merge,
+    ) -> Result<HouseholdView, AppError> {
+        let source = parse_source(m.source.as_deref(), Source::DeskUpdate)?;
+        let reason = check_change_reason(m.reason.as_deref(), "reason", true)?;
+        if m.from == id {
+            return Err(AppError::invalid(
+                "from",
+                "same-household",
+                "a household cannot merge into itself",
+            ));
+        }
+        let mut rels = HashMap::new();
+        for (pid, code) in &m.relationships {
+            let rel = relationship(code, &format!("relationships.{pid}"))?;
+            if rel == Relationship::Head {
+                return Err(AppError::invalid(
+                    format!("relationships.{pid}"),
+                    "not-allowed",
+                    "the household keeps its head; change it afterwards if needed",
+                ));
+            }
+            rels.insert(*pid, rel);
+        }
+        let mut tx = self.store().begin().await?;
+        let into = self.household_in(&mut tx, id).await?;
+        check_version(into.version, expected)?;
+        require_active(&into)?;
+        let from = self
+            .household_in(&mut tx, m.from)
+            .await
+            .map_err(|_| AppError::invalid("from", "household-unknown", "no such household"))?;
+        require_active(&from)?;
+        let meta = self.meta(actor, source, ChangeKind::Merge, reason);
+        for p in tx
+            .household_members(from.id)
+            .await?
+            .iter()
+            .filter(|p| p.record.is_active())
+        {
+            let default = if p.record.relationship == Relationship::Head {
+                Relationship::OtherRelative
+            } else {
+                p.record.relationship
+            };
+            let r = PersonRecord {
+                relationship: rels.get(&p.id).copied().unwrap_or(default),
+                ..p.record.clone()
+            };
+            self.write_person(&mut tx, p, into.id, &into.record.area, &r, &meta)
+                .await?;
+        }
+        let ended = HouseholdRecord {
+            status: HouseholdStatus::Inactive,
+            status_reason: Some(format!("merged into {}", into.registration_number)),
+            ..from.record.clone()
+        };
+        self.write_household(&mut tx, &from, &ended, &meta).await?;
+        self.write_household(&mut tx, &into, &into.record, &meta).await?;
+        tx.commit().await?;
+        self.household(id).await
+    }
+
+    /// Makes another active member the head.
+    pub async fn change_head(
+        &self,
+        actor: &Actor,
+        id: HouseholdId,
+        expected: Option<i64>,
+        c: ChangeHead,
+    ) -> Result<HouseholdView, AppError> {
+        let source = parse_source(c.source.as_deref(), Source::DeskUpdate)?;
+        let reason = check_change_reason(c.reason.as_deref(), "reason", false)?;
+        let previous_rel = c
+            .previous_head_relationship
+            .as_deref()
+            .map(|r| relationship(r, "previous_head_relationship"))
+            .transpose()?;
+        if previous_rel == Some(Relationship::Head) {
+            return Err(AppError::invalid(
+                "previous_head_relationship",
+                "not-allowed",
+                "the former head cannot stay head",
+            ));
+        }
+        let mut tx = self.store().begin().await?;
+        let h = self.household_in(&mut tx, id).await?;
+        check_version(h.version, expected)?;
+        require_active(&h)?;
+        let members = tx.household_members(id).await?;
+        let Some(new_head) = members.iter().find(|m| m.id == c.person && m.record.is_active()) else {
+            return Err(AppError::invalid(
+                "person",
+                "not-a-member",
+                "the new head must be an active member of this household",
+            ));
+        };
+        if new_head.record.relationship == Relationship::Head {
+            return Err(AppError::conflict(
+                "status-unchanged",
+                "this person is already the head",
+            ));
+        }
+        let meta = self.meta(actor, source, ChangeKind::Update, reason);
+        if let Some(old) = members
+            .iter()
+            .find(|m| m.record.relationship == Relationship::Head && m.record.is_active())
+        {
+            let Some(rel) = previous_rel else {
+                return Err(AppError::invalid(
+                    "previous_head_relationship",
+                    "required",
+                    "say what the former head becomes to the new one",
+                ));
+            };
+            let r = PersonRecord {
+                relationship: rel,
+                ..old.record.clone()
+            };
+            self.write_person(&mut tx, old, id, &h.record.area, &r, &meta).await?;
+        }
+        let r = PersonRecord {
+            relationship: Relationship::Head,
+            ..new_head.record.clone()
+        };
+        self.write_person(&mut tx, new_head, id, &h.record.area, &r, &meta)
+            .await?;
+        self.write_household(&mut tx, &h, &h.record, &meta).await?;
+        tx.commit().await?;
+        self.household(id).await
+    }
+
+    pub async fn household_history(&self, id: HouseholdId) -> Result<Vec<VersionEntry>, AppError> {
+        let rows = self.store().household_history(id).await?;
+        if rows.is_empty() {
+            return Err(not_found_household(id));
+        }
+        Ok(entries(rows))
+    }
+
+    pub async fn person_history(&self, id: PersonId) -> Result<Vec<VersionEntry>, AppError> {
+        let rows = self.store().person_history(id).await?;
+        if rows.is_empty() {
+            return Err(not_found_person(id));
+        }
+        Ok(entries(rows))
+    }
+
+    pub async fn areas(&self) -> Result<Vec<Area>, AppError> {
+        Ok(self.store().areas().await?)
+    }
+
+    fn check_area_filter(&self, area: Option<&str>, problem: &mut Problem) -> Option<String> {
+        let a = area.map(str::trim).filter(|a| !a.is_empty())?;
+        if !self.area_known(a) {
+            problem.push(
+                "area",
+                "area-unknown",
+                format!("{a:?} is not an area of this deployment"),
+            );
+        }
+        Some(a.to_owned())
+    }
+
+    /// People matching every given filter, one page at a time.
+    pub async fn search_persons(&self, q: &PersonQuery) -> Result<Page<Person>, AppError> {
+        let mut problem = Problem::default();
+        let mut filter = PersonFilter::default();
+        if let Some(raw) = q.identifier.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            match q.identifier_type.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                Some(t) => match IdentifierType::from_code(t) {
+                    None => problem.push(
+                        "identifier_type",
+                        "not-allowed",
+                        format!("{t:?} is not one of: {}", IdentifierType::codes()),
+                    ),
+                    Some(t) => match Identifier::parse(t, raw) {
+                        Ok(id) => filter.identifier = Some((Some(t.code().to_owned()), id.value)),
+                        Err(e) => problem.push("identifier", e.code(), e.to_string()),
+                    },
+                },
+                None => {
+                    let value: String = to_ascii_digits(raw)
+                        .chars()
+                        .filter(|c| c.is_ascii_alphanumeric())
+                        .map(|c| c.to_ascii_uppercase())
+                        .collect();
+                    if value.is_empty() {
+                        problem.push(
+                            "identifier",
+                            "identifier-empty",
+                            "no letters or digits in the identifier",
+                        );
+                    }
+                    filter.identifier = Some((None, value));
+                }
+            }
+        } else if q.identifier_type.is_some() {
+            problem.push("identifier", "required", "identifier_type needs an identifier");
+        }
+        if let Some(raw) = q.phone.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            match Phone::parse(raw, self.deployment().country) {
+                Ok(p) => filter.phone = Some(p.as_str().to_owned()),
+                Err(e) => problem.push("phone", e.code(), e.to_string()),
+            }
+        }
+        if let Some(name) = q.name.as_deref() {
+            filter.name_tokens = search_tokens(name);
+            if filter.name_tokens.is_empty() && !name.trim().is_empty() {
+                problem.push("name", "name-empty", "the name has no letters to search for");
+            }
+        }
+        filter.area = self.check_area_filter(q.area.as_deref(), &mut problem);
+        if let Some(s) = q.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            match PersonStatus::from_code(s) {
+                Some(s) => filter.status = Some(s),
+                None => problem.push(
+                    "status",
+                    "not-allowed",
+                    format!("{s:?} is not one of: {}", PersonStatus::codes()),
+                ),
+            }
+        }
+        let after = cursor::<PersonId>(q.cursor.as_deref());
+        let limit = page_size(q.limit);
+        if !problem.is_empty() {
+            return Err(AppError::Invalid(problem));
+        }
+        let (after, limit) = (after?, limit?);
+        let mut items = self.store().search_persons(&filter, after, limit + 1).await?;
+        let next_cursor = (items.len() > limit as usize).then(|| {
+            items.truncate(limit as usize);
+            items[items.len() - 1].id.to_string()
+        });
+        Ok(Page { items, next_cursor })
+    }
+
+    pub async fn list_households(&self, q: &HouseholdQuery) -> Result<Page<Household>, AppError> {
+        let mut problem = Problem::default();
+        let mut filter = HouseholdFilter {
+            area: self.check_area_filter(q.area.as_deref(), &mut problem),
+            ..Default::default()
+        };
+        if let Some(s) = q.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            match HouseholdStatus::from_code(s) {
+                Some(s) => filter.status = Some(s),
+                None => problem.push(
+                    "status",
+                    "not-allowed",
+                    format!("{s:?} is not one of: {}", HouseholdStatus::codes()),
+                ),
+            }
+        }
+        filter.registration_number = q
+            .registration_number
+            .as_deref()
+            .map(|r| to_ascii_digits(r.trim()).to_uppercase())
+            .filter(|r| !r.is_empty());
+        let after = cursor::<HouseholdId>(q.cursor.as_deref());
+        let limit = page_size(q.limit);
+        if !problem.is_empty() {
+            return Err(AppError::Invalid(problem));
+        }
+        let (after, limit) = (after?, limit?);
+        let mut items = self.store().list_households(&filter, after, limit + 1).await?;
+        let next_cursor = (items.len() > limit as usize).then(|| {
+            items.truncate(limit as usize);
+            items[items.len() - 1].id.to_string()
+        });
+        Ok(Page { items, next_cursor })
+    }
+}
+
+fn member_warnings<'a>(members: impl Iterator<Item = &'a PersonRecord>) -> Vec<MemberWarning> {
+    members
+        .enumerate()
+        .flat_map(|(i, m)| {
+            m.warnings().into_iter().map(move |w| MemberWarning {
+                field: format!("members[{i}].identifiers"),
+                warning: w,
+            })
+        })
+        .collect()
+}
+
+/// Deserialises a patched document, naming the field at fault.
+fn serde_path_from_value<T: serde::de::DeserializeOwned>(doc: Value, path: &str) -> Result<T, AppError> {
+    serde_json::from_value::<T>(doc).map_err(|e| {
+        let msg = e.to_string();
+        // serde names an unknown field in its message: `unknown field `x``.
+        let field = msg
+            .split('`')
+            .nth(1)
+            .filter(|_| msg.starts_with("unknown field"))
+            .map(|f| format!("{path}.{f}"))
+            .unwrap_or_else(|| path.to_owned());
+        let code = if msg.starts_with("unknown field") {
+            "unknown-field"
+        } else {
+            "invalid-type"
+        };
+        AppError::invalid(field, code, msg)
+    })
+}

@@ -1,0 +1,180 @@
+//! `himaya bench`: the registry's workloads on a fresh database, one
+//! markdown table row each (records, seconds, records/s, latency, peak RSS).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use himaya_app::demo::Generator;
+use himaya_app::{Actor, PersonQuery};
+use himaya_domain::Country;
+use himaya_domain::config::Deployment;
+use himaya_domain::household::HouseholdId;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Households to create (about five people each).
+    #[arg(long, default_value_t = 100_000)]
+    pub households: usize,
+    /// Households per transaction.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=50_000))]
+    pub batch: u64,
+    /// Lookups to time for each read workload.
+    #[arg(long, default_value_t = 10_000)]
+    pub lookups: usize,
+    #[arg(long, default_value = "pk", value_parser = crate::parse_country)]
+    pub country: Country,
+    /// The database to fill; by default a new SQLite file in a temporary directory.
+    #[arg(long, env = "HIMAYA_BENCH_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+/// Peak resident memory of this process, in MiB (Linux; 0 elsewhere).
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn row(workload: &str, records: usize, elapsed: Duration, latencies: Option<&mut Vec<Duration>>) {
+    let secs = elapsed.as_secs_f64();
+    let (p50, p99) = match latencies {
+        Some(l) => {
+            l.sort();
+            (
+                format!("{:.3}", percentile(l, 0.5)),
+                format!("{:.3}", percentile(l, 0.99)),
+            )
+        }
+        None => ("–".into(), "–".into()),
+    };
+    println!(
+        "| {workload} | {records} | {secs:.2} | {:.0} | {p50} | {p99} | {:.0} |",
+        records as f64 / secs,
+        peak_rss_mib()
+    );
+}
+
+pub async fn run(args: BenchArgs) -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("himaya-bench-{}", std::process::id()));
+    let url = match &args.database_url {
+        Some(u) => u.clone(),
+        None => {
+            std::fs::create_dir_all(&dir)?;
+            format!("sqlite://{}", dir.join("bench.db").display())
+        }
+    };
+    let deployment = Deployment::from_toml(himaya_app::demo::config_text(args.country))?;
+    let app = crate::open(&url, deployment.clone()).await?;
+    let backend = format!("{:?}", app.store().backend());
+    println!(
+        "Himaya registry benchmark: {} households ({}), {backend}, batches of {}",
+        args.households,
+        args.country.alpha2(),
+        args.batch
+    );
+    println!();
+    println!("| workload | records | seconds | records/s | p50 ms | p99 ms | peak RSS MiB |");
+    println!("|---|---|---|---|---|---|---|");
+
+    let actor = Actor::new("bench");
+    let mut generator = Generator::new(args.country, deployment, 42);
+    let mut spent = Duration::ZERO;
+    let mut ids: Vec<HouseholdId> = Vec::with_capacity(args.households);
+    let mut identifiers: Vec<(String, String)> = Vec::new();
+    let mut persons = 0;
+    let mut done = 0;
+    while done < args.households {
+        let n = (args.households - done).min(args.batch as usize);
+        let batch: Vec<_> = (0..n).map(|_| generator.household()).collect();
+        let started = Instant::now();
+        let views = app
+            .register_households(&actor, batch)
+            .await
+            .map_err(|(i, e)| anyhow::anyhow!("household {}: {e}", done + i))?;
+        spent += started.elapsed();
+        for v in &views {
+            ids.push(v.household.id);
+            persons += v.members.len();
+            // Keep a sample of identifiers to look up later.
+            if identifiers.len() < args.lookups {
+                for m in &v.members {
+                    identifiers.extend(
+                        m.record
+                            .identifiers
+                            .iter()
+                            .map(|i| (i.id_type.code().to_owned(), i.value.clone())),
+                    );
+                }
+            }
+        }
+        done += n;
+    }
+    row(
+        &format!("create households ({persons} people)"),
+        args.households,
+        spent,
+        None,
+    );
+
+    // Spread the sampled reads over the whole registry.
+    let step = (ids.len() / args.lookups.max(1)).max(1);
+    let sample: Vec<HouseholdId> = ids.iter().step_by(step).take(args.lookups).copied().collect();
+    let mut latencies = Vec::with_capacity(sample.len());
+    let started = Instant::now();
+    for id in &sample {
+        let t = Instant::now();
+        let view = app.household(*id).await?;
+        latencies.push(t.elapsed());
+        std::hint::black_box(view);
+    }
+    row(
+        "fetch household with members by id",
+        sample.len(),
+        started.elapsed(),
+        Some(&mut latencies),
+    );
+
+    let mut latencies = Vec::with_capacity(identifiers.len());
+    let started = Instant::now();
+    for (t, v) in identifiers.iter().take(args.lookups) {
+        let q = PersonQuery {
+            identifier: Some(v.clone()),
+            identifier_type: Some(t.clone()),
+            ..Default::default()
+        };
+        let tm = Instant::now();
+        let page = app.search_persons(&q).await?;
+        latencies.push(tm.elapsed());
+        anyhow::ensure!(
+            page.items.len() == 1,
+            "identifier {t} {v} found {} people",
+            page.items.len()
+        );
+    }
+    row(
+        "search person by identifier",
+        latencies.len(),
+        started.elapsed(),
+        Some(&mut latencies),
+    );
+
+    app.store().close().await;
+    if args.database_url.is_none() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,215 @@
+//! The `himaya` binary.
+
+mod bench;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use himaya_app::App;
+use himaya_domain::Country;
+use himaya_domain::config::Deployment;
+use himaya_store::Store;
+
+#[derive(Parser)]
+#[command(
+    name = "himaya",
+    version,
+    about = "Himaya: a social registry of households and people, and the help that reaches them."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve a deployment: the JSON API under /api/v1 and /health.
+    Serve {
+        /// The deployment configuration (TOML): country, languages, identifier types, attributes, areas.
+        #[arg(long, env = "HIMAYA_CONFIG")]
+        config: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080", env = "HIMAYA_LISTEN")]
+        listen: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Create (or reuse) a SQLite registry with a demo population for a country and serve it.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// The SQLite file to create or reuse.
+        #[arg(long, default_value = "himaya-demo.db")]
+        db: PathBuf,
+        /// Which country's example configuration and names to use: pk, bd, jo or ps.
+        #[arg(long, default_value = "pk", value_parser = parse_country)]
+        country: Country,
+        /// How many demo households to register in a new registry.
+        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        households: u32,
+    },
+    /// Bring the database schema up to date, then exit.
+    Migrate {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Check a deployment configuration file and say what is wrong with it.
+    CheckConfig {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Measure the registry's throughput and latency on a fresh database.
+    Bench(bench::BenchArgs),
+}
+
+/// Where the database is. `--db FILE` is short for `--database-url sqlite://FILE`.
+#[derive(Args, Clone)]
+pub struct DbArgs {
+    /// sqlite://FILE or postgres://USER@HOST/DB.
+    #[arg(long, env = "HIMAYA_DATABASE_URL", conflicts_with = "db")]
+    database_url: Option<String>,
+    /// A SQLite file (default himaya.db).
+    #[arg(long)]
+    db: Option<PathBuf>,
+}
+
+impl DbArgs {
+    pub fn url(&self) -> String {
+        match (&self.database_url, &self.db) {
+            (Some(url), _) => url.clone(),
+            (None, Some(file)) => sqlite_url(file),
+            (None, None) => sqlite_url(&PathBuf::from("himaya.db")),
+        }
+    }
+}
+
+fn sqlite_url(file: &std::path::Path) -> String {
+    format!("sqlite://{}", file.display())
+}
+
+fn parse_country(s: &str) -> Result<Country, String> {
+    Country::from_code(s).ok_or_else(|| format!("unknown country {s:?}; use pk, bd, jo or ps"))
+}
+
+fn load_config(path: &std::path::Path) -> Result<Deployment> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read the configuration {}", path.display()))?;
+    Deployment::from_toml(&text).with_context(|| format!("the configuration {} is not valid", path.display()))
+}
+
+async fn open(url: &str, deployment: Deployment) -> Result<App> {
+    let store = Store::connect(url)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact(url)))?;
+    App::open(store, deployment)
+        .await
+        .context("cannot prepare the database")
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
+            Some(c) => format!("{}:***{}", &url[..s + 3 + c], &url[at..]),
+            None => url.to_owned(),
+        },
+        _ => url.to_owned(),
+    }
+}
+
+async fn serve(app: App, listen: &str, banner: &str) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    println!("{banner} at http://{addr}/  (API: http://{addr}/api/v1, OpenAPI: http://{addr}/api/v1/openapi.json)");
+    println!("Press Ctrl-C to stop.");
+    himaya_web::serve(app, listener)
+        .await
+        .context("the server stopped with an error")
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HIMAYA_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve { config, listen, db } => {
+            let deployment = load_config(&config)?;
+            let app = open(&db.url(), deployment).await?;
+            serve(app, &listen, "Himaya is serving").await
+        }
+        Command::Demo {
+            listen,
+            db,
+            country,
+            households,
+        } => {
+            let deployment = Deployment::from_toml(himaya_app::demo::config_text(country))
+                .context("the built-in demo configuration")?;
+            let app = open(&sqlite_url(&db), deployment).await?;
+            let added = himaya_app::demo::populate(&app, country, households as usize, 2026)
+                .await
+                .context("cannot load the demo population")?;
+            if added > 0 {
+                println!("Registered {added} demo households in {}.", db.display());
+            } else {
+                println!("Reusing the registry in {}.", db.display());
+            }
+            serve(
+                app,
+                &listen,
+                &format!("The Himaya demo ({}) is running", country.alpha2()),
+            )
+            .await
+        }
+        Command::Migrate { db } => {
+            let url = db.url();
+            let store = Store::connect(&url)
+                .await
+                .with_context(|| format!("cannot open the database {}", redact(&url)))?;
+            store.migrate().await.context("migration failed")?;
+            println!("The database {} is up to date.", redact(&url));
+            Ok(())
+        }
+        Command::CheckConfig { config } => {
+            let d = load_config(&config)?;
+            println!(
+                "{} is valid: {} ({}), {} languages, {} identifier types, {} household attributes, {} areas.",
+                config.display(),
+                d.name,
+                d.country.alpha2(),
+                d.languages.len(),
+                d.identifier_types.len(),
+                d.household_attributes.defs().len(),
+                d.areas.len()
+            );
+            Ok(())
+        }
+        Command::Bench(args) => {
+            if args.households == 0 {
+                bail!("--households must be at least 1");
+            }
+            bench::run(args).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_not_printed() {
+        assert_eq!(
+            redact("postgres://himaya:s3cret@db:5432/reg"),
+            "postgres://himaya:***@db:5432/reg"
+        );
+        assert_eq!(redact("sqlite://himaya.db"), "sqlite://himaya.db");
+    }
+}

@@ -1,0 +1,288 @@
+//! The deployment configuration: country, currency, languages, identifier
+//! types, the household attribute schema and the administrative areas.
+//!
+//! Parsed from TOML text; the caller reads the file. Every mistake is refused
+//! with the key that holds it and the reason.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::Deserialize;
+
+use crate::attributes::{AttributeDef, AttributeSchema};
+use crate::identifier::IdentifierType;
+use crate::vocab::Country;
+
+/// A validated deployment.
+#[derive(Clone, Debug)]
+pub struct Deployment {
+    pub name: String,
+    pub country: Country,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// ISO 639-1 codes; the first is the default.
+    pub languages: Vec<String>,
+    pub identifier_types: Vec<IdentifierType>,
+    /// Prefix of household registration numbers (`PK-00000042`).
+    pub registration_prefix: String,
+    pub household_attributes: AttributeSchema,
+    /// Parents before children.
+    pub areas: Vec<Area>,
+}
+
+/// One administrative area: a province, district, tehsil/upazila, union or village.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Area {
+    /// Stable code (ISO 3166-2 for the first level, deployment-defined below).
+    pub code: String,
+    pub parent: Option<String>,
+    /// The level's name, e.g. `province`, `district`, `tehsil`.
+    pub level: String,
+    /// Names by language code.
+    pub names: BTreeMap<String, String>,
+}
+
+/// A configuration that cannot be used, with the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Syntax(String),
+    #[error("`{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeployment {
+    name: Option<String>,
+    country: String,
+    currency: String,
+    languages: Vec<String>,
+    identifier_types: Vec<String>,
+    registration_prefix: Option<String>,
+    #[serde(default)]
+    household_attributes: Vec<AttributeDef>,
+    #[serde(default)]
+    areas: Vec<RawArea>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawArea {
+    code: String,
+    parent: Option<String>,
+    level: String,
+    name: BTreeMap<String, String>,
+}
+
+impl Deployment {
+    /// Parses and checks a deployment configuration.
+    pub fn from_toml(text: &str) -> Result<Deployment, ConfigError> {
+        let raw: RawDeployment =
+            toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string().trim_end().to_owned()))?;
+        let country = Country::from_code(&raw.country).ok_or_else(|| {
+            invalid(
+                "country",
+                format!("unknown country {:?}; expected one of pk, bd, jo, ps", raw.country),
+            )
+        })?;
+        if raw.currency.len() != 3 || !raw.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(invalid(
+                "currency",
+                format!("{:?} is not an ISO 4217 code (three capital letters)", raw.currency),
+            ));
+        }
+        if raw.languages.is_empty() {
+            return Err(invalid("languages", "at least one language is required"));
+        }
+        for (i, lang) in raw.languages.iter().enumerate() {
+            if !is_language_code(lang) {
+                return Err(invalid(
+                    format!("languages[{i}]"),
+                    format!("{lang:?} is not an ISO 639-1 code"),
+                ));
+            }
+        }
+        let mut identifier_types = Vec::new();
+        for (i, code) in raw.identifier_types.iter().enumerate() {
+            let t = IdentifierType::from_code(code).ok_or_else(|| {
+                invalid(
+                    format!("identifier_types[{i}]"),
+                    format!(
+                        "unknown identifier type {code:?}; expected one of {}",
+                        IdentifierType::codes()
+                    ),
+                )
+            })?;
+            identifier_types.push(t);
+        }
+        let household_attributes = AttributeSchema::new(raw.household_attributes)
+            .map_err(|(key, reason)| invalid(format!("household_attributes.{key}"), reason))?;
+        let areas = check_areas(raw.areas, &raw.languages)?;
+        let registration_prefix = raw.registration_prefix.unwrap_or_else(|| country.alpha2().to_owned());
+        if registration_prefix.is_empty()
+            || registration_prefix.len() > 12
+            || !registration_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(invalid(
+                "registration_prefix",
+                "use 1 to 12 ASCII letters, digits or dashes",
+            ));
+        }
+        Ok(Deployment {
+            name: raw.name.unwrap_or_else(|| format!("Himaya {}", country.alpha2())),
+            country,
+            currency: raw.currency,
+            languages: raw.languages,
+            identifier_types,
+            registration_prefix,
+            household_attributes,
+            areas,
+        })
+    }
+
+    pub fn default_language(&self) -> &str {
+        &self.languages[0]
+    }
+}
+
+fn is_language_code(s: &str) -> bool {
+    s.len() == 2 && s.bytes().all(|b| b.is_ascii_lowercase())
+}
+
+fn check_areas(raw: Vec<RawArea>, languages: &[String]) -> Result<Vec<Area>, ConfigError> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, a) in raw.iter().enumerate() {
+        let key = format!("areas[{i}]");
+        if a.code.is_empty()
+            || a.code.len() > 64
+            || !a
+                .code
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(invalid(
+                format!("{key}.code"),
+                format!("{:?}: use 1 to 64 ASCII letters, digits, - or _", a.code),
+            ));
+        }
+        if seen.insert(a.code.clone(), i).is_some() {
+            return Err(invalid(
+                format!("{key}.code"),
+                format!("area code {:?} appears twice", a.code),
+            ));
+        }
+        if a.level.trim().is_empty() {
+            return Err(invalid(format!("{key}.level"), "must not be empty"));
+        }
+        if a.name.is_empty() {
+            return Err(invalid(
+                format!("{key}.name"),
+                "give the area's name in at least one language",
+            ));
+        }
+        for (lang, name) in &a.name {
+            if !languages.contains(lang) {
+                return Err(invalid(
+                    format!("{key}.name.{lang}"),
+                    format!("{lang:?} is not one of the deployment's languages"),
+                ));
+            }
+            if name.trim().is_empty() {
+                return Err(invalid(format!("{key}.name.{lang}"), "must not be empty"));
+            }
+        }
+    }
+    // Every parent must exist, and following parents must never loop.
+    for (i, a) in raw.iter().enumerate() {
+        if let Some(p) = &a.parent {
+            if !seen.contains_key(p) {
+                return Err(invalid(
+                    format!("areas[{i}].parent"),
+                    format!("unknown area code {p:?}"),
+                ));
+            }
+        }
+        let mut visited = HashSet::new();
+        let mut at = a;
+        while let Some(p) = &at.parent {
+            if !visited.insert(p.as_str()) {
+                return Err(invalid(format!("areas[{i}].parent"), "the parent chain loops"));
+            }
+            at = &raw[seen[p]];
+        }
+    }
+    // Parents before children, so areas can be inserted in order.
+    let mut ordered: Vec<Area> = Vec::with_capacity(raw.len());
+    let depth = |a: &RawArea| {
+        let mut d = 0;
+        let mut at = a;
+        while let Some(p) = &at.parent {
+            d += 1;
+            at = &raw[seen[p]];
+        }
+        d
+    };
+    let mut indexed: Vec<(usize, usize)> = raw.iter().enumerate().map(|(i, a)| (depth(a), i)).collect();
+    indexed.sort();
+    for (_, i) in indexed {
+        let a = &raw[i];
+        ordered.push(Area {
+            code: a.code.clone(),
+            parent: a.parent.clone(),
+            level: a.level.clone(),
+            names: a.name.clone(),
+        });
+    }
+    Ok(ordered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        country = "pk"
+        currency = "PKR"
+        languages = ["en", "ur"]
+        identifier_types = ["pk_cnic"]
+        [[areas]]
+        code = "PK-PB"
+        level = "province"
+        name = { en = "Punjab", ur = "پنجاب" }
+        [[areas]]
+        code = "PK-PB-MUL"
+        parent = "PK-PB"
+        level = "district"
+        name = { en = "Multan" }
+    "#;
+
+    #[test]
+    fn minimal_config_parses() {
+        let d = Deployment::from_toml(MINIMAL).unwrap();
+        assert_eq!(d.country, Country::Pk);
+        assert_eq!(d.areas.len(), 2);
+        assert_eq!(d.registration_prefix, "PK");
+    }
+
+    fn refused(text: &str) -> String {
+        Deployment::from_toml(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn bad_keys_are_named() {
+        assert!(refused(&MINIMAL.replace("\"PKR\"", "\"rupees\"")).contains("`currency`"));
+        assert!(refused(&MINIMAL.replace("[\"pk_cnic\"]", "[\"pk_cnic\", \"ssn\"]")).contains("`identifier_types[1]`"));
+        assert!(refused(&MINIMAL.replace("parent = \"PK-PB\"", "parent = \"PK-XX\"")).contains("`areas[1].parent`"));
+        assert!(refused(&format!("{MINIMAL}\ncolour = 1")).contains("colour"));
+        assert!(refused(&MINIMAL.replace("code = \"PK-PB-MUL\"", "code = \"PK-PB\"")).contains("appears twice"));
+    }
+}

@@ -1,0 +1,102 @@
+//! Versions of a record read back field by field, and JSON merge patches
+//! (RFC 7396) laid over a record for partial updates.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// One field that changed between two versions. `from` is null for a field
+/// that appeared, `to` null for one that went away.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub from: Value,
+    pub to: Value,
+}
+
+/// The fields that differ between two JSON documents, by dotted path
+/// (`given_name.latin`, `identifiers`); arrays compare whole.
+pub fn diff(before: &Value, after: &Value) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    diff_into("", before, after, &mut out);
+    out
+}
+
+fn diff_into(path: &str, before: &Value, after: &Value, out: &mut Vec<FieldChange>) {
+    match (before, after) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                diff_into(
+                    &p,
+                    a.get(k).unwrap_or(&Value::Null),
+                    b.get(k).unwrap_or(&Value::Null),
+                    out,
+                );
+            }
+        }
+        (Value::Object(a), Value::Null) => {
+            for (k, v) in a {
+                diff_into(&format!("{path}.{k}"), v, &Value::Null, out);
+            }
+        }
+        (Value::Null, Value::Object(b)) => {
+            for (k, v) in b {
+                diff_into(&format!("{path}.{k}"), &Value::Null, v, out);
+            }
+        }
+        (a, b) if a != b => out.push(FieldChange {
+            field: path.to_owned(),
+            from: a.clone(),
+            to: b.clone(),
+        }),
+        _ => {}
+    }
+}
+
+/// Applies an RFC 7396 merge patch: objects merge, null removes, anything else replaces.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(p) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(serde_json::Map::new());
+    }
+    if let Value::Object(t) = target {
+        for (k, v) in p {
+            if v.is_null() {
+                t.remove(k);
+            } else {
+                merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn diff_names_each_changed_field() {
+        let a = json!({"given_name": {"latin": "Shazia"}, "sex": "female", "phone": "+923001234567"});
+        let b = json!({"given_name": {"latin": "Shazia", "native": "شازیہ"}, "sex": "female"});
+        let changes: Vec<_> = diff(&a, &b).into_iter().map(|c| c.field).collect();
+        assert_eq!(changes, ["given_name.native", "phone"]);
+    }
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        let mut t = json!({"a": "b", "c": {"d": "e", "f": "g"}});
+        merge_patch(&mut t, &json!({"a": "z", "c": {"f": null}}));
+        assert_eq!(t, json!({"a": "z", "c": {"d": "e"}}));
+    }
+}

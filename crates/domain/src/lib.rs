@@ -1,0 +1,21 @@
+//! The registry's types and rules.
+//!
+//! Architecture invariant: this crate does no I/O, knows no SQL and no HTTP.
+//! Everything here is a value and a function over values, testable without a
+//! database.
+
+pub mod attributes;
+pub mod config;
+pub mod date;
+pub mod digits;
+pub mod error;
+pub mod history;
+pub mod household;
+pub mod identifier;
+pub mod name;
+pub mod person;
+pub mod phone;
+pub mod vocab;
+
+pub use error::{FieldError, Problem};
+pub use vocab::Country;

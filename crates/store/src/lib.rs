@@ -1,0 +1,173 @@
+//! All of Himaya's SQL, for SQLite (the embedded default) and PostgreSQL.
+//!
+//! Architecture invariant: no other crate writes SQL. The backend is chosen
+//! once, from the database URL, when the store is opened; callers see one
+//! [`Store`] whichever it is. Queries use `$n` placeholders, which both
+//! backends accept, so one text serves both; where they differ (DDL) each
+//! backend has its own migration files.
+
+mod migrate;
+mod registry;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use registry::{HouseholdFilter, HouseholdWrite, PersonFilter, PersonWrite, Tx, VersionRow, WriteMeta};
+
+/// Which database the store talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database URL {0:?} is neither sqlite:// nor postgres://")]
+    UnsupportedUrl(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("the record was changed by someone else (now at version {current})")]
+    VersionConflict { current: i64 },
+    #[error("the identifier {id_type} {value} already belongs to another active person")]
+    IdentifierTaken { id_type: String, value: String },
+    #[error("stored data could not be read: {0}")]
+    Corrupt(String),
+    #[error("the database schema is at migration {found}, newer than this program knows ({known}); upgrade himaya")]
+    SchemaTooNew { found: i64, known: i64 },
+}
+
+/// A handle on the registry database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    backend: Backend,
+    /// Reads, and writes on PostgreSQL.
+    pool: AnyPool,
+    /// Writes. On SQLite a single connection, so write transactions queue
+    /// in the process instead of failing with SQLITE_BUSY.
+    writer: AnyPool,
+}
+
+impl Store {
+    /// Opens `url` (`sqlite://FILE` or `postgres://…`), creating a SQLite file
+    /// if needed. Does not migrate; call [`Store::migrate`].
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        };
+        match backend {
+            Backend::Sqlite => {
+                let url = if url.contains('?') {
+                    url.to_owned()
+                } else {
+                    format!("{url}?mode=rwc")
+                };
+                let options = AnyConnectOptions::from_str(&url)?;
+                fn pragmas<'c>(
+                    conn: &'c mut sqlx::AnyConnection,
+                    _meta: sqlx::pool::PoolConnectionMetadata,
+                ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + 'c>>
+                {
+                    Box::pin(async move {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;",
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                }
+                let writer = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(60))
+                    .after_connect(pragmas)
+                    .connect_with(options.clone())
+                    .await?;
+                let pool = AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(pragmas)
+                    .connect_with(options)
+                    .await?;
+                Ok(Store { backend, pool, writer })
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await?;
+                Ok(Store {
+                    backend,
+                    writer: pool.clone(),
+                    pool,
+                })
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Brings the schema up to date.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        migrate::run(self).await
+    }
+
+    /// Answers whether the database is reachable.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(Tx::new(self.writer.begin().await?, self.backend))
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+        self.writer.close().await;
+    }
+}
+
+/// Times are stored as fixed-width RFC 3339 text in UTC, which sorts in time
+/// order on both backends.
+pub(crate) fn time_text(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+pub(crate) fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| StoreError::Corrupt(format!("time {s:?}: {e}")))
+}
+
+/// Fresh, isolated databases for tests.
+pub mod testing {
+    use sqlx::{AnyConnection, AssertSqlSafe, Connection};
+
+    use crate::StoreError;
+
+    /// Creates an empty database on the PostgreSQL server of `admin_url` and
+    /// returns its URL.
+    pub async fn fresh_postgres_database(admin_url: &str) -> Result<String, StoreError> {
+        sqlx::any::install_default_drivers();
+        let name = format!("himaya_test_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = AnyConnection::connect(admin_url).await?;
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await?;
+        conn.close().await?;
+        let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
+        Ok(format!("{base}/{name}"))
+    }
+}

@@ -1,0 +1,72 @@
+//! Schema migrations: numbered SQL files per backend, applied in order, each
+//! in its own transaction. A released migration is never edited; changes
+//! come as new files.
+
+use sqlx::Row;
+
+use crate::{Backend, Store, StoreError};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "registry",
+    sqlite: include_str!("migrations/sqlite/0001_registry.sql"),
+    postgres: include_str!("migrations/postgres/0001_registry.sql"),
+}];
+
+pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
+    let mut conn = store.writer.acquire().await?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+    )
+    .execute(&mut *conn)
+    .await?;
+    if store.backend == Backend::Postgres {
+        // Two servers starting at once must not both migrate.
+        sqlx::query("SELECT pg_advisory_lock(72631)")
+            .execute(&mut *conn)
+            .await?;
+    }
+    let result = apply(store.backend, &mut conn).await;
+    if store.backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_unlock(72631)")
+            .execute(&mut *conn)
+            .await?;
+    }
+    result
+}
+
+async fn apply(backend: Backend, conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
+    use sqlx::Connection;
+    let applied: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
+    let known = MIGRATIONS.last().map_or(0, |m| m.version);
+    if applied > known {
+        return Err(StoreError::SchemaTooNew { found: applied, known });
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > applied) {
+        let sql = match backend {
+            Backend::Sqlite => m.sqlite,
+            Backend::Postgres => m.postgres,
+        };
+        let mut tx = conn.begin().await?;
+        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(crate::time_text(chrono::Utc::now()))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version = m.version, name = m.name, "applied migration");
+    }
+    Ok(())
+}

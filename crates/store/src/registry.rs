@@ -1,0 +1,793 @@
+//! Households, people, their versions, identifiers and the name index.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use himaya_domain::config::Area;
+use himaya_domain::household::{Household, HouseholdId, HouseholdRecord};
+use himaya_domain::name::search_tokens;
+use himaya_domain::person::{Person, PersonId, PersonRecord};
+use himaya_domain::vocab::{ChangeKind, HouseholdStatus, PersonStatus, Source};
+use serde_json::Value;
+use sqlx::any::AnyRow;
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+
+use crate::{Backend, Store, StoreError, parse_time, time_text};
+
+/// Who made a change, when, from where and why: written with every version.
+#[derive(Clone, Debug)]
+pub struct WriteMeta {
+    pub actor: String,
+    pub source: Source,
+    pub change: ChangeKind,
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// A household version to write. `version` is the new version: 1 creates.
+pub struct HouseholdWrite<'a> {
+    pub id: HouseholdId,
+    pub registration_number: &'a str,
+    pub version: i64,
+    pub record: &'a HouseholdRecord,
+    /// Every person linked to the household after the change.
+    pub members: &'a [PersonId],
+    pub meta: &'a WriteMeta,
+}
+
+/// A person version to write. `version` is the new version: 1 creates.
+pub struct PersonWrite<'a> {
+    pub id: PersonId,
+    pub household_id: HouseholdId,
+    pub area: &'a str,
+    pub version: i64,
+    pub record: &'a PersonRecord,
+    pub meta: &'a WriteMeta,
+}
+
+/// One stored version of a record, with its content as JSON.
+#[derive(Clone, Debug)]
+pub struct VersionRow {
+    pub version: i64,
+    pub recorded_at: DateTime<Utc>,
+    pub actor: String,
+    pub source: String,
+    pub change: String,
+    pub reason: Option<String>,
+    pub data: Value,
+}
+
+/// Filters of a person search; all given filters must match.
+#[derive(Clone, Debug, Default)]
+pub struct PersonFilter {
+    /// `(type code or None for any type, canonical value)`.
+    pub identifier: Option<(Option<String>, String)>,
+    /// E.164.
+    pub phone: Option<String>,
+    /// Normalised name tokens; each must prefix one of the person's tokens.
+    pub name_tokens: Vec<String>,
+    /// An area code: the area and everything below it.
+    pub area: Option<String>,
+    pub status: Option<PersonStatus>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct HouseholdFilter {
+    pub area: Option<String>,
+    pub status: Option<HouseholdStatus>,
+    pub registration_number: Option<String>,
+}
+
+/// The largest number of bound values in one statement: under SQLite's
+/// 32,766 and PostgreSQL's 65,535.
+const MAX_PARAMS: usize = 30_000;
+
+/// `($1, $2, $3), ($4, $5, $6)…` for `rows` rows of `cols` columns.
+fn values_clause(rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    let mut n = 0;
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            n += 1;
+            s.push('$');
+            s.push_str(&n.to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// Runs `INSERT INTO {head} VALUES …` over `items` in as few statements as
+/// the parameter limit allows; `bind` binds one item's `cols` values.
+async fn insert_many<T>(
+    tx: &mut Transaction<'static, Any>,
+    head: &str,
+    cols: usize,
+    items: &[T],
+    bind: impl for<'q> Fn(
+        sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+        &'q T,
+    ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+) -> Result<(), sqlx::Error> {
+    let per = (MAX_PARAMS / cols).max(1);
+    for chunk in items.chunks(per) {
+        let sql = format!("INSERT INTO {head} VALUES {}", values_clause(chunk.len(), cols));
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for item in chunk {
+            q = bind(q, item);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            d.is_unique_violation()
+                || d.message().contains("UNIQUE constraint failed")
+                || d.code().as_deref() == Some("23505")
+        }
+        _ => false,
+    }
+}
+
+fn json_text<T: serde::Serialize>(v: &T) -> String {
+    // Serialising our own plain structs cannot fail.
+    serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
+}
+
+/// The stored content of a person version: the record and its household.
+fn person_data(household_id: HouseholdId, record: &PersonRecord) -> String {
+    let mut v = serde_json::to_value(record).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("household_id".into(), Value::String(household_id.to_string()));
+    }
+    v.to_string()
+}
+
+fn household_data(record: &HouseholdRecord, members: &[PersonId]) -> String {
+    let mut v = serde_json::to_value(record).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("members".into(), serde_json::to_value(members).unwrap_or(Value::Null));
+    }
+    v.to_string()
+}
+
+fn uuid_of(row: &AnyRow, col: &str) -> Result<uuid::Uuid, StoreError> {
+    let s: String = row.try_get(col)?;
+    uuid::Uuid::parse_str(&s).map_err(|e| StoreError::Corrupt(format!("{col} {s:?}: {e}")))
+}
+
+fn parse_data<T: serde::de::DeserializeOwned>(row: &AnyRow) -> Result<T, StoreError> {
+    let data: String = row.try_get("data")?;
+    serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(format!("record data: {e}")))
+}
+
+const HOUSEHOLD_SELECT: &str = "SELECT h.id, h.registration_number, h.version, h.created_at, h.updated_at, v.data \
+     FROM households h JOIN household_versions v ON v.household_id = h.id AND v.version = h.version";
+
+const PERSON_SELECT: &str = "SELECT p.id, p.household_id, p.version, p.created_at, p.updated_at, v.data \
+     FROM persons p JOIN person_versions v ON v.person_id = p.id AND v.version = p.version";
+
+fn household_from_row(row: &AnyRow) -> Result<Household, StoreError> {
+    Ok(Household {
+        id: HouseholdId(uuid_of(row, "id")?),
+        registration_number: row.try_get("registration_number")?,
+        version: row.try_get("version")?,
+        record: parse_data(row)?,
+        created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
+        updated_at: parse_time(&row.try_get::<String, _>("updated_at")?)?,
+    })
+}
+
+fn person_from_row(row: &AnyRow) -> Result<Person, StoreError> {
+    Ok(Person {
+        id: PersonId(uuid_of(row, "id")?),
+        household_id: HouseholdId(uuid_of(row, "household_id")?),
+        version: row.try_get("version")?,
+        record: parse_data(row)?,
+        created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
+        updated_at: parse_time(&row.try_get::<String, _>("updated_at")?)?,
+    })
+}
+
+fn version_from_row(row: &AnyRow) -> Result<VersionRow, StoreError> {
+    Ok(VersionRow {
+        version: row.try_get("version")?,
+        recorded_at: parse_time(&row.try_get::<String, _>("recorded_at")?)?,
+        actor: row.try_get("actor")?,
+        source: row.try_get("source")?,
+        change: row.try_get("change")?,
+        reason: row.try_get("reason")?,
+        data: parse_data(row)?,
+    })
+}
+
+/// Appends ` AND …` conditions for an area filter on `column`.
+fn push_area(sql: &mut String, column: &str, n: &mut usize) {
+    *n += 1;
+    sql.push_str(&format!(
+        " AND {column} IN (SELECT d.code FROM areas d, areas a \
+           WHERE a.code = ${n} AND substr(d.path, 1, length(a.path)) = a.path)"
+    ));
+}
+
+impl Store {
+    /// Replaces the administrative areas with the configuration's (codes that
+    /// disappear from the configuration stay, so old records keep their area).
+    pub async fn save_areas(&self, areas: &[Area]) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let mut paths: HashMap<&str, String> = HashMap::new();
+        for (i, a) in areas.iter().enumerate() {
+            let parent_path = a
+                .parent
+                .as_deref()
+                .and_then(|p| paths.get(p))
+                .cloned()
+                .unwrap_or_else(|| "/".to_owned());
+            let path = format!("{parent_path}{}/", a.code);
+            sqlx::query(
+                "INSERT INTO areas (code, parent, level, names, path, position) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (code) DO UPDATE SET parent = excluded.parent, level = excluded.level, \
+                 names = excluded.names, path = excluded.path, position = excluded.position",
+            )
+            .bind(&a.code)
+            .bind(a.parent.as_deref())
+            .bind(&a.level)
+            .bind(json_text(&a.names))
+            .bind(&path)
+            .bind(i as i64)
+            .execute(&mut *tx)
+            .await?;
+            paths.insert(&a.code, path);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every area, parents before children.
+    pub async fn areas(&self) -> Result<Vec<Area>, StoreError> {
+        let rows = sqlx::query("SELECT code, parent, level, names FROM areas ORDER BY position, code")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let names: String = r.try_get("names")?;
+                Ok(Area {
+                    code: r.try_get("code")?,
+                    parent: r.try_get("parent")?,
+                    level: r.try_get("level")?,
+                    names: serde_json::from_str(&names).map_err(|e| StoreError::Corrupt(format!("area names: {e}")))?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn household(&self, id: HouseholdId) -> Result<Option<Household>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!("{HOUSEHOLD_SELECT} WHERE h.id = $1")))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(household_from_row).transpose()
+    }
+
+    /// Everyone linked to the household, active or not, in registration order.
+    pub async fn household_members(&self, id: HouseholdId) -> Result<Vec<Person>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{PERSON_SELECT} WHERE p.household_id = $1 ORDER BY p.id"
+        )))
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(person_from_row).collect()
+    }
+
+    pub async fn person(&self, id: PersonId) -> Result<Option<Person>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!("{PERSON_SELECT} WHERE p.id = $1")))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(person_from_row).transpose()
+    }
+
+    pub async fn household_history(&self, id: HouseholdId) -> Result<Vec<VersionRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT version, recorded_at, actor, source, change, reason, data FROM household_versions \
+             WHERE household_id = $1 ORDER BY version",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(version_from_row).collect()
+    }
+
+    pub async fn person_history(&self, id: PersonId) -> Result<Vec<VersionRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT version, recorded_at, actor, source, change, reason, data FROM person_versions \
+             WHERE person_id = $1 ORDER BY version",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(version_from_row).collect()
+    }
+
+    /// People matching every filter, in id order, after `after`, at most `limit`.
+    pub async fn search_persons(
+        &self,
+        filter: &PersonFilter,
+        after: Option<PersonId>,
+        limit: u32,
+    ) -> Result<Vec<Person>, StoreError> {
+        let mut sql = format!("{PERSON_SELECT} WHERE 1 = 1");
+        let mut n = 0;
+        if let Some((id_type, _)) = &filter.identifier {
+            n += 1;
+            if id_type.is_some() {
+                sql.push_str(&format!(
+                    " AND p.id IN (SELECT person_id FROM person_identifiers WHERE value = ${n} AND id_type = ${})",
+                    n + 1
+                ));
+                n += 1;
+            } else {
+                sql.push_str(&format!(
+                    " AND p.id IN (SELECT person_id FROM person_identifiers WHERE value = ${n})"
+                ));
+            }
+        }
+        if filter.phone.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND p.phone = ${n}"));
+        }
+        for _ in &filter.name_tokens {
+            sql.push_str(&format!(
+                " AND p.id IN (SELECT person_id FROM person_name_tokens WHERE token >= ${} AND token < ${})",
+                n + 1,
+                n + 2
+            ));
+            n += 2;
+        }
+        if filter.area.is_some() {
+            push_area(&mut sql, "p.area_code", &mut n);
+        }
+        if filter.status.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND p.status = ${n}"));
+        }
+        if after.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND p.id > ${n}"));
+        }
+        sql.push_str(&format!(" ORDER BY p.id LIMIT {}", limit.max(1)));
+
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        if let Some((id_type, value)) = &filter.identifier {
+            q = q.bind(value.clone());
+            if let Some(t) = id_type {
+                q = q.bind(t.clone());
+            }
+        }
+        if let Some(p) = &filter.phone {
+            q = q.bind(p.clone());
+        }
+        for t in &filter.name_tokens {
+            q = q.bind(t.clone()).bind(format!("{t}\u{10FFFF}"));
+        }
+        if let Some(a) = &filter.area {
+            q = q.bind(a.clone());
+        }
+        if let Some(s) = filter.status {
+            q = q.bind(s.code());
+        }
+        if let Some(a) = after {
+            q = q.bind(a.to_string());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter().map(person_from_row).collect()
+    }
+
+    pub async fn list_households(
+        &self,
+        filter: &HouseholdFilter,
+        after: Option<HouseholdId>,
+        limit: u32,
+    ) -> Result<Vec<Household>, StoreError> {
+        let mut sql = format!("{HOUSEHOLD_SELECT} WHERE 1 = 1");
+        let mut n = 0;
+        if filter.registration_number.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND h.registration_number = ${n}"));
+        }
+        if filter.area.is_some() {
+            push_area(&mut sql, "h.area_code", &mut n);
+        }
+        if filter.status.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND h.status = ${n}"));
+        }
+        if after.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND h.id > ${n}"));
+        }
+        sql.push_str(&format!(" ORDER BY h.id LIMIT {}", limit.max(1)));
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        if let Some(r) = &filter.registration_number {
+            q = q.bind(r.clone());
+        }
+        if let Some(a) = &filter.area {
+            q = q.bind(a.clone());
+        }
+        if let Some(s) = filter.status {
+            q = q.bind(s.code());
+        }
+        if let Some(a) = after {
+            q = q.bind(a.to_string());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter().map(household_from_row).collect()
+    }
+}
+
+/// A write transaction. Dropped without [`Tx::commit`], it rolls back.
+pub struct Tx {
+    tx: Transaction<'static, Any>,
+    #[allow(dead_code)]
+    backend: Backend,
+}
+
+impl Tx {
+    pub(crate) fn new(tx: Transaction<'static, Any>, backend: Backend) -> Tx {
+        Tx { tx, backend }
+    }
+
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Reserves `n` consecutive numbers of the counter `name`; returns the first.
+    pub async fn next_numbers(&mut self, name: &str, n: i64) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO counters (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = counters.value + $2 RETURNING value",
+        )
+        .bind(name)
+        .bind(n)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let last: i64 = row.try_get(0)?;
+        Ok(last - n + 1)
+    }
+
+    /// The active holders of the given `(type, value)` identifiers.
+    pub async fn identifier_holders(
+        &mut self,
+        keys: &[(&str, &str)],
+    ) -> Result<HashMap<(String, String), PersonId>, StoreError> {
+        let mut found = HashMap::new();
+        // Look up by value (indexed) in chunks, then keep exact type matches.
+        let mut values: Vec<&str> = keys.iter().map(|k| k.1).collect();
+        values.sort_unstable();
+        values.dedup();
+        for chunk in values.chunks(MAX_PARAMS / 2) {
+            let list = (1..=chunk.len())
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT id_type, value, person_id FROM person_identifiers WHERE active = 1 AND value IN ({list})"
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for v in chunk {
+                q = q.bind(*v);
+            }
+            for row in q.fetch_all(&mut *self.tx).await? {
+                let key: (String, String) = (row.try_get("id_type")?, row.try_get("value")?);
+                if keys.iter().any(|k| k.0 == key.0 && k.1 == key.1) {
+                    found.insert(key, PersonId(uuid_of(&row, "person_id")?));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Reads a household inside the transaction (for read-modify-write).
+    pub async fn household(&mut self, id: HouseholdId) -> Result<Option<Household>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!("{HOUSEHOLD_SELECT} WHERE h.id = $1")))
+            .bind(id.to_string())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(household_from_row).transpose()
+    }
+
+    pub async fn household_members(&mut self, id: HouseholdId) -> Result<Vec<Person>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{PERSON_SELECT} WHERE p.household_id = $1 ORDER BY p.id"
+        )))
+        .bind(id.to_string())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(person_from_row).collect()
+    }
+
+    pub async fn person(&mut self, id: PersonId) -> Result<Option<Person>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!("{PERSON_SELECT} WHERE p.id = $1")))
+            .bind(id.to_string())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(person_from_row).transpose()
+    }
+
+    /// Creates households (each write at version 1), in as few statements as possible.
+    pub async fn insert_households(&mut self, writes: &[HouseholdWrite<'_>]) -> Result<(), StoreError> {
+        let rows: Vec<(String, String, String)> = writes
+            .iter()
+            .map(|w| {
+                (
+                    w.id.to_string(),
+                    time_text(w.meta.at),
+                    household_data(w.record, w.members),
+                )
+            })
+            .collect();
+        let pairs: Vec<(&HouseholdWrite, &(String, String, String))> = writes.iter().zip(&rows).collect();
+        insert_many(
+            &mut self.tx,
+            "households (id, registration_number, area_code, status, version, created_at, updated_at)",
+            7,
+            &pairs,
+            |q, (w, (id, at, _))| {
+                q.bind(id.as_str())
+                    .bind(w.registration_number)
+                    .bind(w.record.area.as_str())
+                    .bind(w.record.status.code())
+                    .bind(w.version)
+                    .bind(at.as_str())
+                    .bind(at.as_str())
+            },
+        )
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::VersionConflict { current: 1 }
+            } else {
+                e.into()
+            }
+        })?;
+        self.insert_household_versions(&pairs).await
+    }
+
+    async fn insert_household_versions(
+        &mut self,
+        pairs: &[(&HouseholdWrite<'_>, &(String, String, String))],
+    ) -> Result<(), StoreError> {
+        insert_many(
+            &mut self.tx,
+            "household_versions (household_id, version, recorded_at, actor, source, change, reason, data)",
+            8,
+            pairs,
+            |q, (w, (id, at, data))| {
+                q.bind(id.as_str())
+                    .bind(w.version)
+                    .bind(at.as_str())
+                    .bind(w.meta.actor.as_str())
+                    .bind(w.meta.source.code())
+                    .bind(w.meta.change.code())
+                    .bind(w.meta.reason.as_deref())
+                    .bind(data.as_str())
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Writes a new version of an existing household, if it is still at
+    /// `write.version - 1`; otherwise refuses with the current version.
+    pub async fn update_household(&mut self, write: &HouseholdWrite<'_>) -> Result<(), StoreError> {
+        let id = write.id.to_string();
+        let at = time_text(write.meta.at);
+        let done = sqlx::query(
+            "UPDATE households SET version = $1, area_code = $2, status = $3, updated_at = $4 WHERE id = $5 AND version = $6",
+        )
+        .bind(write.version)
+        .bind(write.record.area.as_str())
+        .bind(write.record.status.code())
+        .bind(at.as_str())
+        .bind(id.as_str())
+        .bind(write.version - 1)
+        .execute(&mut *self.tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(self.household_conflict(&id).await);
+        }
+        // Members' area follows the household's, for area searches.
+        sqlx::query("UPDATE persons SET area_code = $1 WHERE household_id = $2 AND area_code <> $1")
+            .bind(write.record.area.as_str())
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        let row = (id, at, household_data(write.record, write.members));
+        self.insert_household_versions(&[(write, &row)]).await
+    }
+
+    async fn household_conflict(&mut self, id: &str) -> StoreError {
+        let current = sqlx::query("SELECT version FROM households WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| r.try_get::<i64, _>(0).ok())
+            .unwrap_or(0);
+        StoreError::VersionConflict { current }
+    }
+
+    /// Creates people (each write at version 1) with their identifiers and name index.
+    pub async fn insert_persons(&mut self, writes: &[PersonWrite<'_>]) -> Result<(), StoreError> {
+        let rows: Vec<PersonRow> = writes.iter().map(PersonRow::new).collect();
+        let pairs: Vec<(&PersonWrite, &PersonRow)> = writes.iter().zip(&rows).collect();
+        insert_many(
+            &mut self.tx,
+            "persons (id, household_id, area_code, status, phone, version, created_at, updated_at)",
+            8,
+            &pairs,
+            |q, (w, r)| {
+                q.bind(r.id.as_str())
+                    .bind(r.household_id.as_str())
+                    .bind(w.area)
+                    .bind(w.record.status.code())
+                    .bind(w.record.phone.as_ref().map(|p| p.as_str()))
+                    .bind(w.version)
+                    .bind(r.at.as_str())
+                    .bind(r.at.as_str())
+            },
+        )
+        .await?;
+        self.insert_person_versions(&pairs).await?;
+        self.insert_person_index(&pairs).await
+    }
+
+    async fn insert_person_versions(&mut self, pairs: &[(&PersonWrite<'_>, &PersonRow)]) -> Result<(), StoreError> {
+        insert_many(
+            &mut self.tx,
+            "person_versions (person_id, version, household_id, recorded_at, actor, source, change, reason, data)",
+            9,
+            pairs,
+            |q, (w, r)| {
+                q.bind(r.id.as_str())
+                    .bind(w.version)
+                    .bind(r.household_id.as_str())
+                    .bind(r.at.as_str())
+                    .bind(w.meta.actor.as_str())
+                    .bind(w.meta.source.code())
+                    .bind(w.meta.change.code())
+                    .bind(w.meta.reason.as_deref())
+                    .bind(r.data.as_str())
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Identifiers and name tokens of freshly written people.
+    async fn insert_person_index(&mut self, pairs: &[(&PersonWrite<'_>, &PersonRow)]) -> Result<(), StoreError> {
+        let identifiers: Vec<(&str, &str, &str, &str, i64)> = pairs
+            .iter()
+            .flat_map(|(w, r)| {
+                let active = i64::from(w.record.is_active());
+                w.record.identifiers.iter().map(move |i| {
+                    (
+                        r.id.as_str(),
+                        r.household_id.as_str(),
+                        i.id_type.code(),
+                        i.value.as_str(),
+                        active,
+                    )
+                })
+            })
+            .collect();
+        insert_many(
+            &mut self.tx,
+            "person_identifiers (person_id, household_id, id_type, value, active)",
+            5,
+            &identifiers,
+            |q, i| q.bind(i.0).bind(i.1).bind(i.2).bind(i.3).bind(i.4),
+        )
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                // The app checks holders first; this is the race it cannot see.
+                StoreError::IdentifierTaken {
+                    id_type: String::new(),
+                    value: String::new(),
+                }
+            } else {
+                e.into()
+            }
+        })?;
+        let tokens: Vec<(&str, &String)> = pairs
+            .iter()
+            .flat_map(|(_, r)| r.tokens.iter().map(move |t| (r.id.as_str(), t)))
+            .collect();
+        insert_many(
+            &mut self.tx,
+            "person_name_tokens (person_id, token)",
+            2,
+            &tokens,
+            |q, t| q.bind(t.0).bind(t.1.as_str()),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Writes a new version of an existing person, if it is still at
+    /// `write.version - 1`, and rebuilds its identifiers and name index.
+    pub async fn update_person(&mut self, write: &PersonWrite<'_>) -> Result<(), StoreError> {
+        let row = PersonRow::new(write);
+        let done = sqlx::query(
+            "UPDATE persons SET version = $1, household_id = $2, area_code = $3, status = $4, phone = $5, updated_at = $6 \
+             WHERE id = $7 AND version = $8",
+        )
+        .bind(write.version)
+        .bind(row.household_id.as_str())
+        .bind(write.area)
+        .bind(write.record.status.code())
+        .bind(write.record.phone.as_ref().map(|p| p.as_str()))
+        .bind(row.at.as_str())
+        .bind(row.id.as_str())
+        .bind(write.version - 1)
+        .execute(&mut *self.tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            let current = sqlx::query("SELECT version FROM persons WHERE id = $1")
+                .bind(row.id.as_str())
+                .fetch_optional(&mut *self.tx)
+                .await?
+                .map(|r| r.try_get::<i64, _>(0))
+                .transpose()?
+                .unwrap_or(0);
+            return Err(StoreError::VersionConflict { current });
+        }
+        for table in ["person_identifiers", "person_name_tokens"] {
+            sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE person_id = $1")))
+                .bind(row.id.as_str())
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        let pairs = [(write, &row)];
+        self.insert_person_versions(&pairs).await?;
+        self.insert_person_index(&pairs).await
+    }
+}
+
+/// A person write's values as bound text.
+struct PersonRow {
+    id: String,
+    household_id: String,
+    at: String,
+    data: String,
+    tokens: Vec<String>,
+}
+
+impl PersonRow {
+    fn new(w: &PersonWrite<'_>) -> PersonRow {
+        let mut tokens: Vec<String> = w.record.all_names().flat_map(search_tokens).collect();
+        tokens.sort();
+        tokens.dedup();
+        PersonRow {
+            id: w.id.to_string(),
+            household_id: w.household_id.to_string(),
+            at: time_text(w.meta.at),
+            data: person_data(w.household_id, w.record),
+            tokens,
+        }
+    }
+}

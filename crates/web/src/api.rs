@@ -1,0 +1,459 @@
+//! The JSON API under `/api/v1`.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, on};
+use himaya_app::{
+    Actor, ChangeHead, Changes, HouseholdQuery, HouseholdView, Merge, NewHousehold, NewMember, Note, PersonQuery,
+    Split, Transfer,
+};
+use himaya_domain::household::HouseholdId;
+use himaya_domain::person::{Person, PersonId};
+use serde::de::DeserializeOwned;
+
+use crate::problem::ApiError;
+use crate::{AppState, MAX_BODY};
+
+pub(crate) struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    handler: MethodRouter<AppState>,
+}
+
+fn route(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Route {
+    Route { method, path, handler }
+}
+
+macro_rules! r {
+    ($method:ident $path:literal => $handler:expr) => {
+        route(
+            Method::$method,
+            $path,
+            on(axum::routing::MethodFilter::$method, $handler),
+        )
+    };
+}
+
+/// The one list of routes: the router is built from it, and tests check the
+/// OpenAPI document against it.
+pub(crate) fn routes() -> Vec<Route> {
+    vec![
+        r!(GET "/" => index),
+        r!(GET "/health" => health),
+        r!(GET "/api/v1/openapi.json" => openapi),
+        r!(GET "/api/v1/areas" => areas),
+        r!(GET "/api/v1/households" => list_households),
+        r!(POST "/api/v1/households" => create_household),
+        r!(GET "/api/v1/households/{id}" => get_household),
+        r!(PATCH "/api/v1/households/{id}" => update_household),
+        r!(GET "/api/v1/households/{id}/history" => household_history),
+        r!(POST "/api/v1/households/{id}/members" => add_member),
+        r!(POST "/api/v1/households/{id}/move" => move_household),
+        r!(POST "/api/v1/households/{id}/split" => split_household),
+        r!(POST "/api/v1/households/{id}/merge" => merge_households),
+        r!(POST "/api/v1/households/{id}/head" => change_head),
+        r!(POST "/api/v1/households/{id}/inactivate" => inactivate_household),
+        r!(POST "/api/v1/households/{id}/reactivate" => reactivate_household),
+        r!(GET "/api/v1/persons" => search_persons),
+        r!(GET "/api/v1/persons/{id}" => get_person),
+        r!(PATCH "/api/v1/persons/{id}" => update_person),
+        r!(GET "/api/v1/persons/{id}/history" => person_history),
+        r!(POST "/api/v1/persons/{id}/transfer" => transfer_person),
+    ]
+}
+
+pub(crate) fn router(state: AppState) -> Router {
+    let mut router = Router::new();
+    for r in routes() {
+        router = router.route(r.path, r.handler);
+    }
+    router
+        .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+                "this resource does not support that method",
+            )
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    response
+}
+
+/// A JSON body parsed strictly: the right content type, within the size
+/// limit, no unknown fields, and the path of the first wrong value named.
+pub(crate) struct StrictJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for StrictJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| matches!(m.trim(), "application/json" | "application/merge-patch+json"));
+        if !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "The body must be JSON",
+                "send Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body-too-large",
+                    "The body is too large",
+                    format!("the limit is {MAX_BODY} bytes"),
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed-json",
+                    "The body could not be read",
+                    e.body_text(),
+                )
+            }
+        })?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let path = if path == "." { String::new() } else { path };
+            ApiError::bad_field(StatusCode::BAD_REQUEST, "malformed-json", path, e.inner().to_string())
+        })?;
+        Ok(StrictJson(value))
+    }
+}
+
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(t)| t).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+            "The query string is not valid",
+            e.body_text(),
+        )
+    })
+}
+
+/// The actor a caller names. Accounts replace this with the signed-in user.
+fn actor(headers: &HeaderMap) -> Result<Actor, ApiError> {
+    match headers.get("himaya-actor") {
+        None => Ok(Actor::new("api")),
+        Some(v) => match v.to_str().map(str::trim) {
+            Ok(name) if !name.is_empty() && name.len() <= 100 => Ok(Actor::new(name)),
+            _ => Err(ApiError::bad_field(
+                StatusCode::BAD_REQUEST,
+                "invalid-header",
+                "Himaya-Actor",
+                "give 1 to 100 visible ASCII characters",
+            )),
+        },
+    }
+}
+
+/// The version an `If-Match` header names (`"3"` or `W/"3"`), required.
+fn if_match(headers: &HeaderMap) -> Result<i64, ApiError> {
+    if_match_optional(headers)?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "precondition-required",
+            "If-Match is required",
+            "send If-Match with the ETag you read, so a stale update cannot overwrite a newer one",
+        )
+    })
+}
+
+fn if_match_optional(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(v) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let parsed = v
+        .to_str()
+        .ok()
+        .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|s| s.parse::<i64>().ok());
+    parsed.map(Some).ok_or_else(|| {
+        ApiError::bad_field(
+            StatusCode::BAD_REQUEST,
+            "invalid-header",
+            "If-Match",
+            "expected an ETag this server issued, such as \"3\"",
+        )
+    })
+}
+
+fn etag(version: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
+}
+
+fn household_id(raw: &str) -> Result<HouseholdId, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found())
+}
+
+fn person_id(raw: &str) -> Result<PersonId, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found())
+}
+
+fn household_response(status: StatusCode, view: HouseholdView) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::ETAG, etag(view.household.version));
+    if status == StatusCode::CREATED {
+        if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/households/{}", view.household.id)) {
+            headers.insert(header::LOCATION, v);
+        }
+    }
+    (status, headers, axum::Json(view)).into_response()
+}
+
+fn person_response(person: Person) -> Response {
+    ([(header::ETAG, etag(person.version))], axum::Json(person)).into_response()
+}
+
+async fn health(State(s): State<AppState>) -> Response {
+    match s.app.health().await {
+        Ok(()) => axum::Json(serde_json::json!({"status": "ok", "database": "reachable"})).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"status": "unavailable", "database": "unreachable"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// A map of the service for whoever opens the root URL.
+async fn index() -> Response {
+    axum::Json(serde_json::json!({
+        "name": "Himaya",
+        "api": "/api/v1",
+        "openapi": "/api/v1/openapi.json",
+        "health": "/health",
+        "examples": ["/api/v1/areas", "/api/v1/households?limit=5", "/api/v1/persons?name=muhammad&limit=5"],
+    }))
+    .into_response()
+}
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
+        .into_response()
+}
+
+async fn areas(State(s): State<AppState>) -> Result<Response, ApiError> {
+    Ok(axum::Json(serde_json::json!({ "items": s.app.areas().await? })).into_response())
+}
+
+async fn list_households(
+    State(s): State<AppState>,
+    q: Result<Query<HouseholdQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    Ok(axum::Json(s.app.list_households(&query(q)?).await?).into_response())
+}
+
+async fn create_household(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    StrictJson(body): StrictJson<NewHousehold>,
+) -> Result<Response, ApiError> {
+    let view = s.app.register_household(&actor(&headers)?, body).await?;
+    Ok(household_response(StatusCode::CREATED, view))
+}
+
+async fn get_household(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    Ok(household_response(
+        StatusCode::OK,
+        s.app.household(household_id(&id)?).await?,
+    ))
+}
+
+async fn update_household(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    StrictJson(body): StrictJson<Changes>,
+) -> Result<Response, ApiError> {
+    let view = s
+        .app
+        .update_household(&actor(&headers)?, household_id(&id)?, if_match(&headers)?, body)
+        .await?;
+    Ok(household_response(StatusCode::OK, view))
+}
+
+async fn move_household(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    StrictJson(body): StrictJson<Changes>,
+) -> Result<Response, ApiError> {
+    let view = s
+        .app
+        .move_household(&actor(&headers)?, household_id(&id)?, if_match(&headers)?, body)
+        .await?;
+    Ok(household_response(StatusCode::OK, view))
+}
+
+async fn household_history(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    Ok(axum::Json(serde_json::json!({ "items": s.app.household_history(household_id(&id)?).await? })).into_response())
+}
+
+async fn add_member(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    StrictJson(body): StrictJson<NewMember>,
+) -> Result<Response, ApiError> {
+    let view = s
+        .app
+        .add_member(
+            &actor(&headers)?,
+            household_id(&id)?,
+            if_match_optional(&headers)?,
+            body,
+        )
+        .await?;
+    Ok(household_response(StatusCode::OK, view))
+}
+
+async fn split_household(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    StrictJson(body): StrictJson<Split>,
+) -> Result<Response, ApiError> {
+    let view = s
+        .app
+        .split_household(
+            &actor(&headers)?,
+            household_id(&id)?,
+            if_match_optional(&headers)?,
+            body,
+        )
+        .await?;
+    Ok(household_response(StatusCode::CREATED, view))
+}
+
+async fn merge_households(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    StrictJson(body): StrictJson<Merge>,
+) -> Result<Response, ApiError> {
+    let view = s
+        .app
+        .merge_households(
+            &actor(&headers)?,
+            household_id(&id)?,
+            if_match_optional(&headers)?,
+            body,
+        )
+        .await?;
+    Ok(household_response(StatusCode::OK, view))
+}
+
+async fn change_head(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    StrictJson(body): StrictJson<ChangeHead>,
+) -> Result<Response, ApiError> {
+    let view = s
+        .app
+        .change_head(
+            &actor(&headers)?,
+            household_id(&id)?,
+            if_match_optional(&headers)?,
+            body,
+        )
+        .await?;
+    Ok(household_response(StatusCode::OK, view))
+}
+
+async fn inactivate_household(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    StrictJson(body): StrictJson<Note>,
+) -> Result<Response, ApiError> {
+    let view = s
+        .app
+        .set_household_status(&actor(&headers)?, household_id(&id)?, if_match(&headers)?, false, body)
+        .await?;
+    Ok(household_response(StatusCode::OK, view))
+}
+
+async fn reactivate_household(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    StrictJson(body): StrictJson<Note>,
+) -> Result<Response, ApiError> {
+    let view = s
+        .app
+        .set_household_status(&actor(&headers)?, household_id(&id)?, if_match(&headers)?, true, body)
+        .await?;
+    Ok(household_response(StatusCode::OK, view))
+}
+
+async fn search_persons(
+    State(s): State<AppState>,
+    q: Result<Query<PersonQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    Ok(axum::Json(s.app.search_persons(&query(q)?).await?).into_response())
+}
+
+async fn get_person(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    Ok(person_response(s.app.person(person_id(&id)?).await?))
+}
+
+async fn update_person(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    StrictJson(body): StrictJson<Changes>,
+) -> Result<Response, ApiError> {
+    Ok(person_response(
+        s.app
+            .update_person(&actor(&headers)?, person_id(&id)?, if_match(&headers)?, body)
+            .await?,
+    ))
+}
+
+async fn person_history(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    Ok(axum::Json(serde_json::json!({ "items": s.app.person_history(person_id(&id)?).await? })).into_response())
+}
+
+async fn transfer_person(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    StrictJson(body): StrictJson<Transfer>,
+) -> Result<Response, ApiError> {
+    Ok(person_response(
+        s.app
+            .transfer_person(&actor(&headers)?, person_id(&id)?, if_match(&headers)?, body)
+            .await?,
+    ))
+}

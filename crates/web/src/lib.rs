@@ -1,0 +1,65 @@
+//! HTTP: the JSON API under `/api/v1` (described by `/api/v1/openapi.json`)
+//! and `/health`. Staff pages come with the web-application issue.
+//!
+//! Architecture invariant: handlers translate HTTP to use cases and back.
+//! They validate nothing of the domain and write nothing to the store: that
+//! is the app crate's job, so the CLI and pages get the same rules.
+
+mod api;
+mod problem;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::http::Method;
+use himaya_app::App;
+
+pub use problem::ApiError;
+
+/// The largest request body accepted, in bytes.
+pub const MAX_BODY: usize = 2 * 1024 * 1024;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub app: App,
+}
+
+/// The whole HTTP service.
+pub fn router(app: App) -> Router {
+    api::router(AppState { app })
+}
+
+/// Every (method, path) the router serves, for documentation checks and,
+/// later, the authorisation matrix.
+pub fn route_table() -> Vec<(Method, &'static str)> {
+    api::routes().into_iter().map(|r| (r.method, r.path)).collect()
+}
+
+/// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
+pub async fn serve(app: App, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,190 @@
+//! A real server on 127.0.0.1:0 over a fresh database per test: a SQLite file,
+//! or a new PostgreSQL database when HIMAYA_TEST_POSTGRES_URL names a server.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use himaya_app::App;
+use himaya_domain::Country;
+use himaya_domain::config::Deployment;
+use himaya_store::Store;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub app: App,
+    file: Option<PathBuf>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(f) = &self.file {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", f.display()));
+            }
+        }
+    }
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub etag: Option<String>,
+    pub location: Option<String>,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The problem's field errors as `field=code`.
+    pub fn field_errors(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| {
+                        format!(
+                            "{}={}",
+                            e["field"].as_str().unwrap_or(""),
+                            e["code"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+pub async fn spawn() -> TestApp {
+    spawn_for(Country::Pk).await
+}
+
+pub async fn spawn_for(country: Country) -> TestApp {
+    let (url, file) = match std::env::var("HIMAYA_TEST_POSTGRES_URL") {
+        Ok(admin) => (
+            himaya_store::testing::fresh_postgres_database(&admin)
+                .await
+                .expect("create test database"),
+            None,
+        ),
+        Err(_) => {
+            let f = std::env::temp_dir().join(format!("himaya-test-{}.db", uuid::Uuid::now_v7()));
+            (format!("sqlite://{}", f.display()), Some(f))
+        }
+    };
+    let deployment = Deployment::from_toml(himaya_app::demo::config_text(country)).unwrap();
+    let store = Store::connect(&url).await.expect("open store");
+    let app = App::open(store, deployment).await.expect("open app");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = himaya_web::router(app.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        app,
+        file,
+    }
+}
+
+impl TestApp {
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Reply {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_string());
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let header = |n: &str| res.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let etag = header("etag");
+        let location = header("location");
+        let content_type = header("content-type").unwrap_or_default();
+        let text = res.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply {
+            status,
+            etag,
+            location,
+            content_type,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::POST, path, Some(body), &[]).await
+    }
+
+    pub async fn post_if(&self, path: &str, version: &str, body: Value) -> Reply {
+        self.send(Method::POST, path, Some(body), &[("if-match", version)])
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, version: &str, body: Value) -> Reply {
+        self.send(Method::PATCH, path, Some(body), &[("if-match", version)])
+            .await
+    }
+
+    /// Registers a household and returns its body, asserting success.
+    pub async fn register(&self, body: Value) -> Value {
+        let r = self.post("/api/v1/households", body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:#}", r.body);
+        r.body
+    }
+
+    /// How many households and people exist, to show a refusal changed nothing.
+    pub async fn counts(&self) -> (usize, usize) {
+        let h = self.get("/api/v1/households?limit=500").await.body["items"]
+            .as_array()
+            .unwrap()
+            .len();
+        let p = self.get("/api/v1/persons?limit=500").await.body["items"]
+            .as_array()
+            .unwrap()
+            .len();
+        (h, p)
+    }
+}
+
+/// A valid Pakistani household: a head with a CNIC and his wife.
+pub fn household(cnic: &str) -> Value {
+    json!({
+        "household": {
+            "area": "PK-PB-MUL-SDR",
+            "address": "House 12, Street 4",
+            "location": {"latitude": 30.19, "longitude": 71.47},
+            "attributes": {"rooms": 2, "urban_rural": "urban", "has_electricity": true}
+        },
+        "members": [
+            {
+                "given_name": {"native": "محمد", "latin": "Muhammad"},
+                "family_name": {"native": "اسلم", "latin": "Aslam"},
+                "father_name": {"latin": "Rashid"},
+                "sex": "male",
+                "date_of_birth": "1980-03-14",
+                "relationship": "head",
+                "marital_status": "married",
+                "phone": "0300 1234567",
+                "identifiers": [{"type": "pk_cnic", "value": cnic}]
+            },
+            {
+                "given_name": {"native": "شازیہ", "latin": "Shazia"},
+                "family_name": {"latin": "Bibi"},
+                "sex": "female",
+                "date_of_birth": "1985",
+                "birth_date_estimated": true,
+                "relationship": "spouse",
+                "marital_status": "married"
+            }
+        ],
+        "source": "field_survey"
+    })
+}
