@@ -282,8 +282,13 @@ impl Generator {
             }
             let value = match def.kind {
                 AttributeType::Integer => {
+                    // Counts stay small; amounts (incomes) spread over a quarter of their range.
                     let lo = def.min.unwrap_or(0.0) as i64;
-                    let hi = def.max.map_or(lo + 10, |h| (h as i64).min(lo + 10));
+                    let hi = match def.max {
+                        Some(h) if h > 1000.0 => lo + (h as i64 - lo) / 4,
+                        Some(h) => (h as i64).min(lo + 10),
+                        None => lo + 10,
+                    };
                     Value::from(lo + ((hi - lo) as f64 * welfare * self.rng.below(100) as f64 / 100.0) as i64)
                 }
                 AttributeType::Decimal => {

@@ -1,15 +1,17 @@
 //! `himaya bench`: the registry's workloads on a fresh database, one
 //! markdown table row each (records, seconds, records/s, latency, peak RSS).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Args;
 use himaya_app::demo::Generator;
-use himaya_app::{Actor, PersonQuery};
+use himaya_app::{Actor, NewHousehold, PersonQuery};
 use himaya_domain::Country;
 use himaya_domain::config::Deployment;
 use himaya_domain::household::HouseholdId;
+use tokio::sync::Mutex;
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -19,6 +21,9 @@ pub struct BenchArgs {
     /// Households per transaction.
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=50_000))]
     pub batch: u64,
+    /// Tasks registering batches at once, as concurrent clients would.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub concurrency: u64,
     /// Lookups to time for each read workload.
     #[arg(long, default_value_t = 10_000)]
     pub lookups: usize,
@@ -90,42 +95,62 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     println!("| workload | records | seconds | records/s | p50 ms | p99 ms | peak RSS MiB |");
     println!("|---|---|---|---|---|---|---|");
 
+    // Batches are generated ahead, off the clock, and registered by
+    // `concurrency` tasks as several clients would: one validates while
+    // another writes.
     let actor = Actor::new("bench");
     let mut generator = Generator::new(args.country, deployment, 42);
-    let mut spent = Duration::ZERO;
-    let mut ids: Vec<HouseholdId> = Vec::with_capacity(args.households);
+    let (households, batch) = (args.households, args.batch as usize);
+    let batches: Vec<Vec<NewHousehold>> = (0..households.div_ceil(batch))
+        .map(|b| {
+            (0..batch.min(households - b * batch))
+                .map(|_| generator.household())
+                .collect()
+        })
+        .collect();
+    let queue = Arc::new(Mutex::new(batches));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..args.concurrency)
+        .map(|_| {
+            let (app, actor, queue) = (app.clone(), actor.clone(), queue.clone());
+            tokio::spawn(async move {
+                let mut created = Vec::new();
+                loop {
+                    let Some(batch) = queue.lock().await.pop() else { break };
+                    let views = app
+                        .register_households(&actor, batch)
+                        .await
+                        .map_err(|(i, e)| anyhow::anyhow!("household {i} of a batch: {e}"))?;
+                    created.extend(views.into_iter().map(|v| {
+                        let ids: Vec<(String, String)> = v
+                            .members
+                            .iter()
+                            .flat_map(|m| m.record.identifiers.iter())
+                            .map(|i| (i.id_type.code().to_owned(), i.value.clone()))
+                            .collect();
+                        (v.household.id, v.members.len(), ids)
+                    }));
+                }
+                anyhow::Ok(created)
+            })
+        })
+        .collect();
+    let mut ids: Vec<HouseholdId> = Vec::with_capacity(households);
     let mut identifiers: Vec<(String, String)> = Vec::new();
     let mut persons = 0;
-    let mut done = 0;
-    while done < args.households {
-        let n = (args.households - done).min(args.batch as usize);
-        let batch: Vec<_> = (0..n).map(|_| generator.household()).collect();
-        let started = Instant::now();
-        let views = app
-            .register_households(&actor, batch)
-            .await
-            .map_err(|(i, e)| anyhow::anyhow!("household {}: {e}", done + i))?;
-        spent += started.elapsed();
-        for v in &views {
-            ids.push(v.household.id);
-            persons += v.members.len();
-            // Keep a sample of identifiers to look up later.
+    for w in workers {
+        for (id, members, idents) in w.await?? {
+            ids.push(id);
+            persons += members;
             if identifiers.len() < args.lookups {
-                for m in &v.members {
-                    identifiers.extend(
-                        m.record
-                            .identifiers
-                            .iter()
-                            .map(|i| (i.id_type.code().to_owned(), i.value.clone())),
-                    );
-                }
+                identifiers.extend(idents);
             }
         }
-        done += n;
     }
+    let spent = started.elapsed();
     row(
         &format!("create households ({persons} people)"),
-        args.households,
+        households,
         spent,
         None,
     );

@@ -2,6 +2,7 @@
 
 mod bench;
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -123,8 +124,14 @@ async fn serve(app: App, listen: &str, banner: &str) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    println!("{banner} at http://{addr}/  (API: http://{addr}/api/v1, OpenAPI: http://{addr}/api/v1/openapi.json)");
-    println!("Press Ctrl-C to stop.");
+    // A closed stdout (a detached service) must not stop the server.
+    let mut out = std::io::stdout();
+    let _ = writeln!(
+        out,
+        "{banner} at http://{addr}/  (API: http://{addr}/api/v1, OpenAPI: http://{addr}/api/v1/openapi.json)"
+    );
+    let _ = writeln!(out, "Press Ctrl-C to stop.");
+    let _ = out.flush();
     himaya_web::serve(app, listener)
         .await
         .context("the server stopped with an error")
@@ -134,7 +141,7 @@ async fn serve(app: App, listen: &str, banner: &str) -> Result<()> {
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HIMAYA_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("HIMAYA_LOG").unwrap_or_else(|_| "info,sqlx=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -79,7 +79,8 @@ impl Store {
                     Box::pin(async move {
                         conn.execute(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;",
+                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536; \
+                             PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 10000;",
                         )
                         .await?;
                         Ok(())

@@ -78,26 +78,30 @@ pub struct HouseholdFilter {
     pub registration_number: Option<String>,
 }
 
-/// The largest number of bound values in one statement: under SQLite's
-/// 32,766 and PostgreSQL's 65,535.
-const MAX_PARAMS: usize = 30_000;
+/// The most bound values in one statement: under SQLite's 32,766 and
+/// PostgreSQL's 65,535, and small enough that one statement stays cheap to prepare.
+const MAX_PARAMS: usize = 10_000;
 
-/// `($1, $2, $3), ($4, $5, $6)…` for `rows` rows of `cols` columns.
-fn values_clause(rows: usize, cols: usize) -> String {
-    let mut s = String::with_capacity(rows * cols * 5);
+/// `($1, $2, $3), ($4, $5, $6)…` for `rows` rows of `cols` columns. SQLite
+/// gets plain `?`: it resolves each `$n` name by a scan of all names, which
+/// makes large statements quadratic.
+fn values_clause(backend: Backend, rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 6);
     let mut n = 0;
     for r in 0..rows {
-        if r > 0 {
-            s.push_str(", ");
-        }
-        s.push('(');
+        s.push_str(if r > 0 { ", (" } else { "(" });
         for c in 0..cols {
             if c > 0 {
                 s.push_str(", ");
             }
             n += 1;
-            s.push('$');
-            s.push_str(&n.to_string());
+            match backend {
+                Backend::Sqlite => s.push('?'),
+                Backend::Postgres => {
+                    s.push('$');
+                    s.push_str(&n.to_string());
+                }
+            }
         }
         s.push(')');
     }
@@ -108,6 +112,7 @@ fn values_clause(rows: usize, cols: usize) -> String {
 /// the parameter limit allows; `bind` binds one item's `cols` values.
 async fn insert_many<T>(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     head: &str,
     cols: usize,
     items: &[T],
@@ -118,7 +123,10 @@ async fn insert_many<T>(
 ) -> Result<(), sqlx::Error> {
     let per = (MAX_PARAMS / cols).max(1);
     for chunk in items.chunks(per) {
-        let sql = format!("INSERT INTO {head} VALUES {}", values_clause(chunk.len(), cols));
+        let sql = format!(
+            "INSERT INTO {head} VALUES {}",
+            values_clause(backend, chunk.len(), cols)
+        );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for item in chunk {
             q = bind(q, item);
@@ -439,7 +447,6 @@ impl Store {
 /// A write transaction. Dropped without [`Tx::commit`], it rolls back.
 pub struct Tx {
     tx: Transaction<'static, Any>,
-    #[allow(dead_code)]
     backend: Backend,
 }
 
@@ -541,6 +548,7 @@ impl Tx {
         let pairs: Vec<(&HouseholdWrite, &(String, String, String))> = writes.iter().zip(&rows).collect();
         insert_many(
             &mut self.tx,
+            self.backend,
             "households (id, registration_number, area_code, status, version, created_at, updated_at)",
             7,
             &pairs,
@@ -571,6 +579,7 @@ impl Tx {
     ) -> Result<(), StoreError> {
         insert_many(
             &mut self.tx,
+            self.backend,
             "household_versions (household_id, version, recorded_at, actor, source, change, reason, data)",
             8,
             pairs,
@@ -636,6 +645,7 @@ impl Tx {
         let pairs: Vec<(&PersonWrite, &PersonRow)> = writes.iter().zip(&rows).collect();
         insert_many(
             &mut self.tx,
+            self.backend,
             "persons (id, household_id, area_code, status, phone, version, created_at, updated_at)",
             8,
             &pairs,
@@ -658,6 +668,7 @@ impl Tx {
     async fn insert_person_versions(&mut self, pairs: &[(&PersonWrite<'_>, &PersonRow)]) -> Result<(), StoreError> {
         insert_many(
             &mut self.tx,
+            self.backend,
             "person_versions (person_id, version, household_id, recorded_at, actor, source, change, reason, data)",
             9,
             pairs,
@@ -696,6 +707,7 @@ impl Tx {
             .collect();
         insert_many(
             &mut self.tx,
+            self.backend,
             "person_identifiers (person_id, household_id, id_type, value, active)",
             5,
             &identifiers,
@@ -719,6 +731,7 @@ impl Tx {
             .collect();
         insert_many(
             &mut self.tx,
+            self.backend,
             "person_name_tokens (person_id, token)",
             2,
             &tokens,

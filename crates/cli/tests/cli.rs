@@ -1,0 +1,236 @@
+//! The real `himaya` binary: help, configuration checks, the demo and the
+//! server on PostgreSQL when HIMAYA_TEST_POSTGRES_URL names a server.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_himaya");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("HIMAYA_DATABASE_URL")
+        .output()
+        .expect("run himaya")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn config_path(country: &str) -> String {
+    format!("{}/../../config/{country}.toml", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn temp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("himaya-cli-{}-{name}", uuid::Uuid::now_v7()))
+}
+
+/// A server process, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    banner: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `himaya ARGS` and waits for the line that gives its URL.
+fn start(args: &[&str]) -> Server {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_remove("HIMAYA_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start himaya");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut banner = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        banner.push(line.clone());
+        if let Some(at) = line.find("http://") {
+            let url = line[at..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .trim_end_matches('/')
+                .to_owned();
+            // Keep draining stdout: a closed pipe would fail the server's next print.
+            std::thread::spawn(move || lines.for_each(drop));
+            return Server {
+                child,
+                base: url,
+                banner,
+            };
+        }
+    }
+    panic!("himaya exited before serving: {banner:?}");
+}
+
+#[test]
+fn help_explains_every_command() {
+    let out = run(&["--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for cmd in ["serve", "demo", "migrate", "check-config", "bench"] {
+        assert!(help.contains(cmd), "{cmd} missing from --help:\n{help}");
+    }
+    let out = run(&["demo", "--help"]);
+    assert!(text(&out.stdout).contains("--country"));
+}
+
+#[test]
+fn shipped_configurations_are_valid() {
+    for country in ["pk", "bd", "jo", "ps"] {
+        let out = run(&["check-config", "--config", &config_path(country)]);
+        assert!(out.status.success(), "{country}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("is valid"));
+    }
+}
+
+#[test]
+fn a_bad_configuration_is_refused_with_its_key() {
+    let file = temp("bad.toml");
+    let good = std::fs::read_to_string(config_path("pk")).unwrap();
+    std::fs::write(&file, good.replacen("currency = \"PKR\"", "currency = \"rupees\"", 1)).unwrap();
+    let out = run(&["check-config", "--config", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("`currency`"), "{}", text(&out.stderr));
+
+    std::fs::write(
+        &file,
+        format!(
+            "{good}\n[[areas]]\ncode = \"X\"\nparent = \"NOWHERE\"\nlevel = \"village\"\nname = {{ en = \"X\" }}\n"
+        ),
+    )
+    .unwrap();
+    let out = run(&[
+        "serve",
+        "--config",
+        file.to_str().unwrap(),
+        "--db",
+        temp("never.db").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains(".parent`") && err.contains("NOWHERE"), "{err}");
+
+    std::fs::write(&file, "country = \"pk\"\ncurrency = 12\n").unwrap();
+    let out = run(&["check-config", "--config", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("currency"), "{}", text(&out.stderr));
+    let out = run(&["check-config", "--config", "/nonexistent/himaya.toml"]);
+    assert!(text(&out.stderr).contains("cannot read"));
+    let _ = std::fs::remove_file(&file);
+}
+
+#[test]
+fn bad_flags_are_refused() {
+    let out = run(&["demo", "--country", "fr"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("unknown country"));
+    let out = run(&["migrate", "--db", "a.db", "--database-url", "sqlite://b.db"]);
+    assert!(!out.status.success());
+    let out = run(&["migrate", "--database-url", "mysql://x"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("neither sqlite:// nor postgres://"));
+}
+
+#[tokio::test]
+async fn demo_serves_its_population_and_reuses_its_file() {
+    let db = temp("demo.db");
+    let db_arg = db.to_str().unwrap().to_owned();
+    let server = start(&[
+        "demo",
+        "--db",
+        &db_arg,
+        "--listen",
+        "127.0.0.1:0",
+        "--households",
+        "25",
+        "--country",
+        "bd",
+    ]);
+    assert!(
+        server
+            .banner
+            .iter()
+            .any(|l| l.contains("Registered 25 demo households")),
+        "{:?}",
+        server.banner
+    );
+    let health: serde_json::Value = reqwest::get(format!("{}/health", server.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["database"], "reachable");
+    let page: serde_json::Value = reqwest::get(format!("{}/api/v1/households?limit=100", server.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 25);
+    assert!(
+        page["items"][0]["registration_number"]
+            .as_str()
+            .unwrap()
+            .starts_with("BD-")
+    );
+    drop(server);
+
+    let again = start(&["demo", "--db", &db_arg, "--listen", "127.0.0.1:0", "--country", "bd"]);
+    assert!(again.banner.iter().any(|l| l.contains("Reusing")), "{:?}", again.banner);
+    drop(again);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{db_arg}{suffix}"));
+    }
+}
+
+#[tokio::test]
+async fn migrate_and_serve_on_the_configured_database() {
+    let (url, file) = match std::env::var("HIMAYA_TEST_POSTGRES_URL") {
+        Ok(admin) => (
+            himaya_store::testing::fresh_postgres_database(&admin).await.unwrap(),
+            None,
+        ),
+        Err(_) => {
+            let f = temp("serve.db");
+            (format!("sqlite://{}", f.display()), Some(f))
+        }
+    };
+    let out = run(&["migrate", "--database-url", &url]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("up to date"));
+    let server = start(&[
+        "serve",
+        "--config",
+        &config_path("jo"),
+        "--database-url",
+        &url,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let areas: serde_json::Value = reqwest::get(format!("{}/api/v1/areas", server.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(areas["items"].as_array().unwrap().iter().any(|a| a["code"] == "JO-AM"));
+    drop(server);
+    if let Some(f) = file {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", f.display()));
+        }
+    }
+}
