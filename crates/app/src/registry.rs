@@ -16,7 +16,9 @@ use himaya_domain::name::search_tokens;
 use himaya_domain::person::{Person, PersonDraft, PersonId, PersonRecord, Rules};
 use himaya_domain::phone::Phone;
 use himaya_domain::vocab::{ChangeKind, HouseholdStatus, PersonStatus, Relationship, Source};
-use himaya_store::{HouseholdFilter, HouseholdWrite, PersonFilter, PersonWrite, Tx, VersionRow, WriteMeta};
+use himaya_store::{
+    HouseholdFilter, HouseholdWrite, PersonFilter, PersonWrite, PreparedPerson, Tx, VersionRow, WriteMeta,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -409,55 +411,35 @@ impl App {
             });
         }
 
-        let write = async {
-            let mut tx = self.store().begin().await.map_err(|e| (0, e.into()))?;
-            let owners: Vec<(usize, String, &Identifier, PersonId)> = checked
-                .iter()
-                .enumerate()
-                .flat_map(|(h, c)| {
-                    c.members.iter().enumerate().flat_map(move |(i, (pid, m))| {
-                        m.identifiers
-                            .iter()
-                            .enumerate()
-                            .map(move |(j, id)| (h, format!("members[{i}].identifiers[{j}].value"), id, *pid))
-                    })
+        // Everything that needs no database is done before the transaction,
+        // so concurrent batches validate while another one writes.
+        let ids: Vec<HouseholdId> = checked.iter().map(|_| HouseholdId::new()).collect();
+        let member_ids: Vec<Vec<PersonId>> = checked
+            .iter()
+            .map(|c| c.members.iter().map(|(id, _)| *id).collect())
+            .collect();
+        let persons: Vec<PreparedPerson> = checked
+            .iter()
+            .zip(&ids)
+            .flat_map(|(c, household_id)| {
+                c.members.iter().map(move |(pid, r)| {
+                    PersonWrite {
+                        id: *pid,
+                        household_id: *household_id,
+                        area: &c.record.area,
+                        version: 1,
+                        record: r,
+                        meta: &c.meta,
+                    }
+                    .prepare()
                 })
-                .collect();
-            if !owners.is_empty() {
-                let keys: Vec<(&str, &str)> = owners
-                    .iter()
-                    .map(|(_, _, i, _)| (i.id_type.code(), i.value.as_str()))
-                    .collect();
-                let holders = tx.identifier_holders(&keys).await.map_err(|e| (0, e.into()))?;
-                if let Some((h, field, id, _)) = owners
-                    .iter()
-                    .find(|(_, _, id, _)| holders.contains_key(&(id.id_type.code().to_owned(), id.value.clone())))
-                {
-                    return Err((
-                        *h,
-                        AppError::invalid(
-                            field.clone(),
-                            "identifier-taken",
-                            format!(
-                                "{} {} already belongs to another active person",
-                                id.id_type,
-                                id.display()
-                            ),
-                        ),
-                    ));
-                }
-            }
-            let first = tx
-                .next_numbers("household_registration", checked.len() as i64)
-                .await
-                .map_err(|e| (0, e.into()))?;
-            let ids: Vec<HouseholdId> = checked.iter().map(|_| HouseholdId::new()).collect();
+            })
+            .collect();
+        let write = async {
+            let mut tx = self.store().begin().await?;
+            let first = tx.next_numbers("household_registration", checked.len() as i64).await?;
             let numbers: Vec<String> = (0..checked.len())
                 .map(|i| format!("{}-{:08}", self.deployment().registration_prefix, first + i as i64))
-                .collect();
-            let member_ids: Vec<Vec<PersonId>> = checked
-                .iter()
-                .map(|c| c.members.iter().map(|(id, _)| *id).collect())
                 .collect();
             let households: Vec<HouseholdWrite> = checked
                 .iter()
@@ -471,27 +453,25 @@ impl App {
                     meta: &c.meta,
                 })
                 .collect();
-            tx.insert_households(&households).await.map_err(|e| (0, e.into()))?;
-            let persons: Vec<PersonWrite> = checked
-                .iter()
-                .enumerate()
-                .flat_map(|(i, c)| {
-                    let household_id = ids[i];
-                    c.members.iter().map(move |(pid, r)| PersonWrite {
-                        id: *pid,
-                        household_id,
-                        area: &c.record.area,
-                        version: 1,
-                        record: r,
-                        meta: &c.meta,
-                    })
-                })
-                .collect();
-            tx.insert_persons(&persons).await.map_err(|e| (0, e.into()))?;
-            tx.commit().await.map_err(|e| (0, e.into()))?;
-            Ok::<_, (usize, AppError)>((ids, numbers))
+            tx.insert_households(&households).await?;
+            // The unique index refuses a taken identifier; only then do we
+            // look for which one, to name it.
+            tx.insert_persons(&persons).await?;
+            tx.commit().await?;
+            Ok::<_, AppError>(numbers)
         };
-        let (ids, numbers) = write.await?;
+        let numbers = match write.await {
+            Ok(numbers) => numbers,
+            Err(AppError::Conflict {
+                code: "identifier-taken",
+                ..
+            }) => {
+                return Err(self
+                    .name_taken_identifier(&checked.iter().map(|c| &c.members).collect::<Vec<_>>())
+                    .await);
+            }
+            Err(e) => return Err((0, e)),
+        };
 
         Ok(checked
             .into_iter()
@@ -524,6 +504,60 @@ impl App {
                 }
             })
             .collect())
+    }
+
+    /// After the unique index refused a batch: which household and field hold
+    /// an identifier that another active person already has.
+    async fn name_taken_identifier(&self, households: &[&Vec<(PersonId, PersonRecord)>]) -> (usize, AppError) {
+        let owners: Vec<(usize, String, &Identifier)> = households
+            .iter()
+            .enumerate()
+            .flat_map(|(h, members)| {
+                members.iter().enumerate().flat_map(move |(i, (_, m))| {
+                    m.identifiers
+                        .iter()
+                        .enumerate()
+                        .map(move |(j, id)| (h, format!("members[{i}].identifiers[{j}].value"), id))
+                })
+            })
+            .collect();
+        let keys: Vec<(&str, &str)> = owners
+            .iter()
+            .map(|(_, _, i)| (i.id_type.code(), i.value.as_str()))
+            .collect();
+        let holders = match self.store().begin().await {
+            Ok(mut tx) => tx.identifier_holders(&keys).await,
+            Err(e) => Err(e),
+        };
+        let holders = match holders {
+            Ok(h) => h,
+            Err(e) => return (0, e.into()),
+        };
+        match owners
+            .iter()
+            .find(|(_, _, id)| holders.contains_key(&(id.id_type.code().to_owned(), id.value.clone())))
+        {
+            Some((h, field, id)) => (
+                *h,
+                AppError::invalid(
+                    field.clone(),
+                    "identifier-taken",
+                    format!(
+                        "{} {} already belongs to another active person",
+                        id.id_type,
+                        id.display()
+                    ),
+                ),
+            ),
+            // Its holder went away meanwhile: the caller may simply retry.
+            None => (
+                0,
+                AppError::conflict(
+                    "identifier-taken",
+                    "an identifier was taken at the same moment; try again",
+                ),
+            ),
+        }
     }
 
     /// A household with all its members.
@@ -593,7 +627,7 @@ impl App {
             record,
             meta,
         };
-        tx.update_person(&write).await.map_err(AppError::from)
+        tx.update_person(&write.prepare()).await.map_err(AppError::from)
     }
 
     /// Updates a household's fields with a merge patch; a changed area is a move.
@@ -749,9 +783,10 @@ impl App {
             version: 1,
             record: &record,
             meta: &meta,
-        }])
-        .await
-        .map_err(AppError::from)?;
+        }
+        .prepare()])
+            .await
+            .map_err(AppError::from)?;
         self.write_household(&mut tx, &h, &h.record, &meta).await?;
         tx.commit().await?;
         self.household(household_id).await

@@ -95,59 +95,58 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     println!("| workload | records | seconds | records/s | p50 ms | p99 ms | peak RSS MiB |");
     println!("|---|---|---|---|---|---|---|");
 
-    // Batches are generated ahead, off the clock, and registered by
-    // `concurrency` tasks as several clients would: one validates while
-    // another writes.
+    // Batches are generated off the clock, a round at a time so memory stays
+    // bounded, and registered by `concurrency` tasks as several clients would:
+    // one validates while another writes.
     let actor = Actor::new("bench");
     let mut generator = Generator::new(args.country, deployment, 42);
     let (households, batch) = (args.households, args.batch as usize);
-    let batches: Vec<Vec<NewHousehold>> = (0..households.div_ceil(batch))
-        .map(|b| {
-            (0..batch.min(households - b * batch))
-                .map(|_| generator.household())
-                .collect()
-        })
-        .collect();
-    let queue = Arc::new(Mutex::new(batches));
-    let started = Instant::now();
-    let workers: Vec<_> = (0..args.concurrency)
-        .map(|_| {
-            let (app, actor, queue) = (app.clone(), actor.clone(), queue.clone());
-            tokio::spawn(async move {
-                let mut created = Vec::new();
-                loop {
-                    let Some(batch) = queue.lock().await.pop() else { break };
-                    let views = app
-                        .register_households(&actor, batch)
-                        .await
-                        .map_err(|(i, e)| anyhow::anyhow!("household {i} of a batch: {e}"))?;
-                    created.extend(views.into_iter().map(|v| {
-                        let ids: Vec<(String, String)> = v
-                            .members
-                            .iter()
-                            .flat_map(|m| m.record.identifiers.iter())
-                            .map(|i| (i.id_type.code().to_owned(), i.value.clone()))
-                            .collect();
-                        (v.household.id, v.members.len(), ids)
-                    }));
-                }
-                anyhow::Ok(created)
-            })
-        })
-        .collect();
+    let round = batch * args.concurrency as usize * 4;
+    let mut spent = Duration::ZERO;
     let mut ids: Vec<HouseholdId> = Vec::with_capacity(households);
     let mut identifiers: Vec<(String, String)> = Vec::new();
     let mut persons = 0;
-    for w in workers {
-        for (id, members, idents) in w.await?? {
-            ids.push(id);
-            persons += members;
+    let mut generated = 0;
+    while generated < households {
+        let n = round.min(households - generated);
+        let batches: Vec<Vec<NewHousehold>> = (0..n.div_ceil(batch))
+            .map(|b| (0..batch.min(n - b * batch)).map(|_| generator.household()).collect())
+            .collect();
+        generated += n;
+        let queue = Arc::new(Mutex::new(batches));
+        let started = Instant::now();
+        let workers: Vec<_> = (0..args.concurrency)
+            .map(|_| {
+                let (app, actor, queue) = (app.clone(), actor.clone(), queue.clone());
+                tokio::spawn(async move {
+                    let mut created = Vec::new();
+                    loop {
+                        let Some(batch) = queue.lock().await.pop() else { break };
+                        let views = app
+                            .register_households(&actor, batch)
+                            .await
+                            .map_err(|(i, e)| anyhow::anyhow!("household {i} of a batch: {e}"))?;
+                        created.extend(views);
+                    }
+                    anyhow::Ok(created)
+                })
+            })
+            .collect();
+        let mut views = Vec::new();
+        for w in workers {
+            views.extend(w.await??);
+        }
+        spent += started.elapsed();
+        for v in views {
+            ids.push(v.household.id);
+            persons += v.members.len();
+            // Keep a sample of identifiers to look up later.
             if identifiers.len() < args.lookups {
-                identifiers.extend(idents);
+                let found = v.members.iter().flat_map(|m| m.record.identifiers.iter());
+                identifiers.extend(found.map(|i| (i.id_type.code().to_owned(), i.value.clone())));
             }
         }
     }
-    let spent = started.elapsed();
     row(
         &format!("create households ({persons} people)"),
         households,

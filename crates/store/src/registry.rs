@@ -154,19 +154,20 @@ fn json_text<T: serde::Serialize>(v: &T) -> String {
 
 /// The stored content of a person version: the record and its household.
 fn person_data(household_id: HouseholdId, record: &PersonRecord) -> String {
-    let mut v = serde_json::to_value(record).unwrap_or(Value::Null);
-    if let Value::Object(m) = &mut v {
-        m.insert("household_id".into(), Value::String(household_id.to_string()));
-    }
-    v.to_string()
+    with_field(json_text(record), "household_id", &format!("\"{household_id}\""))
 }
 
 fn household_data(record: &HouseholdRecord, members: &[PersonId]) -> String {
-    let mut v = serde_json::to_value(record).unwrap_or(Value::Null);
-    if let Value::Object(m) = &mut v {
-        m.insert("members".into(), serde_json::to_value(members).unwrap_or(Value::Null));
+    with_field(json_text(record), "members", &json_text(&members))
+}
+
+/// Adds a field to a serialised JSON object, without building a value tree.
+fn with_field(object: String, name: &str, value_json: &str) -> String {
+    match object.strip_prefix('{') {
+        Some(rest) if rest != "}" => format!("{{\"{name}\":{value_json},{rest}"),
+        Some(_) => format!("{{\"{name}\":{value_json}}}"),
+        None => object,
     }
-    v.to_string()
 }
 
 fn uuid_of(row: &AnyRow, col: &str) -> Result<uuid::Uuid, StoreError> {
@@ -640,9 +641,8 @@ impl Tx {
     }
 
     /// Creates people (each write at version 1) with their identifiers and name index.
-    pub async fn insert_persons(&mut self, writes: &[PersonWrite<'_>]) -> Result<(), StoreError> {
-        let rows: Vec<PersonRow> = writes.iter().map(PersonRow::new).collect();
-        let pairs: Vec<(&PersonWrite, &PersonRow)> = writes.iter().zip(&rows).collect();
+    pub async fn insert_persons(&mut self, persons: &[PreparedPerson<'_>]) -> Result<(), StoreError> {
+        let pairs: Vec<(&PersonWrite, &PersonRow)> = persons.iter().map(|p| (&p.write, &p.row)).collect();
         insert_many(
             &mut self.tx,
             self.backend,
@@ -743,8 +743,8 @@ impl Tx {
 
     /// Writes a new version of an existing person, if it is still at
     /// `write.version - 1`, and rebuilds its identifiers and name index.
-    pub async fn update_person(&mut self, write: &PersonWrite<'_>) -> Result<(), StoreError> {
-        let row = PersonRow::new(write);
+    pub async fn update_person(&mut self, person: &PreparedPerson<'_>) -> Result<(), StoreError> {
+        let (write, row) = (&person.write, &person.row);
         let done = sqlx::query(
             "UPDATE persons SET version = $1, household_id = $2, area_code = $3, status = $4, phone = $5, updated_at = $6 \
              WHERE id = $7 AND version = $8",
@@ -775,9 +775,23 @@ impl Tx {
                 .execute(&mut *self.tx)
                 .await?;
         }
-        let pairs = [(write, &row)];
+        let pairs = [(write, row)];
         self.insert_person_versions(&pairs).await?;
         self.insert_person_index(&pairs).await
+    }
+}
+
+/// A person write with its stored form computed: made before the
+/// transaction starts, so the work does not hold the writer.
+pub struct PreparedPerson<'a> {
+    write: PersonWrite<'a>,
+    row: PersonRow,
+}
+
+impl<'a> PersonWrite<'a> {
+    pub fn prepare(self) -> PreparedPerson<'a> {
+        let row = PersonRow::new(&self);
+        PreparedPerson { write: self, row }
     }
 }
 
