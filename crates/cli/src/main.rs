@@ -96,7 +96,11 @@ fn parse_country(s: &str) -> Result<Country, String> {
 fn load_config(path: &std::path::Path) -> Result<Deployment> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read the configuration {}", path.display()))?;
-    Deployment::from_toml(&text).with_context(|| format!("the configuration {} is not valid", path.display()))
+    // Files the configuration names are relative to it.
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).map_err(|e| format!("cannot read {name}: {e}"));
+    Deployment::from_toml_with_files(&text, read)
+        .with_context(|| format!("the configuration {} is not valid", path.display()))
 }
 
 async fn open(url: &str, deployment: Deployment) -> Result<App> {

@@ -132,6 +132,37 @@ fn a_bad_configuration_is_refused_with_its_key() {
 }
 
 #[test]
+fn areas_may_come_from_a_csv_file_beside_the_configuration() {
+    let dir = temp("areas-dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = "areas_file = \"areas.csv\"\ncountry = \"jo\"\ncurrency = \"JOD\"\nlanguages = [\"en\", \"ar\"]\nidentifier_types = [\"jo_national_number\"]\n";
+    std::fs::write(dir.join("jo.toml"), config).unwrap();
+    std::fs::write(dir.join("areas.csv"), "code,parent,level,name_en,name_ar\nJO-AM,,governorate,Amman,عمان\nJO-AM-QAS,JO-AM,district,Qasabat Amman,قصبة عمان\n").unwrap();
+    let out = run(&["check-config", "--config", dir.join("jo.toml").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("2 areas"), "{}", text(&out.stdout));
+    std::fs::write(
+        dir.join("areas.csv"),
+        "code,parent,level,name_en\nJO-AM,JO-XX,governorate,Amman\n",
+    )
+    .unwrap();
+    let out = run(&["check-config", "--config", dir.join("jo.toml").to_str().unwrap()]);
+    assert!(
+        text(&out.stderr).contains("areas.csv line 2.parent"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_file(dir.join("areas.csv")).unwrap();
+    let out = run(&["check-config", "--config", dir.join("jo.toml").to_str().unwrap()]);
+    assert!(
+        text(&out.stderr).contains("`areas_file`: cannot read areas.csv"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn bad_flags_are_refused() {
     let out = run(&["demo", "--country", "fr"]);
     assert!(!out.status.success());

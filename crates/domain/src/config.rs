@@ -70,6 +70,9 @@ struct RawDeployment {
     household_attributes: Vec<AttributeDef>,
     #[serde(default)]
     areas: Vec<RawArea>,
+    /// A CSV file of areas (`code,parent,level,name_en,name_ur…`), relative
+    /// to the configuration file; its areas follow the inline ones.
+    areas_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -79,13 +82,33 @@ struct RawArea {
     parent: Option<String>,
     level: String,
     name: BTreeMap<String, String>,
+    /// Where the area was defined, for messages (`areas[3]`, `areas.csv line 7`).
+    #[serde(skip)]
+    origin: String,
 }
 
 impl Deployment {
-    /// Parses and checks a deployment configuration.
+    /// Parses and checks a self-contained deployment configuration (one
+    /// that names no other file).
     pub fn from_toml(text: &str) -> Result<Deployment, ConfigError> {
-        let raw: RawDeployment =
+        Deployment::from_toml_with_files(text, |path| Err(format!("cannot read {path:?} here")))
+    }
+
+    /// Parses and checks a deployment configuration; `read` returns the text
+    /// of a file it names (the areas file), or why it cannot.
+    pub fn from_toml_with_files(
+        text: &str,
+        read: impl Fn(&str) -> Result<String, String>,
+    ) -> Result<Deployment, ConfigError> {
+        let mut raw: RawDeployment =
             toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string().trim_end().to_owned()))?;
+        for (i, a) in raw.areas.iter_mut().enumerate() {
+            a.origin = format!("areas[{i}]");
+        }
+        if let Some(file) = &raw.areas_file {
+            let csv = read(file).map_err(|e| invalid("areas_file", e))?;
+            raw.areas.extend(parse_areas_csv(file, &csv)?);
+        }
         let country = Country::from_code(&raw.country).ok_or_else(|| {
             invalid(
                 "country",
@@ -158,10 +181,60 @@ fn is_language_code(s: &str) -> bool {
     s.len() == 2 && s.bytes().all(|b| b.is_ascii_lowercase())
 }
 
+/// Reads areas from CSV: columns `code`, `parent` (may be empty), `level`,
+/// and one `name_LANG` column per language.
+fn parse_areas_csv(file: &str, text: &str) -> Result<Vec<RawArea>, ConfigError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| invalid("areas_file", format!("{file}: {e}")))?
+        .clone();
+    let column = |name: &str| headers.iter().position(|h| h == name);
+    let (Some(code), Some(level)) = (column("code"), column("level")) else {
+        return Err(invalid(
+            "areas_file",
+            format!("{file}: the header needs the columns code, parent, level and name_LANG"),
+        ));
+    };
+    let parent = column("parent");
+    let names: Vec<(usize, String)> = headers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| h.strip_prefix("name_").map(|lang| (i, lang.to_owned())))
+        .collect();
+    if names.is_empty() {
+        return Err(invalid(
+            "areas_file",
+            format!("{file}: no name_LANG column (e.g. name_en)"),
+        ));
+    }
+    let mut areas = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let origin = format!("{file} line {line}");
+        let record = record.map_err(|e| invalid(origin.clone(), e.to_string()))?;
+        let get = |c: usize| record.get(c).unwrap_or("").to_owned();
+        areas.push(RawArea {
+            code: get(code),
+            parent: parent.map(get).filter(|p| !p.is_empty()),
+            level: get(level),
+            name: names
+                .iter()
+                .map(|(c, lang)| (lang.clone(), get(*c)))
+                .filter(|(_, n)| !n.is_empty())
+                .collect(),
+            origin,
+        });
+    }
+    Ok(areas)
+}
+
 fn check_areas(raw: Vec<RawArea>, languages: &[String]) -> Result<Vec<Area>, ConfigError> {
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (i, a) in raw.iter().enumerate() {
-        let key = format!("areas[{i}]");
+        let key = a.origin.clone();
         if a.code.is_empty()
             || a.code.len() > 64
             || !a
@@ -206,7 +279,7 @@ fn check_areas(raw: Vec<RawArea>, languages: &[String]) -> Result<Vec<Area>, Con
         if let Some(p) = &a.parent {
             if !seen.contains_key(p) {
                 return Err(invalid(
-                    format!("areas[{i}].parent"),
+                    format!("{}.parent", a.origin),
                     format!("unknown area code {p:?}"),
                 ));
             }
@@ -215,7 +288,7 @@ fn check_areas(raw: Vec<RawArea>, languages: &[String]) -> Result<Vec<Area>, Con
         let mut at = a;
         while let Some(p) = &at.parent {
             if !visited.insert(p.as_str()) {
-                return Err(invalid(format!("areas[{i}].parent"), "the parent chain loops"));
+                return Err(invalid(format!("{}.parent", a.origin), "the parent chain loops"));
             }
             at = &raw[seen[p]];
         }
@@ -275,6 +348,32 @@ mod tests {
 
     fn refused(text: &str) -> String {
         Deployment::from_toml(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn areas_come_from_a_csv_file_too() {
+        // A top-level key, so before the first table.
+        let text = format!("areas_file = \"areas.csv\"\n{MINIMAL}");
+        let csv = "code,parent,level,name_en,name_ur\nPK-PB-MUL-SDR,PK-PB-MUL,tehsil,Multan Saddar,ملتان صدر\n";
+        let d = Deployment::from_toml_with_files(&text, |f| {
+            assert_eq!(f, "areas.csv");
+            Ok(csv.to_owned())
+        })
+        .unwrap();
+        assert_eq!(d.areas.len(), 3);
+        assert_eq!(d.areas[2].names["ur"], "ملتان صدر");
+
+        let bad = "code,parent,level,name_en\nX,NOWHERE,village,X\n";
+        let err = Deployment::from_toml_with_files(&text, |_| Ok(bad.to_owned()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`areas.csv line 2.parent`"), "{err}");
+        let err = Deployment::from_toml_with_files(&text, |_| Ok("code,level\nX,village\n".to_owned()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("name_LANG"), "{err}");
+        let err = Deployment::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("`areas_file`"), "{err}");
     }
 
     #[test]
