@@ -769,8 +769,24 @@ impl Tx {
                 .unwrap_or(0);
             return Err(StoreError::VersionConflict { current });
         }
-        for table in ["person_identifiers", "person_name_tokens"] {
-            sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE person_id = $1")))
+        sqlx::query("DELETE FROM person_identifiers WHERE person_id = $1")
+            .bind(row.id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        // The token table is keyed by token alone (one index, cheap bulk
+        // inserts), so the old tokens come from the version being replaced.
+        let previous: Option<PersonRecord> =
+            sqlx::query("SELECT data FROM person_versions WHERE person_id = $1 AND version = $2")
+                .bind(row.id.as_str())
+                .bind(write.version - 1)
+                .fetch_optional(&mut *self.tx)
+                .await?
+                .as_ref()
+                .map(parse_data)
+                .transpose()?;
+        for token in previous.as_ref().map(name_tokens).unwrap_or_default() {
+            sqlx::query("DELETE FROM person_name_tokens WHERE token = $1 AND person_id = $2")
+                .bind(token)
                 .bind(row.id.as_str())
                 .execute(&mut *self.tx)
                 .await?;
@@ -806,9 +822,7 @@ struct PersonRow {
 
 impl PersonRow {
     fn new(w: &PersonWrite<'_>) -> PersonRow {
-        let mut tokens: Vec<String> = w.record.all_names().flat_map(search_tokens).collect();
-        tokens.sort();
-        tokens.dedup();
+        let tokens = name_tokens(w.record);
         PersonRow {
             id: w.id.to_string(),
             household_id: w.household_id.to_string(),
@@ -817,4 +831,12 @@ impl PersonRow {
             tokens,
         }
     }
+}
+
+/// The distinct normalised words of every spelling of a person's names.
+fn name_tokens(record: &PersonRecord) -> Vec<String> {
+    let mut tokens: Vec<String> = record.all_names().flat_map(search_tokens).collect();
+    tokens.sort();
+    tokens.dedup();
+    tokens
 }

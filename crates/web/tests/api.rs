@@ -397,16 +397,48 @@ async fn people_are_updated_with_history_and_the_head_is_protected() {
         .collect();
     assert_eq!(changes, ["given_name.latin", "maternal_status", "phone"]);
 
-    // A death needs its date; the head cannot simply die or stop being head.
+    // The name index follows a renamed person.
     let head_path = format!("/api/v1/persons/{}", id(head));
+    assert_eq!(
+        t.get("/api/v1/persons?name=muhammad").await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     let r = t
-        .patch(&head_path, "1", json!({"changes": {"status": "deceased"}}))
+        .patch(
+            &head_path,
+            "1",
+            json!({"changes": {"given_name": {"latin": "Mohammad"}}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    assert_eq!(
+        t.get("/api/v1/persons?name=muhammad").await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        t.get("/api/v1/persons?name=mohammad").await.body["items"][0]["id"],
+        head["id"]
+    );
+    assert_eq!(
+        t.get("/api/v1/persons?name=%D9%85%D8%AD%D9%85%D8%AF").await.body["items"][0]["id"],
+        head["id"]
+    );
+
+    // A death needs its date; the head cannot simply die or stop being head.
+    let r = t
+        .patch(&head_path, "2", json!({"changes": {"status": "deceased"}}))
         .await;
     assert_eq!(r.field_errors(), ["changes.status_date=required"]);
     let r = t
         .patch(
             &head_path,
-            "1",
+            "2",
             json!({"changes": {"status": "deceased", "status_date": "2025-05-01"}}),
         )
         .await;
@@ -419,7 +451,7 @@ async fn people_are_updated_with_history_and_the_head_is_protected() {
     let r = t
         .patch(
             &head_path,
-            "1",
+            "2",
             json!({"changes": {"status_date": "2025-05-01", "status": "deceased", "date_of_birth": "2026-13"}}),
         )
         .await;

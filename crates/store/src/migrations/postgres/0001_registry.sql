@@ -84,4 +84,3 @@ CREATE TABLE person_name_tokens (
     person_id TEXT NOT NULL,
     PRIMARY KEY (token, person_id)
 );
-CREATE INDEX person_name_tokens_person ON person_name_tokens (person_id);
