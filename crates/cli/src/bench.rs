@@ -154,6 +154,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         None,
     );
 
+    // As after any bulk load, refresh the planner's statistics.
+    app.store().analyze().await?;
+
     // Spread the sampled reads over the whole registry.
     let step = (ids.len() / args.lookups.max(1)).max(1);
     let sample: Vec<HouseholdId> = ids.iter().step_by(step).take(args.lookups).copied().collect();

@@ -131,6 +131,13 @@ impl Store {
         Ok(())
     }
 
+    /// Refreshes the query planner's statistics: run after a bulk load, so
+    /// the planner knows the tables are no longer empty.
+    pub async fn analyze(&self) -> Result<(), StoreError> {
+        sqlx::query("ANALYZE").execute(&self.writer).await?;
+        Ok(())
+    }
+
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(Tx::new(self.writer.begin().await?, self.backend))
