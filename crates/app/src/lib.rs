@@ -7,6 +7,7 @@
 
 pub mod demo;
 mod error;
+pub mod json;
 mod registry;
 
 use std::collections::HashSet;

@@ -173,6 +173,9 @@ pub struct Page<T> {
 
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 500;
+/// A person's names hold a handful of words; more in a search is a mistake
+/// (and each word is one more condition in the query).
+pub const MAX_NAME_WORDS: usize = 12;
 
 fn parse_source(source: Option<&str>, default: Source) -> Result<Source, Problem> {
     match source.map(str::trim).filter(|s| !s.is_empty()) {
@@ -813,10 +816,17 @@ impl App {
             return Ok(p);
         }
         let h = self.household_in(&mut tx, p.household_id).await?;
-        let heads_changed = (record.relationship == Relationship::Head)
-            != (p.record.relationship == Relationship::Head)
-            || (p.record.relationship == Relationship::Head && record.is_active() != p.record.is_active());
-        if heads_changed && h.record.status == HouseholdStatus::Active {
+        // Who is head changes only through the change-head operation, whatever
+        // the household's status; a head's death or departure needs an
+        // active household to have another head first.
+        if (record.relationship == Relationship::Head) != (p.record.relationship == Relationship::Head) {
+            return Err(AppError::conflict(
+                "household-needs-one-head",
+                "the head is changed with the change-head operation, not by editing relationships",
+            ));
+        }
+        let head_leaves = p.record.relationship == Relationship::Head && record.is_active() != p.record.is_active();
+        if head_leaves && h.record.status == HouseholdStatus::Active {
             let members = tx.household_members(p.household_id).await?;
             let after = members.iter().map(|m| if m.id == id { &record } else { &m.record });
             if check_one_head(after, "changes.relationship").is_err() {
@@ -925,6 +935,24 @@ impl App {
         }
         if s.members.is_empty() {
             return Err(AppError::invalid("members", "required", "name the members who leave"));
+        }
+        for (i, pid) in s.members.iter().enumerate() {
+            if s.members[..i].contains(pid) {
+                return Err(AppError::invalid(
+                    format!("members[{i}]"),
+                    "repeated",
+                    format!("{pid} is named twice"),
+                ));
+            }
+        }
+        for pid in s.relationships.keys() {
+            if !s.members.contains(pid) || *pid == s.head {
+                return Err(AppError::invalid(
+                    format!("relationships.{pid}"),
+                    "not-a-member",
+                    "relationships are given for the members who leave, other than the new head",
+                ));
+            }
         }
         if !s.members.contains(&s.head) {
             return Err(AppError::invalid(
@@ -1057,13 +1085,21 @@ impl App {
             .await
             .map_err(|_| AppError::invalid("from", "household-unknown", "no such household"))?;
         require_active(&from)?;
-        let meta = self.meta(actor, source, ChangeKind::Merge, reason);
-        for p in tx
+        let joining: Vec<Person> = tx
             .household_members(from.id)
             .await?
-            .iter()
+            .into_iter()
             .filter(|p| p.record.is_active())
-        {
+            .collect();
+        if let Some(pid) = rels.keys().find(|pid| !joining.iter().any(|p| p.id == **pid)) {
+            return Err(AppError::invalid(
+                format!("relationships.{pid}"),
+                "not-a-member",
+                "relationships are given for active members of the household that joins",
+            ));
+        }
+        let meta = self.meta(actor, source, ChangeKind::Merge, reason);
+        for p in &joining {
             let default = if p.record.relationship == Relationship::Head {
                 Relationship::OtherRelative
             } else {
@@ -1232,6 +1268,13 @@ impl App {
         }
         if let Some(name) = q.name.as_deref() {
             filter.name_tokens = search_tokens(name);
+            if filter.name_tokens.len() > MAX_NAME_WORDS {
+                problem.push(
+                    "name",
+                    "too-long",
+                    format!("search with at most {MAX_NAME_WORDS} name words"),
+                );
+            }
             if filter.name_tokens.is_empty() && !name.trim().is_empty() {
                 problem.push("name", "name-empty", "the name has no letters to search for");
             }
@@ -1311,20 +1354,5 @@ fn member_warnings<'a>(members: impl Iterator<Item = &'a PersonRecord>) -> Vec<M
 
 /// Deserialises a patched document, naming the field at fault.
 fn serde_path_from_value<T: serde::de::DeserializeOwned>(doc: Value, path: &str) -> Result<T, AppError> {
-    serde_json::from_value::<T>(doc).map_err(|e| {
-        let msg = e.to_string();
-        // serde names an unknown field in its message: `unknown field `x``.
-        let field = msg
-            .split('`')
-            .nth(1)
-            .filter(|_| msg.starts_with("unknown field"))
-            .map(|f| format!("{path}.{f}"))
-            .unwrap_or_else(|| path.to_owned());
-        let code = if msg.starts_with("unknown field") {
-            "unknown-field"
-        } else {
-            "invalid-type"
-        };
-        AppError::invalid(field, code, msg)
-    })
+    crate::json::from_value(doc, path).map_err(|e| AppError::invalid(e.field, e.code, e.message))
 }

@@ -216,6 +216,9 @@ fn check_value(def: &AttributeDef, value: &Value) -> Result<Value, (&'static str
                     return Err(("attribute-too-long", format!("longer than {max} characters")));
                 }
             }
+            if s.chars().any(char::is_control) {
+                return Err(("invalid-character", "contains control characters".to_owned()));
+            }
             Ok(Value::String(s.to_owned()))
         }
     }

@@ -275,7 +275,7 @@ fn check_areas(raw: Vec<RawArea>, languages: &[String]) -> Result<Vec<Area>, Con
         }
     }
     // Every parent must exist, and following parents must never loop.
-    for (i, a) in raw.iter().enumerate() {
+    for a in &raw {
         if let Some(p) = &a.parent {
             if !seen.contains_key(p) {
                 return Err(invalid(

@@ -28,13 +28,8 @@ fn diff_into(path: &str, before: &Value, after: &Value, out: &mut Vec<FieldChang
             keys.sort();
             keys.dedup();
             for k in keys {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
                 diff_into(
-                    &p,
+                    &join(path, k),
                     a.get(k).unwrap_or(&Value::Null),
                     b.get(k).unwrap_or(&Value::Null),
                     out,
@@ -43,12 +38,12 @@ fn diff_into(path: &str, before: &Value, after: &Value, out: &mut Vec<FieldChang
         }
         (Value::Object(a), Value::Null) => {
             for (k, v) in a {
-                diff_into(&format!("{path}.{k}"), v, &Value::Null, out);
+                diff_into(&join(path, k), v, &Value::Null, out);
             }
         }
         (Value::Null, Value::Object(b)) => {
             for (k, v) in b {
-                diff_into(&format!("{path}.{k}"), &Value::Null, v, out);
+                diff_into(&join(path, k), &Value::Null, v, out);
             }
         }
         (a, b) if a != b => out.push(FieldChange {
@@ -57,6 +52,14 @@ fn diff_into(path: &str, before: &Value, after: &Value, out: &mut Vec<FieldChang
             to: b.clone(),
         }),
         _ => {}
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
     }
 }
 
@@ -91,6 +94,8 @@ mod tests {
         let b = json!({"given_name": {"latin": "Shazia", "native": "شازیہ"}, "sex": "female"});
         let changes: Vec<_> = diff(&a, &b).into_iter().map(|c| c.field).collect();
         assert_eq!(changes, ["given_name.native", "phone"]);
+        let created: Vec<_> = diff(&Value::Null, &a).into_iter().map(|c| c.field).collect();
+        assert_eq!(created, ["given_name.latin", "phone", "sex"]);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use crate::attributes::Attributes;
 use crate::config::Deployment;
 use crate::error::Problem;
 use crate::person::{PersonRecord, check_reason};
+use crate::text::check_text;
 use crate::vocab::{HouseholdStatus, Relationship};
 
 /// A household's id: a UUIDv7, so ids sort by creation time.
@@ -118,19 +119,7 @@ impl HouseholdDraft {
             }
             Some(code) => code.to_owned(),
         };
-        let address = self
-            .address
-            .as_deref()
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-            .map(str::to_owned);
-        if address.as_ref().is_some_and(|a| a.chars().count() > MAX_ADDRESS) {
-            problem.push(
-                f("address"),
-                "too-long",
-                format!("longer than {MAX_ADDRESS} characters"),
-            );
-        }
+        let address = check_text(self.address.as_deref(), &f("address"), MAX_ADDRESS, &mut problem);
         if let Some(p) = self.location {
             if !(-90.0..=90.0).contains(&p.latitude) || p.latitude.is_nan() {
                 problem.push(

@@ -15,6 +15,7 @@ pub mod identifier;
 pub mod name;
 pub mod person;
 pub mod phone;
+pub mod text;
 pub mod vocab;
 
 pub use error::{FieldError, Problem};

@@ -10,6 +10,7 @@ use crate::error::Problem;
 use crate::household::HouseholdId;
 use crate::identifier::{Identifier, IdentifierType, IdentifierWarning};
 use crate::phone::Phone;
+use crate::text::check_text;
 use crate::vocab::{MaritalStatus, MaternalStatus, PersonStatus, Relationship, SchoolLevel, Sex, WgAnswer};
 
 /// A person's id: a UUIDv7, so ids sort by creation time.
@@ -220,6 +221,7 @@ pub struct Rules<'a> {
 
 const MAX_NAME: usize = 100;
 const MAX_REASON: usize = 500;
+const MAX_SCHOOL_NAME: usize = 200;
 
 fn check_name(name: Option<&Name>, field: &str, required: bool, problem: &mut Problem) -> Name {
     let mut out = Name::default();
@@ -228,27 +230,20 @@ fn check_name(name: Option<&Name>, field: &str, required: bool, problem: &mut Pr
             ("native", &n.native, &mut out.native),
             ("latin", &n.latin, &mut out.latin),
         ] {
-            if let Some(v) = value {
-                let v = v.split_whitespace().collect::<Vec<_>>().join(" ");
-                if v.chars().count() > MAX_NAME {
-                    problem.push(
-                        format!("{field}.{part}"),
-                        "too-long",
-                        format!("longer than {MAX_NAME} characters"),
-                    );
-                } else if v.chars().any(|c| c.is_control()) {
-                    problem.push(
-                        format!("{field}.{part}"),
-                        "invalid-character",
-                        "contains control characters",
-                    );
-                } else if !v.is_empty() {
+            let field = format!("{field}.{part}");
+            let v = value
+                .as_deref()
+                .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "));
+            if let Some(v) = check_text(v.as_deref(), &field, MAX_NAME, problem) {
+                if v.chars().any(char::is_alphanumeric) {
                     *slot = Some(v);
+                } else {
+                    problem.push(field, "invalid-character", "a name needs at least one letter");
                 }
             }
         }
     }
-    if required && out.is_empty() {
+    if required && out.is_empty() && !problem.errors.iter().any(|e| e.field.starts_with(field)) {
         problem.push(
             field,
             "required",
@@ -284,11 +279,7 @@ fn vocab<T: Copy>(
 }
 
 pub(crate) fn check_reason(reason: Option<&str>, field: &str, problem: &mut Problem) -> Option<String> {
-    let r = reason.map(str::trim).filter(|r| !r.is_empty())?;
-    if r.chars().count() > MAX_REASON {
-        problem.push(field, "too-long", format!("longer than {MAX_REASON} characters"));
-    }
-    Some(r.to_owned())
+    check_text(reason, field, MAX_REASON, problem)
 }
 
 impl PersonDraft {
@@ -459,6 +450,32 @@ impl PersonDraft {
             problem.push(f("status_date"), "required", "a death or move-out needs its date");
         }
         let status_reason = check_reason(self.status_reason.as_deref(), &f("status_reason"), &mut problem);
+        if status == PersonStatus::Active {
+            // A date and reason describe a death or move-out; an active person has neither.
+            if status_date.is_some() {
+                problem.push(
+                    f("status_date"),
+                    "not-allowed",
+                    "an active person has no status date: remove it (null)",
+                );
+            }
+            if status_reason.is_some() {
+                problem.push(
+                    f("status_reason"),
+                    "not-allowed",
+                    "an active person has no status reason: remove it (null)",
+                );
+            }
+        }
+        let school = self.school.as_ref().map(|s| School {
+            level: s.level,
+            school_name: check_text(
+                s.school_name.as_deref(),
+                &f("school.school_name"),
+                MAX_SCHOOL_NAME,
+                &mut problem,
+            ),
+        });
 
         let (Some(sex), Some(relationship)) = (sex, relationship) else {
             return Err(problem);
@@ -474,7 +491,7 @@ impl PersonDraft {
             marital_status,
             disability: self.disability.clone().filter(|d| *d != Disability::default()),
             maternal_status,
-            school: self.school.clone(),
+            school,
             phone,
             identifiers,
             status,

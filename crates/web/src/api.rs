@@ -133,11 +133,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for StrictJson<T> {
                 )
             }
         })?;
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let path = if path == "." { String::new() } else { path };
-            ApiError::bad_field(StatusCode::BAD_REQUEST, "malformed-json", path, e.inner().to_string())
+        // Every shape error is a 400 `malformed-json`; `errors[0]` says which
+        // field and how (`required`, `unknown-field`, `invalid-type`).
+        let value = himaya_app::json::from_slice(&bytes).map_err(|e| ApiError {
+            errors: vec![himaya_domain::FieldError::new(
+                e.field.clone(),
+                e.code,
+                e.message.clone(),
+            )],
+            ..ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed-json",
+                "The body is not valid JSON for this operation",
+                if e.field.is_empty() {
+                    e.message
+                } else {
+                    format!("{}: {}", e.field, e.message)
+                },
+            )
         })?;
         Ok(StrictJson(value))
     }
@@ -159,7 +172,11 @@ fn actor(headers: &HeaderMap) -> Result<Actor, ApiError> {
     match headers.get("himaya-actor") {
         None => Ok(Actor::new("api")),
         Some(v) => match v.to_str().map(str::trim) {
-            Ok(name) if !name.is_empty() && name.len() <= 100 => Ok(Actor::new(name)),
+            Ok(name)
+                if !name.is_empty() && name.len() <= 100 && name.bytes().all(|b| b.is_ascii_graphic() || b == b' ') =>
+            {
+                Ok(Actor::new(name))
+            }
             _ => Err(ApiError::bad_field(
                 StatusCode::BAD_REQUEST,
                 "invalid-header",
@@ -186,19 +203,22 @@ fn if_match_optional(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     let Some(v) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
-    let parsed = v
-        .to_str()
-        .ok()
-        .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
-        .and_then(|s| s.parse::<i64>().ok());
-    parsed.map(Some).ok_or_else(|| {
-        ApiError::bad_field(
-            StatusCode::BAD_REQUEST,
-            "invalid-header",
-            "If-Match",
-            "expected an ETag this server issued, such as \"3\"",
-        )
-    })
+    let invalid = |why: &str| ApiError::bad_field(StatusCode::BAD_REQUEST, "invalid-header", "If-Match", why);
+    let raw = v.to_str().map(str::trim).unwrap_or_default();
+    if raw.starts_with("W/") {
+        return Err(invalid(
+            "If-Match compares strongly: send the ETag as it was read, without W/",
+        ));
+    }
+    if raw == "*" {
+        return Err(invalid(
+            "If-Match: * would overwrite whatever version is there: send the ETag you read",
+        ));
+    }
+    let tag = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')).unwrap_or(raw);
+    tag.parse::<i64>()
+        .map(Some)
+        .map_err(|_| invalid("expected an ETag this server issued, such as \"3\""))
 }
 
 fn etag(version: i64) -> HeaderValue {

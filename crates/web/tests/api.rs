@@ -796,3 +796,117 @@ async fn areas_unknown_ids_and_methods() {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn edge_inputs_are_refused_and_named() {
+    let t = spawn().await;
+    // Control characters in free text; a name of no letters; a status date on an active person.
+    let mut bad = household("3520212345671");
+    bad["household"]["address"] = json!("a\u{0}b");
+    bad["members"][0]["given_name"] = json!({"latin": "\u{200b}"});
+    bad["members"][1]["status_date"] = json!("2020-01-01");
+    bad["members"][1]["school"] = json!({"level": "primary", "school_name": "s\u{8}"});
+    bad["reason"] = json!("r\u{7}");
+    let r = t.post("/api/v1/households", bad).await;
+    let mut errors = r.field_errors();
+    errors.sort();
+    assert_eq!(
+        errors,
+        [
+            "household.address=invalid-character",
+            "members[0].given_name.latin=invalid-character",
+            "members[1].school.school_name=invalid-character",
+            "members[1].status_date=not-allowed",
+            "reason=invalid-character",
+        ],
+        "{:#}",
+        r.body
+    );
+
+    // A missing field is named.
+    let r = t
+        .post("/api/v1/households", json!({"household": {"area": "PK-PB"}}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.field_errors(), ["members=required"]);
+
+    let h = t.register(household("3520212345671")).await;
+    let hid = id(&h);
+    let head = id(&h["members"][0]);
+    let wife = id(&h["members"][1]);
+
+    // Wrong types inside a patch are named where they are.
+    let r = t
+        .patch(&format!("/api/v1/persons/{wife}"), "1", json!({"changes": {"sex": 5}}))
+        .await;
+    assert_eq!(r.field_errors(), ["changes.sex=invalid-type"]);
+    let r = t
+        .patch(
+            &format!("/api/v1/households/{hid}"),
+            "1",
+            json!({"changes": {"location": {"latitude": 1, "longitude": 2, "z": 1}}}),
+        )
+        .await;
+    assert_eq!(r.field_errors(), ["changes.location.z=unknown-field"]);
+
+    // If-Match compares strongly.
+    for tag in ["W/\"1\"", "*"] {
+        let r = t
+            .patch(
+                &format!("/api/v1/persons/{wife}"),
+                tag,
+                json!({"changes": {"marital_status": "widowed"}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{tag}");
+    }
+    let r = t
+        .send(
+            Method::POST,
+            "/api/v1/households",
+            Some(household("4210112345673")),
+            &[("himaya-actor", "a\tb")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    // Split: a member twice, or a relationship for someone who does not leave.
+    let split = format!("/api/v1/households/{hid}/split");
+    let r = t
+        .post(
+            &split,
+            json!({"members": [wife.clone(), wife.clone()], "head": wife, "reason": "x"}),
+        )
+        .await;
+    assert_eq!(r.field_errors(), ["members[1]=repeated"]);
+    let r = t
+        .post(
+            &split,
+            json!({"members": [wife.clone()], "head": wife, "relationships": {head.clone(): "child"}, "reason": "x"}),
+        )
+        .await;
+    assert_eq!(r.field_errors(), [format!("relationships.{head}=not-a-member")]);
+
+    // Even in an inactive household, the head changes only through its operation.
+    let r = t
+        .post_if(
+            &format!("/api/v1/households/{hid}/inactivate"),
+            "1",
+            json!({"reason": "test"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = t
+        .patch(
+            &format!("/api/v1/persons/{head}"),
+            "1",
+            json!({"changes": {"relationship": "parent"}}),
+        )
+        .await;
+    assert_eq!(r.body["code"], "household-needs-one-head");
+
+    // A search of too many words is refused, not run.
+    let words: Vec<String> = (0..20).map(|i| format!("w{i}")).collect();
+    let r = t.get(&format!("/api/v1/persons?name={}", words.join("%20"))).await;
+    assert_eq!(r.field_errors(), ["name=too-long"]);
+}
