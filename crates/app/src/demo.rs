@@ -258,7 +258,7 @@ impl Generator {
                 .into(),
             ),
             maternal_status: (female && married && age < 40 && self.rng.chance(0.15)).then(|| "lactating".into()),
-            school: (5..=17).contains(&age).then(|| himaya_domain::person::School {
+            school: (5..=17).contains(&age).then_some(himaya_domain::person::School {
                 level: if age <= 10 {
                     himaya_domain::vocab::SchoolLevel::Primary
                 } else {

@@ -314,18 +314,18 @@ impl App {
         let holders = tx.identifier_holders(&keys).await?;
         let mut problem = Problem::default();
         for (field, id, owner) in owners {
-            if let Some(holder) = holders.get(&(id.id_type.code().to_owned(), id.value.clone())) {
-                if holder != owner {
-                    problem.push(
-                        field.clone(),
-                        "identifier-taken",
-                        format!(
-                            "{} {} already belongs to another active person ({holder})",
-                            id.id_type,
-                            id.display()
-                        ),
-                    );
-                }
+            if let Some(holder) = holders.get(&(id.id_type.code().to_owned(), id.value.clone()))
+                && holder != owner
+            {
+                problem.push(
+                    field.clone(),
+                    "identifier-taken",
+                    format!(
+                        "{} {} already belongs to another active person ({holder})",
+                        id.id_type,
+                        id.display()
+                    ),
+                );
             }
         }
         problem.into_result(()).map_err(AppError::Invalid)
@@ -373,10 +373,11 @@ impl App {
                     Err(p) => problem.errors.extend(p.errors),
                 }
             }
-            if members.len() == new.members.len() && !members.is_empty() {
-                if let Err(p) = check_one_head(members.iter().map(|(_, r)| r), "members") {
-                    problem.errors.extend(p.errors);
-                }
+            if members.len() == new.members.len()
+                && !members.is_empty()
+                && let Err(p) = check_one_head(members.iter().map(|(_, r)| r), "members")
+            {
+                problem.errors.extend(p.errors);
             }
             for (i, (_, m)) in members.iter().enumerate() {
                 for (j, id) in m.identifiers.iter().enumerate() {

@@ -71,6 +71,8 @@ fn start(args: &[&str]) -> Server {
             };
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("himaya exited before serving: {banner:?}");
 }
 

@@ -88,10 +88,10 @@ impl AttributeSchema {
                     "only integer and decimal attributes have a range".into(),
                 ));
             }
-            if let (Some(lo), Some(hi)) = (d.min, d.max) {
-                if lo > hi {
-                    return Err((format!("{key}.min"), format!("min {lo} is above max {hi}")));
-                }
+            if let (Some(lo), Some(hi)) = (d.min, d.max)
+                && lo > hi
+            {
+                return Err((format!("{key}.min"), format!("min {lo} is above max {hi}")));
             }
         }
         Ok(AttributeSchema { defs })
@@ -191,7 +191,7 @@ fn check_value(def: &AttributeDef, value: &Value) -> Result<Value, (&'static str
                 "attribute-not-choice",
                 format!("expected one of: {}", def.choices.join(", ")),
             ))?;
-            if def.choices.iter().any(|c| *c == t) {
+            if def.choices.contains(&t) {
                 Ok(Value::String(t))
             } else {
                 Err((
@@ -211,10 +211,10 @@ fn check_value(def: &AttributeDef, value: &Value) -> Result<Value, (&'static str
                 return Err(("attribute-not-text", "expected text".to_owned()));
             };
             let s = s.trim();
-            if let Some(max) = def.max_length {
-                if s.chars().count() > max {
-                    return Err(("attribute-too-long", format!("longer than {max} characters")));
-                }
+            if let Some(max) = def.max_length
+                && s.chars().count() > max
+            {
+                return Err(("attribute-too-long", format!("longer than {max} characters")));
             }
             if s.chars().any(char::is_control) {
                 return Err(("invalid-character", "contains control characters".to_owned()));

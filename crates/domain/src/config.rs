@@ -276,13 +276,13 @@ fn check_areas(raw: Vec<RawArea>, languages: &[String]) -> Result<Vec<Area>, Con
     }
     // Every parent must exist, and following parents must never loop.
     for a in &raw {
-        if let Some(p) = &a.parent {
-            if !seen.contains_key(p) {
-                return Err(invalid(
-                    format!("{}.parent", a.origin),
-                    format!("unknown area code {p:?}"),
-                ));
-            }
+        if let Some(p) = &a.parent
+            && !seen.contains_key(p)
+        {
+            return Err(invalid(
+                format!("{}.parent", a.origin),
+                format!("unknown area code {p:?}"),
+            ));
         }
         let mut visited = HashSet::new();
         let mut at = a;

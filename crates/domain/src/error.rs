@@ -15,7 +15,7 @@ impl FieldError {
     pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
         FieldError {
             field: field.into(),
-            code: code.into(),
+            code,
             message: message.into(),
         }
     }

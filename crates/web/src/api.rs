@@ -236,10 +236,10 @@ fn person_id(raw: &str) -> Result<PersonId, ApiError> {
 fn household_response(status: StatusCode, view: HouseholdView) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(header::ETAG, etag(view.household.version));
-    if status == StatusCode::CREATED {
-        if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/households/{}", view.household.id)) {
-            headers.insert(header::LOCATION, v);
-        }
+    if status == StatusCode::CREATED
+        && let Ok(v) = HeaderValue::from_str(&format!("/api/v1/households/{}", view.household.id))
+    {
+        headers.insert(header::LOCATION, v);
     }
     (status, headers, axum::Json(view)).into_response()
 }
