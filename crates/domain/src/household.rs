@@ -10,35 +10,10 @@ use crate::person::{PersonRecord, check_reason};
 use crate::text::check_text;
 use crate::vocab::{HouseholdStatus, Relationship};
 
-/// A household's id: a UUIDv7, so ids sort by creation time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct HouseholdId(pub uuid::Uuid);
-
-impl HouseholdId {
-    pub fn new() -> HouseholdId {
-        HouseholdId(uuid::Uuid::now_v7())
-    }
-}
-
-impl Default for HouseholdId {
-    fn default() -> Self {
-        HouseholdId::new()
-    }
-}
-
-impl std::fmt::Display for HouseholdId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::str::FromStr for HouseholdId {
-    type Err = uuid::Error;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        uuid::Uuid::parse_str(s).map(HouseholdId)
-    }
-}
+crate::ids::uuid_id!(
+    /// A household's id: a UUIDv7, so ids sort by creation time.
+    HouseholdId
+);
 
 /// A WGS 84 point.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

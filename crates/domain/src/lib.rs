@@ -12,6 +12,7 @@ pub mod error;
 pub mod history;
 pub mod household;
 pub mod identifier;
+mod ids;
 pub mod name;
 pub mod person;
 pub mod phone;

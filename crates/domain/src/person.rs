@@ -13,35 +13,10 @@ use crate::phone::Phone;
 use crate::text::check_text;
 use crate::vocab::{MaritalStatus, MaternalStatus, PersonStatus, Relationship, SchoolLevel, Sex, WgAnswer};
 
-/// A person's id: a UUIDv7, so ids sort by creation time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct PersonId(pub uuid::Uuid);
-
-impl PersonId {
-    pub fn new() -> PersonId {
-        PersonId(uuid::Uuid::now_v7())
-    }
-}
-
-impl Default for PersonId {
-    fn default() -> Self {
-        PersonId::new()
-    }
-}
-
-impl std::fmt::Display for PersonId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::str::FromStr for PersonId {
-    type Err = uuid::Error;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        uuid::Uuid::parse_str(s).map(PersonId)
-    }
-}
+crate::ids::uuid_id!(
+    /// A person's id: a UUIDv7, so ids sort by creation time.
+    PersonId
+);
 
 /// A name in the native script and in Latin letters; at least one is present.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -220,6 +220,43 @@ fn version_from_row(row: &AnyRow) -> Result<VersionRow, StoreError> {
     })
 }
 
+/// Reads through a pool or inside a transaction alike.
+async fn fetch_household<'e>(
+    db: impl sqlx::Executor<'e, Database = Any>,
+    id: HouseholdId,
+) -> Result<Option<Household>, StoreError> {
+    let row = sqlx::query(AssertSqlSafe(format!("{HOUSEHOLD_SELECT} WHERE h.id = $1")))
+        .bind(id.to_string())
+        .fetch_optional(db)
+        .await?;
+    row.as_ref().map(household_from_row).transpose()
+}
+
+/// Everyone linked to the household, active or not, in registration order.
+async fn fetch_members<'e>(
+    db: impl sqlx::Executor<'e, Database = Any>,
+    id: HouseholdId,
+) -> Result<Vec<Person>, StoreError> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "{PERSON_SELECT} WHERE p.household_id = $1 ORDER BY p.id"
+    )))
+    .bind(id.to_string())
+    .fetch_all(db)
+    .await?;
+    rows.iter().map(person_from_row).collect()
+}
+
+async fn fetch_person<'e>(
+    db: impl sqlx::Executor<'e, Database = Any>,
+    id: PersonId,
+) -> Result<Option<Person>, StoreError> {
+    let row = sqlx::query(AssertSqlSafe(format!("{PERSON_SELECT} WHERE p.id = $1")))
+        .bind(id.to_string())
+        .fetch_optional(db)
+        .await?;
+    row.as_ref().map(person_from_row).transpose()
+}
+
 /// Appends ` AND …` conditions for an area filter on `column`.
 fn push_area(sql: &mut String, column: &str, n: &mut usize) {
     *n += 1;
@@ -281,30 +318,16 @@ impl Store {
     }
 
     pub async fn household(&self, id: HouseholdId) -> Result<Option<Household>, StoreError> {
-        let row = sqlx::query(AssertSqlSafe(format!("{HOUSEHOLD_SELECT} WHERE h.id = $1")))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(household_from_row).transpose()
+        fetch_household(&self.pool, id).await
     }
 
     /// Everyone linked to the household, active or not, in registration order.
     pub async fn household_members(&self, id: HouseholdId) -> Result<Vec<Person>, StoreError> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "{PERSON_SELECT} WHERE p.household_id = $1 ORDER BY p.id"
-        )))
-        .bind(id.to_string())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(person_from_row).collect()
+        fetch_members(&self.pool, id).await
     }
 
     pub async fn person(&self, id: PersonId) -> Result<Option<Person>, StoreError> {
-        let row = sqlx::query(AssertSqlSafe(format!("{PERSON_SELECT} WHERE p.id = $1")))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(person_from_row).transpose()
+        fetch_person(&self.pool, id).await
     }
 
     pub async fn household_history(&self, id: HouseholdId) -> Result<Vec<VersionRow>, StoreError> {
@@ -509,29 +532,15 @@ impl Tx {
 
     /// Reads a household inside the transaction (for read-modify-write).
     pub async fn household(&mut self, id: HouseholdId) -> Result<Option<Household>, StoreError> {
-        let row = sqlx::query(AssertSqlSafe(format!("{HOUSEHOLD_SELECT} WHERE h.id = $1")))
-            .bind(id.to_string())
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        row.as_ref().map(household_from_row).transpose()
+        fetch_household(&mut *self.tx, id).await
     }
 
     pub async fn household_members(&mut self, id: HouseholdId) -> Result<Vec<Person>, StoreError> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "{PERSON_SELECT} WHERE p.household_id = $1 ORDER BY p.id"
-        )))
-        .bind(id.to_string())
-        .fetch_all(&mut *self.tx)
-        .await?;
-        rows.iter().map(person_from_row).collect()
+        fetch_members(&mut *self.tx, id).await
     }
 
     pub async fn person(&mut self, id: PersonId) -> Result<Option<Person>, StoreError> {
-        let row = sqlx::query(AssertSqlSafe(format!("{PERSON_SELECT} WHERE p.id = $1")))
-            .bind(id.to_string())
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        row.as_ref().map(person_from_row).transpose()
+        fetch_person(&mut *self.tx, id).await
     }
 
     /// Creates households (each write at version 1), in as few statements as possible.
