@@ -112,6 +112,46 @@ async fn open(url: &str, deployment: Deployment) -> Result<App> {
         .context("cannot prepare the database")
 }
 
+/// Requests to try on the demo, with a real identifier typed in the
+/// country's own digits and a real name.
+async fn demo_examples(app: &App, country: Country) -> Vec<String> {
+    let query = himaya_app::PersonQuery {
+        limit: Some(200),
+        ..Default::default()
+    };
+    let Ok(page) = app.search_persons(&query).await else {
+        return Vec::new();
+    };
+    let mut examples = vec!["curl -s '{base}/api/v1/households?limit=2'".to_owned()];
+    if let Some((id, person)) = page.items.iter().find_map(|p| Some((p.record.identifiers.first()?, p))) {
+        // Pakistan types Extended Arabic-Indic digits, Bangladesh Bengali, Jordan and Palestine Arabic-Indic.
+        let zero = match country {
+            Country::Pk => '\u{06F0}',
+            Country::Bd => '\u{09E6}',
+            Country::Jo | Country::Ps => '\u{0660}',
+        };
+        let local: String = id
+            .display()
+            .chars()
+            .map(|c| {
+                c.to_digit(10)
+                    .and_then(|d| char::from_u32(zero as u32 + d))
+                    .unwrap_or(c)
+            })
+            .collect();
+        examples.push(format!(
+            "curl -sG '{{base}}/api/v1/persons' --data-urlencode 'identifier={local}'"
+        ));
+        if let Some(name) = person.record.given_name.latin.as_deref() {
+            let prefix: String = name.chars().take(4).collect();
+            examples.push(format!(
+                "curl -sG '{{base}}/api/v1/persons' --data-urlencode 'name={prefix}' -d limit=3"
+            ));
+        }
+    }
+    examples
+}
+
 /// A database URL without its password, for messages.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -123,7 +163,7 @@ fn redact(url: &str) -> String {
     }
 }
 
-async fn serve(app: App, listen: &str, banner: &str) -> Result<()> {
+async fn serve(app: App, listen: &str, banner: &str, examples: &[String]) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -134,6 +174,12 @@ async fn serve(app: App, listen: &str, banner: &str) -> Result<()> {
         out,
         "{banner} at http://{addr}/  (API: http://{addr}/api/v1, OpenAPI: http://{addr}/api/v1/openapi.json)"
     );
+    if !examples.is_empty() {
+        let _ = writeln!(out, "Try:");
+        for e in examples {
+            let _ = writeln!(out, "  {}", e.replace("{base}", &format!("http://{addr}")));
+        }
+    }
     let _ = writeln!(out, "Press Ctrl-C to stop.");
     let _ = out.flush();
     himaya_web::serve(app, listener)
@@ -153,7 +199,7 @@ async fn main() -> Result<()> {
         Command::Serve { config, listen, db } => {
             let deployment = load_config(&config)?;
             let app = open(&db.url(), deployment).await?;
-            serve(app, &listen, "Himaya is serving").await
+            serve(app, &listen, "Himaya is serving", &[]).await
         }
         Command::Demo {
             listen,
@@ -172,10 +218,12 @@ async fn main() -> Result<()> {
             } else {
                 println!("Reusing the registry in {}.", db.display());
             }
+            let examples = demo_examples(&app, country).await;
             serve(
                 app,
                 &listen,
                 &format!("The Himaya demo ({}) is running", country.alpha2()),
+                &examples,
             )
             .await
         }
