@@ -28,6 +28,10 @@ impl From<StoreError> for AppError {
                 code: "identifier-taken",
                 message: "an identifier was registered to another active person at the same moment; try again".into(),
             },
+            e if e.is_retryable() => AppError::Conflict {
+                code: "concurrent-change",
+                message: "another change to the same records was made at the same moment; try again".into(),
+            },
             e => AppError::Store(e),
         }
     }

@@ -379,7 +379,9 @@ impl App {
             {
                 problem.errors.extend(p.errors);
             }
-            for (i, (_, m)) in members.iter().enumerate() {
+            // Positions match the request only when every member parsed.
+            let all_parsed = members.len() == new.members.len();
+            for (i, (_, m)) in members.iter().enumerate().filter(|_| all_parsed) {
                 for (j, id) in m.identifiers.iter().enumerate() {
                     if let Some(other) = seen.insert((id.id_type, id.value.clone()), index) {
                         let whose = if other == index {
@@ -586,6 +588,23 @@ impl App {
 
     async fn household_in(&self, tx: &mut Tx, id: HouseholdId) -> Result<Household, AppError> {
         tx.household(id).await?.ok_or_else(|| not_found_household(id))
+    }
+
+    /// Reads (and locks) two households in id order, so that two operations
+    /// on the same pair cannot wait on each other; returns them as asked.
+    async fn households_in(
+        &self,
+        tx: &mut Tx,
+        a: HouseholdId,
+        b: HouseholdId,
+    ) -> Result<(Option<Household>, Option<Household>), AppError> {
+        if a <= b {
+            let first = tx.household(a).await?;
+            Ok((first, tx.household(b).await?))
+        } else {
+            let second = tx.household(b).await?;
+            Ok((tx.household(a).await?, second))
+        }
     }
 
     /// Writes a household's next version with its current member list.
@@ -826,11 +845,21 @@ impl App {
                 "the head is changed with the change-head operation, not by editing relationships",
             ));
         }
-        let head_leaves = p.record.relationship == Relationship::Head && record.is_active() != p.record.is_active();
-        if head_leaves && h.record.status == HouseholdStatus::Active {
+        // A head who dies or leaves needs another head first (in an active
+        // household); one who comes back must not make a second.
+        if p.record.relationship == Relationship::Head && record.is_active() != p.record.is_active() {
             let members = tx.household_members(p.household_id).await?;
-            let after = members.iter().map(|m| if m.id == id { &record } else { &m.record });
-            if check_one_head(after, "changes.relationship").is_err() {
+            let heads = members
+                .iter()
+                .map(|m| if m.id == id { &record } else { &m.record })
+                .filter(|m| m.is_active() && m.relationship == Relationship::Head)
+                .count();
+            let enough = if h.record.status == HouseholdStatus::Active {
+                heads == 1
+            } else {
+                heads <= 1
+            };
+            if !enough {
                 return Err(AppError::conflict(
                     "household-needs-one-head",
                     "the household must keep exactly one active head: use the change-head operation first",
@@ -880,11 +909,9 @@ impl App {
                 "the person is already in this household",
             ));
         }
-        let from = self.household_in(&mut tx, p.household_id).await?;
-        let to = self
-            .household_in(&mut tx, t.to_household)
-            .await
-            .map_err(|_| AppError::invalid("to_household", "household-unknown", "no such household"))?;
+        let (from, to) = self.households_in(&mut tx, p.household_id, t.to_household).await?;
+        let from = from.ok_or_else(|| not_found_household(p.household_id))?;
+        let to = to.ok_or_else(|| AppError::invalid("to_household", "household-unknown", "no such household"))?;
         require_active(&to)?;
         let record = PersonRecord {
             relationship: rel,
@@ -999,6 +1026,16 @@ impl App {
         draft.area = draft.area.or_else(|| Some(h.record.area.clone()));
         draft.address = draft.address.or_else(|| h.record.address.clone());
         draft.location = draft.location.or(h.record.location);
+        // Until the new household is surveyed, it starts from the old one's attributes.
+        draft.attributes = draft.attributes.or_else(|| {
+            Some(
+                h.record
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            )
+        });
         let record = self.check_household_draft(&draft, "household")?;
 
         let meta = self.meta(actor, source, ChangeKind::Split, reason);
@@ -1078,13 +1115,11 @@ impl App {
             rels.insert(*pid, rel);
         }
         let mut tx = self.store().begin().await?;
-        let into = self.household_in(&mut tx, id).await?;
+        let (into, from) = self.households_in(&mut tx, id, m.from).await?;
+        let into = into.ok_or_else(|| not_found_household(id))?;
         check_version(into.version, expected)?;
         require_active(&into)?;
-        let from = self
-            .household_in(&mut tx, m.from)
-            .await
-            .map_err(|_| AppError::invalid("from", "household-unknown", "no such household"))?;
+        let from = from.ok_or_else(|| AppError::invalid("from", "household-unknown", "no such household"))?;
         require_active(&from)?;
         let joining: Vec<Person> = tx
             .household_members(from.id)
@@ -1149,7 +1184,8 @@ impl App {
         let mut tx = self.store().begin().await?;
         let h = self.household_in(&mut tx, id).await?;
         check_version(h.version, expected)?;
-        require_active(&h)?;
+        // Allowed on an inactive household too: it is how one whose head died
+        // gets a head again before reactivation.
         let members = tx.household_members(id).await?;
         let Some(new_head) = members.iter().find(|m| m.id == c.person && m.record.is_active()) else {
             return Err(AppError::invalid(

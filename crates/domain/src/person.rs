@@ -210,7 +210,7 @@ fn check_name(name: Option<&Name>, field: &str, required: bool, problem: &mut Pr
                 .as_deref()
                 .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "));
             if let Some(v) = check_text(v.as_deref(), &field, MAX_NAME, problem) {
-                if v.chars().any(char::is_alphanumeric) {
+                if v.chars().any(char::is_alphabetic) {
                     *slot = Some(v);
                 } else {
                     problem.push(field, "invalid-character", "a name needs at least one letter");

@@ -42,6 +42,19 @@ pub enum StoreError {
     SchemaTooNew { found: i64, known: i64 },
 }
 
+impl StoreError {
+    /// A deadlock or serialisation failure between concurrent transactions:
+    /// nothing was written, and the same request may simply be retried.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(d)) => {
+                matches!(d.code().as_deref(), Some("40P01" | "40001"))
+            }
+            _ => false,
+        }
+    }
+}
+
 /// A handle on the registry database. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {

@@ -531,7 +531,19 @@ impl Tx {
     }
 
     /// Reads a household inside the transaction (for read-modify-write).
+    /// Reads a household and, on PostgreSQL, locks its row until the
+    /// transaction ends, so that checks of its members and the writes that
+    /// follow see no concurrent change. (SQLite has one writer at a time.)
     pub async fn household(&mut self, id: HouseholdId) -> Result<Option<Household>, StoreError> {
+        if self.backend == Backend::Postgres {
+            // Lock alone first: a locking read that joins the versions would,
+            // after waiting, re-check the join against the old version and
+            // find nothing. The read that follows sees the committed row.
+            sqlx::query("SELECT id FROM households WHERE id = $1 FOR UPDATE")
+                .bind(id.to_string())
+                .execute(&mut *self.tx)
+                .await?;
+        }
         fetch_household(&mut *self.tx, id).await
     }
 

@@ -905,8 +905,122 @@ async fn edge_inputs_are_refused_and_named() {
         .await;
     assert_eq!(r.body["code"], "household-needs-one-head");
 
+    // Its head dies while it is inactive: a new head is named, then it is reactivated.
+    let r = t
+        .patch(
+            &format!("/api/v1/persons/{head}"),
+            "1",
+            json!({"changes": {"status": "deceased", "status_date": "2025-06-01"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let r = t
+        .post_if(
+            &format!("/api/v1/households/{hid}/reactivate"),
+            "2",
+            json!({"reason": "back"}),
+        )
+        .await;
+    assert_eq!(r.field_errors(), ["members=household-without-head"]);
+    let r = t
+        .post(&format!("/api/v1/households/{hid}/head"), json!({"person": wife}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    // The dead head cannot come back as a second head.
+    let r = t
+        .patch(
+            &format!("/api/v1/persons/{head}"),
+            "2",
+            json!({"changes": {"status": "active", "status_date": null}}),
+        )
+        .await;
+    assert_eq!(r.body["code"], "household-needs-one-head", "{:#}", r.body);
+    let r = t
+        .post_if(
+            &format!("/api/v1/households/{hid}/reactivate"),
+            "3",
+            json!({"reason": "back"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+
+    // A name needs a letter.
+    let mut digits = household("4210112345679");
+    digits["members"][0]["given_name"] = json!({"latin": "123"});
+    assert_eq!(
+        t.post("/api/v1/households", digits).await.field_errors(),
+        ["members[0].given_name.latin=invalid-character"]
+    );
+
     // A search of too many words is refused, not run.
     let words: Vec<String> = (0..20).map(|i| format!("w{i}")).collect();
     let r = t.get(&format!("/api/v1/persons?name={}", words.join("%20"))).await;
     assert_eq!(r.field_errors(), ["name=too-long"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn opposite_operations_at_once_never_fail_the_server() {
+    let t = spawn().await;
+    let a = t.register(household("3520212345671")).await;
+    let b = t.register(household("4210112345673")).await;
+    let url = |p: String| format!("{}{p}", t.base);
+    let send = |path: String, version: Option<&'static str>, body: Value| {
+        let (client, path) = (t.client.clone(), url(path));
+        tokio::spawn(async move {
+            let mut req = client
+                .post(path)
+                .header("content-type", "application/json")
+                .body(body.to_string());
+            if let Some(v) = version {
+                req = req.header("if-match", v);
+            }
+            req.send().await.unwrap().status()
+        })
+    };
+    // Each wife moves to the other household at the same moment.
+    let x = send(
+        format!("/api/v1/persons/{}/transfer", id(&a["members"][1])),
+        Some("1"),
+        json!({"to_household": id(&b), "relationship": "other_relative"}),
+    );
+    let y = send(
+        format!("/api/v1/persons/{}/transfer", id(&b["members"][1])),
+        Some("1"),
+        json!({"to_household": id(&a), "relationship": "other_relative"}),
+    );
+    let (x, y) = (x.await.unwrap(), y.await.unwrap());
+    for s in [x, y] {
+        assert!(s == StatusCode::OK || s == StatusCode::CONFLICT, "{x} {y}");
+    }
+    // Each household absorbs the other at the same moment: one merge wins.
+    let x = send(
+        format!("/api/v1/households/{}/merge", id(&a)),
+        None,
+        json!({"from": id(&b), "reason": "x"}),
+    );
+    let y = send(
+        format!("/api/v1/households/{}/merge", id(&b)),
+        None,
+        json!({"from": id(&a), "reason": "y"}),
+    );
+    let statuses = [x.await.unwrap(), y.await.unwrap()];
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(statuses.iter().all(|s| s.as_u16() < 500), "{statuses:?}");
+    let active: Vec<Value> = t.get("/api/v1/households?status=active").await.body["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(active.len(), 1);
+    let members = t.get(&format!("/api/v1/households/{}", id(&active[0]))).await.body["members"].clone();
+    let heads = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["relationship"] == "head" && m["status"] == "active")
+        .count();
+    assert_eq!(heads, 1);
 }
