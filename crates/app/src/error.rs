@@ -15,6 +15,9 @@ pub enum AppError {
     /// The change contradicts the registry's state (inactive household…).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// A bug or a failed worker thread; nothing the caller can fix.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// The database failed; nothing the caller can fix.
     #[error(transparent)]
     Store(StoreError),
@@ -62,7 +65,7 @@ impl AppError {
             AppError::NotFound { .. } => "not-found",
             AppError::VersionConflict { .. } => "version-conflict",
             AppError::Conflict { code, .. } => code,
-            AppError::Store(_) => "internal",
+            AppError::Store(_) | AppError::Internal(_) => "internal",
         }
     }
 }

@@ -109,6 +109,13 @@ pub struct ChangeHead {
     pub reason: Option<String>,
 }
 
+/// A new household whose fields and members passed their checks.
+struct Checked {
+    record: HouseholdRecord,
+    members: Vec<(PersonId, PersonRecord)>,
+    meta: WriteMeta,
+}
+
 /// A household with everyone linked to it.
 #[derive(Clone, Debug, Serialize)]
 pub struct HouseholdView {
@@ -339,17 +346,10 @@ impl App {
 
     /// Registers many households in one transaction: all or none. On error,
     /// the index of the first household at fault comes with it.
-    pub async fn register_households(
-        &self,
-        actor: &Actor,
-        batch: Vec<NewHousehold>,
-    ) -> Result<Vec<HouseholdView>, (usize, AppError)> {
+    /// Checks a batch of new households: pure computation, run off the
+    /// async workers so that a batch is checked while another is written.
+    fn check_batch(&self, actor: &Actor, batch: &[NewHousehold]) -> Result<Vec<Checked>, (usize, AppError)> {
         let rules = self.rules();
-        struct Checked {
-            record: HouseholdRecord,
-            members: Vec<(PersonId, PersonRecord)>,
-            meta: WriteMeta,
-        }
         let mut checked = Vec::with_capacity(batch.len());
         let mut seen: HashMap<(IdentifierType, String), usize> = HashMap::new();
         for (index, new) in batch.iter().enumerate() {
@@ -417,6 +417,20 @@ impl App {
             });
         }
 
+        Ok(checked)
+    }
+
+    pub async fn register_households(
+        &self,
+        actor: &Actor,
+        batch: Vec<NewHousehold>,
+    ) -> Result<Vec<HouseholdView>, (usize, AppError)> {
+        let checked = {
+            let (app, actor) = (self.clone(), actor.clone());
+            tokio::task::spawn_blocking(move || app.check_batch(&actor, &batch))
+                .await
+                .map_err(|e| (0, AppError::Internal(format!("checking a batch failed: {e}"))))??
+        };
         // Everything that needs no database is done before the transaction,
         // so concurrent batches validate while another one writes.
         let ids: Vec<HouseholdId> = checked.iter().map(|_| HouseholdId::new()).collect();

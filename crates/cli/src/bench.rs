@@ -82,6 +82,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             format!("sqlite://{}", dir.join("bench.db").display())
         }
     };
+    let lookups = args.lookups;
     let deployment = Deployment::from_toml(himaya_app::demo::config_text(args.country))?;
     let app = crate::open(&url, deployment.clone()).await?;
     let backend = format!("{:?}", app.store().backend());
@@ -95,58 +96,74 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     println!("| workload | records | seconds | records/s | p50 ms | p99 ms | peak RSS MiB |");
     println!("|---|---|---|---|---|---|---|");
 
-    // Batches are generated off the clock, a round at a time so memory stays
-    // bounded, and registered by `concurrency` tasks as several clients would:
-    // one validates while another writes.
+    // A producer thread generates batches into a short queue (memory stays
+    // bounded) while `concurrency` tasks register them, as an importer or
+    // several clients would: one batch is validated while another is written.
+    // The clock runs from the first registration to the last commit.
     let actor = Actor::new("bench");
     let mut generator = Generator::new(args.country, deployment, 42);
     let (households, batch) = (args.households, args.batch as usize);
-    let round = batch * args.concurrency as usize * 4;
-    let mut spent = Duration::ZERO;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Vec<NewHousehold>>(args.concurrency as usize * 2);
+    let producer = std::thread::spawn(move || {
+        let mut generated = 0;
+        while generated < households {
+            let n = batch.min(households - generated);
+            if sender
+                .blocking_send((0..n).map(|_| generator.household()).collect())
+                .is_err()
+            {
+                break;
+            }
+            generated += n;
+        }
+    });
+    let receiver = Arc::new(Mutex::new(receiver));
+    let first_batch = Arc::new(std::sync::OnceLock::new());
+    let workers: Vec<_> = (0..args.concurrency)
+        .map(|_| {
+            let (app, actor, receiver, first_batch) =
+                (app.clone(), actor.clone(), receiver.clone(), first_batch.clone());
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                let mut identifiers = Vec::new();
+                let mut persons = 0;
+                loop {
+                    let Some(batch) = receiver.lock().await.recv().await else {
+                        break;
+                    };
+                    first_batch.get_or_init(Instant::now);
+                    let views = app
+                        .register_households(&actor, batch)
+                        .await
+                        .map_err(|(i, e)| anyhow::anyhow!("household {i} of a batch: {e}"))?;
+                    for v in views {
+                        ids.push(v.household.id);
+                        persons += v.members.len();
+                        // Keep a sample of identifiers to look up later.
+                        if identifiers.len() < lookups {
+                            let found = v.members.iter().flat_map(|m| m.record.identifiers.iter());
+                            identifiers.extend(found.map(|i| (i.id_type.code().to_owned(), i.value.clone())));
+                        }
+                    }
+                }
+                anyhow::Ok((ids, identifiers, persons))
+            })
+        })
+        .collect();
     let mut ids: Vec<HouseholdId> = Vec::with_capacity(households);
     let mut identifiers: Vec<(String, String)> = Vec::new();
     let mut persons = 0;
-    let mut generated = 0;
-    while generated < households {
-        let n = round.min(households - generated);
-        let batches: Vec<Vec<NewHousehold>> = (0..n.div_ceil(batch))
-            .map(|b| (0..batch.min(n - b * batch)).map(|_| generator.household()).collect())
-            .collect();
-        generated += n;
-        let queue = Arc::new(Mutex::new(batches));
-        let started = Instant::now();
-        let workers: Vec<_> = (0..args.concurrency)
-            .map(|_| {
-                let (app, actor, queue) = (app.clone(), actor.clone(), queue.clone());
-                tokio::spawn(async move {
-                    let mut created = Vec::new();
-                    loop {
-                        let Some(batch) = queue.lock().await.pop() else { break };
-                        let views = app
-                            .register_households(&actor, batch)
-                            .await
-                            .map_err(|(i, e)| anyhow::anyhow!("household {i} of a batch: {e}"))?;
-                        created.extend(views);
-                    }
-                    anyhow::Ok(created)
-                })
-            })
-            .collect();
-        let mut views = Vec::new();
-        for w in workers {
-            views.extend(w.await??);
-        }
-        spent += started.elapsed();
-        for v in views {
-            ids.push(v.household.id);
-            persons += v.members.len();
-            // Keep a sample of identifiers to look up later.
-            if identifiers.len() < args.lookups {
-                let found = v.members.iter().flat_map(|m| m.record.identifiers.iter());
-                identifiers.extend(found.map(|i| (i.id_type.code().to_owned(), i.value.clone())));
-            }
-        }
+    for w in workers {
+        let (i, idents, p) = w.await??;
+        ids.extend(i);
+        identifiers.extend(idents);
+        persons += p;
     }
+    let spent = first_batch.get().map_or(Duration::ZERO, |t| t.elapsed());
+    producer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the generator thread failed"))?;
+    identifiers.truncate(args.lookups);
     row(
         &format!("create households ({persons} people)"),
         households,

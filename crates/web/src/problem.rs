@@ -109,7 +109,7 @@ impl From<AppError> for ApiError {
                 "The change conflicts with the registry",
                 message,
             ),
-            AppError::Store(e) => {
+            e @ (AppError::Store(_) | AppError::Internal(_)) => {
                 // Details go to the log under an id the client can quote; never to the client.
                 let incident = uuid::Uuid::now_v7();
                 tracing::error!(%incident, error = %e, "internal error");
