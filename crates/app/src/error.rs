@@ -27,7 +27,7 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::VersionConflict { current } => AppError::VersionConflict { current },
-            StoreError::IdentifierTaken { .. } => AppError::Conflict {
+            StoreError::IdentifierTaken => AppError::Conflict {
                 code: "identifier-taken",
                 message: "an identifier was registered to another active person at the same moment; try again".into(),
             },

@@ -34,8 +34,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("the record was changed by someone else (now at version {current})")]
     VersionConflict { current: i64 },
-    #[error("the identifier {id_type} {value} already belongs to another active person")]
-    IdentifierTaken { id_type: String, value: String },
+    #[error("an identifier already belongs to another active person")]
+    IdentifierTaken,
     #[error("stored data could not be read: {0}")]
     Corrupt(String),
     #[error("the database schema is at migration {found}, newer than this program knows ({known}); upgrade himaya")]

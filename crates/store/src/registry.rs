@@ -737,11 +737,9 @@ impl Tx {
         .await
         .map_err(|e| {
             if is_unique_violation(&e) {
-                // The app checks holders first; this is the race it cannot see.
-                StoreError::IdentifierTaken {
-                    id_type: String::new(),
-                    value: String::new(),
-                }
+                // The unique index on active identifiers refused one; the
+                // caller finds which, to name it.
+                StoreError::IdentifierTaken
             } else {
                 e.into()
             }
