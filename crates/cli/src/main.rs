@@ -194,6 +194,8 @@ async fn main() -> Result<()> {
             tracing_subscriber::EnvFilter::try_from_env("HIMAYA_LOG").unwrap_or_else(|_| "info,sqlx=error".into()),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal, not in log files and journals.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
         Command::Serve { config, listen, db } => {
