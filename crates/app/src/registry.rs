@@ -404,11 +404,8 @@ impl App {
                 .map_err(|p| problem.errors.extend(p.errors))
                 .ok()
                 .flatten();
-            if !problem.is_empty() {
+            let (Some(record), Some(source), true) = (record, source, problem.is_empty()) else {
                 return Err((index, AppError::Invalid(problem)));
-            }
-            let (Some(record), Some(source)) = (record, source) else {
-                unreachable!("errors were recorded above")
             };
             checked.push(Checked {
                 record,
