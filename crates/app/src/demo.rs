@@ -402,17 +402,20 @@ fn luhn_check_digit(body: &str) -> u32 {
 /// Loads `households` demo households, unless the registry already holds some.
 /// Returns how many were added.
 pub async fn populate(app: &App, country: Country, households: usize, seed: u64) -> Result<usize, AppError> {
+    let actor = Actor::system("demo");
     let existing = app
-        .list_households(&crate::HouseholdQuery {
-            limit: Some(1),
-            ..Default::default()
-        })
+        .list_households(
+            &actor,
+            &crate::HouseholdQuery {
+                limit: Some(1),
+                ..Default::default()
+            },
+        )
         .await?;
     if !existing.items.is_empty() {
         return Ok(0);
     }
     let mut generator = Generator::new(country, app.deployment().clone(), seed);
-    let actor = Actor::new("demo");
     let mut done = 0;
     while done < households {
         let n = (households - done).min(500);

@@ -15,6 +15,12 @@ pub enum AppError {
     /// The change contradicts the registry's state (inactive household…).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// No valid credentials: sign in again or send a live token.
+    #[error("{message}")]
+    Unauthenticated { code: &'static str, message: String },
+    /// Signed in, but no rule allows this action here.
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
     /// A bug or a failed worker thread; nothing the caller can fix.
     #[error("internal error: {0}")]
     Internal(String),
@@ -54,6 +60,20 @@ impl AppError {
         }
     }
 
+    pub(crate) fn forbidden(code: &'static str, message: impl Into<String>) -> AppError {
+        AppError::Forbidden {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn unauthenticated(code: &'static str, message: impl Into<String>) -> AppError {
+        AppError::Unauthenticated {
+            code,
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn invalid(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> AppError {
         AppError::Invalid(Problem::single(field, code, message))
     }
@@ -64,7 +84,9 @@ impl AppError {
             AppError::Invalid(_) => "validation-failed",
             AppError::NotFound { .. } => "not-found",
             AppError::VersionConflict { .. } => "version-conflict",
-            AppError::Conflict { code, .. } => code,
+            AppError::Conflict { code, .. }
+            | AppError::Unauthenticated { code, .. }
+            | AppError::Forbidden { code, .. } => code,
             AppError::Store(_) | AppError::Internal(_) => "internal",
         }
     }

@@ -5,39 +5,34 @@
 //! the web crate's). Inputs arrive as drafts and requests; outputs are domain
 //! records; errors are [`AppError`].
 
+mod access;
+mod accounts;
+mod audit;
 pub mod demo;
 mod error;
 pub mod json;
 mod registry;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use himaya_domain::config::Deployment;
 use himaya_store::Store;
 
+pub use access::{Actor, ActorKind};
+pub use accounts::*;
+pub use audit::{AuditEntryView, AuditPage, AuditQuery, ChainReport};
 pub use error::AppError;
 pub use registry::*;
-
-/// Who is acting. Until accounts exist this is the name a caller gives;
-/// every version records it.
-#[derive(Clone, Debug)]
-pub struct Actor {
-    pub name: String,
-}
-
-impl Actor {
-    pub fn new(name: impl Into<String>) -> Actor {
-        Actor { name: name.into() }
-    }
-}
 
 /// The application: a store and a deployment. Cheap to clone.
 #[derive(Clone)]
 pub struct App {
     store: Store,
     deployment: Arc<Deployment>,
-    area_codes: Arc<HashSet<String>>,
+    /// Area code → path (`/PK/PK-PB/PK-PB-LHR/`), for scope checks without a query.
+    area_paths: Arc<HashMap<String, String>>,
+    audit_sink: audit::AuditSink,
 }
 
 impl App {
@@ -45,11 +40,12 @@ impl App {
     pub async fn open(store: Store, deployment: Deployment) -> Result<App, AppError> {
         store.migrate().await?;
         store.save_areas(&deployment.areas).await?;
-        let area_codes = store.areas().await?.into_iter().map(|a| a.code).collect();
+        let area_paths = store.area_paths().await?.into_iter().collect();
         Ok(App {
+            audit_sink: audit::AuditSink::start(store.clone()),
             store,
             deployment: Arc::new(deployment),
-            area_codes: Arc::new(area_codes),
+            area_paths: Arc::new(area_paths),
         })
     }
 
@@ -62,7 +58,11 @@ impl App {
     }
 
     pub fn area_known(&self, code: &str) -> bool {
-        self.area_codes.contains(code)
+        self.area_paths.contains_key(code)
+    }
+
+    pub(crate) fn area_path(&self, code: &str) -> Option<&str> {
+        self.area_paths.get(code).map(String::as_str)
     }
 
     /// Whether the database answers.

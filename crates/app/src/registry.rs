@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use himaya_domain::Problem;
+use himaya_domain::access::Permission;
 use himaya_domain::config::Area;
 use himaya_domain::digits::to_ascii_digits;
 use himaya_domain::history::{FieldChange, diff, merge_patch};
@@ -20,8 +21,9 @@ use himaya_store::{
     HouseholdFilter, HouseholdWrite, PersonFilter, PersonWrite, PreparedPerson, Tx, VersionRow, WriteMeta,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use crate::audit::{Record, entry};
 use crate::{Actor, App, AppError};
 
 /// A household to register, with its members.
@@ -267,7 +269,7 @@ fn cursor<T: std::str::FromStr>(c: Option<&str>) -> Result<Option<T>, AppError> 
         .transpose()
 }
 
-fn page_size(limit: Option<u32>) -> Result<u32, AppError> {
+pub(crate) fn page_size(limit: Option<u32>) -> Result<u32, AppError> {
     match limit {
         None => Ok(DEFAULT_PAGE),
         Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
@@ -349,6 +351,7 @@ impl App {
     /// Checks a batch of new households: pure computation, run off the
     /// async workers so that a batch is checked while another is written.
     fn check_batch(&self, actor: &Actor, batch: &[NewHousehold]) -> Result<Vec<Checked>, (usize, AppError)> {
+        actor.require(Permission::HouseholdsWrite).map_err(|e| (0, e))?;
         let rules = self.rules();
         let mut checked = Vec::with_capacity(batch.len());
         let mut seen: HashMap<(IdentifierType, String), usize> = HashMap::new();
@@ -407,6 +410,7 @@ impl App {
             let (Some(record), Some(source), true) = (record, source, problem.is_empty()) else {
                 return Err((index, AppError::Invalid(problem)));
             };
+            self.require_area(actor, &record.area).map_err(|e| (index, e))?;
             checked.push(Checked {
                 record,
                 members,
@@ -489,6 +493,19 @@ impl App {
             }
             Err(e) => return Err((0, e)),
         };
+        let audit = ids
+            .iter()
+            .zip(&numbers)
+            .map(|(id, number)| {
+                entry(
+                    actor,
+                    "household.create",
+                    Some(household_record(id)),
+                    json!({"registration_number": number}),
+                )
+            })
+            .collect();
+        self.audit_many(audit).await.map_err(|e| (0, e))?;
 
         Ok(checked
             .into_iter()
@@ -577,8 +594,40 @@ impl App {
         }
     }
 
-    /// A household with all its members.
-    pub async fn household(&self, id: HouseholdId) -> Result<HouseholdView, AppError> {
+    /// A household with all its members, read by an actor allowed to see it.
+    pub async fn household(&self, actor: &Actor, id: HouseholdId) -> Result<HouseholdView, AppError> {
+        actor.require(Permission::HouseholdsRead)?;
+        let view = self.household_view(id).await?;
+        self.require_area(actor, &view.household.record.area)?;
+        self.audit(actor, "household.read", Some(household_record(&id)), json!({}))
+            .await?;
+        Ok(view)
+    }
+
+    /// A person, read by an actor allowed to see them.
+    pub async fn person(&self, actor: &Actor, id: PersonId) -> Result<Person, AppError> {
+        actor.require(Permission::PersonsRead)?;
+        let p = self.person_unchecked(id).await?;
+        self.require_person_area(actor, &p).await?;
+        self.audit(actor, "person.read", Some(person_record(&id)), json!({}))
+            .await?;
+        Ok(p)
+    }
+
+    /// Refuses unless the person's household lies in the actor's areas.
+    async fn require_person_area(&self, actor: &Actor, p: &Person) -> Result<(), AppError> {
+        if *actor.scope() == himaya_domain::access::Scope::National {
+            return Ok(());
+        }
+        let h = self
+            .store()
+            .household(p.household_id)
+            .await?
+            .ok_or_else(|| not_found_household(p.household_id))?;
+        self.require_area(actor, &h.record.area)
+    }
+
+    async fn household_view(&self, id: HouseholdId) -> Result<HouseholdView, AppError> {
         let household = self
             .store()
             .household(id)
@@ -593,7 +642,7 @@ impl App {
         })
     }
 
-    pub async fn person(&self, id: PersonId) -> Result<Person, AppError> {
+    async fn person_unchecked(&self, id: PersonId) -> Result<Person, AppError> {
         self.store().person(id).await?.ok_or_else(|| not_found_person(id))
     }
 
@@ -707,10 +756,12 @@ impl App {
         changes: Changes,
         kind: ChangeKind,
     ) -> Result<HouseholdView, AppError> {
+        actor.require(Permission::HouseholdsWrite)?;
         let source = parse_source(changes.source.as_deref(), Source::DeskUpdate)?;
         let reason = check_change_reason(changes.reason.as_deref(), "reason", false)?;
         let mut tx = self.store().begin().await?;
         let h = self.household_in(&mut tx, id).await?;
+        self.require_area(actor, &h.record.area)?;
         check_version(h.version, Some(expected))?;
         require_active(&h)?;
         let mut doc = serde_json::to_value(HouseholdDraft::from(&h.record)).unwrap_or(Value::Null);
@@ -721,9 +772,11 @@ impl App {
         record.status_reason = h.record.status_reason.clone();
         if record == h.record {
             drop(tx);
-            return self.household(id).await;
+            return self.household_view(id).await;
         }
         let kind = if record.area != h.record.area {
+            // Moving a household out of one's areas would hand it to someone else unasked.
+            self.require_area(actor, &record.area)?;
             ChangeKind::Move
         } else {
             kind
@@ -731,7 +784,14 @@ impl App {
         let meta = self.meta(actor, source, kind, reason);
         self.write_household(&mut tx, &h, &record, &meta).await?;
         tx.commit().await?;
-        self.household(id).await
+        let action = if kind == ChangeKind::Move {
+            "household.move"
+        } else {
+            "household.update"
+        };
+        self.audit(actor, action, Some(household_record(&id)), json!({}))
+            .await?;
+        self.household_view(id).await
     }
 
     /// Inactivates (or, with `active`, reactivates) a household.
@@ -743,10 +803,12 @@ impl App {
         active: bool,
         note: Note,
     ) -> Result<HouseholdView, AppError> {
+        actor.require(Permission::HouseholdsWrite)?;
         let source = parse_source(note.source.as_deref(), Source::DeskUpdate)?;
         let reason = check_change_reason(note.reason.as_deref(), "reason", !active)?;
         let mut tx = self.store().begin().await?;
         let h = self.household_in(&mut tx, id).await?;
+        self.require_area(actor, &h.record.area)?;
         check_version(h.version, Some(expected))?;
         let (status, kind) = if active {
             (HouseholdStatus::Active, ChangeKind::Reactivate)
@@ -771,7 +833,14 @@ impl App {
         let meta = self.meta(actor, source, kind, reason);
         self.write_household(&mut tx, &h, &record, &meta).await?;
         tx.commit().await?;
-        self.household(id).await
+        let action = if active {
+            "household.reactivate"
+        } else {
+            "household.inactivate"
+        };
+        self.audit(actor, action, Some(household_record(&id)), json!({}))
+            .await?;
+        self.household_view(id).await
     }
 
     /// Adds a person to an active household.
@@ -782,6 +851,7 @@ impl App {
         expected: Option<i64>,
         new: NewMember,
     ) -> Result<HouseholdView, AppError> {
+        actor.require(Permission::HouseholdsWrite)?;
         let record = new.person.check(&self.rules(), "person")?;
         if record.status != PersonStatus::Active {
             return Err(AppError::invalid(
@@ -794,6 +864,7 @@ impl App {
         let reason = check_change_reason(new.reason.as_deref(), "reason", false)?;
         let mut tx = self.store().begin().await?;
         let h = self.household_in(&mut tx, household_id).await?;
+        self.require_area(actor, &h.record.area)?;
         check_version(h.version, expected)?;
         require_active(&h)?;
         let members = tx.household_members(household_id).await?;
@@ -823,7 +894,14 @@ impl App {
             .map_err(AppError::from)?;
         self.write_household(&mut tx, &h, &h.record, &meta).await?;
         tx.commit().await?;
-        self.household(household_id).await
+        self.audit(
+            actor,
+            "household.add_member",
+            Some(household_record(&household_id)),
+            json!({"person": id}),
+        )
+        .await?;
+        self.household_view(household_id).await
     }
 
     /// Updates a person's fields with a merge patch.
@@ -834,10 +912,13 @@ impl App {
         expected: i64,
         changes: Changes,
     ) -> Result<Person, AppError> {
+        actor.require(Permission::PersonsWrite)?;
         let source = parse_source(changes.source.as_deref(), Source::DeskUpdate)?;
         let reason = check_change_reason(changes.reason.as_deref(), "reason", false)?;
         let mut tx = self.store().begin().await?;
         let p = tx.person(id).await?.ok_or_else(|| not_found_person(id))?;
+        let h = self.household_in(&mut tx, p.household_id).await?;
+        self.require_area(actor, &h.record.area)?;
         check_version(p.version, Some(expected))?;
         let mut doc = serde_json::to_value(PersonDraft::from(&p.record)).unwrap_or(Value::Null);
         merge_patch(&mut doc, &Value::Object(changes.changes));
@@ -846,7 +927,6 @@ impl App {
         if record == p.record {
             return Ok(p);
         }
-        let h = self.household_in(&mut tx, p.household_id).await?;
         // Who is head changes only through the change-head operation, whatever
         // the household's status; a head's death or departure needs an
         // active household to have another head first.
@@ -890,7 +970,9 @@ impl App {
         self.write_person(&mut tx, &p, p.household_id, &h.record.area, &record, &meta)
             .await?;
         tx.commit().await?;
-        self.person(id).await
+        self.audit(actor, "person.update", Some(person_record(&id)), json!({}))
+            .await?;
+        self.person_unchecked(id).await
     }
 
     /// Moves an active person to another active household.
@@ -901,6 +983,7 @@ impl App {
         expected: i64,
         t: Transfer,
     ) -> Result<Person, AppError> {
+        actor.require(Permission::PersonsWrite)?;
         let source = parse_source(t.source.as_deref(), Source::DeskUpdate)?;
         let reason = check_change_reason(t.reason.as_deref(), "reason", false)?;
         let rel = relationship(&t.relationship, "relationship")?;
@@ -923,6 +1006,8 @@ impl App {
         let (from, to) = self.households_in(&mut tx, p.household_id, t.to_household).await?;
         let from = from.ok_or_else(|| not_found_household(p.household_id))?;
         let to = to.ok_or_else(|| AppError::invalid("to_household", "household-unknown", "no such household"))?;
+        self.require_area(actor, &from.record.area)?;
+        self.require_area(actor, &to.record.area)?;
         require_active(&to)?;
         let record = PersonRecord {
             relationship: rel,
@@ -955,7 +1040,14 @@ impl App {
         };
         self.write_household(&mut tx, &from, &from_record, &meta).await?;
         tx.commit().await?;
-        self.person(id).await
+        self.audit(
+            actor,
+            "person.transfer",
+            Some(person_record(&id)),
+            json!({"from": from.id, "to": to.id}),
+        )
+        .await?;
+        self.person_unchecked(id).await
     }
 
     /// Some members leave to form a new household; returns the new household.
@@ -966,6 +1058,7 @@ impl App {
         expected: Option<i64>,
         s: Split,
     ) -> Result<HouseholdView, AppError> {
+        actor.require(Permission::HouseholdsWrite)?;
         let source = parse_source(s.source.as_deref(), Source::DeskUpdate)?;
         let reason = check_change_reason(s.reason.as_deref(), "reason", true)?;
         let mut rels = HashMap::new();
@@ -1002,6 +1095,7 @@ impl App {
         }
         let mut tx = self.store().begin().await?;
         let h = self.household_in(&mut tx, id).await?;
+        self.require_area(actor, &h.record.area)?;
         check_version(h.version, expected)?;
         require_active(&h)?;
         let current = tx.household_members(id).await?;
@@ -1048,6 +1142,7 @@ impl App {
             )
         });
         let record = self.check_household_draft(&draft, "household")?;
+        self.require_area(actor, &record.area)?;
 
         let meta = self.meta(actor, source, ChangeKind::Split, reason);
         let new_id = HouseholdId::new();
@@ -1093,7 +1188,14 @@ impl App {
         }
         self.write_household(&mut tx, &h, &h.record, &meta).await?;
         tx.commit().await?;
-        self.household(new_id).await
+        self.audit(
+            actor,
+            "household.split",
+            Some(household_record(&id)),
+            json!({"new_household": new_id, "members": moving_ids}),
+        )
+        .await?;
+        self.household_view(new_id).await
     }
 
     /// The active members of `m.from` join household `id`; `m.from` becomes inactive.
@@ -1104,6 +1206,7 @@ impl App {
         expected: Option<i64>,
         m: Merge,
     ) -> Result<HouseholdView, AppError> {
+        actor.require(Permission::HouseholdsWrite)?;
         let source = parse_source(m.source.as_deref(), Source::DeskUpdate)?;
         let reason = check_change_reason(m.reason.as_deref(), "reason", true)?;
         if m.from == id {
@@ -1131,6 +1234,8 @@ impl App {
         check_version(into.version, expected)?;
         require_active(&into)?;
         let from = from.ok_or_else(|| AppError::invalid("from", "household-unknown", "no such household"))?;
+        self.require_area(actor, &into.record.area)?;
+        self.require_area(actor, &from.record.area)?;
         require_active(&from)?;
         let joining: Vec<Person> = tx
             .household_members(from.id)
@@ -1167,7 +1272,14 @@ impl App {
         self.write_household(&mut tx, &from, &ended, &meta).await?;
         self.write_household(&mut tx, &into, &into.record, &meta).await?;
         tx.commit().await?;
-        self.household(id).await
+        self.audit(
+            actor,
+            "household.merge",
+            Some(household_record(&id)),
+            json!({"from": from.id}),
+        )
+        .await?;
+        self.household_view(id).await
     }
 
     /// Makes another active member the head.
@@ -1178,6 +1290,7 @@ impl App {
         expected: Option<i64>,
         c: ChangeHead,
     ) -> Result<HouseholdView, AppError> {
+        actor.require(Permission::HouseholdsWrite)?;
         let source = parse_source(c.source.as_deref(), Source::DeskUpdate)?;
         let reason = check_change_reason(c.reason.as_deref(), "reason", false)?;
         let previous_rel = c
@@ -1194,6 +1307,7 @@ impl App {
         }
         let mut tx = self.store().begin().await?;
         let h = self.household_in(&mut tx, id).await?;
+        self.require_area(actor, &h.record.area)?;
         check_version(h.version, expected)?;
         // Allowed on an inactive household too: it is how one whose head died
         // gets a head again before reactivation.
@@ -1237,26 +1351,42 @@ impl App {
             .await?;
         self.write_household(&mut tx, &h, &h.record, &meta).await?;
         tx.commit().await?;
-        self.household(id).await
+        self.audit(
+            actor,
+            "household.change_head",
+            Some(household_record(&id)),
+            json!({"head": c.person}),
+        )
+        .await?;
+        self.household_view(id).await
     }
 
-    pub async fn household_history(&self, id: HouseholdId) -> Result<Vec<VersionEntry>, AppError> {
+    pub async fn household_history(&self, actor: &Actor, id: HouseholdId) -> Result<Vec<VersionEntry>, AppError> {
+        actor.require(Permission::HouseholdsHistory)?;
+        let h = self
+            .store()
+            .household(id)
+            .await?
+            .ok_or_else(|| not_found_household(id))?;
+        self.require_area(actor, &h.record.area)?;
         let rows = self.store().household_history(id).await?;
-        if rows.is_empty() {
-            return Err(not_found_household(id));
-        }
+        self.audit(actor, "household.history", Some(household_record(&id)), json!({}))
+            .await?;
         Ok(entries(rows))
     }
 
-    pub async fn person_history(&self, id: PersonId) -> Result<Vec<VersionEntry>, AppError> {
+    pub async fn person_history(&self, actor: &Actor, id: PersonId) -> Result<Vec<VersionEntry>, AppError> {
+        actor.require(Permission::PersonsHistory)?;
+        let p = self.person_unchecked(id).await?;
+        self.require_person_area(actor, &p).await?;
         let rows = self.store().person_history(id).await?;
-        if rows.is_empty() {
-            return Err(not_found_person(id));
-        }
+        self.audit(actor, "person.history", Some(person_record(&id)), json!({}))
+            .await?;
         Ok(entries(rows))
     }
 
-    pub async fn areas(&self) -> Result<Vec<Area>, AppError> {
+    pub async fn areas(&self, actor: &Actor) -> Result<Vec<Area>, AppError> {
+        actor.require(Permission::AreasRead)?;
         Ok(self.store().areas().await?)
     }
 
@@ -1273,9 +1403,13 @@ impl App {
     }
 
     /// People matching every given filter, one page at a time.
-    pub async fn search_persons(&self, q: &PersonQuery) -> Result<Page<Person>, AppError> {
+    pub async fn search_persons(&self, actor: &Actor, q: &PersonQuery) -> Result<Page<Person>, AppError> {
+        actor.require(Permission::PersonsRead)?;
         let mut problem = Problem::default();
-        let mut filter = PersonFilter::default();
+        let mut filter = PersonFilter {
+            within: self.scope_filter(actor),
+            ..Default::default()
+        };
         if let Some(raw) = q.identifier.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             match q.identifier_type.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
                 Some(t) => match IdentifierType::from_code(t) {
@@ -1349,12 +1483,26 @@ impl App {
             items.truncate(limit as usize);
             items[items.len() - 1].id.to_string()
         });
+        // Who searched for whom: the query as given and the people it showed.
+        self.audit(
+            actor,
+            "person.search",
+            None,
+            json!({
+                "identifier": q.identifier, "identifier_type": q.identifier_type, "phone": q.phone,
+                "name": q.name, "area": q.area, "status": q.status, "cursor": q.cursor,
+                "results": items.iter().map(|p| p.id).collect::<Vec<_>>(),
+            }),
+        )
+        .await?;
         Ok(Page { items, next_cursor })
     }
 
-    pub async fn list_households(&self, q: &HouseholdQuery) -> Result<Page<Household>, AppError> {
+    pub async fn list_households(&self, actor: &Actor, q: &HouseholdQuery) -> Result<Page<Household>, AppError> {
+        actor.require(Permission::HouseholdsRead)?;
         let mut problem = Problem::default();
         let mut filter = HouseholdFilter {
+            within: self.scope_filter(actor),
             area: self.check_area_filter(q.area.as_deref(), &mut problem),
             ..Default::default()
         };
@@ -1384,6 +1532,16 @@ impl App {
             items.truncate(limit as usize);
             items[items.len() - 1].id.to_string()
         });
+        self.audit(
+            actor,
+            "household.list",
+            None,
+            json!({
+                "area": q.area, "status": q.status, "registration_number": q.registration_number,
+                "cursor": q.cursor, "results": items.iter().map(|h| h.id).collect::<Vec<_>>(),
+            }),
+        )
+        .await?;
         Ok(Page { items, next_cursor })
     }
 }
@@ -1403,4 +1561,12 @@ fn member_warnings<'a>(members: impl Iterator<Item = &'a PersonRecord>) -> Vec<M
 /// Deserialises a patched document, naming the field at fault.
 fn serde_path_from_value<T: serde::de::DeserializeOwned>(doc: Value, path: &str) -> Result<T, AppError> {
     crate::json::from_value(doc, path).map_err(|e| AppError::invalid(e.field, e.code, e.message))
+}
+
+fn household_record(id: &HouseholdId) -> Record {
+    Record::new("household", id)
+}
+
+fn person_record(id: &PersonId) -> Record {
+    Record::new("person", id)
 }

@@ -100,7 +100,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     // bounded) while `concurrency` tasks register them, as an importer or
     // several clients would: one batch is validated while another is written.
     // The clock runs from the first registration to the last commit.
-    let actor = Actor::new("bench");
+    let actor = Actor::system("bench");
     let mut generator = Generator::new(args.country, deployment, 42);
     let (households, batch) = (args.households, args.batch as usize);
     let (sender, receiver) = tokio::sync::mpsc::channel::<Vec<NewHousehold>>(args.concurrency as usize * 2);
@@ -181,7 +181,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let started = Instant::now();
     for id in &sample {
         let t = Instant::now();
-        let view = app.household(*id).await?;
+        let view = app.household(&actor, *id).await?;
         latencies.push(t.elapsed());
         std::hint::black_box(view);
     }
@@ -201,7 +201,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             ..Default::default()
         };
         let tm = Instant::now();
-        let page = app.search_persons(&q).await?;
+        let page = app.search_persons(&actor, &q).await?;
         latencies.push(tm.elapsed());
         anyhow::ensure!(
             page.items.len() == 1,

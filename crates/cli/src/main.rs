@@ -1,5 +1,6 @@
 //! The `himaya` binary.
 
+mod admin;
 mod bench;
 
 use std::io::Write;
@@ -7,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use himaya_app::App;
+use himaya_app::{Actor, App};
 use himaya_domain::Country;
 use himaya_domain::config::Deployment;
 use himaya_store::Store;
@@ -27,9 +28,10 @@ struct Cli {
 enum Command {
     /// Serve a deployment: the JSON API under /api/v1 and /health.
     Serve {
-        /// The deployment configuration (TOML): country, languages, identifier types, attributes, areas.
+        /// The deployment configuration (TOML): country, languages, identifier types, attributes, areas;
+        /// or `demo:pk` (bd, jo, ps) for the demo's built-in one.
         #[arg(long, env = "HIMAYA_CONFIG")]
-        config: PathBuf,
+        config: String,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080", env = "HIMAYA_LISTEN")]
         listen: String,
@@ -62,6 +64,18 @@ enum Command {
     },
     /// Measure the registry's throughput and latency on a fresh database.
     Bench(bench::BenchArgs),
+    /// Staff accounts: add, set-role, disable, enable, list.
+    #[command(subcommand)]
+    User(admin::UserCommand),
+    /// Personal bearer tokens for scripts: create, revoke.
+    #[command(subcommand)]
+    Token(admin::TokenCommand),
+    /// Partner agencies' API access: add, token, disable, list.
+    #[command(subcommand)]
+    Agency(admin::AgencyCommand),
+    /// The audit trail: verify.
+    #[command(subcommand)]
+    Audit(admin::AuditCommand),
 }
 
 /// Where the database is. `--db FILE` is short for `--database-url sqlite://FILE`.
@@ -93,7 +107,14 @@ fn parse_country(s: &str) -> Result<Country, String> {
     Country::from_code(s).ok_or_else(|| format!("unknown country {s:?}; use pk, bd, jo or ps"))
 }
 
-fn load_config(path: &std::path::Path) -> Result<Deployment> {
+/// Reads a deployment configuration: a TOML file, or `demo:COUNTRY` for a built-in one.
+fn load_config(config: &str) -> Result<Deployment> {
+    if let Some(code) = config.strip_prefix("demo:") {
+        let country = parse_country(code).map_err(anyhow::Error::msg)?;
+        return Deployment::from_toml(himaya_app::demo::config_text(country))
+            .context("the built-in demo configuration");
+    }
+    let path = std::path::Path::new(config);
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read the configuration {}", path.display()))?;
     // Files the configuration names are relative to it.
@@ -119,10 +140,10 @@ async fn demo_examples(app: &App, country: Country) -> Vec<String> {
         limit: Some(200),
         ..Default::default()
     };
-    let Ok(page) = app.search_persons(&query).await else {
+    let Ok(page) = app.search_persons(&Actor::system("demo"), &query).await else {
         return Vec::new();
     };
-    let mut examples = vec!["curl -s '{base}/api/v1/households?limit=2'".to_owned()];
+    let mut examples = vec!["curl -s -H \"$AUTH\" '{base}/api/v1/households?limit=2'".to_owned()];
     if let Some((id, person)) = page.items.iter().find_map(|p| Some((p.record.identifiers.first()?, p))) {
         // Pakistan types Extended Arabic-Indic digits, Bangladesh Bengali, Jordan and Palestine Arabic-Indic.
         let zero = match country {
@@ -140,12 +161,12 @@ async fn demo_examples(app: &App, country: Country) -> Vec<String> {
             })
             .collect();
         examples.push(format!(
-            "curl -sG '{{base}}/api/v1/persons' --data-urlencode 'identifier={local}'"
+            "curl -sG -H \"$AUTH\" '{{base}}/api/v1/persons' --data-urlencode 'identifier={local}'"
         ));
         if let Some(name) = person.record.given_name.latin.as_deref() {
             let prefix: String = name.chars().take(4).collect();
             examples.push(format!(
-                "curl -sG '{{base}}/api/v1/persons' --data-urlencode 'name={prefix}' -d limit=3"
+                "curl -sG -H \"$AUTH\" '{{base}}/api/v1/persons' --data-urlencode 'name={prefix}' -d limit=3"
             ));
         }
     }
@@ -201,6 +222,13 @@ async fn main() -> Result<()> {
         Command::Serve { config, listen, db } => {
             let deployment = load_config(&config)?;
             let app = open(&db.url(), deployment).await?;
+            if !app.has_administrator().await? {
+                bail!(
+                    "this registry has no administrator account, so no one could manage it; create one with\n  \
+                     himaya user add --username NAME --role administrator --config {config} --database-url URL\n\
+                     (it prints a one-time password; add --password-stdin to give one)"
+                );
+            }
             serve(app, &listen, "Himaya is serving", &[]).await
         }
         Command::Demo {
@@ -220,7 +248,23 @@ async fn main() -> Result<()> {
             } else {
                 println!("Reusing the registry in {}.", db.display());
             }
-            let examples = demo_examples(&app, country).await;
+            if let Some((username, password)) = app.ensure_first_administrator().await? {
+                println!("Created the administrator account {username:?} with the one-time password {password}");
+                println!("(sign in with POST /api/v1/session; it must be changed at first sign-in).");
+            }
+            let mut examples = demo_examples(&app, country).await;
+            // A short-lived token so the examples work at once.
+            let token = app
+                .create_user_token(&Actor::system("demo"), "admin", 1)
+                .await
+                .context("cannot create a token for the examples")?;
+            examples.insert(
+                0,
+                format!(
+                    "AUTH='Authorization: Bearer {}'   # the admin's token, valid for a day",
+                    token.secret
+                ),
+            );
             serve(
                 app,
                 &listen,
@@ -239,7 +283,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::CheckConfig { config } => {
-            let d = load_config(&config)?;
+            let d = load_config(&config.display().to_string())?;
             println!(
                 "{} is valid: {} ({}), {} languages, {} identifier types, {} household attributes, {} areas.",
                 config.display(),
@@ -258,6 +302,10 @@ async fn main() -> Result<()> {
             }
             bench::run(args).await
         }
+        Command::User(cmd) => admin::user(cmd).await,
+        Command::Token(cmd) => admin::token(cmd).await,
+        Command::Agency(cmd) => admin::agency(cmd).await,
+        Command::Audit(cmd) => admin::audit(cmd).await,
     }
 }
 

@@ -52,21 +52,28 @@ fn start(args: &[&str]) -> Server {
         .expect("start himaya");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut banner = Vec::new();
+    let mut base = None;
     for line in lines.by_ref() {
         let line = line.unwrap();
         banner.push(line.clone());
-        if let Some(at) = line.find("http://") {
-            let url = line[at..]
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .trim_end_matches('/')
-                .to_owned();
+        if base.is_none()
+            && let Some(at) = line.find("http://")
+        {
+            base = Some(
+                line[at..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .trim_end_matches('/')
+                    .to_owned(),
+            );
+        }
+        if let (Some(base), true) = (&base, line.starts_with("Press Ctrl-C")) {
             // Keep draining stdout: a closed pipe would fail the server's next print.
             std::thread::spawn(move || lines.for_each(drop));
             return Server {
                 child,
-                base: url,
+                base: base.clone(),
                 banner,
             };
         }
@@ -81,7 +88,17 @@ fn help_explains_every_command() {
     let out = run(&["--help"]);
     assert!(out.status.success());
     let help = text(&out.stdout);
-    for cmd in ["serve", "demo", "migrate", "check-config", "bench"] {
+    for cmd in [
+        "serve",
+        "demo",
+        "migrate",
+        "check-config",
+        "bench",
+        "user",
+        "token",
+        "agency",
+        "audit",
+    ] {
         assert!(help.contains(cmd), "{cmd} missing from --help:\n{help}");
     }
     let out = run(&["demo", "--help"]);
@@ -206,7 +223,29 @@ async fn demo_serves_its_population_and_reuses_its_file() {
         .await
         .unwrap();
     assert_eq!(health["database"], "reachable");
-    let page: serde_json::Value = reqwest::get(format!("{}/api/v1/households?limit=100", server.base))
+    assert!(
+        server
+            .banner
+            .iter()
+            .any(|l| l.contains("administrator account \"admin\" with the one-time password")),
+        "{:?}",
+        server.banner
+    );
+    let unauthenticated = reqwest::get(format!("{}/api/v1/households", server.base))
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+    let token = server
+        .banner
+        .iter()
+        .find_map(|l| l.split("Bearer ").nth(1))
+        .and_then(|rest| rest.split('\'').next())
+        .expect("the examples carry a token")
+        .to_owned();
+    let page: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/households?limit=100", server.base))
+        .bearer_auth(&token)
+        .send()
         .await
         .unwrap()
         .json()
@@ -223,6 +262,11 @@ async fn demo_serves_its_population_and_reuses_its_file() {
 
     let again = start(&["demo", "--db", &db_arg, "--listen", "127.0.0.1:0", "--country", "bd"]);
     assert!(again.banner.iter().any(|l| l.contains("Reusing")), "{:?}", again.banner);
+    assert!(
+        !again.banner.iter().any(|l| l.contains("one-time password")),
+        "the administrator is created once: {:?}",
+        again.banner
+    );
     drop(again);
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{db_arg}{suffix}"));
@@ -244,6 +288,126 @@ async fn migrate_and_serve_on_the_configured_database() {
     let out = run(&["migrate", "--database-url", &url]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("up to date"));
+    let config = config_path("jo");
+    let target = ["--config", config.as_str(), "--database-url", url.as_str()];
+
+    // No administrator: serve refuses and says how to create one.
+    let out = run(&[&["serve", "--listen", "127.0.0.1:0"][..], &target].concat());
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("himaya user add"), "{}", text(&out.stderr));
+
+    let mut add = Command::new(BIN)
+        .args(
+            [
+                &[
+                    "user",
+                    "add",
+                    "--username",
+                    "Nadia",
+                    "--role",
+                    "administrator",
+                    "--password-stdin",
+                ][..],
+                &target,
+            ]
+            .concat(),
+        )
+        .env_remove("HIMAYA_DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long enough passphrase\n")
+        .unwrap();
+    let out = add.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("Created nadia (administrator) for the whole country"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(!text(&out.stdout).contains("One-time password"));
+
+    // Bad input is refused with the flag at fault, and changes nothing.
+    let out = run(&[
+        &["user", "add", "--username", "omar", "--role", "district_officer"][..],
+        &target,
+    ]
+    .concat());
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("area"), "{}", text(&out.stderr));
+    let out = run(&[
+        &["user", "add", "--username", "omar", "--role", "king", "--area", "JO-AM"][..],
+        &target,
+    ]
+    .concat());
+    assert!(
+        text(&out.stderr).contains("\"king\" is not one of"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&[
+        &[
+            "user",
+            "add",
+            "--username",
+            "omar",
+            "--role",
+            "registrar",
+            "--area",
+            "JO-XX",
+        ][..],
+        &target,
+    ]
+    .concat());
+    assert!(
+        text(&out.stderr).contains("\"JO-XX\" is not an area"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&[&["user", "list"][..], &target].concat());
+    assert!(!text(&out.stdout).contains("omar"), "{}", text(&out.stdout));
+
+    let out = run(&[
+        &[
+            "user",
+            "add",
+            "--username",
+            "omar",
+            "--role",
+            "registrar",
+            "--area",
+            "JO-AM",
+        ][..],
+        &target,
+    ]
+    .concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("One-time password: "),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&[
+        &["token", "create", "--user", "nadia", "--expires-days", "2"][..],
+        &target,
+    ]
+    .concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_owned();
+    assert!(token.starts_with("hmy_"), "{token}");
+    let out = run(&[
+        &["token", "create", "--user", "nadia", "--expires-days", "0"][..],
+        &target,
+    ]
+    .concat());
+    assert!(!out.status.success());
+
     let server = start(&[
         "serve",
         "--config",
@@ -253,14 +417,32 @@ async fn migrate_and_serve_on_the_configured_database() {
         "--listen",
         "127.0.0.1:0",
     ]);
-    let areas: serde_json::Value = reqwest::get(format!("{}/api/v1/areas", server.base))
+    let areas: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/areas", server.base))
+        .bearer_auth(&token)
+        .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
     assert!(areas["items"].as_array().unwrap().iter().any(|a| a["code"] == "JO-AM"));
+
+    // Disabling the account stops its token at once, across processes.
+    let out = run(&[&["user", "disable", "--username", "nadia"][..], &target].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let refused = reqwest::Client::new()
+        .get(format!("{}/api/v1/areas", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
     drop(server);
+
+    let out = run(&[&["audit", "verify"][..], &target].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("intact"), "{}", text(&out.stdout));
     if let Some(f) = file {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", f.display()));

@@ -4,7 +4,9 @@
 //! Everything here is a value and a function over values, testable without a
 //! database.
 
+pub mod access;
 pub mod attributes;
+pub mod audit;
 pub mod config;
 pub mod date;
 pub mod digits;

@@ -75,6 +75,7 @@ macro_rules! vocabulary {
         }
     };
 }
+pub(crate) use vocabulary;
 
 vocabulary!(
     /// Sex as recorded; `other` covers third-gender registration (Bangladesh's Hijra allowance).

@@ -13,12 +13,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "registry",
-    sqlite: include_str!("migrations/sqlite/0001_registry.sql"),
-    postgres: include_str!("migrations/postgres/0001_registry.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "registry",
+        sqlite: include_str!("migrations/sqlite/0001_registry.sql"),
+        postgres: include_str!("migrations/postgres/0001_registry.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "access",
+        sqlite: include_str!("migrations/sqlite/0002_access.sql"),
+        postgres: include_str!("migrations/postgres/0002_access.sql"),
+    },
+];
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
     let mut conn = store.writer.acquire().await?;

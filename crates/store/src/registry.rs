@@ -69,6 +69,8 @@ pub struct PersonFilter {
     /// An area code: the area and everything below it.
     pub area: Option<String>,
     pub status: Option<PersonStatus>,
+    /// The caller's area scope: these areas and everything below them; `None` for everywhere.
+    pub within: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -76,6 +78,8 @@ pub struct HouseholdFilter {
     pub area: Option<String>,
     pub status: Option<HouseholdStatus>,
     pub registration_number: Option<String>,
+    /// The caller's area scope, as in [`PersonFilter::within`].
+    pub within: Option<Vec<String>>,
 }
 
 /// The most bound values in one statement: under SQLite's 32,766 and
@@ -110,7 +114,7 @@ fn values_clause(backend: Backend, rows: usize, cols: usize) -> String {
 
 /// Runs `INSERT INTO {head} VALUES …` over `items` in as few statements as
 /// the parameter limit allows; `bind` binds one item's `cols` values.
-async fn insert_many<T>(
+pub(crate) async fn insert_many<T>(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
     head: &str,
@@ -136,7 +140,7 @@ async fn insert_many<T>(
     Ok(())
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(d) => {
             d.is_unique_violation()
@@ -258,6 +262,25 @@ async fn fetch_person<'e>(
 }
 
 /// Appends ` AND …` conditions for an area filter on `column`.
+/// Limits `column` to the given areas and their descendants (an empty list matches nothing).
+fn push_within(sql: &mut String, column: &str, n: &mut usize, count: usize) {
+    if count == 0 {
+        sql.push_str(" AND 1 = 0");
+        return;
+    }
+    let placeholders: Vec<String> = (0..count)
+        .map(|_| {
+            *n += 1;
+            format!("${n}")
+        })
+        .collect();
+    sql.push_str(&format!(
+        " AND {column} IN (SELECT d.code FROM areas d, areas a \
+           WHERE a.code IN ({}) AND substr(d.path, 1, length(a.path)) = a.path)",
+        placeholders.join(", ")
+    ));
+}
+
 fn push_area(sql: &mut String, column: &str, n: &mut usize) {
     *n += 1;
     sql.push_str(&format!(
@@ -314,6 +337,16 @@ impl Store {
                     names: serde_json::from_str(&names).map_err(|e| StoreError::Corrupt(format!("area names: {e}")))?,
                 })
             })
+            .collect()
+    }
+
+    /// Every area's code and path (`/PK/PK-PB/PK-PB-LHR/`).
+    pub async fn area_paths(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT code, path FROM areas")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("code")?, r.try_get("path")?)))
             .collect()
     }
 
@@ -394,6 +427,9 @@ impl Store {
             n += 1;
             sql.push_str(&format!(" AND p.status = ${n}"));
         }
+        if let Some(w) = &filter.within {
+            push_within(&mut sql, "p.area_code", &mut n, w.len());
+        }
         if after.is_some() {
             n += 1;
             sql.push_str(&format!(" AND p.id > ${n}"));
@@ -418,6 +454,9 @@ impl Store {
         }
         if let Some(s) = filter.status {
             q = q.bind(s.code());
+        }
+        for code in filter.within.iter().flatten() {
+            q = q.bind(code.clone());
         }
         if let Some(a) = after {
             q = q.bind(a.to_string());
@@ -445,6 +484,9 @@ impl Store {
             n += 1;
             sql.push_str(&format!(" AND h.status = ${n}"));
         }
+        if let Some(w) = &filter.within {
+            push_within(&mut sql, "h.area_code", &mut n, w.len());
+        }
         if after.is_some() {
             n += 1;
             sql.push_str(&format!(" AND h.id > ${n}"));
@@ -459,6 +501,9 @@ impl Store {
         }
         if let Some(s) = filter.status {
             q = q.bind(s.code());
+        }
+        for code in filter.within.iter().flatten() {
+            q = q.bind(code.clone());
         }
         if let Some(a) = after {
             q = q.bind(a.to_string());

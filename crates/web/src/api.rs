@@ -8,13 +8,14 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, on};
 use himaya_app::{
-    Actor, ChangeHead, Changes, HouseholdQuery, HouseholdView, Merge, NewHousehold, NewMember, Note, PersonQuery,
-    Split, Transfer,
+    Actor, AuditQuery, ChangeHead, Changes, HouseholdQuery, HouseholdView, Login, Merge, NewHousehold, NewMember, Note,
+    PasswordChange, PersonQuery, Split, Transfer,
 };
 use himaya_domain::household::HouseholdId;
 use himaya_domain::person::{Person, PersonId};
 use serde::de::DeserializeOwned;
 
+use crate::auth::{Authenticated, LOGIN_ATTEMPTS_PER_MINUTE, SESSION_COOKIE};
 use crate::problem::ApiError;
 use crate::{AppState, MAX_BODY};
 
@@ -45,6 +46,11 @@ pub(crate) fn routes() -> Vec<Route> {
         r!(GET "/" => index),
         r!(GET "/health" => health),
         r!(GET "/api/v1/openapi.json" => openapi),
+        r!(POST "/api/v1/session" => login),
+        r!(GET "/api/v1/session" => session),
+        r!(DELETE "/api/v1/session" => logout),
+        r!(POST "/api/v1/session/password" => change_password),
+        r!(GET "/api/v1/audit" => search_audit),
         r!(GET "/api/v1/areas" => areas),
         r!(GET "/api/v1/households" => list_households),
         r!(POST "/api/v1/households" => create_household),
@@ -112,6 +118,12 @@ async fn log_request(request: Request, next: axum::middleware::Next) -> Response
 async fn security_headers(mut response: Response) -> Response {
     let h = response.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // The API serves data, never pages: nothing in a response may run or be framed.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     response
@@ -190,26 +202,6 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     })
 }
 
-/// The actor a caller names. Accounts replace this with the signed-in user.
-fn actor(headers: &HeaderMap) -> Result<Actor, ApiError> {
-    match headers.get("himaya-actor") {
-        None => Ok(Actor::new("api")),
-        Some(v) => match v.to_str().map(str::trim) {
-            Ok(name)
-                if !name.is_empty() && name.len() <= 100 && name.bytes().all(|b| b.is_ascii_graphic() || b == b' ') =>
-            {
-                Ok(Actor::new(name))
-            }
-            _ => Err(ApiError::bad_field(
-                StatusCode::BAD_REQUEST,
-                "invalid-header",
-                "Himaya-Actor",
-                "give 1 to 100 visible ASCII characters",
-            )),
-        },
-    }
-}
-
 /// The version an `If-Match` header names (`"3"` or `W/"3"`), required.
 fn if_match(headers: &HeaderMap) -> Result<i64, ApiError> {
     if_match_optional(headers)?.ok_or_else(|| {
@@ -256,7 +248,8 @@ fn person_id(raw: &str) -> Result<PersonId, ApiError> {
     raw.parse().map_err(|_| ApiError::not_found())
 }
 
-fn household_response(status: StatusCode, view: HouseholdView) -> Response {
+/// A household as the actor may see it: an agency gets only its field set.
+fn household_response(actor: &Actor, status: StatusCode, view: HouseholdView) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(header::ETAG, etag(view.household.version));
     if status == StatusCode::CREATED
@@ -264,11 +257,35 @@ fn household_response(status: StatusCode, view: HouseholdView) -> Response {
     {
         headers.insert(header::LOCATION, v);
     }
-    (status, headers, axum::Json(view)).into_response()
+    let mut body = serde_json::to_value(&view).unwrap_or_default();
+    if let Some(fields) = actor.fields() {
+        fields.project_household(&mut body);
+    }
+    (status, headers, axum::Json(body)).into_response()
 }
 
-fn person_response(person: Person) -> Response {
-    ([(header::ETAG, etag(person.version))], axum::Json(person)).into_response()
+fn person_response(actor: &Actor, person: Person) -> Response {
+    let version = person.version;
+    let mut body = serde_json::to_value(&person).unwrap_or_default();
+    if let Some(fields) = actor.fields() {
+        fields.project_person(&mut body);
+    }
+    ([(header::ETAG, etag(version))], axum::Json(body)).into_response()
+}
+
+/// A page of records, each as the actor may see it.
+fn page_response<T: serde::Serialize>(
+    actor: &Actor,
+    page: himaya_app::Page<T>,
+    project: fn(&himaya_domain::access::FieldSet, &mut serde_json::Value),
+) -> Response {
+    let mut body = serde_json::to_value(&page).unwrap_or_default();
+    if let (Some(fields), Some(items)) = (actor.fields(), body.get_mut("items").and_then(|i| i.as_array_mut())) {
+        for item in items {
+            project(fields, item);
+        }
+    }
+    axum::Json(body).into_response()
 }
 
 async fn health(State(s): State<AppState>) -> Response {
@@ -305,198 +322,271 @@ async fn openapi() -> Response {
         .into_response()
 }
 
-async fn areas(State(s): State<AppState>) -> Result<Response, ApiError> {
-    Ok(axum::Json(serde_json::json!({ "items": s.app.areas().await? })).into_response())
+async fn login(
+    State(s): State<AppState>,
+    crate::auth::ClientIp(ip): crate::auth::ClientIp,
+    StrictJson(body): StrictJson<Login>,
+) -> Result<Response, ApiError> {
+    let client = ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    s.limits.logins.check(&client, LOGIN_ATTEMPTS_PER_MINUTE)?;
+    let session = s.app.login(body).await?;
+    let max_age = (session.expires_at - chrono::Utc::now()).num_seconds().max(0);
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict",
+        session.secret
+    );
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        headers.insert(header::SET_COOKIE, v);
+    }
+    Ok((
+        StatusCode::CREATED,
+        headers,
+        axum::Json(serde_json::json!({
+            "csrf_token": session.csrf_token,
+            "expires_at": session.expires_at,
+            "must_change_password": session.must_change_password,
+        })),
+    )
+        .into_response())
+}
+
+async fn session(State(s): State<AppState>, Authenticated(actor): Authenticated) -> Response {
+    axum::Json(s.app.me(&actor)).into_response()
+}
+
+async fn logout(State(s): State<AppState>, Authenticated(actor): Authenticated) -> Result<Response, ApiError> {
+    s.app.logout(&actor).await?;
+    let clear = format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict");
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&clear) {
+        headers.insert(header::SET_COOKIE, v);
+    }
+    Ok((StatusCode::NO_CONTENT, headers).into_response())
+}
+
+async fn change_password(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    StrictJson(body): StrictJson<PasswordChange>,
+) -> Result<Response, ApiError> {
+    s.app.change_password(&actor, body).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn search_audit(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    q: Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    Ok(axum::Json(s.app.search_audit(&actor, &query(q)?).await?).into_response())
+}
+
+async fn areas(State(s): State<AppState>, Authenticated(actor): Authenticated) -> Result<Response, ApiError> {
+    Ok(axum::Json(serde_json::json!({ "items": s.app.areas(&actor).await? })).into_response())
 }
 
 async fn list_households(
     State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
     q: Result<Query<HouseholdQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    Ok(axum::Json(s.app.list_households(&query(q)?).await?).into_response())
+    let page = s.app.list_households(&actor, &query(q)?).await?;
+    Ok(page_response(&actor, page, |f, v| f.project_household(v)))
 }
 
 async fn create_household(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Authenticated(actor): Authenticated,
     StrictJson(body): StrictJson<NewHousehold>,
 ) -> Result<Response, ApiError> {
-    let view = s.app.register_household(&actor(&headers)?, body).await?;
-    Ok(household_response(StatusCode::CREATED, view))
+    let view = s.app.register_household(&actor, body).await?;
+    Ok(household_response(&actor, StatusCode::CREATED, view))
 }
 
-async fn get_household(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    Ok(household_response(
-        StatusCode::OK,
-        s.app.household(household_id(&id)?).await?,
-    ))
+async fn get_household(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let view = s.app.household(&actor, household_id(&id)?).await?;
+    Ok(household_response(&actor, StatusCode::OK, view))
 }
 
 async fn update_household(
     State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
     Path(id): Path<String>,
     headers: HeaderMap,
     StrictJson(body): StrictJson<Changes>,
 ) -> Result<Response, ApiError> {
     let view = s
         .app
-        .update_household(&actor(&headers)?, household_id(&id)?, if_match(&headers)?, body)
+        .update_household(&actor, household_id(&id)?, if_match(&headers)?, body)
         .await?;
-    Ok(household_response(StatusCode::OK, view))
+    Ok(household_response(&actor, StatusCode::OK, view))
 }
 
 async fn move_household(
     State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
     Path(id): Path<String>,
     headers: HeaderMap,
     StrictJson(body): StrictJson<Changes>,
 ) -> Result<Response, ApiError> {
     let view = s
         .app
-        .move_household(&actor(&headers)?, household_id(&id)?, if_match(&headers)?, body)
+        .move_household(&actor, household_id(&id)?, if_match(&headers)?, body)
         .await?;
-    Ok(household_response(StatusCode::OK, view))
+    Ok(household_response(&actor, StatusCode::OK, view))
 }
 
-async fn household_history(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    Ok(axum::Json(serde_json::json!({ "items": s.app.household_history(household_id(&id)?).await? })).into_response())
+async fn household_history(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let items = s.app.household_history(&actor, household_id(&id)?).await?;
+    Ok(axum::Json(serde_json::json!({ "items": items })).into_response())
 }
 
 async fn add_member(
     State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
     Path(id): Path<String>,
     headers: HeaderMap,
     StrictJson(body): StrictJson<NewMember>,
 ) -> Result<Response, ApiError> {
     let view = s
         .app
-        .add_member(
-            &actor(&headers)?,
-            household_id(&id)?,
-            if_match_optional(&headers)?,
-            body,
-        )
+        .add_member(&actor, household_id(&id)?, if_match_optional(&headers)?, body)
         .await?;
-    Ok(household_response(StatusCode::OK, view))
+    Ok(household_response(&actor, StatusCode::OK, view))
 }
 
 async fn split_household(
     State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
     Path(id): Path<String>,
     headers: HeaderMap,
     StrictJson(body): StrictJson<Split>,
 ) -> Result<Response, ApiError> {
     let view = s
         .app
-        .split_household(
-            &actor(&headers)?,
-            household_id(&id)?,
-            if_match_optional(&headers)?,
-            body,
-        )
+        .split_household(&actor, household_id(&id)?, if_match_optional(&headers)?, body)
         .await?;
-    Ok(household_response(StatusCode::CREATED, view))
+    Ok(household_response(&actor, StatusCode::CREATED, view))
 }
 
 async fn merge_households(
     State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
     Path(id): Path<String>,
     headers: HeaderMap,
     StrictJson(body): StrictJson<Merge>,
 ) -> Result<Response, ApiError> {
     let view = s
         .app
-        .merge_households(
-            &actor(&headers)?,
-            household_id(&id)?,
-            if_match_optional(&headers)?,
-            body,
-        )
+        .merge_households(&actor, household_id(&id)?, if_match_optional(&headers)?, body)
         .await?;
-    Ok(household_response(StatusCode::OK, view))
+    Ok(household_response(&actor, StatusCode::OK, view))
 }
 
 async fn change_head(
     State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
     Path(id): Path<String>,
     headers: HeaderMap,
     StrictJson(body): StrictJson<ChangeHead>,
 ) -> Result<Response, ApiError> {
     let view = s
         .app
-        .change_head(
-            &actor(&headers)?,
-            household_id(&id)?,
-            if_match_optional(&headers)?,
-            body,
-        )
+        .change_head(&actor, household_id(&id)?, if_match_optional(&headers)?, body)
         .await?;
-    Ok(household_response(StatusCode::OK, view))
+    Ok(household_response(&actor, StatusCode::OK, view))
 }
 
 async fn inactivate_household(
     State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
     Path(id): Path<String>,
     headers: HeaderMap,
     StrictJson(body): StrictJson<Note>,
 ) -> Result<Response, ApiError> {
     let view = s
         .app
-        .set_household_status(&actor(&headers)?, household_id(&id)?, if_match(&headers)?, false, body)
+        .set_household_status(&actor, household_id(&id)?, if_match(&headers)?, false, body)
         .await?;
-    Ok(household_response(StatusCode::OK, view))
+    Ok(household_response(&actor, StatusCode::OK, view))
 }
 
 async fn reactivate_household(
     State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
     Path(id): Path<String>,
     headers: HeaderMap,
     StrictJson(body): StrictJson<Note>,
 ) -> Result<Response, ApiError> {
     let view = s
         .app
-        .set_household_status(&actor(&headers)?, household_id(&id)?, if_match(&headers)?, true, body)
+        .set_household_status(&actor, household_id(&id)?, if_match(&headers)?, true, body)
         .await?;
-    Ok(household_response(StatusCode::OK, view))
+    Ok(household_response(&actor, StatusCode::OK, view))
 }
 
 async fn search_persons(
     State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
     q: Result<Query<PersonQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    Ok(axum::Json(s.app.search_persons(&query(q)?).await?).into_response())
+    let page = s.app.search_persons(&actor, &query(q)?).await?;
+    Ok(page_response(&actor, page, |f, v| f.project_person(v)))
 }
 
-async fn get_person(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    Ok(person_response(s.app.person(person_id(&id)?).await?))
+async fn get_person(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let person = s.app.person(&actor, person_id(&id)?).await?;
+    Ok(person_response(&actor, person))
 }
 
 async fn update_person(
     State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
     Path(id): Path<String>,
     headers: HeaderMap,
     StrictJson(body): StrictJson<Changes>,
 ) -> Result<Response, ApiError> {
     Ok(person_response(
+        &actor,
         s.app
-            .update_person(&actor(&headers)?, person_id(&id)?, if_match(&headers)?, body)
+            .update_person(&actor, person_id(&id)?, if_match(&headers)?, body)
             .await?,
     ))
 }
 
-async fn person_history(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    Ok(axum::Json(serde_json::json!({ "items": s.app.person_history(person_id(&id)?).await? })).into_response())
+async fn person_history(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let items = s.app.person_history(&actor, person_id(&id)?).await?;
+    Ok(axum::Json(serde_json::json!({ "items": items })).into_response())
 }
 
 async fn transfer_person(
     State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
     Path(id): Path<String>,
     headers: HeaderMap,
     StrictJson(body): StrictJson<Transfer>,
 ) -> Result<Response, ApiError> {
     Ok(person_response(
+        &actor,
         s.app
-            .transfer_person(&actor(&headers)?, person_id(&id)?, if_match(&headers)?, body)
+            .transfer_person(&actor, person_id(&id)?, if_match(&headers)?, body)
             .await?,
     ))
 }

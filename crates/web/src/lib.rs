@@ -6,9 +6,11 @@
 //! is the app crate's job, so the CLI and pages get the same rules.
 
 mod api;
+pub mod auth;
 mod problem;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::http::Method;
@@ -23,15 +25,19 @@ pub const MAX_BODY: usize = 2 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub app: App,
+    pub limits: Arc<auth::Limits>,
 }
 
 /// The whole HTTP service.
 pub fn router(app: App) -> Router {
-    api::router(AppState { app })
+    api::router(AppState {
+        app,
+        limits: Arc::new(auth::Limits::default()),
+    })
 }
 
-/// Every (method, path) the router serves, for documentation checks and,
-/// later, the authorisation matrix.
+/// Every (method, path) the router serves, for documentation checks and
+/// the authorisation matrix test.
 pub fn route_table() -> Vec<(Method, &'static str)> {
     api::routes().into_iter().map(|r| (r.method, r.path)).collect()
 }

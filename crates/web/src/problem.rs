@@ -17,6 +17,8 @@ pub struct ApiError {
     pub detail: String,
     pub errors: Vec<FieldError>,
     pub current_version: Option<i64>,
+    /// Seconds, for 429.
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -42,6 +44,7 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             current_version: None,
+            retry_after: None,
         }
     }
 
@@ -109,6 +112,10 @@ impl From<AppError> for ApiError {
                 "The change conflicts with the registry",
                 message,
             ),
+            AppError::Unauthenticated { message, .. } => {
+                ApiError::new(StatusCode::UNAUTHORIZED, code, "Authentication is required", message)
+            }
+            AppError::Forbidden { message, .. } => ApiError::new(StatusCode::FORBIDDEN, code, "Not allowed", message),
             e @ (AppError::Store(_) | AppError::Internal(_)) => {
                 // Details go to the log under an id the client can quote; never to the client.
                 let incident = uuid::Uuid::now_v7();
@@ -136,10 +143,20 @@ impl IntoResponse for ApiError {
             current_version: self.current_version,
         };
         let mut response = (self.status, Json(body)).into_response();
-        response.headers_mut().insert(
+        let headers = response.headers_mut();
+        headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"himaya\""),
+            );
+        }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use himaya_app::App;
+use himaya_app::{Actor, App, NewUser};
 use himaya_domain::Country;
 use himaya_domain::config::Deployment;
 use himaya_store::Store;
@@ -14,8 +14,16 @@ use serde_json::{Value, json};
 
 pub struct TestApp {
     pub base: String,
+    /// Sends the administrator's token with every request.
     pub client: reqwest::Client,
+    /// Sends no credentials but those a test gives.
+    pub bare: reqwest::Client,
     pub app: App,
+    /// The administrator's bearer token, sent with every request unless a
+    /// test sends its own credentials.
+    pub token: String,
+    /// The database URL, for tests that reach behind the application.
+    pub url: String,
     file: Option<PathBuf>,
 }
 
@@ -80,18 +88,82 @@ pub async fn spawn_for(country: Country) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let router = himaya_web::router(app.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    TestApp {
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    let mut t = TestApp {
         base,
         client: reqwest::Client::new(),
+        bare: reqwest::Client::new(),
         app,
+        token: String::new(),
+        url,
         file,
+    };
+    t.token = t.user("admin", &["administrator"], &[]).await;
+    let mut auth = reqwest::header::HeaderMap::new();
+    auth.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {}", t.token).parse().unwrap(),
+    );
+    t.client = reqwest::Client::builder().default_headers(auth).build().unwrap();
+    t
+}
+
+/// The password every test account gets.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+impl TestApp {
+    /// Creates an account and returns a personal bearer token for it.
+    pub async fn user(&self, username: &str, roles: &[&str], areas: &[&str]) -> String {
+        let operator = Actor::system("test");
+        self.app
+            .add_user(
+                &operator,
+                NewUser {
+                    username: username.into(),
+                    roles: roles.iter().map(|r| r.to_string()).collect(),
+                    areas: areas.iter().map(|a| a.to_string()).collect(),
+                    password: Some(PASSWORD.into()),
+                },
+            )
+            .await
+            .expect("add user");
+        self.app
+            .create_user_token(&operator, username, 1)
+            .await
+            .expect("create token")
+            .secret
+    }
+
+    /// Sends a request with the given token instead of the administrator's.
+    pub async fn send_as(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let auth = format!("Bearer {token}");
+        let mut all = vec![("authorization", auth.as_str())];
+        all.extend_from_slice(headers);
+        self.send(method, path, body, &all).await
     }
 }
 
 impl TestApp {
     pub async fn send(&self, method: Method, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Reply {
-        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        let own_credentials = headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization") || k.eq_ignore_ascii_case("cookie"));
+        let client = if own_credentials { &self.bare } else { &self.client };
+        let mut req = client.request(method, format!("{}{path}", self.base));
         if let Some(b) = body {
             req = req.header("content-type", "application/json").body(b.to_string());
         }
