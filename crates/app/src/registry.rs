@@ -989,6 +989,15 @@ impl App {
         let rel = relationship(&t.relationship, "relationship")?;
         let mut tx = self.store().begin().await?;
         let p = tx.person(id).await?.ok_or_else(|| not_found_person(id))?;
+        if t.to_household != p.household_id {
+            let (from, to) = self.households_in(&mut tx, p.household_id, t.to_household).await?;
+            if let Some(from) = &from {
+                self.require_area(actor, &from.record.area)?;
+            }
+            if let Some(to) = &to {
+                self.require_area(actor, &to.record.area)?;
+            }
+        }
         check_version(p.version, Some(expected))?;
         if !p.record.is_active() {
             return Err(AppError::conflict(
@@ -1006,8 +1015,6 @@ impl App {
         let (from, to) = self.households_in(&mut tx, p.household_id, t.to_household).await?;
         let from = from.ok_or_else(|| not_found_household(p.household_id))?;
         let to = to.ok_or_else(|| AppError::invalid("to_household", "household-unknown", "no such household"))?;
-        self.require_area(actor, &from.record.area)?;
-        self.require_area(actor, &to.record.area)?;
         require_active(&to)?;
         let record = PersonRecord {
             relationship: rel,
@@ -1231,10 +1238,10 @@ impl App {
         let mut tx = self.store().begin().await?;
         let (into, from) = self.households_in(&mut tx, id, m.from).await?;
         let into = into.ok_or_else(|| not_found_household(id))?;
+        self.require_area(actor, &into.record.area)?;
         check_version(into.version, expected)?;
         require_active(&into)?;
         let from = from.ok_or_else(|| AppError::invalid("from", "household-unknown", "no such household"))?;
-        self.require_area(actor, &into.record.area)?;
         self.require_area(actor, &from.record.area)?;
         require_active(&from)?;
         let joining: Vec<Person> = tx

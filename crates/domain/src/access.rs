@@ -277,7 +277,6 @@ impl FieldSet {
         map.retain(|k, _| {
             ALWAYS_SHOWN.contains(&k.as_str())
                 || k == "members"
-                || k == "warnings" && !self.person.is_empty()
                 || (k == "attributes" && !self.attributes.is_empty())
                 || self.household.iter().any(|f| f == k)
         });
