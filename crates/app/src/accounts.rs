@@ -5,7 +5,9 @@
 //! hashed with Argon2id, on a blocking thread, with a cost measured to take
 //! about 50 ms on a 2-core server (`himaya bench` prints it).
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
 use chrono::{DateTime, Duration, Utc};
@@ -209,6 +211,50 @@ pub struct IssuedToken {
     pub expires_at: DateTime<Utc>,
 }
 
+/// How long a checked token or session is trusted without asking the
+/// database again. Changes made through this process (sign-out, password
+/// change, disable, revoke, new roles) take effect at once; those made by
+/// another process (`himaya user disable` on the command line, another
+/// server) within this time.
+pub const CREDENTIAL_CACHE_SECONDS: u64 = 5;
+const CREDENTIAL_CACHE_ENTRIES: usize = 10_000;
+
+/// Recently checked credentials, by the hash of their secret.
+#[derive(Default)]
+pub(crate) struct CredentialCache {
+    entries: Mutex<HashMap<String, (Actor, Instant)>>,
+}
+
+impl CredentialCache {
+    fn get(&self, hash: &str) -> Option<Actor> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(hash)
+            .filter(|(_, until)| *until > Instant::now())
+            .map(|(actor, _)| actor.clone())
+    }
+
+    /// Trusts `actor` until the cache time passes or `expires_at`, whichever is first.
+    fn put(&self, hash: String, actor: &Actor, expires_at: DateTime<Utc>) {
+        let left = (expires_at - Utc::now()).to_std().unwrap_or_default();
+        let until = Instant::now() + left.min(std::time::Duration::from_secs(CREDENTIAL_CACHE_SECONDS));
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= CREDENTIAL_CACHE_ENTRIES {
+            let now = Instant::now();
+            entries.retain(|_, (_, until)| *until > now);
+            if entries.len() >= CREDENTIAL_CACHE_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(hash, (actor.clone(), until));
+    }
+
+    /// Forgets everything: after any change to accounts, tokens or agencies.
+    pub(crate) fn clear(&self) {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
 fn bad_token() -> AppError {
     AppError::unauthenticated("invalid-token", "the bearer token is not valid")
 }
@@ -334,6 +380,7 @@ impl App {
         let parsed = self.parse_roles(roles, areas)?;
         let codes: Vec<String> = parsed.iter().map(|r| r.code().to_owned()).collect();
         self.store().set_user_roles(&user.id, &codes, areas).await?;
+        self.credentials.clear();
         self.audit(
             by,
             "user.set_role",
@@ -352,6 +399,7 @@ impl App {
         by.require(Permission::UsersManage)?;
         let mut user = self.user_named(username).await?;
         self.store().set_user_disabled(&user.id, disabled).await?;
+        self.credentials.clear();
         let action = if disabled { "user.disable" } else { "user.enable" };
         self.audit(by, action, Some(Record::new("user", &user.username)), json!({}))
             .await?;
@@ -456,6 +504,9 @@ impl App {
     /// The actor of a session cookie.
     pub async fn session_actor(&self, secret: &str) -> Result<Actor, AppError> {
         let hash = token_hash(secret);
+        if let Some(actor) = self.credentials.get(&hash) {
+            return Ok(actor);
+        }
         let expired = || AppError::unauthenticated("session-expired", "the session has ended: sign in again");
         let Some((session, user)) = self.store().session(&hash).await? else {
             return Err(expired());
@@ -463,9 +514,11 @@ impl App {
         if session.expires_at <= Utc::now() || user.disabled {
             return Err(expired());
         }
-        Ok(self
+        let actor = self
             .user_actor(&user)
-            .with_session(hash, session.csrf_token, user.must_change_password))
+            .with_session(hash.clone(), session.csrf_token, user.must_change_password);
+        self.credentials.put(hash, &actor, session.expires_at);
+        Ok(actor)
     }
 
     /// The actor of a bearer token: a user's personal token or an agency's.
@@ -473,7 +526,11 @@ impl App {
         if !secret.starts_with(TOKEN_PREFIX) {
             return Err(bad_token());
         }
-        let Some((token, owner)) = self.store().token(&token_hash(secret)).await? else {
+        let hash = token_hash(secret);
+        if let Some(actor) = self.credentials.get(&hash) {
+            return Ok(actor);
+        }
+        let Some((token, owner)) = self.store().token(&hash).await? else {
             return Err(bad_token());
         };
         if token.revoked_at.is_some() {
@@ -488,18 +545,24 @@ impl App {
                 "the bearer token has expired",
             ));
         }
-        match owner {
-            TokenOwner::User(u) if u.disabled => Err(AppError::unauthenticated(
-                "account-disabled",
-                "the token's account is disabled",
-            )),
-            TokenOwner::User(u) => Ok(self.user_actor(&u)),
-            TokenOwner::Agency(a) if a.disabled => Err(AppError::unauthenticated(
-                "token-revoked",
-                "the agency's access was withdrawn",
-            )),
-            TokenOwner::Agency(a) => self.agency_actor(&a),
-        }
+        let actor = match owner {
+            TokenOwner::User(u) if u.disabled => {
+                return Err(AppError::unauthenticated(
+                    "account-disabled",
+                    "the token's account is disabled",
+                ));
+            }
+            TokenOwner::User(u) => self.user_actor(&u),
+            TokenOwner::Agency(a) if a.disabled => {
+                return Err(AppError::unauthenticated(
+                    "token-revoked",
+                    "the agency's access was withdrawn",
+                ));
+            }
+            TokenOwner::Agency(a) => self.agency_actor(&a)?,
+        };
+        self.credentials.put(hash, &actor, token.expires_at);
+        Ok(actor)
     }
 
     fn agency_actor(&self, a: &AgencyRow) -> Result<Actor, AppError> {
@@ -527,6 +590,7 @@ impl App {
     pub async fn logout(&self, actor: &Actor) -> Result<(), AppError> {
         if let Some(hash) = &actor.session {
             self.store().delete_session(hash).await?;
+            self.credentials.clear();
             self.audit(actor, "session.logout", None, json!({})).await?;
         }
         Ok(())
@@ -572,6 +636,7 @@ impl App {
         self.store()
             .set_password(&user.id, &new_hash, false, actor.session.as_deref())
             .await?;
+        self.credentials.clear();
         self.audit(
             actor,
             "user.password_change",
@@ -636,7 +701,9 @@ impl App {
     /// Revokes a token by its id.
     pub async fn revoke_token(&self, by: &Actor, id: &str) -> Result<(), AppError> {
         by.require(Permission::UsersManage)?;
-        if !self.store().revoke_token(id.trim(), Utc::now()).await? {
+        let revoked = self.store().revoke_token(id.trim(), Utc::now()).await?;
+        self.credentials.clear();
+        if !revoked {
             return Err(AppError::NotFound {
                 what: "live token",
                 id: id.trim().to_owned(),
@@ -752,6 +819,7 @@ impl App {
         by.require(Permission::UsersManage)?;
         let agency = self.agency_named(name).await?;
         self.store().disable_agency(&agency.id, Utc::now()).await?;
+        self.credentials.clear();
         self.audit(
             by,
             "agency.disable",

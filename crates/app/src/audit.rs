@@ -3,9 +3,13 @@
 //! reordered behind the application's back.
 //!
 //! Entries go through one appender task per process, which writes whatever
-//! has queued in one transaction (group commit): a request waits for its
-//! entry to be written before it answers, but a hundred concurrent requests
-//! cost one commit, not a hundred.
+//! has queued in one transaction (group commit). A change waits for its
+//! entry to be committed before it answers. A read queues its entry and
+//! answers at once: the queue is bounded (a full queue makes readers wait,
+//! it never drops an entry), it is flushed before the trail is searched or
+//! verified and when the server stops, and so only a crash of the process
+//! can lose the last few milliseconds of read entries. Waiting for each
+//! read's commit would more than double the cost of a fetch.
 
 use chrono::{DateTime, Utc};
 use himaya_domain::access::Permission;
@@ -17,10 +21,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{Actor, App, AppError};
 
-type Ack = oneshot::Sender<Result<(), String>>;
+type Ack = Option<oneshot::Sender<Result<(), String>>>;
 
 /// The most entries written in one transaction.
 const MAX_BATCH: usize = 2_000;
+/// How long queued read entries wait for others before they are written.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Sends entries to the appender task.
 #[derive(Clone, Debug)]
@@ -33,26 +39,37 @@ impl AuditSink {
         let (tx, mut rx) = mpsc::channel::<(Vec<NewAuditEntry>, Ack)>(4096);
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
+                let mut waited = first.1.is_some();
                 let mut entries = first.0;
                 let mut acks = vec![first.1];
+                // Queued reads wait a little for company, so that a busy
+                // server commits hundreds of entries at a time; anyone
+                // waiting for a commit ends the wait.
+                let deadline = tokio::time::Instant::now() + LINGER;
                 while entries.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok((more, ack)) => {
-                            entries.extend(more);
-                            acks.push(ack);
-                        }
-                        Err(_) => break,
-                    }
+                    let next = if waited {
+                        rx.try_recv().ok()
+                    } else {
+                        tokio::time::timeout_at(deadline, rx.recv()).await.ok().flatten()
+                    };
+                    let Some((more, ack)) = next else { break };
+                    waited |= ack.is_some();
+                    entries.extend(more);
+                    acks.push(ack);
                 }
-                let result = store
-                    .append_audit(&entries)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string());
+                let result = if entries.is_empty() {
+                    Ok(())
+                } else {
+                    store
+                        .append_audit(&entries)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                };
                 if let Err(e) = &result {
                     tracing::error!(error = %e, "audit entries could not be written");
                 }
-                for ack in acks {
+                for ack in acks.into_iter().flatten() {
                     let _ = ack.send(result.clone());
                 }
             }
@@ -60,19 +77,27 @@ impl AuditSink {
         AuditSink { tx }
     }
 
-    /// Writes the entries and waits until they are committed.
+    /// Writes the entries and waits until they, and every entry queued
+    /// before them, are committed. With no entries, a flush.
     pub(crate) async fn write(&self, entries: Vec<NewAuditEntry>) -> Result<(), AppError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
         let (ack, done) = oneshot::channel();
         self.tx
-            .send((entries, ack))
+            .send((entries, Some(ack)))
             .await
             .map_err(|_| AppError::Internal("the audit appender has stopped".into()))?;
         done.await
             .map_err(|_| AppError::Internal("the audit appender has stopped".into()))?
             .map_err(|e| AppError::Internal(format!("audit entry not written: {e}")))
+    }
+}
+
+impl AuditSink {
+    /// Queues entries to be committed shortly, without waiting for the commit.
+    pub(crate) async fn queue(&self, entries: Vec<NewAuditEntry>) -> Result<(), AppError> {
+        self.tx
+            .send((entries, None))
+            .await
+            .map_err(|_| AppError::Internal("the audit appender has stopped".into()))
     }
 }
 
@@ -171,6 +196,24 @@ impl App {
         self.audit_sink.write(entries).await
     }
 
+    /// Records a read of personal data; see the module's note on why reads
+    /// do not wait for the commit.
+    pub(crate) async fn audit_read(
+        &self,
+        actor: &Actor,
+        action: &str,
+        record: Option<Record>,
+        detail: Value,
+    ) -> Result<(), AppError> {
+        self.audit_sink.queue(vec![entry(actor, action, record, detail)]).await
+    }
+
+    /// Waits until every audit entry queued so far is committed. The server
+    /// calls it when it stops.
+    pub async fn flush_audit(&self) -> Result<(), AppError> {
+        self.audit_sink.write(Vec::new()).await
+    }
+
     /// Audit entries matching the query, newest first. The search is itself audited.
     pub async fn search_audit(&self, actor: &Actor, q: &AuditQuery) -> Result<AuditPage, AppError> {
         actor.require(Permission::AuditRead)?;
@@ -212,6 +255,7 @@ impl App {
     /// first entry that was edited, deleted, inserted or reordered, and a
     /// head that does not match the last entry (entries cut off the end).
     pub async fn verify_audit(&self) -> Result<ChainReport, AppError> {
+        self.flush_audit().await?;
         let store = self.store();
         let (head_seq, head_hash) = store.audit_head().await?;
         let mut prev_seq = 0;

@@ -33,6 +33,7 @@ pub struct App {
     /// Area code → path (`/PK/PK-PB/PK-PB-LHR/`), for scope checks without a query.
     area_paths: Arc<HashMap<String, String>>,
     audit_sink: audit::AuditSink,
+    credentials: Arc<accounts::CredentialCache>,
 }
 
 impl App {
@@ -43,6 +44,7 @@ impl App {
         let area_paths = store.area_paths().await?.into_iter().collect();
         Ok(App {
             audit_sink: audit::AuditSink::start(store.clone()),
+            credentials: Arc::default(),
             store,
             deployment: Arc::new(deployment),
             area_paths: Arc::new(area_paths),

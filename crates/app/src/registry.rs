@@ -599,7 +599,7 @@ impl App {
         actor.require(Permission::HouseholdsRead)?;
         let view = self.household_view(id).await?;
         self.require_area(actor, &view.household.record.area)?;
-        self.audit(actor, "household.read", Some(household_record(&id)), json!({}))
+        self.audit_read(actor, "household.read", Some(household_record(&id)), json!({}))
             .await?;
         Ok(view)
     }
@@ -609,7 +609,7 @@ impl App {
         actor.require(Permission::PersonsRead)?;
         let p = self.person_unchecked(id).await?;
         self.require_person_area(actor, &p).await?;
-        self.audit(actor, "person.read", Some(person_record(&id)), json!({}))
+        self.audit_read(actor, "person.read", Some(person_record(&id)), json!({}))
             .await?;
         Ok(p)
     }
@@ -1377,7 +1377,7 @@ impl App {
             .ok_or_else(|| not_found_household(id))?;
         self.require_area(actor, &h.record.area)?;
         let rows = self.store().household_history(id).await?;
-        self.audit(actor, "household.history", Some(household_record(&id)), json!({}))
+        self.audit_read(actor, "household.history", Some(household_record(&id)), json!({}))
             .await?;
         Ok(entries(rows))
     }
@@ -1387,7 +1387,7 @@ impl App {
         let p = self.person_unchecked(id).await?;
         self.require_person_area(actor, &p).await?;
         let rows = self.store().person_history(id).await?;
-        self.audit(actor, "person.history", Some(person_record(&id)), json!({}))
+        self.audit_read(actor, "person.history", Some(person_record(&id)), json!({}))
             .await?;
         Ok(entries(rows))
     }
@@ -1491,7 +1491,7 @@ impl App {
             items[items.len() - 1].id.to_string()
         });
         // Who searched for whom: the query as given and the people it showed.
-        self.audit(
+        self.audit_read(
             actor,
             "person.search",
             None,
@@ -1539,7 +1539,7 @@ impl App {
             items.truncate(limit as usize);
             items[items.len() - 1].id.to_string()
         });
-        self.audit(
+        self.audit_read(
             actor,
             "household.list",
             None,

@@ -203,9 +203,10 @@ async fn serve(app: App, listen: &str, banner: &str, examples: &[String]) -> Res
     }
     let _ = writeln!(out, "Press Ctrl-C to stop.");
     let _ = out.flush();
-    himaya_web::serve(app, listener)
-        .await
-        .context("the server stopped with an error")
+    let served = himaya_web::serve(app.clone(), listener).await;
+    // Reads' audit entries are queued: commit them before the process ends.
+    app.flush_audit().await.context("cannot write the last audit entries")?;
+    served.context("the server stopped with an error")
 }
 
 #[tokio::main]

@@ -508,10 +508,8 @@ impl Store {
     /// both backends), so appenders in other processes queue behind it.
     pub async fn append_audit(&self, entries: &[NewAuditEntry]) -> Result<Vec<i64>, StoreError> {
         let mut tx = self.writer.begin().await?;
-        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
-            .execute(&mut *tx)
-            .await?;
-        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        // Writing the head row first takes the write lock, then reads it.
+        let head = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
             .fetch_one(&mut *tx)
             .await?;
         let mut seq: i64 = head.try_get(0)?;
