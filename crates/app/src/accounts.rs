@@ -474,7 +474,12 @@ impl App {
             let reason = if user.disabled { "disabled" } else { "wrong-password" };
             if !user.disabled {
                 self.store()
-                    .record_failed_login(&user.id, MAX_FAILED_LOGINS, now + Duration::minutes(LOCKOUT_MINUTES))
+                    .record_failed_login(
+                        &user.id,
+                        MAX_FAILED_LOGINS,
+                        now,
+                        now + Duration::minutes(LOCKOUT_MINUTES),
+                    )
                     .await?;
             }
             self.audit(&attempt, "session.login_failed", None, json!({"reason": reason}))

@@ -452,6 +452,31 @@ async fn migrate_and_serve_on_the_configured_database() {
     let out = run(&[&["audit", "verify"][..], &target].concat());
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("intact"), "{}", text(&out.stdout));
+
+    // Someone with the database's password edits an entry behind Himaya's back.
+    {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let guard = if url.starts_with("postgres") {
+            "DROP TRIGGER audit_log_no_change ON audit_log"
+        } else {
+            "DROP TRIGGER audit_log_no_update"
+        };
+        sqlx::query(guard).execute(&mut conn).await.unwrap();
+        sqlx::query("UPDATE audit_log SET actor = 'nobody' WHERE seq = 2")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
+    let out = run(&[&["audit", "verify"][..], &target].concat());
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("broken at entry 2") && text(&out.stderr).contains("edited"),
+        "{}",
+        text(&out.stderr)
+    );
     if let Some(f) = file {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", f.display()));

@@ -284,19 +284,24 @@ impl Store {
     }
 
     /// Counts a failed sign-in, locking the account until `lock_until` once
-    /// `max_failures` have been reached; returns the new count. One
-    /// statement, so concurrent failures all count.
+    /// `max_failures` have been reached; a lock that has run out starts the
+    /// count again. Returns the new count. One statement, so concurrent
+    /// failures all count.
     pub async fn record_failed_login(
         &self,
         id: &str,
         max_failures: i64,
+        now: DateTime<Utc>,
         lock_until: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         let row = sqlx::query(
-            "UPDATE users SET failed_logins = failed_logins + 1, \
-             locked_until = CASE WHEN failed_logins + 1 >= $1 THEN $2 ELSE locked_until END \
-             WHERE id = $3 RETURNING failed_logins",
+            "UPDATE users SET \
+             failed_logins = CASE WHEN locked_until <= $1 THEN 1 ELSE failed_logins + 1 END, \
+             locked_until = CASE WHEN locked_until <= $1 THEN NULL \
+                                 WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until END \
+             WHERE id = $4 RETURNING failed_logins",
         )
+        .bind(time_text(now))
         .bind(max_failures)
         .bind(time_text(lock_until))
         .bind(id.to_owned())

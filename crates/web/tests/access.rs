@@ -433,6 +433,28 @@ async fn sign_in_sessions_csrf_and_lockout() {
 }
 
 #[tokio::test]
+async fn a_lock_runs_out_and_the_count_starts_again() {
+    let t = spawn().await;
+    t.user("karim", &["case_worker"], &[]).await;
+    for _ in 0..5 {
+        login(&t, "karim", "not the password").await;
+    }
+    assert_eq!(login(&t, "karim", PASSWORD).await.body["code"], "account-locked");
+    // Fifteen minutes later, as the database would hold it.
+    let mut conn = raw(&t).await;
+    sqlx::query("UPDATE users SET locked_until = '2020-01-01T00:00:00.000000Z' WHERE username = 'karim'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let wrong = login(&t, "karim", "not the password").await;
+    assert_eq!(
+        wrong.body["code"], "invalid-credentials",
+        "one more mistake does not lock it again"
+    );
+    assert_eq!(login(&t, "karim", PASSWORD).await.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
 async fn sign_in_is_rate_limited_per_address() {
     let t = spawn().await;
     let statuses: Vec<StatusCode> = {
