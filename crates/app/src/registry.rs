@@ -129,6 +129,18 @@ pub struct HouseholdView {
     pub warnings: Vec<MemberWarning>,
 }
 
+impl HouseholdView {
+    /// A household as read, with the warnings its members' identifiers raise.
+    pub fn new(household: Household, members: Vec<Person>) -> HouseholdView {
+        let warnings = member_warnings(members.iter().map(|m| &m.record));
+        HouseholdView {
+            household,
+            members,
+            warnings,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct MemberWarning {
     pub field: String,
@@ -634,12 +646,7 @@ impl App {
             .await?
             .ok_or_else(|| not_found_household(id))?;
         let members = self.store().household_members(id).await?;
-        let warnings = member_warnings(members.iter().map(|m| &m.record));
-        Ok(HouseholdView {
-            household,
-            members,
-            warnings,
-        })
+        Ok(HouseholdView::new(household, members))
     }
 
     async fn person_unchecked(&self, id: PersonId) -> Result<Person, AppError> {
