@@ -198,17 +198,29 @@ pub const MAX_PAGE: u32 = 500;
 /// (and each word is one more condition in the query).
 pub const MAX_NAME_WORDS: usize = 12;
 
-fn parse_source(source: Option<&str>, default: Source) -> Result<Source, Problem> {
-    match source.map(str::trim).filter(|s| !s.is_empty()) {
-        None => Ok(default),
+/// Where a change comes from: as given, or by default a desk update; an
+/// agency's changes always come from its feed.
+fn parse_source(source: Option<&str>, actor: &Actor) -> Result<Source, Problem> {
+    let agency = matches!(actor.kind(), crate::ActorKind::Agency { .. });
+    let source = match source.map(str::trim).filter(|s| !s.is_empty()) {
+        None if agency => Source::AgencyFeed,
+        None => Source::DeskUpdate,
         Some(s) => Source::from_code(s).ok_or_else(|| {
             Problem::single(
                 "source",
                 "not-allowed",
                 format!("{s:?} is not one of: {}", Source::codes()),
             )
-        }),
+        })?,
+    };
+    if agency && source != Source::AgencyFeed {
+        return Err(Problem::single(
+            "source",
+            "not-allowed",
+            "a partner agency's changes are recorded as agency_feed",
+        ));
     }
+    Ok(source)
 }
 
 fn relationship(code: &str, field: &str) -> Result<Relationship, AppError> {
@@ -412,7 +424,7 @@ impl App {
                     }
                 }
             }
-            let source = parse_source(new.source.as_deref(), Source::DeskUpdate)
+            let source = parse_source(new.source.as_deref(), actor)
                 .map_err(|p| problem.errors.extend(p.errors))
                 .ok();
             let reason = check_change_reason(new.reason.as_deref(), "reason", false)
@@ -764,7 +776,7 @@ impl App {
         kind: ChangeKind,
     ) -> Result<HouseholdView, AppError> {
         actor.require(Permission::HouseholdsWrite)?;
-        let source = parse_source(changes.source.as_deref(), Source::DeskUpdate)?;
+        let source = parse_source(changes.source.as_deref(), actor)?;
         let reason = check_change_reason(changes.reason.as_deref(), "reason", false)?;
         let mut tx = self.store().begin().await?;
         let h = self.household_in(&mut tx, id).await?;
@@ -811,7 +823,7 @@ impl App {
         note: Note,
     ) -> Result<HouseholdView, AppError> {
         actor.require(Permission::HouseholdsWrite)?;
-        let source = parse_source(note.source.as_deref(), Source::DeskUpdate)?;
+        let source = parse_source(note.source.as_deref(), actor)?;
         let reason = check_change_reason(note.reason.as_deref(), "reason", !active)?;
         let mut tx = self.store().begin().await?;
         let h = self.household_in(&mut tx, id).await?;
@@ -867,7 +879,7 @@ impl App {
                 "new members are registered as active",
             ));
         }
-        let source = parse_source(new.source.as_deref(), Source::DeskUpdate)?;
+        let source = parse_source(new.source.as_deref(), actor)?;
         let reason = check_change_reason(new.reason.as_deref(), "reason", false)?;
         let mut tx = self.store().begin().await?;
         let h = self.household_in(&mut tx, household_id).await?;
@@ -920,7 +932,7 @@ impl App {
         changes: Changes,
     ) -> Result<Person, AppError> {
         actor.require(Permission::PersonsWrite)?;
-        let source = parse_source(changes.source.as_deref(), Source::DeskUpdate)?;
+        let source = parse_source(changes.source.as_deref(), actor)?;
         let reason = check_change_reason(changes.reason.as_deref(), "reason", false)?;
         let mut tx = self.store().begin().await?;
         let p = tx.person(id).await?.ok_or_else(|| not_found_person(id))?;
@@ -991,7 +1003,7 @@ impl App {
         t: Transfer,
     ) -> Result<Person, AppError> {
         actor.require(Permission::PersonsWrite)?;
-        let source = parse_source(t.source.as_deref(), Source::DeskUpdate)?;
+        let source = parse_source(t.source.as_deref(), actor)?;
         let reason = check_change_reason(t.reason.as_deref(), "reason", false)?;
         let rel = relationship(&t.relationship, "relationship")?;
         let mut tx = self.store().begin().await?;
@@ -1073,7 +1085,7 @@ impl App {
         s: Split,
     ) -> Result<HouseholdView, AppError> {
         actor.require(Permission::HouseholdsWrite)?;
-        let source = parse_source(s.source.as_deref(), Source::DeskUpdate)?;
+        let source = parse_source(s.source.as_deref(), actor)?;
         let reason = check_change_reason(s.reason.as_deref(), "reason", true)?;
         let mut rels = HashMap::new();
         for (pid, code) in &s.relationships {
@@ -1221,7 +1233,7 @@ impl App {
         m: Merge,
     ) -> Result<HouseholdView, AppError> {
         actor.require(Permission::HouseholdsWrite)?;
-        let source = parse_source(m.source.as_deref(), Source::DeskUpdate)?;
+        let source = parse_source(m.source.as_deref(), actor)?;
         let reason = check_change_reason(m.reason.as_deref(), "reason", true)?;
         if m.from == id {
             return Err(AppError::invalid(
@@ -1305,7 +1317,7 @@ impl App {
         c: ChangeHead,
     ) -> Result<HouseholdView, AppError> {
         actor.require(Permission::HouseholdsWrite)?;
-        let source = parse_source(c.source.as_deref(), Source::DeskUpdate)?;
+        let source = parse_source(c.source.as_deref(), actor)?;
         let reason = check_change_reason(c.reason.as_deref(), "reason", false)?;
         let previous_rel = c
             .previous_head_relationship

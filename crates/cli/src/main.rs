@@ -35,6 +35,9 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080", env = "HIMAYA_LISTEN")]
         listen: String,
+        /// A reverse proxy's address whose X-Forwarded-For names the client (for sign-in limits); repeatable.
+        #[arg(long = "trusted-proxy", env = "HIMAYA_TRUSTED_PROXIES", value_delimiter = ',')]
+        trusted_proxies: Vec<std::net::IpAddr>,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -184,7 +187,13 @@ fn redact(url: &str) -> String {
     }
 }
 
-async fn serve(app: App, listen: &str, banner: &str, examples: &[String]) -> Result<()> {
+async fn serve(
+    app: App,
+    listen: &str,
+    trusted_proxies: Vec<std::net::IpAddr>,
+    banner: &str,
+    examples: &[String],
+) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -203,7 +212,7 @@ async fn serve(app: App, listen: &str, banner: &str, examples: &[String]) -> Res
     }
     let _ = writeln!(out, "Press Ctrl-C to stop.");
     let _ = out.flush();
-    let served = himaya_web::serve(app.clone(), listener).await;
+    let served = himaya_web::serve(app.clone(), listener, trusted_proxies).await;
     // Reads' audit entries are queued: commit them before the process ends.
     app.flush_audit().await.context("cannot write the last audit entries")?;
     served.context("the server stopped with an error")
@@ -220,7 +229,12 @@ async fn main() -> Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
-        Command::Serve { config, listen, db } => {
+        Command::Serve {
+            config,
+            listen,
+            trusted_proxies,
+            db,
+        } => {
             let deployment = load_config(&config)?;
             let app = open(&db.url(), deployment).await?;
             if !app.has_administrator().await? {
@@ -230,7 +244,7 @@ async fn main() -> Result<()> {
                      (it prints a one-time password; add --password-stdin to give one)"
                 );
             }
-            serve(app, &listen, "Himaya is serving", &[]).await
+            serve(app, &listen, trusted_proxies, "Himaya is serving", &[]).await
         }
         Command::Demo {
             listen,
@@ -269,6 +283,7 @@ async fn main() -> Result<()> {
             serve(
                 app,
                 &listen,
+                Vec::new(),
                 &format!("The Himaya demo ({}) is running", country.alpha2()),
                 &examples,
             )

@@ -108,17 +108,48 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The client's address, for per-address limits; `None` when the server
-/// was started without connection information.
+/// was started without connection information. Behind a trusted proxy, the
+/// address the proxy saw, from `X-Forwarded-For`.
 pub struct ClientIp(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(
-            parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
-        ))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        Ok(ClientIp(peer.map(|peer| {
+            let forwarded = parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect::<Vec<_>>()
+                .join(",");
+            client_address(peer, &forwarded, &state.trusted_proxies)
+        })))
     }
+}
+
+/// Walks `X-Forwarded-For` from the right, past our own trusted proxies, to
+/// the first address a trusted proxy saw. Entries left of that were written
+/// by the client and prove nothing.
+pub fn client_address(peer: IpAddr, forwarded_for: &str, trusted: &[IpAddr]) -> IpAddr {
+    let mut client = peer;
+    if !trusted.contains(&peer) {
+        return client;
+    }
+    for hop in forwarded_for.rsplit(',') {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !trusted.contains(&ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
 }
 
 /// Token buckets keyed by client: `per_minute` requests a minute, in bursts
@@ -195,6 +226,26 @@ mod tests {
         assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS);
         assert!(e.retry_after.is_some_and(|s| s >= 1));
         assert!(l.check("b", 3).is_ok(), "another client has its own bucket");
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let proxy = [ip("10.0.0.5")];
+        assert_eq!(client_address(ip("10.0.0.5"), "203.0.113.7", &proxy), ip("203.0.113.7"));
+        // A client's own claim to the left is ignored.
+        assert_eq!(
+            client_address(ip("10.0.0.5"), "1.2.3.4, 203.0.113.7", &proxy),
+            ip("203.0.113.7")
+        );
+        // An untrusted peer's header is ignored.
+        assert_eq!(
+            client_address(ip("198.51.100.1"), "1.2.3.4", &proxy),
+            ip("198.51.100.1")
+        );
+        // Junk stops the walk at the last address known.
+        assert_eq!(client_address(ip("10.0.0.5"), "junk", &proxy), ip("10.0.0.5"));
+        assert_eq!(client_address(ip("10.0.0.5"), "", &proxy), ip("10.0.0.5"));
     }
 
     #[test]

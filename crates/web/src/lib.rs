@@ -26,13 +26,21 @@ pub const MAX_BODY: usize = 2 * 1024 * 1024;
 pub struct AppState {
     pub app: App,
     pub limits: Arc<auth::Limits>,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
 }
 
-/// The whole HTTP service.
+/// The whole HTTP service, reached directly by its clients.
 pub fn router(app: App) -> Router {
+    router_behind(app, Vec::new())
+}
+
+/// The whole HTTP service behind the given reverse proxies.
+pub fn router_behind(app: App, trusted_proxies: Vec<std::net::IpAddr>) -> Router {
     api::router(AppState {
         app,
         limits: Arc::new(auth::Limits::default()),
+        trusted_proxies: Arc::new(trusted_proxies),
     })
 }
 
@@ -43,10 +51,14 @@ pub fn route_table() -> Vec<(Method, &'static str)> {
 }
 
 /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
-pub async fn serve(app: App, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+pub async fn serve(
+    app: App,
+    listener: tokio::net::TcpListener,
+    trusted_proxies: Vec<std::net::IpAddr>,
+) -> std::io::Result<()> {
     axum::serve(
         listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+        router_behind(app, trusted_proxies).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await

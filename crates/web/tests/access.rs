@@ -663,6 +663,8 @@ async fn an_agency_sees_only_its_field_set_in_every_response() {
     .into_iter()
     .map(String::from)
     .collect();
+    let mut from_feed = plain_household();
+    from_feed.as_object_mut().unwrap().remove("source");
     let responses = [
         t.send_as(&token, Method::GET, &format!("/api/v1/households/{hid}"), None, &[])
             .await,
@@ -671,7 +673,7 @@ async fn an_agency_sees_only_its_field_set_in_every_response() {
         t.send_as(&token, Method::GET, "/api/v1/persons?name=muhammad", None, &[])
             .await,
         t.send_as(&token, Method::GET, "/api/v1/households", None, &[]).await,
-        t.send_as(&token, Method::POST, "/api/v1/households", Some(plain_household()), &[])
+        t.send_as(&token, Method::POST, "/api/v1/households", Some(from_feed), &[])
             .await,
     ];
     for r in &responses {
@@ -687,6 +689,20 @@ async fn an_agency_sees_only_its_field_set_in_every_response() {
     }
     assert_eq!(responses[0].body["attributes"], json!({"rooms": 2}));
     assert_eq!(responses[0].body["members"][0]["given_name"]["latin"], "Muhammad");
+
+    // What an agency registers is recorded as coming from its feed, and it cannot say otherwise.
+    let created = t
+        .get(&format!("/api/v1/households/{}/history", id(&responses[4].body)))
+        .await;
+    assert_eq!(created.body["items"][0]["source"], "agency_feed");
+    assert_eq!(created.body["items"][0]["actor"], "agency:taleem-foundation");
+    let mut claimed = plain_household();
+    claimed["source"] = json!("field_survey");
+    let r = t
+        .send_as(&token, Method::POST, "/api/v1/households", Some(claimed), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.field_errors(), ["source=not-allowed"]);
 
     // No history (older versions would show other fields), no writes it was not given.
     let r = t
