@@ -140,6 +140,27 @@ impl Actor {
         self.must_change_password
     }
 
+    /// Removes from a household, as serialised, what the actor may not see:
+    /// for an agency, everything outside its field set, and the members
+    /// unless it may read people.
+    pub fn show_household(&self, household: &mut serde_json::Value) {
+        if let Some(fields) = &self.fields {
+            fields.project_household(household);
+            if !self.permissions.allows(Permission::PersonsRead)
+                && let Some(map) = household.as_object_mut()
+            {
+                map.remove("members");
+            }
+        }
+    }
+
+    /// Removes from a person, as serialised, what the actor may not see.
+    pub fn show_person(&self, person: &mut serde_json::Value) {
+        if let Some(fields) = &self.fields {
+            fields.project_person(person);
+        }
+    }
+
     /// Refuses unless the actor holds the permission.
     pub fn require(&self, p: Permission) -> Result<(), AppError> {
         if self.must_change_password {
@@ -172,7 +193,7 @@ impl App {
         } else {
             Err(AppError::forbidden(
                 "outside-area",
-                format!("area {area} is outside the areas of {}", actor.name),
+                format!("the record is outside the areas of {}", actor.name),
             ))
         }
     }

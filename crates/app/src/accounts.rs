@@ -93,7 +93,7 @@ fn generate_password() -> Result<String, AppError> {
 }
 
 /// Why a password is refused, or nothing.
-pub fn check_password(password: &str, username: &str) -> Result<(), Problem> {
+pub fn check_password(password: &str, username: &str, field: &str) -> Result<(), Problem> {
     let n = password.chars().count();
     let why = if n < MIN_PASSWORD_CHARS {
         format!("use at least {MIN_PASSWORD_CHARS} characters (a few words make a good password)")
@@ -104,7 +104,7 @@ pub fn check_password(password: &str, username: &str) -> Result<(), Problem> {
     } else {
         return Ok(());
     };
-    Err(Problem::single("password", "weak-password", why))
+    Err(Problem::single(field, "weak-password", why))
 }
 
 fn check_username(raw: &str) -> Result<String, Problem> {
@@ -317,13 +317,28 @@ impl App {
     /// Creates an account. Returns the one-time password when none was given.
     pub async fn add_user(&self, by: &Actor, new: NewUser) -> Result<(UserView, Option<String>), AppError> {
         by.require(Permission::UsersManage)?;
-        let username = check_username(&new.username)?;
-        let roles = self.parse_roles(&new.roles, &new.areas)?;
-        let (password, one_time) = match new.password {
-            Some(p) => {
-                check_password(&p, &username)?;
-                (p, None)
+        let mut problem = Problem::default();
+        let username = check_username(&new.username)
+            .map_err(|p| problem.errors.extend(p.errors))
+            .unwrap_or_default();
+        let roles = match self.parse_roles(&new.roles, &new.areas) {
+            Ok(r) => r,
+            Err(AppError::Invalid(p)) => {
+                problem.errors.extend(p.errors);
+                Vec::new()
             }
+            Err(e) => return Err(e),
+        };
+        if let Some(p) = &new.password
+            && let Err(weak) = check_password(p, &username, "password")
+        {
+            problem.errors.extend(weak.errors);
+        }
+        if !problem.is_empty() {
+            return Err(AppError::Invalid(problem));
+        }
+        let (password, one_time) = match new.password {
+            Some(p) => (p, None),
             None => {
                 let p = generate_password()?;
                 (p.clone(), Some(p))
@@ -380,6 +395,9 @@ impl App {
         let mut user = self.user_named(username).await?;
         let parsed = self.parse_roles(roles, areas)?;
         let codes: Vec<String> = parsed.iter().map(|r| r.code().to_owned()).collect();
+        if !parsed.contains(&Role::Administrator) {
+            self.keep_an_administrator(&user).await?;
+        }
         self.store().set_user_roles(&user.id, &codes, areas).await?;
         self.credentials.clear();
         self.audit(
@@ -399,6 +417,9 @@ impl App {
     pub async fn set_user_disabled(&self, by: &Actor, username: &str, disabled: bool) -> Result<UserView, AppError> {
         by.require(Permission::UsersManage)?;
         let mut user = self.user_named(username).await?;
+        if disabled {
+            self.keep_an_administrator(&user).await?;
+        }
         self.store().set_user_disabled(&user.id, disabled).await?;
         self.credentials.clear();
         let action = if disabled { "user.disable" } else { "user.enable" };
@@ -406,6 +427,22 @@ impl App {
             .await?;
         user.disabled = disabled;
         Ok(UserView::from(&user))
+    }
+
+    /// Refuses to take the administrator role from the last enabled
+    /// administrator: no one could manage the registry afterwards.
+    async fn keep_an_administrator(&self, user: &UserRow) -> Result<(), AppError> {
+        let is_admin = !user.disabled && user.roles.iter().any(|r| r == Role::Administrator.code());
+        if is_admin && self.store().count_administrators().await? <= 1 {
+            return Err(AppError::conflict(
+                "last-administrator",
+                format!(
+                    "{} is the last enabled administrator: make another one first",
+                    user.username
+                ),
+            ));
+        }
+        Ok(())
     }
 
     pub async fn users(&self, by: &Actor) -> Result<Vec<UserView>, AppError> {
@@ -436,19 +473,16 @@ impl App {
     /// minutes; every attempt is audited.
     pub async fn login(&self, login: Login) -> Result<NewSession, AppError> {
         let username = login.username.trim().to_lowercase();
-        // Failed attempts are recorded under the name tried (when it could be one).
-        let attempt = Actor::nobody(if check_username(&username).is_ok() {
-            &username
-        } else {
-            "(invalid username)"
-        });
+        // Failed attempts on an account are recorded under its name; what was
+        // typed for an unknown account (perhaps a password) is not kept.
+        let attempt = Actor::nobody(&username);
         let refused = || AppError::unauthenticated("invalid-credentials", "the username or password is wrong");
         let user = self.store().user_by_username(&username).await?;
         let Some(user) = user else {
             let password = login.password;
             blocking(move || verify_password(&password, decoy_hash())).await?;
             self.audit(
-                &attempt,
+                &Actor::nobody("(unknown account)"),
                 "session.login_failed",
                 None,
                 json!({"reason": "unknown-user"}),
@@ -628,7 +662,7 @@ impl App {
             ));
         };
         let user = self.user_named(&actor.name).await?;
-        let (current, hash) = (change.current_password, user.password_hash.clone());
+        let (current, hash) = (change.current_password.clone(), user.password_hash.clone());
         if !blocking(move || verify_password(&current, &hash)).await? {
             return Err(AppError::invalid(
                 "current_password",
@@ -636,7 +670,14 @@ impl App {
                 "the current password is wrong",
             ));
         }
-        check_password(&change.new_password, &user.username)?;
+        check_password(&change.new_password, &user.username, "new_password")?;
+        if change.new_password == change.current_password {
+            return Err(AppError::invalid(
+                "new_password",
+                "weak-password",
+                "choose a password different from the current one",
+            ));
+        }
         let new = change.new_password;
         let new_hash = blocking(move || hash_password(&new)).await??;
         self.store()
@@ -679,31 +720,43 @@ impl App {
         agency_id: Option<String>,
         days: u32,
     ) -> Result<IssuedToken, AppError> {
-        if !(1..=MAX_TOKEN_DAYS).contains(&days) {
-            return Err(AppError::invalid(
-                "expires_days",
-                "out-of-range",
-                format!("give 1 to {MAX_TOKEN_DAYS} days"),
-            ));
-        }
-        let now = Utc::now();
-        let issued = IssuedToken {
-            id: uuid::Uuid::now_v7().to_string(),
-            secret: format!("{TOKEN_PREFIX}{}", secret()?),
-            expires_at: now + Duration::days(i64::from(days)),
-        };
-        let row = TokenRow {
-            id: issued.id.clone(),
-            user_id,
-            agency_id,
-            created_at: now,
-            expires_at: issued.expires_at,
-            revoked_at: None,
-        };
+        let (issued, row) = new_token(user_id, agency_id, days)?;
         self.store().insert_token(&token_hash(&issued.secret), &row).await?;
         Ok(issued)
     }
+}
 
+/// A fresh token and the row that records it.
+fn new_token(
+    user_id: Option<String>,
+    agency_id: Option<String>,
+    days: u32,
+) -> Result<(IssuedToken, TokenRow), AppError> {
+    if !(1..=MAX_TOKEN_DAYS).contains(&days) {
+        return Err(AppError::invalid(
+            "expires_days",
+            "out-of-range",
+            format!("give 1 to {MAX_TOKEN_DAYS} days"),
+        ));
+    }
+    let now = Utc::now();
+    let issued = IssuedToken {
+        id: uuid::Uuid::now_v7().to_string(),
+        secret: format!("{TOKEN_PREFIX}{}", secret()?),
+        expires_at: now + Duration::days(i64::from(days)),
+    };
+    let row = TokenRow {
+        id: issued.id.clone(),
+        user_id,
+        agency_id,
+        created_at: now,
+        expires_at: issued.expires_at,
+        revoked_at: None,
+    };
+    Ok((issued, row))
+}
+
+impl App {
     /// Revokes a token by its id.
     pub async fn revoke_token(&self, by: &Actor, id: &str) -> Result<(), AppError> {
         by.require(Permission::UsersManage)?;
@@ -711,7 +764,7 @@ impl App {
         self.credentials.clear();
         if !revoked {
             return Err(AppError::NotFound {
-                what: "live token",
+                what: "live token (never issued, or already revoked)",
                 id: id.trim().to_owned(),
             });
         }
@@ -752,18 +805,31 @@ impl App {
         if scopes.is_empty() && new.scopes.is_empty() {
             problem.push("scope", "required", "give at least one scope");
         }
-        let fields = match FieldSet::parse(new.fields.iter().map(String::as_str), |n| {
-            self.deployment().household_attributes.get(n).is_some()
-        }) {
-            Ok(f) => f,
-            Err(e) => {
-                problem.push("field", "field-unknown", e.to_string());
-                FieldSet::default()
+        let attribute_known = |n: &str| self.deployment().household_attributes.get(n).is_some();
+        for f in &new.fields {
+            if let Err(e) = FieldSet::parse([f.as_str()], attribute_known) {
+                problem.push(
+                    "field",
+                    "field-unknown",
+                    format!(
+                        "{e}; person fields: {}; household fields: {}",
+                        himaya_domain::access::PERSON_FIELDS.join(", "),
+                        himaya_domain::access::HOUSEHOLD_FIELDS.join(", ")
+                    ),
+                );
             }
-        };
+        }
+        let fields = FieldSet::parse(new.fields.iter().map(String::as_str), attribute_known).unwrap_or_default();
         self.check_areas(&new.areas, &mut problem);
         if !(1..=100_000).contains(&new.rate_limit) {
             problem.push("rate_limit", "out-of-range", "give 1 to 100000 requests per minute");
+        }
+        if !(1..=MAX_TOKEN_DAYS).contains(&new.expires_days) {
+            problem.push(
+                "expires_days",
+                "out-of-range",
+                format!("give 1 to {MAX_TOKEN_DAYS} days"),
+            );
         }
         if !problem.is_empty() {
             return Err(AppError::Invalid(problem));
@@ -778,14 +844,19 @@ impl App {
             disabled: false,
             created_at: Utc::now(),
         };
-        if !self.store().insert_agency(&row).await? {
+        // The agency and its first token are written together, or neither.
+        let (token, token_row) = new_token(None, Some(row.id.clone()), new.expires_days)?;
+        if !self
+            .store()
+            .insert_agency(&row, &token_hash(&token.secret), &token_row)
+            .await?
+        {
             return Err(AppError::Invalid(Problem::single(
                 "name",
                 "name-taken",
                 format!("there is already an agency {:?}", row.name),
             )));
         }
-        let token = self.issue_token(None, Some(row.id.clone()), new.expires_days).await?;
         self.audit(
             by,
             "agency.add",

@@ -124,6 +124,7 @@ pub(crate) fn entry(actor: &Actor, action: &str, record: Option<Record>, detail:
         record_type: record.as_ref().map(|r| r.kind.to_owned()),
         record_id: record.map(|r| r.id),
         detail: detail.to_string(),
+        subjects: Vec::new(),
     }
 }
 
@@ -196,16 +197,22 @@ impl App {
         self.audit_sink.write(entries).await
     }
 
-    /// Records a read of personal data; see the module's note on why reads
-    /// do not wait for the commit.
+    /// Records a read of personal data, and the other records it showed
+    /// (members, results); see the module's note on why reads do not wait
+    /// for the commit.
     pub(crate) async fn audit_read(
         &self,
         actor: &Actor,
         action: &str,
         record: Option<Record>,
         detail: Value,
+        showed: Vec<String>,
     ) -> Result<(), AppError> {
-        self.audit_sink.queue(vec![entry(actor, action, record, detail)]).await
+        let entry = NewAuditEntry {
+            subjects: showed,
+            ..entry(actor, action, record, detail)
+        };
+        self.audit_sink.queue(vec![entry]).await
     }
 
     /// Waits until every audit entry queued so far is committed. The server

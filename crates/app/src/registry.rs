@@ -520,12 +520,14 @@ impl App {
         let audit = ids
             .iter()
             .zip(&numbers)
-            .map(|(id, number)| {
-                entry(
+            .zip(&member_ids)
+            .map(|((id, number), members)| himaya_store::NewAuditEntry {
+                subjects: members.iter().map(|m| m.to_string()).collect(),
+                ..entry(
                     actor,
                     "household.create",
                     Some(household_record(id)),
-                    json!({"registration_number": number}),
+                    json!({"registration_number": number, "members": members}),
                 )
             })
             .collect();
@@ -623,8 +625,20 @@ impl App {
         actor.require(Permission::HouseholdsRead)?;
         let view = self.household_view(id).await?;
         self.require_area(actor, &view.household.record.area)?;
-        self.audit_read(actor, "household.read", Some(household_record(&id)), json!({}))
-            .await?;
+        // Members are shown only to those who may read people.
+        let showed: Vec<String> = if actor.permissions().allows(Permission::PersonsRead) {
+            view.members.iter().map(|m| m.id.to_string()).collect()
+        } else {
+            Vec::new()
+        };
+        self.audit_read(
+            actor,
+            "household.read",
+            Some(household_record(&id)),
+            json!({"members": showed}),
+            showed.clone(),
+        )
+        .await?;
         Ok(view)
     }
 
@@ -633,7 +647,7 @@ impl App {
         actor.require(Permission::PersonsRead)?;
         let p = self.person_unchecked(id).await?;
         self.require_person_area(actor, &p).await?;
-        self.audit_read(actor, "person.read", Some(person_record(&id)), json!({}))
+        self.audit_read(actor, "person.read", Some(person_record(&id)), json!({}), Vec::new())
             .await?;
         Ok(p)
     }
@@ -1396,8 +1410,14 @@ impl App {
             .ok_or_else(|| not_found_household(id))?;
         self.require_area(actor, &h.record.area)?;
         let rows = self.store().household_history(id).await?;
-        self.audit_read(actor, "household.history", Some(household_record(&id)), json!({}))
-            .await?;
+        self.audit_read(
+            actor,
+            "household.history",
+            Some(household_record(&id)),
+            json!({}),
+            Vec::new(),
+        )
+        .await?;
         Ok(entries(rows))
     }
 
@@ -1406,7 +1426,7 @@ impl App {
         let p = self.person_unchecked(id).await?;
         self.require_person_area(actor, &p).await?;
         let rows = self.store().person_history(id).await?;
-        self.audit_read(actor, "person.history", Some(person_record(&id)), json!({}))
+        self.audit_read(actor, "person.history", Some(person_record(&id)), json!({}), Vec::new())
             .await?;
         Ok(entries(rows))
     }
@@ -1431,6 +1451,31 @@ impl App {
     /// People matching every given filter, one page at a time.
     pub async fn search_persons(&self, actor: &Actor, q: &PersonQuery) -> Result<Page<Person>, AppError> {
         actor.require(Permission::PersonsRead)?;
+        // Searching by a field one may not see would reveal it: an agency
+        // shown no identifiers cannot find people by identifier.
+        if let Some(fields) = actor.fields() {
+            let given = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+            let hidden = [
+                (given(&q.identifier), "identifier", fields.shows_person("identifiers")),
+                (given(&q.phone), "phone", fields.shows_person("phone")),
+                (
+                    given(&q.name),
+                    "name",
+                    ["given_name", "family_name", "father_name"]
+                        .iter()
+                        .any(|f| fields.shows_person(f)),
+                ),
+            ];
+            if let Some((_, filter, _)) = hidden.iter().find(|(asked, _, shown)| *asked && !*shown) {
+                return Err(AppError::forbidden(
+                    "permission-denied",
+                    format!(
+                        "{} may not search by {filter}: its field set does not show it",
+                        actor.name
+                    ),
+                ));
+            }
+        }
         let mut problem = Problem::default();
         let mut filter = PersonFilter {
             within: self.scope_filter(actor),
@@ -1519,6 +1564,7 @@ impl App {
                 "name": q.name, "area": q.area, "status": q.status, "cursor": q.cursor,
                 "results": items.iter().map(|p| p.id).collect::<Vec<_>>(),
             }),
+            items.iter().map(|p| p.id.to_string()).collect(),
         )
         .await?;
         Ok(Page { items, next_cursor })
@@ -1566,6 +1612,7 @@ impl App {
                 "area": q.area, "status": q.status, "registration_number": q.registration_number,
                 "cursor": q.cursor, "results": items.iter().map(|h| h.id).collect::<Vec<_>>(),
             }),
+            items.iter().map(|h| h.id.to_string()).collect(),
         )
         .await?;
         Ok(Page { items, next_cursor })

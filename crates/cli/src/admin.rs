@@ -6,7 +6,7 @@ use std::io::{BufRead, Write};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use himaya_app::{Actor, App, DEFAULT_TOKEN_DAYS, NewAgency, NewUser};
+use himaya_app::{Actor, App, AppError, DEFAULT_TOKEN_DAYS, NewAgency, NewUser};
 
 use crate::DbArgs;
 
@@ -21,10 +21,47 @@ pub struct Target {
 }
 
 impl Target {
+    /// Opens an existing registry: administering a SQLite file that is not
+    /// there would quietly create an empty registry instead.
     async fn open(&self) -> Result<App> {
         let deployment = crate::load_config(&self.config)?;
-        crate::open(&self.db.url(), deployment).await
+        let url = self.db.url();
+        if let Some(file) = url.strip_prefix("sqlite://").map(|f| f.split('?').next().unwrap_or(f))
+            && !std::path::Path::new(file).exists()
+        {
+            bail!(
+                "there is no registry at {file}: name it with --db FILE or --database-url URL \
+                 (the same as the server's)"
+            );
+        }
+        crate::open(&url, deployment).await
     }
+}
+
+/// An application error with the command-line flag at fault named in
+/// place of the field, one line per problem.
+fn explain(e: AppError) -> anyhow::Error {
+    let AppError::Invalid(problem) = e else {
+        return e.into();
+    };
+    let flag = |field: &str| match field {
+        "username" => "--username".to_owned(),
+        "role" => "--role".to_owned(),
+        "area" => "--area".to_owned(),
+        "scope" => "--scope".to_owned(),
+        "field" => "--field".to_owned(),
+        "name" => "--name".to_owned(),
+        "rate_limit" => "--rate-limit".to_owned(),
+        "expires_days" => "--expires-days".to_owned(),
+        "password" => "the password".to_owned(),
+        other => other.to_owned(),
+    };
+    let lines: Vec<String> = problem
+        .errors
+        .iter()
+        .map(|e| format!("{}: {}", flag(&e.field), e.message))
+        .collect();
+    anyhow::anyhow!("{}", lines.join("\n"))
 }
 
 #[derive(Subcommand)]
@@ -193,7 +230,8 @@ pub async fn user(cmd: UserCommand) -> Result<()> {
                         password,
                     },
                 )
-                .await?;
+                .await
+                .map_err(explain)?;
             println!(
                 "Created {} ({}) for {}.",
                 user.username,
@@ -215,7 +253,8 @@ pub async fn user(cmd: UserCommand) -> Result<()> {
                 .open()
                 .await?
                 .set_user_roles(&by, &username, &roles, &areas)
-                .await?;
+                .await
+                .map_err(explain)?;
             println!(
                 "{} is now {} for {}.",
                 user.username,
@@ -224,20 +263,30 @@ pub async fn user(cmd: UserCommand) -> Result<()> {
             );
         }
         UserCommand::Disable { username, target } => {
-            let user = target.open().await?.set_user_disabled(&by, &username, true).await?;
+            let user = target
+                .open()
+                .await?
+                .set_user_disabled(&by, &username, true)
+                .await
+                .map_err(explain)?;
             println!(
                 "Disabled {}: its sessions have ended and its tokens no longer work.",
                 user.username
             );
         }
         UserCommand::Enable { username, target } => {
-            let user = target.open().await?.set_user_disabled(&by, &username, false).await?;
+            let user = target
+                .open()
+                .await?
+                .set_user_disabled(&by, &username, false)
+                .await
+                .map_err(explain)?;
             println!("Enabled {}.", user.username);
         }
         UserCommand::List { target } => {
             let mut out = std::io::stdout().lock();
             writeln!(out, "username\troles\tareas\tstate")?;
-            for u in target.open().await?.users(&by).await? {
+            for u in target.open().await?.users(&by).await.map_err(explain)? {
                 let state = if u.disabled {
                     "disabled".to_owned()
                 } else if let Some(t) = u.locked_until.filter(|t| *t > chrono::Utc::now()) {
@@ -274,7 +323,12 @@ pub async fn token(cmd: TokenCommand) -> Result<()> {
             expires_days,
             target,
         } => {
-            let t = target.open().await?.create_user_token(&by, &user, expires_days).await?;
+            let t = target
+                .open()
+                .await?
+                .create_user_token(&by, &user, expires_days)
+                .await
+                .map_err(explain)?;
             println!("{}", t.secret);
             eprintln!(
                 "Token {} for {user}, valid until {}. It is shown only now; send it as Authorization: Bearer TOKEN.",
@@ -283,7 +337,7 @@ pub async fn token(cmd: TokenCommand) -> Result<()> {
             );
         }
         TokenCommand::Revoke { id, target } => {
-            target.open().await?.revoke_token(&by, &id).await?;
+            target.open().await?.revoke_token(&by, &id).await.map_err(explain)?;
             println!("Revoked token {id}.");
         }
     }
@@ -316,7 +370,8 @@ pub async fn agency(cmd: AgencyCommand) -> Result<()> {
                         expires_days,
                     },
                 )
-                .await?;
+                .await
+                .map_err(explain)?;
             println!("{}", t.secret);
             eprintln!(
                 "Agency {name} registered; token {} valid until {}. It is shown only now.",
@@ -333,7 +388,8 @@ pub async fn agency(cmd: AgencyCommand) -> Result<()> {
                 .open()
                 .await?
                 .create_agency_token(&by, &name, expires_days)
-                .await?;
+                .await
+                .map_err(explain)?;
             println!("{}", t.secret);
             eprintln!(
                 "Token {} for {name}, valid until {}. It is shown only now.",
@@ -342,13 +398,13 @@ pub async fn agency(cmd: AgencyCommand) -> Result<()> {
             );
         }
         AgencyCommand::Disable { name, target } => {
-            target.open().await?.disable_agency(&by, &name).await?;
+            target.open().await?.disable_agency(&by, &name).await.map_err(explain)?;
             println!("Disabled {name}: its tokens no longer work.");
         }
         AgencyCommand::List { target } => {
             let mut out = std::io::stdout().lock();
             writeln!(out, "name\tscopes\tfields\tareas\trate/min\tstate")?;
-            for a in target.open().await?.agencies(&by).await? {
+            for a in target.open().await?.agencies(&by).await.map_err(explain)? {
                 writeln!(
                     out,
                     "{}\t{}\t{}\t{}\t{}\t{}",
@@ -368,7 +424,7 @@ pub async fn agency(cmd: AgencyCommand) -> Result<()> {
 pub async fn audit(cmd: AuditCommand) -> Result<()> {
     match cmd {
         AuditCommand::Verify { target } => {
-            let report = target.open().await?.verify_audit().await?;
+            let report = target.open().await?.verify_audit().await.map_err(explain)?;
             match report.broken {
                 None => {
                     println!(

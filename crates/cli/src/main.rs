@@ -238,9 +238,14 @@ async fn main() -> Result<()> {
             let deployment = load_config(&config)?;
             let app = open(&db.url(), deployment).await?;
             if !app.has_administrator().await? {
+                let db_flag = match (&db.database_url, &db.db) {
+                    (Some(url), _) => format!("--database-url '{}'", redact(url)),
+                    (None, Some(file)) => format!("--db {}", file.display()),
+                    (None, None) => String::new(),
+                };
                 bail!(
                     "this registry has no administrator account, so no one could manage it; create one with\n  \
-                     himaya user add --username NAME --role administrator --config {config} --database-url URL\n\
+                     himaya user add --username NAME --role administrator --config {config} {db_flag}\n\
                      (it prints a one-time password; add --password-stdin to give one)"
                 );
             }

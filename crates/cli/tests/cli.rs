@@ -191,6 +191,24 @@ fn bad_flags_are_refused() {
     let out = run(&["migrate", "--database-url", "mysql://x"]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("neither sqlite:// nor postgres://"));
+
+    // Administering a registry that is not there creates none.
+    let missing = temp("missing.db");
+    let out = run(&[
+        "audit",
+        "verify",
+        "--config",
+        "demo:pk",
+        "--db",
+        missing.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("there is no registry at"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!missing.exists());
 }
 
 #[tokio::test]
@@ -347,7 +365,7 @@ async fn migrate_and_serve_on_the_configured_database() {
     ]
     .concat());
     assert!(
-        text(&out.stderr).contains("\"king\" is not one of"),
+        text(&out.stderr).contains("--role: \"king\" is not one of"),
         "{}",
         text(&out.stderr)
     );
@@ -394,7 +412,7 @@ async fn migrate_and_serve_on_the_configured_database() {
         text(&out.stdout)
     );
     let out = run(&[
-        &["token", "create", "--user", "nadia", "--expires-days", "2"][..],
+        &["token", "create", "--user", "omar", "--expires-days", "2"][..],
         &target,
     ]
     .concat());
@@ -430,7 +448,15 @@ async fn migrate_and_serve_on_the_configured_database() {
 
     // Disabling the account from another process stops its token within
     // the server's credential cache time (5 s).
+    // The last administrator stays.
     let out = run(&[&["user", "disable", "--username", "nadia"][..], &target].concat());
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("last enabled administrator"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&[&["user", "disable", "--username", "omar"][..], &target].concat());
     assert!(out.status.success(), "{}", text(&out.stderr));
     let disabled_at = std::time::Instant::now();
     loop {

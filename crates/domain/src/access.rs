@@ -260,6 +260,11 @@ impl FieldSet {
         p.chain(h).chain(a).collect()
     }
 
+    /// Whether `person.NAME` is in the set.
+    pub fn shows_person(&self, name: &str) -> bool {
+        self.person.iter().any(|f| f == name)
+    }
+
     /// Keeps only the shown fields of a person as serialised.
     pub fn project_person(&self, person: &mut serde_json::Value) {
         if let Some(map) = person.as_object_mut() {

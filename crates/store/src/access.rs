@@ -69,6 +69,8 @@ pub struct NewAuditEntry {
     pub record_id: Option<String>,
     /// JSON text.
     pub detail: String,
+    /// Other records the entry showed, indexed for search by record.
+    pub subjects: Vec<String>,
 }
 
 /// An audit entry as stored.
@@ -185,6 +187,26 @@ fn audit_from_row(row: &AnyRow) -> Result<AuditRow, StoreError> {
     })
 }
 
+async fn insert_token(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    token_hash: &str,
+    t: &TokenRow,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO api_tokens (id, token_hash, user_id, agency_id, created_at, expires_at, revoked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+    )
+    .bind(t.id.clone())
+    .bind(token_hash.to_owned())
+    .bind(t.user_id.clone())
+    .bind(t.agency_id.clone())
+    .bind(time_text(t.created_at))
+    .bind(time_text(t.expires_at))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 const USER_COLUMNS: &str = "u.id AS u_id, u.username AS u_username, u.password_hash AS u_password_hash, \
     u.roles AS u_roles, u.areas AS u_areas, u.disabled AS u_disabled, \
     u.must_change_password AS u_must_change_password, u.failed_logins AS u_failed_logins, \
@@ -264,15 +286,20 @@ impl Store {
         Ok(())
     }
 
-    /// Disables or re-enables an account; disabling ends its sessions.
+    /// Disables or re-enables (and unlocks) an account; disabling ends its sessions.
     pub async fn set_user_disabled(&self, id: &str, disabled: bool) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await?;
-        sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
-            .bind(i64::from(disabled))
-            .bind(time_text(Utc::now()))
-            .bind(id.to_owned())
-            .execute(&mut *tx)
-            .await?;
+        // Enabling also lifts a lock: an administrator has looked at the account.
+        sqlx::query(
+            "UPDATE users SET disabled = $1, updated_at = $2, \
+             failed_logins = CASE WHEN $1 = 0 THEN 0 ELSE failed_logins END, \
+             locked_until = CASE WHEN $1 = 0 THEN NULL ELSE locked_until END WHERE id = $3",
+        )
+        .bind(i64::from(disabled))
+        .bind(time_text(Utc::now()))
+        .bind(id.to_owned())
+        .execute(&mut *tx)
+        .await?;
         if disabled {
             sqlx::query("DELETE FROM sessions WHERE user_id = $1")
                 .bind(id.to_owned())
@@ -405,18 +432,9 @@ impl Store {
     }
 
     pub async fn insert_token(&self, token_hash: &str, t: &TokenRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO api_tokens (id, token_hash, user_id, agency_id, created_at, expires_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
-        )
-        .bind(t.id.clone())
-        .bind(token_hash.to_owned())
-        .bind(t.user_id.clone())
-        .bind(t.agency_id.clone())
-        .bind(time_text(t.created_at))
-        .bind(time_text(t.expires_at))
-        .execute(&self.writer)
-        .await?;
+        let mut tx = self.writer.begin().await?;
+        insert_token(&mut tx, token_hash, t).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -454,8 +472,10 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Adds an agency; `Ok(false)` when the name is taken.
-    pub async fn insert_agency(&self, a: &AgencyRow) -> Result<bool, StoreError> {
+    /// Adds an agency with its first token, in one transaction; `Ok(false)`
+    /// (and nothing written) when the name is taken.
+    pub async fn insert_agency(&self, a: &AgencyRow, token_hash: &str, token: &TokenRow) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
         let result = sqlx::query(
             "INSERT INTO agencies (id, name, scopes, fields, areas, rate_limit, disabled, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -468,13 +488,16 @@ impl Store {
         .bind(a.rate_limit)
         .bind(i64::from(a.disabled))
         .bind(time_text(a.created_at))
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await;
         match result {
-            Ok(_) => Ok(true),
-            Err(e) if crate::registry::is_unique_violation(&e) => Ok(false),
-            Err(e) => Err(e.into()),
+            Ok(_) => {}
+            Err(e) if crate::registry::is_unique_violation(&e) => return Ok(false),
+            Err(e) => return Err(e.into()),
         }
+        insert_token(&mut tx, token_hash, token).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub async fn agency_by_name(&self, name: &str) -> Result<Option<AgencyRow>, StoreError> {
@@ -549,6 +572,14 @@ impl Store {
                 .bind(h.as_str())
         })
         .await?;
+        let subjects: Vec<(&str, i64)> = rows
+            .iter()
+            .flat_map(|(seq, _, e, _, _)| e.subjects.iter().map(move |s| (s.as_str(), *seq)))
+            .collect();
+        crate::registry::insert_many(&mut tx, self.backend, "audit_subjects", 2, &subjects, |q, (id, seq)| {
+            q.bind(*id).bind(*seq)
+        })
+        .await?;
         sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
             .bind(seq)
             .bind(prev)
@@ -581,27 +612,31 @@ impl Store {
     pub async fn search_audit(&self, f: &AuditFilter, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
         let mut sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE 1 = 1");
         let mut n = 0;
-        let mut cond = |sql: &mut String, c: &str| {
+        let mut next = || {
             n += 1;
-            sql.push_str(&format!(" AND {c} ${n}"));
+            n
         };
         if f.actor.is_some() {
-            cond(&mut sql, "actor =");
+            sql.push_str(&format!(" AND actor = ${}", next()));
         }
         if f.record_id.is_some() {
-            cond(&mut sql, "record_id =");
+            // The entries about the record, and those that showed it.
+            let r = next();
+            sql.push_str(&format!(
+                " AND (record_id = ${r} OR seq IN (SELECT seq FROM audit_subjects WHERE record_id = ${r}))"
+            ));
         }
         if f.action.is_some() {
-            cond(&mut sql, "action =");
+            sql.push_str(&format!(" AND action = ${}", next()));
         }
         if f.from.is_some() {
-            cond(&mut sql, "at >=");
+            sql.push_str(&format!(" AND at >= ${}", next()));
         }
         if f.to.is_some() {
-            cond(&mut sql, "at <");
+            sql.push_str(&format!(" AND at < ${}", next()));
         }
         if f.before.is_some() {
-            cond(&mut sql, "seq <");
+            sql.push_str(&format!(" AND seq < ${}", next()));
         }
         sql.push_str(&format!(" ORDER BY seq DESC LIMIT {}", limit.max(1)));
         let mut q = sqlx::query(AssertSqlSafe(sql));

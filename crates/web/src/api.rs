@@ -258,18 +258,14 @@ fn household_response(actor: &Actor, status: StatusCode, view: HouseholdView) ->
         headers.insert(header::LOCATION, v);
     }
     let mut body = serde_json::to_value(&view).unwrap_or_default();
-    if let Some(fields) = actor.fields() {
-        fields.project_household(&mut body);
-    }
+    actor.show_household(&mut body);
     (status, headers, axum::Json(body)).into_response()
 }
 
 fn person_response(actor: &Actor, person: Person) -> Response {
     let version = person.version;
     let mut body = serde_json::to_value(&person).unwrap_or_default();
-    if let Some(fields) = actor.fields() {
-        fields.project_person(&mut body);
-    }
+    actor.show_person(&mut body);
     ([(header::ETAG, etag(version))], axum::Json(body)).into_response()
 }
 
@@ -277,12 +273,12 @@ fn person_response(actor: &Actor, person: Person) -> Response {
 fn page_response<T: serde::Serialize>(
     actor: &Actor,
     page: himaya_app::Page<T>,
-    project: fn(&himaya_domain::access::FieldSet, &mut serde_json::Value),
+    show: fn(&Actor, &mut serde_json::Value),
 ) -> Response {
     let mut body = serde_json::to_value(&page).unwrap_or_default();
-    if let (Some(fields), Some(items)) = (actor.fields(), body.get_mut("items").and_then(|i| i.as_array_mut())) {
+    if let Some(items) = body.get_mut("items").and_then(|i| i.as_array_mut()) {
         for item in items {
-            project(fields, item);
+            show(actor, item);
         }
     }
     axum::Json(body).into_response()
@@ -392,7 +388,7 @@ async fn list_households(
     q: Result<Query<HouseholdQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let page = s.app.list_households(&actor, &query(q)?).await?;
-    Ok(page_response(&actor, page, |f, v| f.project_household(v)))
+    Ok(page_response(&actor, page, Actor::show_household))
 }
 
 async fn create_household(
@@ -540,7 +536,7 @@ async fn search_persons(
     q: Result<Query<PersonQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let page = s.app.search_persons(&actor, &query(q)?).await?;
-    Ok(page_response(&actor, page, |f, v| f.project_person(v)))
+    Ok(page_response(&actor, page, Actor::show_person))
 }
 
 async fn get_person(

@@ -514,7 +514,7 @@ async fn a_one_time_password_must_be_changed_first() {
             &headers,
         )
         .await;
-    assert_eq!(r.field_errors(), ["password=weak-password"]);
+    assert_eq!(r.field_errors(), ["new_password=weak-password"]);
     let r = t
         .send(
             Method::POST,
@@ -525,8 +525,21 @@ async fn a_one_time_password_must_be_changed_first() {
         .await;
     assert_eq!(
         r.field_errors(),
-        ["password=weak-password"],
+        ["new_password=weak-password"],
         "it may not contain the username"
+    );
+    let r = t
+        .send(
+            Method::POST,
+            "/api/v1/session/password",
+            Some(change(&one_time, &one_time)),
+            &headers,
+        )
+        .await;
+    assert_eq!(
+        r.field_errors(),
+        ["new_password=weak-password"],
+        "the one-time password cannot be kept"
     );
     let r = t
         .send(
@@ -587,6 +600,16 @@ async fn expired_revoked_and_disabled_tokens_are_refused() {
     let r = t.send_as("hmy_madeup", Method::GET, "/api/v1/areas", None, &[]).await;
     assert_eq!(r.body["code"], "invalid-token");
     assert!(r.body.to_string().len() < 400);
+
+    // The last administrator cannot be disabled or demoted.
+    let last = t.app.set_user_disabled(&operator, "admin", true).await.unwrap_err();
+    assert_eq!(last.code(), "last-administrator");
+    let last = t
+        .app
+        .set_user_roles(&operator, "admin", &["auditor".into()], &[])
+        .await
+        .unwrap_err();
+    assert_eq!(last.code(), "last-administrator");
 
     t.app.set_user_disabled(&operator, "farah", true).await.unwrap();
     let r = t.send_as(&token, Method::GET, "/api/v1/areas", None, &[]).await;
@@ -690,6 +713,43 @@ async fn an_agency_sees_only_its_field_set_in_every_response() {
     assert_eq!(responses[0].body["attributes"], json!({"rooms": 2}));
     assert_eq!(responses[0].body["members"][0]["given_name"]["latin"], "Muhammad");
 
+    // It cannot find people by what it may not see.
+    for query in ["identifier=3520212345671", "phone=03001234567"] {
+        let r = t
+            .send_as(&token, Method::GET, &format!("/api/v1/persons?{query}"), None, &[])
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{query}");
+        assert_eq!(r.body["code"], "permission-denied");
+    }
+
+    // An agency that may read households but not people gets no members.
+    let households_only = t
+        .app
+        .add_agency(
+            &Actor::system("test"),
+            NewAgency {
+                name: "housing-survey".into(),
+                scopes: vec!["households.read".into()],
+                fields: vec!["household.area".into(), "person.given_name".into()],
+                areas: vec![],
+                rate_limit: 100,
+                expires_days: 1,
+            },
+        )
+        .await
+        .unwrap()
+        .secret;
+    let r = t
+        .send_as(
+            &households_only,
+            Method::GET,
+            &format!("/api/v1/households/{hid}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.body, json!({"id": hid, "version": 1, "area": "PK-PB-MUL-SDR"}));
+
     // What an agency registers is recorded as coming from its feed, and it cannot say otherwise.
     let created = t
         .get(&format!("/api/v1/households/{}/history", id(&responses[4].body)))
@@ -757,6 +817,31 @@ async fn an_agency_sees_only_its_field_set_in_every_response() {
     };
     let fields: Vec<&str> = p.errors.iter().map(|e| e.field.as_str()).collect();
     assert_eq!(fields, ["name", "scope", "field", "area", "rate_limit"]);
+    // A refused agency leaves nothing behind, even when only its token's expiry is wrong.
+    let expiry = t
+        .app
+        .add_agency(
+            &Actor::system("test"),
+            NewAgency {
+                name: "late-agency".into(),
+                scopes: vec!["areas.read".into()],
+                rate_limit: 10,
+                expires_days: 0,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(expiry, himaya_app::AppError::Invalid(_)), "{expiry:?}");
+    let names: Vec<String> = t
+        .app
+        .agencies(&Actor::system("test"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    assert!(!names.contains(&"late-agency".to_owned()), "{names:?}");
 }
 
 #[tokio::test]
@@ -920,8 +1005,40 @@ async fn reads_and_changes_are_audited_and_searchable_by_auditors() {
     assert_eq!(items[1]["action"], "person.read");
     assert_eq!(items[1]["record_id"], pid.as_str());
 
+    // "Who saw this person?" finds the reads of the person, and the
+    // searches and household reads that showed them.
+    t.send_as(&viewer, Method::GET, &format!("/api/v1/households/{hid}"), None, &[])
+        .await;
+    let by_person = t
+        .send_as(
+            &auditor,
+            Method::GET,
+            &format!("/api/v1/audit?record={pid}&actor=viewer"),
+            None,
+            &[],
+        )
+        .await;
+    let actions: Vec<&str> = by_person.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["household.read", "person.search", "person.read"],
+        "{:#}",
+        by_person.body
+    );
+
     let by_record = t
-        .send_as(&auditor, Method::GET, &format!("/api/v1/audit?record={hid}"), None, &[])
+        .send_as(
+            &auditor,
+            Method::GET,
+            &format!("/api/v1/audit?record={hid}&actor=admin"),
+            None,
+            &[],
+        )
         .await;
     let actions: Vec<&str> = by_record.body["items"]
         .as_array()

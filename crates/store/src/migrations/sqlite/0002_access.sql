@@ -66,6 +66,15 @@ CREATE INDEX audit_log_actor ON audit_log (actor, seq);
 CREATE INDEX audit_log_record ON audit_log (record_id, seq);
 CREATE INDEX audit_log_at ON audit_log (at);
 
+-- The other records an entry showed (a household's members, a search's
+-- results), so that "who saw this person?" finds them. An index of what the
+-- entry's detail already lists (and the chain covers).
+CREATE TABLE audit_subjects (
+    record_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    PRIMARY KEY (record_id, seq)
+);
+
 -- The chain's last entry: appenders lock this row, and `audit verify`
 -- compares it with the log, so cutting entries off the end shows too.
 CREATE TABLE audit_head (
