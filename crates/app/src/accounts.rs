@@ -204,6 +204,16 @@ pub struct NewAgency {
     pub expires_days: u32,
 }
 
+/// A token as listed: whose, and how long it lives; never its secret.
+#[derive(Clone, Debug, Serialize)]
+pub struct TokenView {
+    pub id: String,
+    pub owner: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
 /// A token as handed out: the secret is shown once and never stored.
 #[derive(Clone, Debug)]
 pub struct IssuedToken {
@@ -757,6 +767,27 @@ fn new_token(
 }
 
 impl App {
+    /// The tokens issued (never their secrets), oldest first; only those of
+    /// `owner` (a username or `agency:NAME`) when given.
+    pub async fn tokens(&self, by: &Actor, owner: Option<&str>) -> Result<Vec<TokenView>, AppError> {
+        by.require(Permission::UsersManage)?;
+        let owner = owner.map(|o| o.trim().to_lowercase());
+        Ok(self
+            .store()
+            .tokens()
+            .await?
+            .into_iter()
+            .filter(|(_, o)| owner.as_ref().is_none_or(|w| w == o))
+            .map(|(t, owner)| TokenView {
+                id: t.id,
+                owner,
+                created_at: t.created_at,
+                expires_at: t.expires_at,
+                revoked_at: t.revoked_at,
+            })
+            .collect())
+    }
+
     /// Revokes a token by its id.
     pub async fn revoke_token(&self, by: &Actor, id: &str) -> Result<(), AppError> {
         by.require(Permission::UsersManage)?;

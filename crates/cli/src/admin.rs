@@ -126,7 +126,15 @@ pub enum TokenCommand {
         #[command(flatten)]
         target: Target,
     },
-    /// Revoke a token by the id printed when it was created.
+    /// List the tokens issued (ids, owners, expiry; never the secrets).
+    List {
+        /// Only this user's tokens (or agency:NAME's).
+        #[arg(long)]
+        user: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Revoke a token by the id printed when it was created (or shown by token list).
     Revoke {
         #[arg(long)]
         id: String,
@@ -335,6 +343,32 @@ pub async fn token(cmd: TokenCommand) -> Result<()> {
                 t.id,
                 t.expires_at.format("%Y-%m-%d %H:%M UTC")
             );
+        }
+        TokenCommand::List { user, target } => {
+            let now = chrono::Utc::now();
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "id\towner\tcreated\texpires\tstate")?;
+            for t in target
+                .open()
+                .await?
+                .tokens(&by, user.as_deref())
+                .await
+                .map_err(explain)?
+            {
+                let state = match t.revoked_at {
+                    Some(at) => format!("revoked {}", at.format("%Y-%m-%d %H:%M UTC")),
+                    None if t.expires_at <= now => "expired".to_owned(),
+                    None => "live".to_owned(),
+                };
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}\t{state}",
+                    t.id,
+                    t.owner,
+                    t.created_at.format("%Y-%m-%d %H:%M UTC"),
+                    t.expires_at.format("%Y-%m-%d %H:%M UTC")
+                )?;
+            }
         }
         TokenCommand::Revoke { id, target } => {
             target.open().await?.revoke_token(&by, &id).await.map_err(explain)?;

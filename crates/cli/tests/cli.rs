@@ -419,6 +419,13 @@ async fn migrate_and_serve_on_the_configured_database() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let token = text(&out.stdout).trim().to_owned();
     assert!(token.starts_with("hmy_"), "{token}");
+    let out = run(&[&["token", "list", "--user", "omar"][..], &target].concat());
+    let listed = text(&out.stdout);
+    assert!(
+        listed.lines().count() == 2 && listed.contains("omar") && listed.contains("live"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&token), "secrets are never listed");
     let out = run(&[
         &["token", "create", "--user", "nadia", "--expires-days", "0"][..],
         &target,

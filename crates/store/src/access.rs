@@ -462,6 +462,22 @@ impl Store {
         Ok(Some((token, owner)))
     }
 
+    /// Every token with its owner's name (`agency:NAME` for an agency's), oldest first.
+    pub async fn tokens(&self) -> Result<Vec<(TokenRow, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT t.id AS t_id, t.user_id AS t_user_id, t.agency_id AS t_agency_id, \
+             t.created_at AS t_created_at, t.expires_at AS t_expires_at, t.revoked_at AS t_revoked_at, \
+             COALESCE(u.username, 'agency:' || a.name) AS owner \
+             FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id LEFT JOIN agencies a ON a.id = t.agency_id \
+             ORDER BY t.created_at, t.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((token_from_row(r)?, r.try_get::<String, _>("owner")?)))
+            .collect()
+    }
+
     /// Revokes a token by its id; `Ok(false)` when there is no such live token.
     pub async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
