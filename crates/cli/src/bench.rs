@@ -35,7 +35,7 @@ pub struct BenchArgs {
 }
 
 /// Peak resident memory of this process, in MiB (Linux; 0 elsewhere).
-fn peak_rss_mib() -> f64 {
+pub fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -2,6 +2,7 @@
 
 mod admin;
 mod bench;
+mod synth;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -67,6 +68,8 @@ enum Command {
     },
     /// Measure the registry's throughput and latency on a fresh database.
     Bench(bench::BenchArgs),
+    /// Write a synthetic population (households, persons, and the truth about its duplicates).
+    Synth(synth::SynthArgs),
     /// Staff accounts: add, set-role, disable, enable, list.
     #[command(subcommand)]
     User(admin::UserCommand),
@@ -323,6 +326,7 @@ async fn main() -> Result<()> {
             }
             bench::run(args).await
         }
+        Command::Synth(args) => synth::run(args),
         Command::User(cmd) => admin::user(cmd).await,
         Command::Token(cmd) => admin::token(cmd).await,
         Command::Agency(cmd) => admin::agency(cmd).await,

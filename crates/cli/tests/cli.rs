@@ -516,3 +516,93 @@ async fn migrate_and_serve_on_the_configured_database() {
         }
     }
 }
+
+#[test]
+fn synth_writes_a_deterministic_population_and_its_truth() {
+    let dir = temp("synth");
+    let out = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    let args = |seed: &str, to: &str, format: &str| {
+        run(&[
+            "synth",
+            "--country",
+            "ps",
+            "--households",
+            "500",
+            "--seed",
+            seed,
+            "--duplicates",
+            "0.1",
+            "--out",
+            to,
+            "--format",
+            format,
+        ])
+    };
+    let first = args("9", &out("a"), "csv");
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(text(&first.stdout).contains("Wrote "), "{}", text(&first.stdout));
+    assert!(args("9", &out("b"), "csv").status.success());
+    assert!(args("10", &out("c"), "csv").status.success());
+    let read = |d: &str, f: &str| std::fs::read_to_string(dir.join(d).join(f)).unwrap();
+    assert_eq!(
+        read("a", "persons.csv"),
+        read("b", "persons.csv"),
+        "same seed, same population"
+    );
+    assert_ne!(read("a", "persons.csv"), read("c", "persons.csv"));
+
+    let persons = read("a", "persons.csv");
+    let truth = read("a", "truth.csv");
+    assert_eq!(persons.lines().count(), truth.lines().count());
+    assert!(persons.starts_with("person_key,household_key,relationship,given_name,"));
+    let duplicates = truth
+        .lines()
+        .skip(1)
+        .filter(|l| l.split_once(',').is_some_and(|(k, t)| k != t))
+        .count();
+    assert!(duplicates > 100, "{duplicates} duplicates");
+    let households = read("a", "households.csv");
+    assert!(households.starts_with("household_key,area,address,latitude,longitude,"));
+    assert!(households.contains("PS-"), "real area codes");
+
+    assert!(args("9", &out("j"), "jsonl").status.success());
+    for line in read("j", "persons.jsonl").lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v["person_key"].is_string() && v["given_name"].is_object(), "{line}");
+    }
+    assert!(
+        read("j", "truth.csv") == truth,
+        "the same population whatever the format"
+    );
+
+    for bad in [
+        &[
+            "synth",
+            "--country",
+            "ps",
+            "--households",
+            "10",
+            "--duplicates",
+            "1.5",
+            "--out",
+            "x",
+        ][..],
+        &["synth", "--country", "ps", "--households", "0", "--out", "x"],
+        &[
+            "synth",
+            "--country",
+            "ps",
+            "--households",
+            "10",
+            "--format",
+            "xml",
+            "--out",
+            "x",
+        ],
+    ] {
+        let r = run(bad);
+        assert!(!r.status.success(), "{bad:?}");
+        assert!(!text(&r.stderr).is_empty());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

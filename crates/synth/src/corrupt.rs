@@ -1,0 +1,251 @@
+//! How the same person comes to be registered twice: typed again by another
+//! enumerator, in another script, with a guessed age, without the card.
+
+use crate::Rng;
+use crate::household::{Generator, Spelling, SynthPerson};
+
+/// Common Latin spellings of the same name, as clerks write them.
+const VARIANTS: &[&[&str]] = &[
+    &["Muhammad", "Mohammad", "Mohammed", "Muhammed", "Mohd", "Md."],
+    &["Ahmed", "Ahmad", "Ahmet"],
+    &["Hussain", "Husain", "Hussein", "Hossain"],
+    &["Hassan", "Hasan"],
+    &["Fatima", "Fatema", "Fatma"],
+    &["Ayesha", "Aisha", "Aysha"],
+    &["Abdul Rehman", "Abdur Rahman", "Abdelrahman", "Abd al-Rahman"],
+    &["Abdullah", "Abdallah"],
+    &["Yousef", "Yusuf", "Yousuf"],
+    &["Khadija", "Khadeeja", "Khadijah"],
+    &["Zainab", "Zaynab"],
+    &["Mahmoud", "Mahmud", "Mehmood"],
+    &["Chaudhry", "Chaudhary", "Choudhury"],
+    &["Siddiqui", "Siddiqi"],
+    &["Rahman", "Rehman"],
+    &["Begum", "Bibi"],
+    &["Khaled", "Khalid"],
+    &["Omar", "Umar"],
+    &["Osman", "Usman"],
+    &["Saleh", "Salih"],
+];
+
+/// A copy of `p` as someone else registered it: at least one of a typo, a
+/// spelling variant, a switch of script, names swapped, a changed or missing
+/// date of birth, a missing or different identifier, another phone.
+pub(crate) fn duplicate(p: &SynthPerson, rng: &mut Rng, g: &Generator) -> SynthPerson {
+    let mut d = p.clone();
+    d.truth = p.truth.clone();
+    let mut changed = false;
+    while !changed {
+        if rng.chance(0.35) {
+            d.given_name.1 = d.given_name.1.as_deref().map(|n| typo(n, rng));
+            changed = true;
+        }
+        if rng.chance(0.3) {
+            d.given_name.1 = d.given_name.1.as_deref().map(|n| variant(n, rng));
+            d.family_name.1 = d.family_name.1.as_deref().map(|n| variant(n, rng));
+            changed = true;
+        }
+        if rng.chance(0.25) {
+            // Only one script recorded this time.
+            let keep_native = rng.chance(0.5) && d.given_name.0.is_some();
+            for n in [&mut d.given_name, &mut d.family_name, &mut d.father_name] {
+                script_switch(n, keep_native);
+            }
+            changed = true;
+        }
+        if rng.chance(0.1) {
+            std::mem::swap(&mut d.given_name, &mut d.family_name);
+            changed = true;
+        }
+        if rng.chance(0.3) {
+            d.date_of_birth = shift_birth(d.date_of_birth.as_deref(), rng);
+            d.birth_date_estimated = d.date_of_birth.as_deref().is_some_and(|b| b.len() == 4);
+            changed = true;
+        }
+        if d.identifier.is_some() && rng.chance(0.5) {
+            // Usually the card was not at hand; sometimes another number was written.
+            d.identifier = if rng.chance(0.75) {
+                None
+            } else {
+                let female = d.sex == "female";
+                let serial = 1 << 40 | rng.below(1 << 36);
+                g.identifier(rng, serial, female, 30, "")
+                    .filter(|(t, _)| Some(*t) == p.identifier.as_ref().map(|(t, _)| *t))
+            };
+            changed = true;
+        }
+        if rng.chance(0.3) {
+            d.phone = if rng.chance(0.5) { None } else { Some(g.phone(rng)) };
+            changed = true;
+        }
+    }
+    d
+}
+
+fn typo(name: &str, rng: &mut Rng) -> String {
+    let mut chars: Vec<char> = name.chars().collect();
+    if chars.len() < 3 {
+        return name.to_owned();
+    }
+    let i = 1 + rng.below(chars.len() as u64 - 2) as usize;
+    match rng.below(3) {
+        0 => {
+            chars.remove(i);
+        }
+        1 => chars.swap(i, i + 1),
+        _ => {
+            let repeated = chars[i];
+            chars.insert(i, repeated);
+        }
+    }
+    chars.into_iter().collect()
+}
+
+fn variant(name: &str, rng: &mut Rng) -> String {
+    for group in VARIANTS {
+        for v in *group {
+            if let Some(rest) = name.strip_prefix(v) {
+                let other = rng.pick(group);
+                return format!("{other}{rest}");
+            }
+        }
+    }
+    name.to_owned()
+}
+
+fn script_switch(n: &mut Spelling, keep_native: bool) {
+    if keep_native && n.0.is_some() {
+        n.1 = None;
+    } else if n.1.is_some() {
+        n.0 = None;
+    }
+}
+
+fn shift_birth(birth: Option<&str>, rng: &mut Rng) -> Option<String> {
+    let birth = birth?;
+    let year: i32 = birth.get(..4)?.parse().ok()?;
+    match rng.below(4) {
+        0 => None,
+        1 => Some(year.to_string()),
+        2 => Some((year + rng.range(-3, 3) as i32).to_string()),
+        // Day and month transposed, where that is still a date.
+        _ => match (birth.get(5..7), birth.get(8..10)) {
+            (Some(m), Some(d)) if d.parse::<u32>().is_ok_and(|d| (1..=12).contains(&d)) => {
+                Some(format!("{year}-{d}-{m}"))
+            }
+            _ => Some((year + 1).to_string()),
+        },
+    }
+}
+
+/// How well-off a choice of a household attribute suggests the household
+/// is, from the words in its code (`concrete` above `mud`, `piped_water`
+/// above `pond`): deployments list choices in no set order.
+pub(crate) fn wealth_score(choice: &str) -> i32 {
+    const RICH: &[&str] = &[
+        "concrete",
+        "reinforced",
+        "baked",
+        "brick",
+        "cement",
+        "tiles",
+        "marble",
+        "flush",
+        "sewer",
+        "septic",
+        "piped",
+        "public_network",
+        "natural_gas",
+        "lpg",
+        "electricity",
+        "grid",
+        "owned",
+        "urban",
+        "villa",
+        "apartment",
+        "salary",
+        "salaried",
+        "government",
+        "stone",
+        "filtration",
+        "bottled",
+        "pension",
+        "business",
+    ];
+    const POOR: &[&str] = &[
+        "mud",
+        "unbaked",
+        "thatch",
+        "straw",
+        "earth",
+        "sand",
+        "dung",
+        "wood",
+        "crop_residue",
+        "kerosene",
+        "none",
+        "open",
+        "hanging",
+        "without",
+        "unprotected",
+        "surface",
+        "pond",
+        "tent",
+        "polythene",
+        "plastic",
+        "daily",
+        "labour",
+        "no_income",
+        "social_assistance",
+        "aid",
+        "camp",
+        "shelter",
+        "displaced",
+        "rent_free",
+        "khas",
+        "tanker",
+        "hand_pump",
+        "bamboo",
+        "grass",
+        "dug",
+        "rainwater",
+        "caravan",
+        "metal",
+        "tin",
+        "shared",
+        "asbestos",
+        "rural",
+    ];
+    // Higher is richer: sorted ascending, choices run from poor to rich.
+    let rich = RICH.iter().filter(|w| choice.contains(*w)).count() as i32;
+    let poor = POOR.iter().filter(|w| choice.contains(*w)).count() as i32;
+    rich - poor
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices_rank_by_their_words() {
+        assert!(wealth_score("reinforced_concrete") > wealth_score("thatch_or_grass"));
+        assert!(wealth_score("piped_water") > wealth_score("pond_river_or_canal"));
+        assert!(wealth_score("urban") > wealth_score("rural"));
+    }
+
+    #[test]
+    fn corruptions_change_names_and_dates_plausibly() {
+        let mut rng = Rng(1);
+        let t = typo("Muhammad", &mut rng);
+        assert_ne!(t, "Muhammad");
+        assert!((7..=9).contains(&t.chars().count()));
+        let v: std::collections::HashSet<String> = (0..50).map(|_| variant("Muhammad Ali", &mut rng)).collect();
+        assert!(v.len() > 2 && v.iter().all(|x| x.ends_with(" Ali")), "{v:?}");
+        assert_eq!(shift_birth(None, &mut rng), None);
+        for _ in 0..20 {
+            if let Some(b) = shift_birth(Some("1980-03-14"), &mut rng) {
+                assert!(b.starts_with("19"), "{b}");
+            }
+        }
+    }
+}
