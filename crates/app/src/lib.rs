@@ -10,6 +10,7 @@ mod accounts;
 mod audit;
 pub mod demo;
 mod error;
+mod import;
 pub mod json;
 mod registry;
 
@@ -23,6 +24,7 @@ pub use access::{Actor, ActorKind};
 pub use accounts::*;
 pub use audit::{AuditEntryView, AuditPage, AuditQuery, ChainReport};
 pub use error::AppError;
+pub use import::{ImportOutcome, KeyedHousehold};
 pub use registry::*;
 
 /// The application: a store and a deployment. Cheap to clone.

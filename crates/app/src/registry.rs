@@ -112,10 +112,16 @@ pub struct ChangeHead {
 }
 
 /// A new household whose fields and members passed their checks.
-struct Checked {
+pub(crate) struct Checked {
     record: HouseholdRecord,
     members: Vec<(PersonId, PersonRecord)>,
     meta: WriteMeta,
+}
+
+impl Checked {
+    pub(crate) fn members(&self) -> &[(PersonId, PersonRecord)] {
+        &self.members
+    }
 }
 
 /// A household with everyone linked to it.
@@ -374,7 +380,7 @@ impl App {
     /// the index of the first household at fault comes with it.
     /// Checks a batch of new households: pure computation, run off the
     /// async workers so that a batch is checked while another is written.
-    fn check_batch(&self, actor: &Actor, batch: &[NewHousehold]) -> Result<Vec<Checked>, (usize, AppError)> {
+    pub(crate) fn check_batch(&self, actor: &Actor, batch: &[NewHousehold]) -> Result<Vec<Checked>, (usize, AppError)> {
         actor.require(Permission::HouseholdsWrite).map_err(|e| (0, e))?;
         let rules = self.rules();
         let mut checked = Vec::with_capacity(batch.len());
@@ -456,6 +462,18 @@ impl App {
                 .await
                 .map_err(|e| (0, AppError::Internal(format!("checking a batch failed: {e}"))))??
         };
+        self.write_checked(actor, checked, None).await
+    }
+
+    /// Writes checked households in one transaction, with their import
+    /// source keys when they come from an import (`keys[i]`: the household's
+    /// key and its members' keys).
+    pub(crate) async fn write_checked(
+        &self,
+        actor: &Actor,
+        checked: Vec<Checked>,
+        keys: Option<&[(String, Vec<String>)]>,
+    ) -> Result<Vec<HouseholdView>, (usize, AppError)> {
         // Everything that needs no database is done before the transaction,
         // so concurrent batches validate while another one writes.
         let ids: Vec<HouseholdId> = checked.iter().map(|_| HouseholdId::new()).collect();
@@ -502,6 +520,20 @@ impl App {
             // The unique index refuses a taken identifier; only then do we
             // look for which one, to name it.
             tx.insert_persons(&persons).await?;
+            if let Some(keys) = keys {
+                let households: Vec<(&str, String)> = keys
+                    .iter()
+                    .zip(&ids)
+                    .map(|((k, _), id)| (k.as_str(), id.to_string()))
+                    .collect();
+                tx.insert_import_keys("household", &households).await?;
+                let persons: Vec<(&str, String)> = keys
+                    .iter()
+                    .zip(&member_ids)
+                    .flat_map(|((_, ks), ids)| ks.iter().zip(ids).map(|(k, id)| (k.as_str(), id.to_string())))
+                    .collect();
+                tx.insert_import_keys("person", &persons).await?;
+            }
             tx.commit().await?;
             Ok::<_, AppError>(numbers)
         };

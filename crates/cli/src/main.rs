@@ -2,6 +2,7 @@
 
 mod admin;
 mod bench;
+mod import;
 mod synth;
 
 use std::io::Write;
@@ -68,6 +69,8 @@ enum Command {
     },
     /// Measure the registry's throughput and latency on a fresh database.
     Bench(bench::BenchArgs),
+    /// Import households and people from CSV or JSON Lines files, refused rows to a rejects file.
+    Import(import::ImportArgs),
     /// Write a synthetic population (households, persons, and the truth about its duplicates).
     Synth(synth::SynthArgs),
     /// Staff accounts: add, set-role, disable, enable, list.
@@ -327,6 +330,7 @@ async fn main() -> Result<()> {
             bench::run(args).await
         }
         Command::Synth(args) => synth::run(args),
+        Command::Import(args) => import::run(args).await,
         Command::User(cmd) => admin::user(cmd).await,
         Command::Token(cmd) => admin::token(cmd).await,
         Command::Agency(cmd) => admin::agency(cmd).await,

@@ -606,3 +606,194 @@ fn synth_writes_a_deterministic_population_and_its_truth() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+async fn registry_counts(db: &std::path::Path) -> (i64, i64, i64) {
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT COUNT(*) FROM households",
+        "SELECT COUNT(*) FROM persons",
+        "SELECT COUNT(*) FROM person_versions",
+    ] {
+        out.push(sqlx::query(sql).fetch_one(&mut conn).await.unwrap().get::<i64, _>(0));
+    }
+    conn.close().await.unwrap();
+    (out[0], out[1], out[2])
+}
+
+#[tokio::test]
+async fn import_accounts_for_every_row_runs_again_unchanged_and_survives_a_kill() {
+    let dir = temp("import");
+    let data = dir.join("data");
+    let generated = run(&[
+        "synth",
+        "--country",
+        "pk",
+        "--households",
+        "1500",
+        "--seed",
+        "5",
+        "--duplicates",
+        "0.05",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    assert!(generated.status.success(), "{}", text(&generated.stderr));
+    let households = data.join("households.csv");
+    let persons = data.join("persons.csv");
+    let import = |db: &std::path::Path, rejects: &std::path::Path, batch: &str| {
+        vec![
+            "import".to_owned(),
+            "--households".into(),
+            households.to_str().unwrap().into(),
+            "--persons".into(),
+            persons.to_str().unwrap().into(),
+            "--rejects".into(),
+            rejects.to_str().unwrap().into(),
+            "--batch".into(),
+            batch.into(),
+            "--config".into(),
+            "demo:pk".into(),
+            "--db".into(),
+            db.to_str().unwrap().into(),
+        ]
+    };
+    fn args(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+
+    // An uninterrupted import: every row is imported or in the rejects file.
+    let whole = dir.join("whole.db");
+    let out = run(&args(&import(&whole, &dir.join("r1.csv"), "100")));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    let number = |label: &str| -> u64 {
+        let at = summary.find(label).unwrap_or_else(|| panic!("{label} in {summary}"));
+        summary[..at]
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .trim_matches('(')
+            .parse()
+            .unwrap()
+    };
+    let (imported_p, refused_p) = (number(" people),"), number(" people rows"));
+    let persons_rows = std::fs::read_to_string(&persons).unwrap().lines().count() as u64 - 1;
+    assert_eq!(imported_p + refused_p, persons_rows, "{summary}");
+    let rejects = std::fs::read_to_string(dir.join("r1.csv")).unwrap();
+    assert!(rejects.starts_with("file,row,key,field,code,reason"));
+    assert!(
+        rejects.contains("identifier-taken"),
+        "exact-identifier duplicates are caught at intake"
+    );
+    let counts = registry_counts(&whole).await;
+    assert_eq!(counts.1 as u64, imported_p);
+
+    // Again: nothing changes.
+    let out = run(&args(&import(&whole, &dir.join("r2.csv"), "100")));
+    assert!(
+        text(&out.stdout).contains("imported 0 households (0 people)"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(registry_counts(&whole).await, counts);
+
+    // Killed part-way and run again: the same registry.
+    let killed = dir.join("killed.db");
+    let mut child = Command::new(BIN)
+        .args(args(&import(&killed, &dir.join("r3.csv"), "20")))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let partial = registry_counts(&killed).await;
+    assert!(
+        partial.1 < counts.1,
+        "the kill came too late to test anything: {partial:?}"
+    );
+    let out = run(&args(&import(&killed, &dir.join("r3.csv"), "20")));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(registry_counts(&killed).await, counts);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn import_refuses_bad_files_before_writing_and_bad_rows_into_the_rejects() {
+    let dir = temp("import-bad");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("reg.db");
+    let h = dir.join("households.csv");
+    let p = dir.join("persons.csv");
+    let rejects = dir.join("rejects.csv");
+    let import = || {
+        run(&[
+            "import",
+            "--households",
+            h.to_str().unwrap(),
+            "--persons",
+            p.to_str().unwrap(),
+            "--rejects",
+            rejects.to_str().unwrap(),
+            "--config",
+            "demo:pk",
+            "--db",
+            db.to_str().unwrap(),
+        ])
+    };
+    // A missing required column: refused before any row.
+    std::fs::write(&h, "household_key,address\nA,x\n").unwrap();
+    std::fs::write(&p, "person_key,household_key\n").unwrap();
+    let out = import();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("required column \"area\""),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(&h, "household_key,area,colour\nA,PK-PB-MUL-SDR,blue\n").unwrap();
+    assert!(text(&import().stderr).contains("unknown column \"colour\""));
+
+    // Bad rows: each lands in the rejects with its row number.
+    std::fs::write(
+        &h,
+        "household_key,area,address,rooms,urban_rural\nA,PK-PB-MUL-SDR,House 1,2,urban\nB,PK-PB-MUL-SDR,House 2,many,urban\n\
+         C,PK-XX,House 3,1,rural\nD,PK-PB-MUL-SDR,lonely,1,rural\n",
+    )
+    .unwrap();
+    let mut persons = b"person_key,household_key,relationship,given_name_latin,sex,date_of_birth\n".to_vec();
+    persons.extend_from_slice(b"A1,A,head,Ali,male,1980-01-01\n");
+    persons.extend_from_slice(b"A2,A,spouse,Sana,female,1985\n");
+    persons.extend_from_slice(b"B1,B,head,Omar,male,1970-02-30\n");
+    persons.extend_from_slice(b"C1,C,head,Umar,male,1970\n");
+    persons.extend_from_slice(b"X1,NOWHERE,head,Zaid,male,1990\n");
+    persons.extend_from_slice(b"E1,E,head,\xff\xfe,male,1990\n");
+    persons.extend_from_slice(b"F1,F,head\n");
+    std::fs::write(&p, persons).unwrap();
+    let out = import();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("imported 1 households (2 people)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let r = std::fs::read_to_string(&rejects).unwrap();
+    for expected in [
+        "households.csv,3,B,attributes.rooms,",
+        "persons.csv,4,B1,date_of_birth,",
+        "households.csv,4,C,area,area-unknown",
+        "persons.csv,6,X1,household_key,household-unknown",
+        "persons.csv,7,,,unreadable-row,column given_name_latin: the text is not UTF-8",
+        "persons.csv,8,,,unreadable-row,3 cells where the header has 6",
+        "households.csv,5,D,members,required",
+    ] {
+        assert!(r.contains(expected), "{expected} missing from\n{r}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

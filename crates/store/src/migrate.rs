@@ -26,6 +26,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0002_access.sql"),
         postgres: include_str!("migrations/postgres/0002_access.sql"),
     },
+    Migration {
+        version: 3,
+        name: "import",
+        sqlite: include_str!("migrations/sqlite/0003_import.sql"),
+        postgres: include_str!("migrations/postgres/0003_import.sql"),
+    },
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {

@@ -544,6 +544,39 @@ impl Tx {
     }
 
     /// The active holders of the given `(type, value)` identifiers.
+    /// Which of `keys` an import has already written as `kind`.
+    pub async fn imported_keys(
+        &mut self,
+        kind: &str,
+        keys: &[&str],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut found = std::collections::HashSet::new();
+        for chunk in keys.chunks(MAX_PARAMS / 2) {
+            let list = (2..=chunk.len() + 1)
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("SELECT source_key FROM import_keys WHERE kind = $1 AND source_key IN ({list})");
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(kind.to_owned());
+            for k in chunk {
+                q = q.bind(*k);
+            }
+            for row in q.fetch_all(&mut *self.tx).await? {
+                found.insert(row.try_get("source_key")?);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Records the source keys of imported records, in the transaction that writes them.
+    pub async fn insert_import_keys(&mut self, kind: &str, keys: &[(&str, String)]) -> Result<(), StoreError> {
+        insert_many(&mut self.tx, self.backend, "import_keys", 3, keys, |q, (key, id)| {
+            q.bind(kind).bind(*key).bind(id.as_str())
+        })
+        .await?;
+        Ok(())
+    }
+
     pub async fn identifier_holders(
         &mut self,
         keys: &[(&str, &str)],

@@ -1,0 +1,669 @@
+//! `himaya import`: households and people from CSV or JSON Lines files
+//! (the layout `himaya synth` writes), checked by the registry's rules, in
+//! batches that are each one transaction. Every input row ends up imported
+//! or in the rejects file, with its row number, field and reason.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use himaya_app::{Actor, App, ImportOutcome, KeyedHousehold, NewHousehold};
+use himaya_domain::attributes::AttributeType;
+use himaya_domain::household::{GeoPoint, HouseholdDraft};
+use himaya_domain::person::{IdentifierDraft, Name, PersonDraft, School};
+use himaya_domain::vocab::SchoolLevel;
+use serde_json::{Map, Value};
+
+use crate::DbArgs;
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// Households: .csv or .jsonl.
+    #[arg(long)]
+    households: PathBuf,
+    /// People: .csv or .jsonl, each row naming its household_key; a household's people together.
+    #[arg(long)]
+    persons: PathBuf,
+    /// Where refused rows are written (default: rejects.csv beside the persons file).
+    #[arg(long)]
+    rejects: Option<PathBuf>,
+    /// Households per transaction.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    batch: u64,
+    /// The deployment configuration (TOML), or `demo:pk` (bd, jo, ps).
+    #[arg(long, env = "HIMAYA_CONFIG")]
+    config: String,
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+const HOUSEHOLD_FIELDS: &[&str] = &["household_key", "area", "address", "latitude", "longitude"];
+const PERSON_FIELDS: &[&str] = himaya_synth::write::PERSON_COLUMNS;
+
+/// One row as read: its line in the file (a CSV header is line 1) and its
+/// cells by column, or why it could not be read.
+struct Row {
+    number: u64,
+    cells: Result<Map<String, Value>, String>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Csv,
+    Jsonl,
+}
+
+fn kind_of(path: &Path) -> Result<Kind> {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("csv") => Ok(Kind::Csv),
+        Some("jsonl") | Some("ndjson") => Ok(Kind::Jsonl),
+        Some("xlsx") => bail!(
+            "{}: Excel files are not read yet; save the sheet as CSV (UTF-8)",
+            path.display()
+        ),
+        _ => bail!("{}: give a .csv or .jsonl file", path.display()),
+    }
+}
+
+/// Reads every row of a file, checking its columns before any row is used.
+fn rows(path: &Path, known: &dyn Fn(&str) -> bool, required: &[&str]) -> Result<Box<dyn Iterator<Item = Row>>> {
+    let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    match kind_of(path)? {
+        Kind::Csv => {
+            let mut reader = csv::ReaderBuilder::new()
+                .flexible(true)
+                .from_reader(BufReader::new(file));
+            let header: Vec<String> = reader
+                .headers()
+                .with_context(|| format!("{}: the header row cannot be read", path.display()))?
+                .iter()
+                .map(|h| h.trim().to_owned())
+                .collect();
+            if let Some(unknown) = header.iter().find(|h| !known(h)) {
+                bail!("{}: unknown column {unknown:?}", path.display());
+            }
+            if let Some(missing) = required.iter().find(|r| !header.iter().any(|h| h == *r)) {
+                bail!("{}: the required column {missing:?} is missing", path.display());
+            }
+            let width = header.len();
+            Ok(Box::new(reader.into_byte_records().enumerate().map(
+                move |(i, record)| {
+                    // The line in the file (the header is line 1), as an editor shows it.
+                    let number = match &record {
+                        Ok(r) => r.position().map_or(i as u64 + 2, |p| p.line()),
+                        Err(e) => e.position().map_or(i as u64 + 2, |p| p.line()),
+                    };
+                    let cells = match record {
+                        Err(e) => Err(format!("the row cannot be read: {e}")),
+                        Ok(r) if r.len() != width => Err(format!("{} cells where the header has {width}", r.len())),
+                        Ok(r) => r
+                            .iter()
+                            .zip(&header)
+                            .map(|(cell, column)| match std::str::from_utf8(cell) {
+                                Ok(text) => Ok((column.clone(), Value::String(text.trim().to_owned()))),
+                                Err(_) => Err(format!("column {column}: the text is not UTF-8")),
+                            })
+                            .collect::<Result<Map<_, _>, _>>()
+                            .map(|m| m.into_iter().filter(|(_, v)| v.as_str() != Some("")).collect()),
+                    };
+                    Row { number, cells }
+                },
+            )))
+        }
+        Kind::Jsonl => Ok(Box::new(BufReader::new(file).split(b'\n').enumerate().filter_map(
+            |(i, line)| {
+                let number = i as u64 + 1;
+                let cells = match line {
+                    Err(e) => Err(format!("the line cannot be read: {e}")),
+                    Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => return None,
+                    Ok(bytes) => match std::str::from_utf8(&bytes) {
+                        Err(_) => Err("the line is not UTF-8".to_owned()),
+                        Ok(text) => match serde_json::from_str::<Value>(text) {
+                            Ok(Value::Object(m)) => Ok(m),
+                            Ok(_) => Err("the line is not a JSON object".to_owned()),
+                            Err(e) => Err(format!("the line is not JSON: {e}")),
+                        },
+                    },
+                };
+                Some(Row { number, cells })
+            },
+        ))),
+    }
+}
+
+fn text(cells: &Map<String, Value>, key: &str) -> Option<String> {
+    match cells.get(key)? {
+        Value::String(s) if s.is_empty() => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// A household row as a draft: CSV cells typed by the attribute schema
+/// (a cell that does not parse stays text, so the registry's check names it).
+fn household_draft(cells: &Map<String, Value>, app: &App, kind: Kind) -> Result<HouseholdDraft, String> {
+    if kind == Kind::Jsonl {
+        // JSON Lines: the API's own shape.
+        let mut doc = cells.clone();
+        doc.remove("household_key");
+        return himaya_app::json::from_value::<HouseholdDraft>(Value::Object(doc), "")
+            .map_err(|e| format!("{}: {}", e.field, e.message));
+    }
+    let number = |k: &str| -> Result<Option<f64>, String> {
+        text(cells, k)
+            .map(|t| t.parse::<f64>().map_err(|_| format!("{k}: {t:?} is not a number")))
+            .transpose()
+    };
+    let location = match (number("latitude")?, number("longitude")?) {
+        (Some(latitude), Some(longitude)) => Some(GeoPoint { latitude, longitude }),
+        (None, None) => None,
+        _ => return Err("latitude and longitude: give both or neither".into()),
+    };
+    let mut attributes = Map::new();
+    for def in app.deployment().household_attributes.defs() {
+        let Some(raw) = text(cells, &def.name) else { continue };
+        let value = match def.kind {
+            AttributeType::Integer => raw.parse::<i64>().map(Value::from).unwrap_or(Value::String(raw)),
+            AttributeType::Decimal => raw.parse::<f64>().map(Value::from).unwrap_or(Value::String(raw)),
+            AttributeType::Boolean => match raw.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "1" => Value::Bool(true),
+                "false" | "no" | "0" => Value::Bool(false),
+                _ => Value::String(raw),
+            },
+            _ => Value::String(raw),
+        };
+        attributes.insert(def.name.clone(), value);
+    }
+    Ok(HouseholdDraft {
+        area: text(cells, "area"),
+        address: text(cells, "address"),
+        location,
+        attributes: Some(attributes),
+    })
+}
+
+fn person_draft(cells: &Map<String, Value>, kind: Kind) -> Result<PersonDraft, String> {
+    if kind == Kind::Jsonl {
+        let mut doc = cells.clone();
+        doc.remove("person_key");
+        doc.remove("household_key");
+        return himaya_app::json::from_value::<PersonDraft>(Value::Object(doc), "")
+            .map_err(|e| format!("{}: {}", e.field, e.message));
+    }
+    let name = |native: &str, latin: &str| {
+        let (n, l) = (text(cells, native), text(cells, latin));
+        (n.is_some() || l.is_some()).then_some(Name { native: n, latin: l })
+    };
+    let school = match text(cells, "school_level") {
+        None => None,
+        Some(level) => Some(School {
+            level: SchoolLevel::from_code(&level)
+                .ok_or_else(|| format!("school_level: {level:?} is not one of: {}", SchoolLevel::codes()))?,
+            school_name: None,
+        }),
+    };
+    let identifiers = match (text(cells, "identifier_type"), text(cells, "identifier")) {
+        (Some(id_type), Some(value)) => vec![IdentifierDraft { id_type, value }],
+        (None, None) => Vec::new(),
+        _ => return Err("identifier_type and identifier: give both or neither".into()),
+    };
+    let estimated = match text(cells, "birth_date_estimated").as_deref() {
+        None | Some("false") | Some("no") | Some("0") => false,
+        Some("true") | Some("yes") | Some("1") => true,
+        Some(other) => return Err(format!("birth_date_estimated: {other:?} is not true or false")),
+    };
+    Ok(PersonDraft {
+        given_name: name("given_name", "given_name_latin"),
+        family_name: name("family_name", "family_name_latin"),
+        father_name: name("father_name", "father_name_latin"),
+        sex: text(cells, "sex"),
+        date_of_birth: text(cells, "date_of_birth"),
+        birth_date_estimated: Some(estimated),
+        relationship: text(cells, "relationship"),
+        marital_status: text(cells, "marital_status"),
+        maternal_status: text(cells, "maternal_status"),
+        school,
+        phone: text(cells, "phone"),
+        identifiers: Some(identifiers),
+        ..Default::default()
+    })
+}
+
+/// The rejects file: one line per refused row and reason.
+struct Rejects {
+    out: csv::Writer<BufWriter<File>>,
+    rows: u64,
+}
+
+impl Rejects {
+    fn add(&mut self, file: &str, row: u64, key: &str, field: &str, code: &str, reason: &str) -> Result<()> {
+        self.out
+            .write_record([file, &row.to_string(), key, field, code, reason])?;
+        self.rows += 1;
+        Ok(())
+    }
+}
+
+/// The people rows of one household, as read so far.
+struct Group {
+    key: String,
+    members: Vec<(u64, String, PersonDraft)>,
+    /// Rows of its people that could not be read.
+    broken: Vec<u64>,
+}
+
+/// A household waiting for its batch: its row, and its members' rows.
+struct Pending {
+    row: u64,
+    keyed: KeyedHousehold,
+    person_rows: Vec<u64>,
+}
+
+#[derive(Default)]
+struct Counts {
+    households: u64,
+    persons: u64,
+    imported_households: u64,
+    imported_persons: u64,
+    already: u64,
+    refused_households: u64,
+    refused_persons: u64,
+}
+
+pub async fn run(args: ImportArgs) -> Result<()> {
+    let deployment = crate::load_config(&args.config)?;
+    let app = crate::open(&args.db.url(), deployment).await?;
+    let actor = Actor::system("import");
+    let attributes: Vec<String> = app
+        .deployment()
+        .household_attributes
+        .defs()
+        .iter()
+        .map(|d| d.name.clone())
+        .collect();
+    let known_household = |c: &str| HOUSEHOLD_FIELDS.contains(&c) || attributes.iter().any(|a| a == c);
+    let json_household = |c: &str| known_household(c) || c == "attributes" || c == "location";
+    let households_kind = kind_of(&args.households)?;
+    let persons_kind = kind_of(&args.persons)?;
+    let household_rows = rows(
+        &args.households,
+        if households_kind == Kind::Csv {
+            &known_household
+        } else {
+            &json_household
+        },
+        &["household_key", "area"],
+    )?;
+    let json_person = |c: &str| {
+        c == "person_key"
+            || c == "household_key"
+            || matches!(
+                c,
+                "given_name"
+                    | "family_name"
+                    | "father_name"
+                    | "sex"
+                    | "date_of_birth"
+                    | "birth_date_estimated"
+                    | "relationship"
+                    | "marital_status"
+                    | "disability"
+                    | "maternal_status"
+                    | "school"
+                    | "phone"
+                    | "identifiers"
+                    | "status"
+                    | "status_date"
+                    | "status_reason"
+            )
+    };
+    let csv_person = |c: &str| PERSON_FIELDS.contains(&c);
+    let person_rows = rows(
+        &args.persons,
+        if persons_kind == Kind::Csv {
+            &csv_person
+        } else {
+            &json_person
+        },
+        &["person_key", "household_key"],
+    )?;
+    let households_name = args.households.display().to_string();
+    let persons_name = args.persons.display().to_string();
+    let rejects_path = args
+        .rejects
+        .clone()
+        .unwrap_or_else(|| args.persons.parent().unwrap_or(Path::new(".")).join("rejects.csv"));
+    let mut rejects = Rejects {
+        out: csv::Writer::from_writer(BufWriter::new(
+            File::create(&rejects_path).with_context(|| format!("cannot write {}", rejects_path.display()))?,
+        )),
+        rows: 0,
+    };
+    rejects
+        .out
+        .write_record(["file", "row", "key", "field", "code", "reason"])?;
+
+    // Households by key (the file may be in any order); people are read in
+    // order, a household's people together.
+    let mut counts = Counts::default();
+    let mut by_key: HashMap<String, (u64, HouseholdDraft)> = HashMap::new();
+    for row in household_rows {
+        counts.households += 1;
+        let cells = match row.cells {
+            Ok(c) => c,
+            Err(why) => {
+                rejects.add(&households_name, row.number, "", "", "unreadable-row", &why)?;
+                counts.refused_households += 1;
+                continue;
+            }
+        };
+        let Some(key) = text(&cells, "household_key") else {
+            rejects.add(
+                &households_name,
+                row.number,
+                "",
+                "household_key",
+                "required",
+                "no household_key",
+            )?;
+            counts.refused_households += 1;
+            continue;
+        };
+        match household_draft(&cells, &app, households_kind) {
+            Err(why) => {
+                rejects.add(&households_name, row.number, &key, "", "invalid", &why)?;
+                counts.refused_households += 1;
+            }
+            Ok(_) if by_key.contains_key(&key) => {
+                rejects.add(
+                    &households_name,
+                    row.number,
+                    &key,
+                    "household_key",
+                    "repeated",
+                    "the key is used by an earlier row",
+                )?;
+                counts.refused_households += 1;
+            }
+            Ok(draft) => {
+                by_key.insert(key, (row.number, draft));
+            }
+        }
+    }
+
+    let started = Instant::now();
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut batch: Vec<Pending> = Vec::new();
+    let mut current: Option<Group> = None;
+    let mut done_keys: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut person_rows = person_rows;
+    loop {
+        let row = person_rows.next();
+        // Close the group when the household key changes or the file ends.
+        let next_key = match &row {
+            Some(Row { cells: Ok(c), .. }) => text(c, "household_key"),
+            _ => None,
+        };
+        let closes = match (&current, &row) {
+            (Some(_), None) => true,
+            (Some(g), Some(_)) => next_key.as_deref() != Some(g.key.as_str()),
+            _ => false,
+        };
+        if closes && let Some(Group { key, members, broken }) = current.take() {
+            match by_key.remove(&key) {
+                None => {
+                    let why = if done_keys.contains(&key) {
+                        "the household's people must be together in the file; these come after others"
+                    } else {
+                        "no household row has this household_key"
+                    };
+                    for (number, pkey, _) in &members {
+                        rejects.add(&persons_name, *number, pkey, "household_key", "household-unknown", why)?;
+                        counts.refused_persons += 1;
+                    }
+                }
+                Some((hrow, _)) if !broken.is_empty() => {
+                    // A household is imported whole or not at all.
+                    done_keys.insert(key.clone());
+                    rejects.add(
+                        &households_name,
+                        hrow,
+                        &key,
+                        "",
+                        "member-refused",
+                        "one of its people was refused",
+                    )?;
+                    counts.refused_households += 1;
+                    let why = format!("its household ({households_name} row {hrow}) was refused");
+                    for (number, pkey, _) in &members {
+                        rejects.add(&persons_name, *number, pkey, "", "household-refused", &why)?;
+                        counts.refused_persons += 1;
+                    }
+                }
+                Some((hrow, draft)) => {
+                    done_keys.insert(key.clone());
+                    batch.push(Pending {
+                        row: hrow,
+                        person_rows: members.iter().map(|m| m.0).collect(),
+                        keyed: KeyedHousehold {
+                            key,
+                            person_keys: members.iter().map(|m| m.1.clone()).collect(),
+                            household: NewHousehold {
+                                household: draft,
+                                members: members.into_iter().map(|m| m.2).collect(),
+                                source: Some("import".into()),
+                                reason: None,
+                            },
+                        },
+                    });
+                }
+            }
+            if batch.len() as u64 >= args.batch {
+                import_batch(
+                    &app,
+                    &actor,
+                    std::mem::take(&mut batch),
+                    &mut rejects,
+                    &mut counts,
+                    &households_name,
+                    &persons_name,
+                )
+                .await?;
+                progress(&counts, started, terminal);
+            }
+        }
+        let Some(row) = row else { break };
+        counts.persons += 1;
+        let cells = match row.cells {
+            Ok(c) => c,
+            Err(why) => {
+                rejects.add(&persons_name, row.number, "", "", "unreadable-row", &why)?;
+                counts.refused_persons += 1;
+                continue;
+            }
+        };
+        let (Some(pkey), Some(hkey)) = (text(&cells, "person_key"), text(&cells, "household_key")) else {
+            rejects.add(
+                &persons_name,
+                row.number,
+                "",
+                "person_key",
+                "required",
+                "person_key and household_key are required",
+            )?;
+            counts.refused_persons += 1;
+            continue;
+        };
+        let group = match &mut current {
+            Some(g) if g.key == hkey => g,
+            _ => current.insert(Group {
+                key: hkey,
+                members: Vec::new(),
+                broken: Vec::new(),
+            }),
+        };
+        match person_draft(&cells, persons_kind) {
+            Err(why) => {
+                rejects.add(&persons_name, row.number, &pkey, "", "invalid", &why)?;
+                counts.refused_persons += 1;
+                // Its household cannot be whole without it.
+                group.broken.push(row.number);
+            }
+            Ok(draft) => group.members.push((row.number, pkey, draft)),
+        }
+    }
+    if !batch.is_empty() {
+        import_batch(
+            &app,
+            &actor,
+            batch,
+            &mut rejects,
+            &mut counts,
+            &households_name,
+            &persons_name,
+        )
+        .await?;
+    }
+    // Households no person row named.
+    let mut left: Vec<(u64, String)> = by_key.into_iter().map(|(k, (row, _))| (row, k)).collect();
+    left.sort();
+    for (row, key) in left {
+        rejects.add(
+            &households_name,
+            row,
+            &key,
+            "members",
+            "required",
+            "no person row names this household",
+        )?;
+        counts.refused_households += 1;
+    }
+    rejects.out.flush()?;
+    app.flush_audit().await?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "Read {} households and {} people in {secs:.1} s: imported {} households ({} people), {} already imported, \
+         refused {} households and {} people rows ({} lines in {}).",
+        counts.households,
+        counts.persons,
+        counts.imported_households,
+        counts.imported_persons,
+        counts.already,
+        counts.refused_households,
+        counts.refused_persons,
+        rejects.rows,
+        rejects_path.display()
+    );
+    Ok(())
+}
+
+fn progress(c: &Counts, started: Instant, terminal: bool) {
+    let secs = started.elapsed().as_secs_f64().max(0.001);
+    let line = format!(
+        "{} people read, {} imported ({:.0}/s), {} refused",
+        c.persons,
+        c.imported_persons,
+        c.imported_persons as f64 / secs,
+        c.refused_persons
+    );
+    let mut err = std::io::stderr();
+    if terminal {
+        let _ = write!(err, "\r{line}   ");
+    } else {
+        let _ = writeln!(err, "{line}");
+    }
+}
+
+async fn import_batch(
+    app: &App,
+    actor: &Actor,
+    batch: Vec<Pending>,
+    rejects: &mut Rejects,
+    counts: &mut Counts,
+    households_name: &str,
+    persons_name: &str,
+) -> Result<()> {
+    let keyed: Vec<KeyedHousehold> = batch.iter().map(|p| p.keyed.clone()).collect();
+    // A registration elsewhere may take an identifier between check and
+    // write; the batch is then checked and written again.
+    let mut attempts = 0;
+    let outcomes = loop {
+        match app.import_households(actor, keyed.clone()).await {
+            Ok(o) => break o,
+            Err(e) if attempts < 3 && e.code() == "identifier-taken" => attempts += 1,
+            Err(e) => return Err(e).context("the import stopped"),
+        }
+    };
+    for (p, outcome) in batch.iter().zip(outcomes) {
+        let n = p.person_rows.len() as u64;
+        match outcome {
+            ImportOutcome::Imported(_) => {
+                counts.imported_households += 1;
+                counts.imported_persons += n;
+            }
+            ImportOutcome::AlreadyImported => counts.already += 1,
+            ImportOutcome::Refused(problem) => {
+                counts.refused_households += 1;
+                counts.refused_persons += n;
+                let mut blamed = vec![false; p.person_rows.len()];
+                for e in &problem.errors {
+                    // `members[i].field` belongs to the i-th person row.
+                    let member = e
+                        .field
+                        .strip_prefix("members[")
+                        .and_then(|r| r.split_once(']'))
+                        .and_then(|(i, rest)| Some((i.parse::<usize>().ok()?, rest.trim_start_matches('.'))));
+                    match member {
+                        Some((i, field)) if i < p.person_rows.len() => {
+                            blamed[i] = true;
+                            rejects.add(
+                                persons_name,
+                                p.person_rows[i],
+                                &p.keyed.person_keys[i],
+                                field,
+                                e.code,
+                                &e.message,
+                            )?;
+                        }
+                        _ => {
+                            let field = e.field.strip_prefix("household.").unwrap_or(&e.field);
+                            rejects.add(households_name, p.row, &p.keyed.key, field, e.code, &e.message)?;
+                        }
+                    }
+                }
+                let why = format!("its household ({households_name} row {}) was refused", p.row);
+                for (i, row) in p.person_rows.iter().enumerate().filter(|(i, _)| !blamed[*i]) {
+                    rejects.add(
+                        persons_name,
+                        *row,
+                        &p.keyed.person_keys[i],
+                        "",
+                        "household-refused",
+                        &why,
+                    )?;
+                }
+                if !problem.errors.iter().any(|e| !e.field.starts_with("members[")) {
+                    rejects.add(
+                        households_name,
+                        p.row,
+                        &p.keyed.key,
+                        "",
+                        "member-refused",
+                        "one of its people was refused",
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
