@@ -10,6 +10,7 @@ mod accounts;
 mod audit;
 pub mod demo;
 mod error;
+mod export;
 mod import;
 pub mod json;
 mod registry;

@@ -1604,6 +1604,24 @@ impl App {
 
     pub async fn list_households(&self, actor: &Actor, q: &HouseholdQuery) -> Result<Page<Household>, AppError> {
         actor.require(Permission::HouseholdsRead)?;
+        let page = self.households_page(actor, q).await?;
+        let items = &page.items;
+        self.audit_read(
+            actor,
+            "household.list",
+            None,
+            json!({
+                "area": q.area, "status": q.status, "registration_number": q.registration_number,
+                "cursor": q.cursor, "results": items.iter().map(|h| h.id).collect::<Vec<_>>(),
+            }),
+            items.iter().map(|h| h.id.to_string()).collect(),
+        )
+        .await?;
+        Ok(page)
+    }
+
+    /// A page of households within the actor's areas, unaudited: the callers audit.
+    pub(crate) async fn households_page(&self, actor: &Actor, q: &HouseholdQuery) -> Result<Page<Household>, AppError> {
         let mut problem = Problem::default();
         let mut filter = HouseholdFilter {
             within: self.scope_filter(actor),
@@ -1636,17 +1654,6 @@ impl App {
             items.truncate(limit as usize);
             items[items.len() - 1].id.to_string()
         });
-        self.audit_read(
-            actor,
-            "household.list",
-            None,
-            json!({
-                "area": q.area, "status": q.status, "registration_number": q.registration_number,
-                "cursor": q.cursor, "results": items.iter().map(|h| h.id).collect::<Vec<_>>(),
-            }),
-            items.iter().map(|h| h.id.to_string()).collect(),
-        )
-        .await?;
         Ok(Page { items, next_cursor })
     }
 }

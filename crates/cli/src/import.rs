@@ -212,8 +212,26 @@ fn person_draft(cells: &Map<String, Value>, kind: Kind) -> Result<PersonDraft, S
             school_name: None,
         }),
     };
+    // Several identifiers are separated by ";", in the same order in both columns.
     let identifiers = match (text(cells, "identifier_type"), text(cells, "identifier")) {
-        (Some(id_type), Some(value)) => vec![IdentifierDraft { id_type, value }],
+        (Some(types), Some(values)) => {
+            let (types, values): (Vec<&str>, Vec<&str>) = (types.split(';').collect(), values.split(';').collect());
+            if types.len() != values.len() {
+                return Err(format!(
+                    "identifier_type and identifier: {} types for {} values",
+                    types.len(),
+                    values.len()
+                ));
+            }
+            types
+                .iter()
+                .zip(values)
+                .map(|(t, v)| IdentifierDraft {
+                    id_type: t.trim().to_owned(),
+                    value: v.trim().to_owned(),
+                })
+                .collect()
+        }
         (None, None) => Vec::new(),
         _ => return Err("identifier_type and identifier: give both or neither".into()),
     };

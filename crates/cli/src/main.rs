@@ -2,6 +2,7 @@
 
 mod admin;
 mod bench;
+mod export;
 mod import;
 mod synth;
 
@@ -71,6 +72,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Import households and people from CSV or JSON Lines files, refused rows to a rejects file.
     Import(import::ImportArgs),
+    /// Export households and their people to CSV or JSON Lines that import reads back.
+    Export(export::ExportArgs),
     /// Write a synthetic population (households, persons, and the truth about its duplicates).
     Synth(synth::SynthArgs),
     /// Staff accounts: add, set-role, disable, enable, list.
@@ -331,6 +334,7 @@ async fn main() -> Result<()> {
         }
         Command::Synth(args) => synth::run(args),
         Command::Import(args) => import::run(args).await,
+        Command::Export(args) => export::run(args).await,
         Command::User(cmd) => admin::user(cmd).await,
         Command::Token(cmd) => admin::token(cmd).await,
         Command::Agency(cmd) => admin::agency(cmd).await,

@@ -797,3 +797,115 @@ fn import_refuses_bad_files_before_writing_and_bad_rows_into_the_rejects() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_export_imports_back_to_the_same_registry() {
+    let dir = temp("roundtrip");
+    let d = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    let ok = |out: Output| {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    ok(run(&[
+        "synth",
+        "--country",
+        "bd",
+        "--households",
+        "300",
+        "--seed",
+        "2",
+        "--out",
+        &d("data"),
+    ]));
+    let import = |from: &str, ext: &str, db: &str| {
+        ok(run(&[
+            "import",
+            "--households",
+            &format!("{from}/households.{ext}"),
+            "--persons",
+            &format!("{from}/persons.{ext}"),
+            "--config",
+            "demo:bd",
+            "--db",
+            db,
+        ]))
+    };
+    let export = |db: &str, to: &str, format: &str| {
+        ok(run(&[
+            "export", "--out", to, "--format", format, "--config", "demo:bd", "--db", db,
+        ]))
+    };
+    import(&d("data"), "csv", &d("a.db"));
+    for format in ["csv", "jsonl"] {
+        export(&d("a.db"), &d(&format!("a-{format}")), format);
+        let b = d(&format!("b-{format}.db"));
+        let summary = import(&d(&format!("a-{format}")), format, &b);
+        assert!(summary.contains("refused 0 households"), "{summary}");
+        export(&b, &d(&format!("b-{format}")), format);
+        // The same registry: the same files, but for the people's new ids.
+        let without_ids = |dir: &str, file: &str| -> Vec<String> {
+            let body = std::fs::read_to_string(format!("{}/{file}.{format}", d(dir))).unwrap();
+            body.lines()
+                .map(|l| {
+                    if format == "csv" {
+                        l.split_once(',').map_or(l, |(_, rest)| rest).to_owned()
+                    } else {
+                        let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                        v.as_object_mut().unwrap().remove("person_key");
+                        v.to_string()
+                    }
+                })
+                .collect()
+        };
+        let (a, b) = (
+            without_ids(&format!("a-{format}"), "persons"),
+            without_ids(&format!("b-{format}"), "persons"),
+        );
+        assert!(
+            a.len() > 1000 && a == b,
+            "{format}: persons differ after the round trip"
+        );
+        let households = |x: &str| std::fs::read_to_string(format!("{}/households.{format}", d(x))).unwrap();
+        assert!(
+            households(&format!("a-{format}")) == households(&format!("b-{format}")),
+            "{format}: households differ"
+        );
+    }
+    // Filters and a chosen set of columns.
+    let out = export(&d("a.db"), &d("some"), "csv");
+    assert!(out.contains("Exported 300 households"), "{out}");
+    ok(run(&[
+        "export",
+        "--out",
+        &d("few"),
+        "--area",
+        "BD-A",
+        "--field",
+        "sex",
+        "--field",
+        "area",
+        "--config",
+        "demo:bd",
+        "--db",
+        &d("a.db"),
+    ]));
+    let persons = std::fs::read_to_string(dir.join("few/persons.csv")).unwrap();
+    assert!(persons.starts_with("person_key,household_key,sex\n"), "{persons}");
+    let r = run(&[
+        "export",
+        "--out",
+        &d("x"),
+        "--field",
+        "income",
+        "--config",
+        "demo:bd",
+        "--db",
+        &d("a.db"),
+    ]);
+    assert!(
+        !r.status.success() && text(&r.stderr).contains("--field"),
+        "{}",
+        text(&r.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

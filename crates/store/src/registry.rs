@@ -359,6 +359,26 @@ impl Store {
         fetch_members(&self.pool, id).await
     }
 
+    /// Everyone linked to these households, by household then registration order.
+    pub async fn members_of(&self, ids: &[HouseholdId]) -> Result<Vec<Person>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(MAX_PARAMS) {
+            let list = (1..=chunk.len())
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("{PERSON_SELECT} WHERE p.household_id IN ({list}) ORDER BY p.household_id, p.id");
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id.to_string());
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                out.push(person_from_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn person(&self, id: PersonId) -> Result<Option<Person>, StoreError> {
         fetch_person(&self.pool, id).await
     }
