@@ -553,9 +553,10 @@ impl App {
             .iter()
             .zip(&numbers)
             .zip(&member_ids)
-            .map(|((id, number), members)| himaya_store::NewAuditEntry {
-                subjects: members.iter().map(|m| m.to_string()).collect(),
-                ..entry(
+            .map(|((id, number), members)| {
+                // The members are listed, not indexed as subjects: a person's
+                // own history already says who registered them.
+                entry(
                     actor,
                     "household.create",
                     Some(household_record(id)),

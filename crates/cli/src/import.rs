@@ -77,11 +77,22 @@ fn kind_of(path: &Path) -> Result<Kind> {
 /// Reads every row of a file, checking its columns before any row is used.
 fn rows(path: &Path, known: &dyn Fn(&str) -> bool, required: &[&str]) -> Result<Box<dyn Iterator<Item = Row>>> {
     let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    match kind_of(path)? {
+    read_rows(file, kind_of(path)?, path, known, required)
+}
+
+/// The rows of a CSV or JSON Lines stream; `path` names it in messages.
+fn read_rows(
+    input: impl std::io::Read + 'static,
+    kind: Kind,
+    path: &Path,
+    known: &dyn Fn(&str) -> bool,
+    required: &[&str],
+) -> Result<Box<dyn Iterator<Item = Row>>> {
+    match kind {
         Kind::Csv => {
             let mut reader = csv::ReaderBuilder::new()
                 .flexible(true)
-                .from_reader(BufReader::new(file));
+                .from_reader(BufReader::new(input));
             let header: Vec<String> = reader
                 .headers()
                 .with_context(|| format!("{}: the header row cannot be read", path.display()))?
@@ -95,13 +106,18 @@ fn rows(path: &Path, known: &dyn Fn(&str) -> bool, required: &[&str]) -> Result<
                 bail!("{}: the required column {missing:?} is missing", path.display());
             }
             let width = header.len();
+            let mut last = 1;
             Ok(Box::new(reader.into_byte_records().enumerate().map(
                 move |(i, record)| {
                     // The line in the file (the header is line 1), as an editor shows it.
-                    let number = match &record {
+                    let line = match &record {
                         Ok(r) => r.position().map_or(i as u64 + 2, |p| p.line()),
                         Err(e) => e.position().map_or(i as u64 + 2, |p| p.line()),
                     };
+                    // Lines ended by a lone carriage return are not counted
+                    // as lines: number such rows one after another.
+                    let number = line.max(last + 1);
+                    last = number;
                     let cells = match record {
                         Err(e) => Err(format!("the row cannot be read: {e}")),
                         Ok(r) if r.len() != width => Err(format!("{} cells where the header has {width}", r.len())),
@@ -119,7 +135,7 @@ fn rows(path: &Path, known: &dyn Fn(&str) -> bool, required: &[&str]) -> Result<
                 },
             )))
         }
-        Kind::Jsonl => Ok(Box::new(BufReader::new(file).split(b'\n').enumerate().filter_map(
+        Kind::Jsonl => Ok(Box::new(BufReader::new(input).split(b'\n').enumerate().filter_map(
             |(i, line)| {
                 let number = i as u64 + 1;
                 let cells = match line {
@@ -374,7 +390,9 @@ pub async fn run(args: ImportArgs) -> Result<()> {
     // Households by key (the file may be in any order); people are read in
     // order, a household's people together.
     let mut counts = Counts::default();
-    let mut by_key: HashMap<String, (u64, HouseholdDraft)> = HashMap::new();
+    // Rows are kept as compact JSON text, not drafts, so that memory stays
+    // near the size of the file's key and text.
+    let mut by_key: HashMap<String, (u64, Box<str>)> = HashMap::new();
     for row in household_rows {
         counts.households += 1;
         let cells = match row.cells {
@@ -413,8 +431,8 @@ pub async fn run(args: ImportArgs) -> Result<()> {
                 )?;
                 counts.refused_households += 1;
             }
-            Ok(draft) => {
-                by_key.insert(key, (row.number, draft));
+            Ok(_) => {
+                by_key.insert(key, (row.number, Value::Object(cells).to_string().into_boxed_str()));
             }
         }
     }
@@ -423,6 +441,7 @@ pub async fn run(args: ImportArgs) -> Result<()> {
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut batch: Vec<Pending> = Vec::new();
     let mut current: Option<Group> = None;
+    let mut in_flight: Option<InFlight> = None;
     let mut done_keys: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut person_rows = person_rows;
     loop {
@@ -468,8 +487,12 @@ pub async fn run(args: ImportArgs) -> Result<()> {
                         counts.refused_persons += 1;
                     }
                 }
-                Some((hrow, draft)) => {
+                Some((hrow, stored)) => {
                     done_keys.insert(key.clone());
+                    let draft = serde_json::from_str::<Map<String, Value>>(&stored)
+                        .map_err(|e| e.to_string())
+                        .and_then(|cells| household_draft(&cells, &app, households_kind))
+                        .map_err(|e| anyhow::anyhow!("household {key} could not be read again: {e}"))?;
                     batch.push(Pending {
                         row: hrow,
                         person_rows: members.iter().map(|m| m.0).collect(),
@@ -487,17 +510,13 @@ pub async fn run(args: ImportArgs) -> Result<()> {
                 }
             }
             if batch.len() as u64 >= args.batch {
-                import_batch(
-                    &app,
-                    &actor,
-                    std::mem::take(&mut batch),
-                    &mut rejects,
-                    &mut counts,
-                    &households_name,
-                    &persons_name,
-                )
-                .await?;
-                progress(&counts, started, terminal);
+                // One batch is written while the next is read: wait for the
+                // previous before starting this one, so batches never race.
+                if let Some(previous) = in_flight.take() {
+                    finish_batch(previous, &mut rejects, &mut counts, &households_name, &persons_name).await?;
+                    progress(&counts, started, terminal);
+                }
+                in_flight = Some(start_batch(&app, &actor, std::mem::take(&mut batch)));
             }
         }
         let Some(row) = row else { break };
@@ -540,17 +559,12 @@ pub async fn run(args: ImportArgs) -> Result<()> {
             Ok(draft) => group.members.push((row.number, pkey, draft)),
         }
     }
+    if let Some(previous) = in_flight.take() {
+        finish_batch(previous, &mut rejects, &mut counts, &households_name, &persons_name).await?;
+    }
     if !batch.is_empty() {
-        import_batch(
-            &app,
-            &actor,
-            batch,
-            &mut rejects,
-            &mut counts,
-            &households_name,
-            &persons_name,
-        )
-        .await?;
+        let last = start_batch(&app, &actor, batch);
+        finish_batch(last, &mut rejects, &mut counts, &households_name, &persons_name).await?;
     }
     // Households no person row named.
     let mut left: Vec<(u64, String)> = by_key.into_iter().map(|(k, (row, _))| (row, k)).collect();
@@ -602,26 +616,49 @@ fn progress(c: &Counts, started: Instant, terminal: bool) {
     }
 }
 
-async fn import_batch(
-    app: &App,
-    actor: &Actor,
+/// A batch being checked and written while the next one is read.
+struct InFlight {
+    /// Rows and keys, for the rejects; the households went to the task.
     batch: Vec<Pending>,
+    task: tokio::task::JoinHandle<Result<Vec<ImportOutcome>, himaya_app::AppError>>,
+}
+
+fn start_batch(app: &App, actor: &Actor, mut batch: Vec<Pending>) -> InFlight {
+    let keyed: Vec<KeyedHousehold> = batch
+        .iter_mut()
+        .map(|p| KeyedHousehold {
+            key: p.keyed.key.clone(),
+            person_keys: p.keyed.person_keys.clone(),
+            household: std::mem::take(&mut p.keyed.household),
+        })
+        .collect();
+    let (app, actor) = (app.clone(), actor.clone());
+    let task = tokio::spawn(async move {
+        // A registration elsewhere may take an identifier between check and
+        // write; the batch is then checked and written again.
+        let mut attempts = 0;
+        loop {
+            match app.import_households(&actor, keyed.clone()).await {
+                Err(e) if attempts < 3 && e.code() == "identifier-taken" => attempts += 1,
+                result => return result,
+            }
+        }
+    });
+    InFlight { batch, task }
+}
+
+async fn finish_batch(
+    in_flight: InFlight,
     rejects: &mut Rejects,
     counts: &mut Counts,
     households_name: &str,
     persons_name: &str,
 ) -> Result<()> {
-    let keyed: Vec<KeyedHousehold> = batch.iter().map(|p| p.keyed.clone()).collect();
-    // A registration elsewhere may take an identifier between check and
-    // write; the batch is then checked and written again.
-    let mut attempts = 0;
-    let outcomes = loop {
-        match app.import_households(actor, keyed.clone()).await {
-            Ok(o) => break o,
-            Err(e) if attempts < 3 && e.code() == "identifier-taken" => attempts += 1,
-            Err(e) => return Err(e).context("the import stopped"),
-        }
-    };
+    let InFlight { batch, task } = in_flight;
+    let outcomes = task
+        .await
+        .context("the import stopped")?
+        .context("the import stopped")?;
     for (p, outcome) in batch.iter().zip(outcomes) {
         let n = p.person_rows.len() as u64;
         match outcome {
@@ -684,4 +721,61 @@ async fn import_batch(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn parse(bytes: Vec<u8>, kind: Kind) -> Result<Vec<Row>> {
+        let known = |c: &str| ["a", "b", "c"].contains(&c);
+        Ok(read_rows(std::io::Cursor::new(bytes), kind, Path::new("x"), &known, &["a"])?.collect())
+    }
+
+    proptest! {
+        /// Whatever the bytes — quotes, separators, line breaks, invalid
+        /// UTF-8 — the reader never panics, refuses a bad header, and gives
+        /// every row either its cells or a reason, numbered in file order.
+        #[test]
+        fn any_csv_is_read_or_refused(body in proptest::collection::vec(
+            prop_oneof![Just(b','), Just(b'"'), Just(b'\n'), Just(b'\r'), Just(0xff), Just(b'x'), Just(b' '), any::<u8>()],
+            0..200,
+        )) {
+            let mut input = b"a,b,c\n".to_vec();
+            input.extend(body);
+            // A lone carriage return ends a row too.
+            let lines = input.iter().filter(|b| matches!(**b, b'\n' | b'\r')).count() as u64 + 1;
+            if let Ok(rows) = parse(input, Kind::Csv) {
+                let mut last = 1;
+                for r in rows {
+                    prop_assert!(r.number > last && r.number <= lines + 1, "row {} after {last}", r.number);
+                    last = r.number;
+                    if let Ok(cells) = r.cells {
+                        prop_assert!(cells.keys().all(|k| ["a", "b", "c"].contains(&k.as_str())));
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn any_json_lines_are_read_or_refused(body in proptest::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok(rows) = parse(body, Kind::Jsonl) {
+                for r in rows {
+                    prop_assert!(r.number >= 1);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_header_without_a_required_column_or_with_an_unknown_one_is_refused() {
+        assert!(parse(b"b,c\n1,2\n".to_vec(), Kind::Csv).is_err());
+        assert!(parse(b"a,d\n1,2\n".to_vec(), Kind::Csv).is_err());
+        let rows = parse(b"a,b\n1,2\n1,2,3\n\"x\"\"y\",\n".to_vec(), Kind::Csv).unwrap();
+        assert_eq!(rows.len(), 3);
+        assert!(rows[0].cells.is_ok() && rows[1].cells.is_err() && rows[2].cells.is_ok());
+        assert_eq!(rows.iter().map(|r| r.number).collect::<Vec<_>>(), [2, 3, 4]);
+    }
 }
