@@ -310,6 +310,50 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     );
 
     app.store().close().await;
+
+    // Import: a synthetic population with 5 % duplicates written to CSV,
+    // then imported into a fresh SQLite registry (rejects included).
+    let import_dir = std::env::temp_dir().join(format!("himaya-bench-import-{}", std::process::id()));
+    std::fs::create_dir_all(&import_dir)?;
+    let synth_households = (args.households as u64 / 5).max(1_000);
+    let deployment = Deployment::from_toml(himaya_app::demo::config_text(args.country))?;
+    let generator = himaya_synth::Generator::new(deployment, 7, 0.05, chrono::Utc::now().date_naive());
+    let file = |name: &str| -> Result<std::io::BufWriter<std::fs::File>> {
+        Ok(std::io::BufWriter::new(std::fs::File::create(import_dir.join(name))?))
+    };
+    let mut outputs = himaya_synth::write::Outputs {
+        households: file("households.csv")?,
+        persons: file("persons.csv")?,
+        truth: file("truth.csv")?,
+        household_truth: file("household_truth.csv")?,
+    };
+    let started = Instant::now();
+    let written =
+        himaya_synth::write_population(&generator, synth_households, himaya_synth::Format::Csv, &mut outputs)?;
+    drop(outputs);
+    row(
+        &format!("synthesise people ({} households, 5 % duplicates)", written.households),
+        written.persons as usize,
+        started.elapsed(),
+        None,
+    );
+    let started = Instant::now();
+    crate::import::import(crate::import::ImportArgs::of_files(
+        import_dir.join("households.csv"),
+        import_dir.join("persons.csv"),
+        import_dir.join("rejects.csv"),
+        format!("demo:{}", args.country.code()),
+        format!("sqlite://{}", import_dir.join("import.db").display()),
+    ))
+    .await?;
+    row(
+        "import people from CSV (checks, history, audit; SQLite)",
+        written.persons as usize,
+        started.elapsed(),
+        None,
+    );
+    std::fs::remove_dir_all(&import_dir).with_context(|| format!("cannot remove {}", import_dir.display()))?;
+
     if args.database_url.is_none() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
     }

@@ -41,6 +41,29 @@ pub struct ImportArgs {
     db: DbArgs,
 }
 
+impl ImportArgs {
+    /// An import of synthetic files into `database_url`, for the benchmark.
+    pub fn of_files(
+        households: PathBuf,
+        persons: PathBuf,
+        rejects: PathBuf,
+        config: String,
+        database_url: String,
+    ) -> ImportArgs {
+        ImportArgs {
+            households,
+            persons,
+            rejects: Some(rejects),
+            batch: 1000,
+            config,
+            db: DbArgs {
+                database_url: Some(database_url),
+                db: None,
+            },
+        }
+    }
+}
+
 const HOUSEHOLD_FIELDS: &[&str] = &["household_key", "area", "address", "latitude", "longitude"];
 const PERSON_FIELDS: &[&str] = himaya_synth::write::PERSON_COLUMNS;
 
@@ -315,6 +338,12 @@ struct Counts {
 }
 
 pub async fn run(args: ImportArgs) -> Result<()> {
+    println!("{}", import(args).await?);
+    Ok(())
+}
+
+/// Runs an import; returns its summary.
+pub async fn import(args: ImportArgs) -> Result<String> {
     let deployment = crate::load_config(&args.config)?;
     let app = crate::open(&args.db.url(), deployment).await?;
     let actor = Actor::system("import");
@@ -438,6 +467,7 @@ pub async fn run(args: ImportArgs) -> Result<()> {
     }
 
     let started = Instant::now();
+    let total_households = counts.households;
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut batch: Vec<Pending> = Vec::new();
     let mut current: Option<Group> = None;
@@ -514,7 +544,7 @@ pub async fn run(args: ImportArgs) -> Result<()> {
                 // previous before starting this one, so batches never race.
                 if let Some(previous) = in_flight.take() {
                     finish_batch(previous, &mut rejects, &mut counts, &households_name, &persons_name).await?;
-                    progress(&counts, started, terminal);
+                    progress(&counts, started, terminal, total_households);
                 }
                 in_flight = Some(start_batch(&app, &actor, std::mem::take(&mut batch)));
             }
@@ -583,7 +613,10 @@ pub async fn run(args: ImportArgs) -> Result<()> {
     rejects.out.flush()?;
     app.flush_audit().await?;
     let secs = started.elapsed().as_secs_f64();
-    println!(
+    if terminal {
+        eprintln!();
+    }
+    Ok(format!(
         "Read {} households and {} people in {secs:.1} s: imported {} households ({} people), {} already imported, \
          refused {} households and {} people rows ({} lines in {}).",
         counts.households,
@@ -595,22 +628,32 @@ pub async fn run(args: ImportArgs) -> Result<()> {
         counts.refused_persons,
         rejects.rows,
         rejects_path.display()
-    );
-    Ok(())
+    ))
 }
 
-fn progress(c: &Counts, started: Instant, terminal: bool) {
+/// Progress by households (their number is known once their file is read):
+/// a bar with rate and time left on a terminal, plain lines otherwise.
+fn progress(c: &Counts, started: Instant, terminal: bool, total_households: u64) {
     let secs = started.elapsed().as_secs_f64().max(0.001);
+    let done = c.imported_households + c.already + c.refused_households;
+    let share = if total_households == 0 {
+        1.0
+    } else {
+        (done as f64 / total_households as f64).min(1.0)
+    };
+    let left = if share > 0.0 { secs * (1.0 - share) / share } else { 0.0 };
     let line = format!(
-        "{} people read, {} imported ({:.0}/s), {} refused",
-        c.persons,
+        "{:>3.0} % of {total_households} households, {} people imported ({:.0}/s), {} refused, about {:.0} s left",
+        share * 100.0,
         c.imported_persons,
         c.imported_persons as f64 / secs,
-        c.refused_persons
+        c.refused_persons,
+        left
     );
     let mut err = std::io::stderr();
     if terminal {
-        let _ = write!(err, "\r{line}   ");
+        let filled = (share * 30.0) as usize;
+        let _ = write!(err, "\r[{}{}] {line}   ", "#".repeat(filled), " ".repeat(30 - filled));
     } else {
         let _ = writeln!(err, "{line}");
     }
