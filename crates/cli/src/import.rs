@@ -31,6 +31,9 @@ pub struct ImportArgs {
     /// Where refused rows are written (default: rejects.csv beside the persons file).
     #[arg(long)]
     rejects: Option<PathBuf>,
+    /// A column mapping file (TOML) for files whose columns have other names.
+    #[arg(long)]
+    mapping: Option<PathBuf>,
     /// Households per transaction.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     batch: u64,
@@ -54,6 +57,7 @@ impl ImportArgs {
             households,
             persons,
             rejects: Some(rejects),
+            mapping: None,
             batch: 1000,
             config,
             db: DbArgs {
@@ -98,9 +102,51 @@ fn kind_of(path: &Path) -> Result<Kind> {
 }
 
 /// Reads every row of a file, checking its columns before any row is used.
-fn rows(path: &Path, known: &dyn Fn(&str) -> bool, required: &[&str]) -> Result<Box<dyn Iterator<Item = Row>>> {
+fn rows(
+    path: &Path,
+    map: &FileMap,
+    known: &dyn Fn(&str) -> bool,
+    required: &[&str],
+) -> Result<Box<dyn Iterator<Item = Row>>> {
     let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    read_rows(file, kind_of(path)?, path, known, required)
+    read_rows(file, kind_of(path)?, path, map, known, required)
+}
+
+/// How a foreign file's columns become Himaya's: a column mapping file
+/// (`--mapping`, TOML) has a `[households]` and a `[persons]` table, each with
+/// `columns` (their name = Himaya's) and `ignore` (their columns to skip).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mapping {
+    #[serde(default)]
+    households: FileMap,
+    #[serde(default)]
+    persons: FileMap,
+}
+
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMap {
+    #[serde(default)]
+    columns: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    ignore: Vec<String>,
+}
+
+impl FileMap {
+    /// Himaya's name for a column, or `None` to skip it.
+    fn name<'a>(&'a self, theirs: &'a str) -> Option<&'a str> {
+        if self.ignore.iter().any(|i| i == theirs) {
+            None
+        } else {
+            Some(self.columns.get(theirs).map_or(theirs, String::as_str))
+        }
+    }
+}
+
+fn load_mapping(path: &Path) -> Result<Mapping> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("the column mapping {} is not valid", path.display()))
 }
 
 /// The rows of a CSV or JSON Lines stream; `path` names it in messages.
@@ -108,22 +154,33 @@ fn read_rows(
     input: impl std::io::Read + 'static,
     kind: Kind,
     path: &Path,
+    map: &FileMap,
     known: &dyn Fn(&str) -> bool,
     required: &[&str],
 ) -> Result<Box<dyn Iterator<Item = Row>>> {
+    if let Some((theirs, ours)) = map.columns.iter().find(|(_, ours)| !known(ours)) {
+        bail!(
+            "{}: the mapping names {ours:?} for {theirs:?}, which is not a column of Himaya's layout",
+            path.display()
+        );
+    }
     match kind {
         Kind::Csv => {
             let mut reader = csv::ReaderBuilder::new()
                 .flexible(true)
                 .from_reader(BufReader::new(input));
+            // Skipped columns keep their place, with an empty name.
             let header: Vec<String> = reader
                 .headers()
                 .with_context(|| format!("{}: the header row cannot be read", path.display()))?
                 .iter()
-                .map(|h| h.trim().to_owned())
+                .map(|h| map.name(h.trim()).unwrap_or("").to_owned())
                 .collect();
-            if let Some(unknown) = header.iter().find(|h| !known(h)) {
-                bail!("{}: unknown column {unknown:?}", path.display());
+            if let Some(unknown) = header.iter().find(|h| !h.is_empty() && !known(h)) {
+                bail!(
+                    "{}: unknown column {unknown:?} (name it, or ignore it, in a column mapping file: --mapping)",
+                    path.display()
+                );
             }
             if let Some(missing) = required.iter().find(|r| !header.iter().any(|h| h == *r)) {
                 bail!("{}: the required column {missing:?} is missing", path.display());
@@ -152,30 +209,40 @@ fn read_rows(
                                 Err(_) => Err(format!("column {column}: the text is not UTF-8")),
                             })
                             .collect::<Result<Map<_, _>, _>>()
-                            .map(|m| m.into_iter().filter(|(_, v)| v.as_str() != Some("")).collect()),
+                            .map(|m| {
+                                m.into_iter()
+                                    .filter(|(k, v)| !k.is_empty() && v.as_str() != Some(""))
+                                    .collect()
+                            }),
                     };
                     Row { number, cells }
                 },
             )))
         }
-        Kind::Jsonl => Ok(Box::new(BufReader::new(input).split(b'\n').enumerate().filter_map(
-            |(i, line)| {
-                let number = i as u64 + 1;
-                let cells = match line {
-                    Err(e) => Err(format!("the line cannot be read: {e}")),
-                    Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => return None,
-                    Ok(bytes) => match std::str::from_utf8(&bytes) {
-                        Err(_) => Err("the line is not UTF-8".to_owned()),
-                        Ok(text) => match serde_json::from_str::<Value>(text) {
-                            Ok(Value::Object(m)) => Ok(m),
-                            Ok(_) => Err("the line is not a JSON object".to_owned()),
-                            Err(e) => Err(format!("the line is not JSON: {e}")),
+        Kind::Jsonl => {
+            let map = map.clone();
+            Ok(Box::new(BufReader::new(input).split(b'\n').enumerate().filter_map(
+                move |(i, line)| {
+                    let number = i as u64 + 1;
+                    let cells = match line {
+                        Err(e) => Err(format!("the line cannot be read: {e}")),
+                        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => return None,
+                        Ok(bytes) => match std::str::from_utf8(&bytes) {
+                            Err(_) => Err("the line is not UTF-8".to_owned()),
+                            Ok(text) => match serde_json::from_str::<Value>(text) {
+                                Ok(Value::Object(m)) => Ok(m
+                                    .into_iter()
+                                    .filter_map(|(k, v)| map.name(&k).map(|n| (n.to_owned(), v)))
+                                    .collect()),
+                                Ok(_) => Err("the line is not a JSON object".to_owned()),
+                                Err(e) => Err(format!("the line is not JSON: {e}")),
+                            },
                         },
-                    },
-                };
-                Some(Row { number, cells })
-            },
-        ))),
+                    };
+                    Some(Row { number, cells })
+                },
+            )))
+        }
     }
 }
 
@@ -356,10 +423,15 @@ pub async fn import(args: ImportArgs) -> Result<String> {
         .collect();
     let known_household = |c: &str| HOUSEHOLD_FIELDS.contains(&c) || attributes.iter().any(|a| a == c);
     let json_household = |c: &str| known_household(c) || c == "attributes" || c == "location";
+    let mapping = match &args.mapping {
+        Some(path) => load_mapping(path)?,
+        None => Mapping::default(),
+    };
     let households_kind = kind_of(&args.households)?;
     let persons_kind = kind_of(&args.persons)?;
     let household_rows = rows(
         &args.households,
+        &mapping.households,
         if households_kind == Kind::Csv {
             &known_household
         } else {
@@ -393,6 +465,7 @@ pub async fn import(args: ImportArgs) -> Result<String> {
     let csv_person = |c: &str| PERSON_FIELDS.contains(&c);
     let person_rows = rows(
         &args.persons,
+        &mapping.persons,
         if persons_kind == Kind::Csv {
             &csv_person
         } else {
@@ -774,7 +847,15 @@ mod tests {
 
     fn parse(bytes: Vec<u8>, kind: Kind) -> Result<Vec<Row>> {
         let known = |c: &str| ["a", "b", "c"].contains(&c);
-        Ok(read_rows(std::io::Cursor::new(bytes), kind, Path::new("x"), &known, &["a"])?.collect())
+        Ok(read_rows(
+            std::io::Cursor::new(bytes),
+            kind,
+            Path::new("x"),
+            &FileMap::default(),
+            &known,
+            &["a"],
+        )?
+        .collect())
     }
 
     proptest! {

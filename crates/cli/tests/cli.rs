@@ -909,3 +909,59 @@ fn an_export_imports_back_to_the_same_registry() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_column_mapping_file_reads_a_foreign_layout() {
+    let dir = temp("mapping");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_owned();
+    std::fs::write(
+        dir.join("hh.csv"),
+        "HHID,UC_CODE,ROOMS,AREA_TYPE,SURVEY_DATE\nX1,PK-PB-MUL-SDR,2,urban,2025-01-01\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("members.csv"),
+        "MEMBER,HHID,REL,NAME,GENDER,DOB\nX1-1,X1,head,Ali,male,1980\nX1-2,X1,spouse,Sana,female,1984\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("map.toml"),
+        "[households]\nignore = [\"SURVEY_DATE\"]\n[households.columns]\nHHID = \"household_key\"\nUC_CODE = \"area\"\n\
+         ROOMS = \"rooms\"\nAREA_TYPE = \"urban_rural\"\n\n[persons.columns]\nMEMBER = \"person_key\"\nHHID = \"household_key\"\n\
+         REL = \"relationship\"\nNAME = \"given_name_latin\"\nGENDER = \"sex\"\nDOB = \"date_of_birth\"\n",
+    )
+    .unwrap();
+    let import = |mapping: &str| {
+        run(&[
+            "import",
+            "--households",
+            &p("hh.csv"),
+            "--persons",
+            &p("members.csv"),
+            "--mapping",
+            mapping,
+            "--config",
+            "demo:pk",
+            "--db",
+            &p("reg.db"),
+        ])
+    };
+    let out = import(&p("map.toml"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("imported 1 households (2 people)"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    std::fs::write(dir.join("bad.toml"), "[households.columns]\nHHID = \"household_id\"\n").unwrap();
+    let out = import(&p("bad.toml"));
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("\"household_id\" for \"HHID\""),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
