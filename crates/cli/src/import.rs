@@ -82,6 +82,7 @@ struct Row {
 enum Kind {
     Csv,
     Jsonl,
+    Xlsx,
 }
 
 fn kind_of(path: &Path) -> Result<Kind> {
@@ -93,11 +94,8 @@ fn kind_of(path: &Path) -> Result<Kind> {
     {
         Some("csv") => Ok(Kind::Csv),
         Some("jsonl") | Some("ndjson") => Ok(Kind::Jsonl),
-        Some("xlsx") => bail!(
-            "{}: Excel files are not read yet; save the sheet as CSV (UTF-8)",
-            path.display()
-        ),
-        _ => bail!("{}: give a .csv or .jsonl file", path.display()),
+        Some("xlsx") => Ok(Kind::Xlsx),
+        _ => bail!("{}: give a .csv, .jsonl or .xlsx file", path.display()),
     }
 }
 
@@ -108,8 +106,102 @@ fn rows(
     known: &dyn Fn(&str) -> bool,
     required: &[&str],
 ) -> Result<Box<dyn Iterator<Item = Row>>> {
+    let kind = kind_of(path)?;
+    if kind == Kind::Xlsx {
+        return xlsx_rows(path, map, known, required);
+    }
     let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    read_rows(file, kind_of(path)?, path, map, known, required)
+    read_rows(file, kind, path, map, known, required)
+}
+
+/// The first worksheet of an Excel workbook, its first row the header.
+/// Numbers that are whole are read as such (`2`, not `2.0`), dates as
+/// `YYYY-MM-DD`; rows are numbered as the spreadsheet numbers them. The
+/// sheet is read whole: Excel holds at most about a million rows.
+fn xlsx_rows(
+    path: &Path,
+    map: &FileMap,
+    known: &dyn Fn(&str) -> bool,
+    required: &[&str],
+) -> Result<Box<dyn Iterator<Item = Row>>> {
+    use calamine::{Data, Reader, Xlsx};
+    let mut workbook: Xlsx<_> =
+        calamine::open_workbook(path).with_context(|| format!("{}: not a readable Excel workbook", path.display()))?;
+    let range = workbook
+        .worksheet_range_at(0)
+        .with_context(|| format!("{}: the workbook has no worksheet", path.display()))?
+        .with_context(|| format!("{}: the first worksheet cannot be read", path.display()))?;
+    let first_row = u64::from(range.start().map_or(0, |(r, _)| r)) + 1;
+    let mut sheet = range.rows();
+    let header: Vec<String> = sheet
+        .next()
+        .map(|cells| {
+            cells
+                .iter()
+                .map(|c| map.name(c.to_string().trim()).unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    check_header(&header, path, known, required)?;
+    let cell_text = |d: &Data| -> Result<Option<String>, String> {
+        Ok(match d {
+            Data::Empty => None,
+            Data::String(s) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
+            Data::Int(i) => Some(i.to_string()),
+            Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => Some(format!("{}", *f as i64)),
+            Data::Float(f) => Some(f.to_string()),
+            Data::Bool(b) => Some(b.to_string()),
+            Data::DateTime(dt) if dt.is_datetime() => {
+                // Serial days since 1899-12-30 (the 1900 system).
+                let day = chrono::NaiveDate::from_ymd_opt(1899, 12, 30)
+                    .and_then(|base| base.checked_add_signed(chrono::Duration::days(dt.as_f64().floor() as i64)));
+                day.map(|d| d.format("%Y-%m-%d").to_string())
+            }
+            Data::DateTime(dt) => Some(dt.as_f64().to_string()),
+            Data::DateTimeIso(s) | Data::DurationIso(s) => Some(s.clone()),
+            Data::Error(e) => return Err(format!("the cell holds an Excel error ({e})")),
+        })
+    };
+    let rows: Vec<Row> = sheet
+        .enumerate()
+        .map(|(i, cells)| {
+            let number = first_row + 1 + i as u64;
+            let mut out = Map::new();
+            let mut failure = None;
+            for (cell, column) in cells.iter().zip(&header) {
+                match cell_text(cell) {
+                    Ok(Some(text)) if !column.is_empty() => {
+                        out.insert(column.clone(), Value::String(text));
+                    }
+                    Ok(_) => {}
+                    Err(why) => failure = Some(format!("column {column}: {why}")),
+                }
+            }
+            let extra = cells.iter().skip(header.len()).any(|c| !matches!(c, Data::Empty));
+            let cells = match (failure, extra) {
+                (Some(why), _) => Err(why),
+                (None, true) => Err(format!("cells beyond the header's {} columns", header.len())),
+                (None, false) => Ok(out),
+            };
+            Row { number, cells }
+        })
+        // Rows left entirely empty in a sheet are not rows.
+        .filter(|r| !matches!(&r.cells, Ok(c) if c.is_empty()))
+        .collect();
+    Ok(Box::new(rows.into_iter()))
+}
+
+fn check_header(header: &[String], path: &Path, known: &dyn Fn(&str) -> bool, required: &[&str]) -> Result<()> {
+    if let Some(unknown) = header.iter().find(|h| !h.is_empty() && !known(h)) {
+        bail!(
+            "{}: unknown column {unknown:?} (name it, or ignore it, in a column mapping file: --mapping)",
+            path.display()
+        );
+    }
+    if let Some(missing) = required.iter().find(|r| !header.iter().any(|h| h == *r)) {
+        bail!("{}: the required column {missing:?} is missing", path.display());
+    }
+    Ok(())
 }
 
 /// How a foreign file's columns become Himaya's: a column mapping file
@@ -165,6 +257,10 @@ fn read_rows(
         );
     }
     match kind {
+        Kind::Xlsx => bail!(
+            "{}: an Excel workbook is read from its file, not a stream",
+            path.display()
+        ),
         Kind::Csv => {
             let mut reader = csv::ReaderBuilder::new()
                 .flexible(true)
@@ -176,15 +272,7 @@ fn read_rows(
                 .iter()
                 .map(|h| map.name(h.trim()).unwrap_or("").to_owned())
                 .collect();
-            if let Some(unknown) = header.iter().find(|h| !h.is_empty() && !known(h)) {
-                bail!(
-                    "{}: unknown column {unknown:?} (name it, or ignore it, in a column mapping file: --mapping)",
-                    path.display()
-                );
-            }
-            if let Some(missing) = required.iter().find(|r| !header.iter().any(|h| h == *r)) {
-                bail!("{}: the required column {missing:?} is missing", path.display());
-            }
+            check_header(&header, path, known, required)?;
             let width = header.len();
             let mut last = 1;
             Ok(Box::new(reader.into_byte_records().enumerate().map(
@@ -432,7 +520,7 @@ pub async fn import(args: ImportArgs) -> Result<String> {
     let household_rows = rows(
         &args.households,
         &mapping.households,
-        if households_kind == Kind::Csv {
+        if households_kind != Kind::Jsonl {
             &known_household
         } else {
             &json_household
@@ -466,7 +554,7 @@ pub async fn import(args: ImportArgs) -> Result<String> {
     let person_rows = rows(
         &args.persons,
         &mapping.persons,
-        if persons_kind == Kind::Csv {
+        if persons_kind != Kind::Jsonl {
             &csv_person
         } else {
             &json_person

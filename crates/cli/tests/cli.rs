@@ -965,3 +965,74 @@ fn a_column_mapping_file_reads_a_foreign_layout() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn excel_workbooks_are_imported_with_their_row_numbers() {
+    use rust_xlsxwriter::Workbook;
+    let dir = temp("xlsx");
+    std::fs::create_dir_all(&dir).unwrap();
+    let sheet = |name: &str, rows: &[&[&str]]| {
+        let mut book = Workbook::new();
+        let ws = book.add_worksheet();
+        for (r, row) in rows.iter().enumerate() {
+            for (c, cell) in row.iter().enumerate() {
+                // Numbers go in as numbers, as a spreadsheet holds them.
+                match cell.parse::<f64>() {
+                    Ok(n) => ws.write_number(r as u32, c as u16, n).map(|_| ()),
+                    Err(_) => ws.write_string(r as u32, c as u16, *cell).map(|_| ()),
+                }
+                .unwrap();
+            }
+        }
+        book.save(dir.join(name)).unwrap();
+    };
+    sheet(
+        "hh.xlsx",
+        &[
+            &["household_key", "area", "rooms", "urban_rural"],
+            &["A", "PK-PB-MUL-SDR", "2", "urban"],
+            &["B", "PK-PB-MUL-SDR", "2.5", "rural"],
+        ],
+    );
+    sheet(
+        "people.xlsx",
+        &[
+            &[
+                "person_key",
+                "household_key",
+                "relationship",
+                "given_name_latin",
+                "sex",
+                "date_of_birth",
+                "phone",
+            ],
+            &["A1", "A", "head", "Ali", "male", "1980-01-01", "03001234567"],
+            &["A2", "A", "spouse", "Sana", "female", "1985", ""],
+            &["B1", "B", "head", "Omar", "male", "1970", ""],
+        ],
+    );
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_owned();
+    let out = run(&[
+        "import",
+        "--households",
+        &p("hh.xlsx"),
+        "--persons",
+        &p("people.xlsx"),
+        "--rejects",
+        &p("rejects.csv"),
+        "--config",
+        "demo:pk",
+        "--db",
+        &p("reg.db"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("imported 1 households (2 people)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let rejects = std::fs::read_to_string(dir.join("rejects.csv")).unwrap();
+    assert!(rejects.contains("hh.xlsx,3,B,attributes.rooms,"), "{rejects}");
+    assert!(rejects.contains("people.xlsx,4,B1,,household-refused"), "{rejects}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
