@@ -466,6 +466,90 @@ impl Rejects {
     }
 }
 
+/// The households file, read as far as the people so far needed.
+struct Households {
+    rows: Box<dyn Iterator<Item = Row>>,
+    /// Read but not yet asked for: row and cells as JSON text.
+    pending: HashMap<String, (u64, Box<str>)>,
+    /// Keys already handed out.
+    seen: std::collections::HashSet<String>,
+}
+
+impl Households {
+    /// The household `key`, reading ahead as far as needed (to the end for
+    /// a key that is not there, or for `""`); rows that cannot be used go
+    /// to the rejects as they are read.
+    fn take(
+        &mut self,
+        key: &str,
+        rejects: &mut Rejects,
+        counts: &mut Counts,
+        app: &App,
+        kind: Kind,
+        file: &str,
+    ) -> Result<Option<(u64, Box<str>)>> {
+        if let Some(found) = self.pending.remove(key) {
+            self.seen.insert(key.to_owned());
+            return Ok(Some(found));
+        }
+        for row in self.rows.by_ref() {
+            counts.households += 1;
+            let cells = match row.cells {
+                Ok(c) => c,
+                Err(why) => {
+                    rejects.add(file, row.number, "", "", "unreadable-row", &why)?;
+                    counts.refused_households += 1;
+                    continue;
+                }
+            };
+            let Some(this) = text(&cells, "household_key") else {
+                rejects.add(file, row.number, "", "household_key", "required", "no household_key")?;
+                counts.refused_households += 1;
+                continue;
+            };
+            if let Err(why) = household_draft(&cells, app, kind) {
+                rejects.add(file, row.number, &this, "", "invalid", &why)?;
+                counts.refused_households += 1;
+                continue;
+            }
+            if self.pending.contains_key(&this) || self.seen.contains(&this) {
+                rejects.add(
+                    file,
+                    row.number,
+                    &this,
+                    "household_key",
+                    "repeated",
+                    "the key is used by an earlier row",
+                )?;
+                counts.refused_households += 1;
+                continue;
+            }
+            let stored = (row.number, Value::Object(cells).to_string().into_boxed_str());
+            if this == key {
+                self.seen.insert(this);
+                return Ok(Some(stored));
+            }
+            self.pending.insert(this, stored);
+        }
+        Ok(None)
+    }
+}
+
+/// Rows in a file, for the progress estimate (a CSV's line count less its header).
+fn count_rows(path: &Path, kind: Kind) -> u64 {
+    let Ok(file) = File::open(path) else { return 0 };
+    match kind {
+        Kind::Xlsx => 0,
+        _ => {
+            let lines = BufReader::new(file)
+                .split(b'\n')
+                .filter(|l| l.as_ref().is_ok_and(|l| !l.is_empty()))
+                .count();
+            (lines as u64).saturating_sub(u64::from(kind == Kind::Csv))
+        }
+    }
+}
+
 /// The people rows of one household, as read so far.
 struct Group {
     key: String,
@@ -580,60 +664,20 @@ pub async fn import(args: ImportArgs) -> Result<String> {
     // Households by key (the file may be in any order); people are read in
     // order, a household's people together.
     let mut counts = Counts::default();
-    // Rows are kept as compact JSON text, not drafts, so that memory stays
-    // near the size of the file's key and text.
-    let mut by_key: HashMap<String, (u64, Box<str>)> = HashMap::new();
-    for row in household_rows {
-        counts.households += 1;
-        let cells = match row.cells {
-            Ok(c) => c,
-            Err(why) => {
-                rejects.add(&households_name, row.number, "", "", "unreadable-row", &why)?;
-                counts.refused_households += 1;
-                continue;
-            }
-        };
-        let Some(key) = text(&cells, "household_key") else {
-            rejects.add(
-                &households_name,
-                row.number,
-                "",
-                "household_key",
-                "required",
-                "no household_key",
-            )?;
-            counts.refused_households += 1;
-            continue;
-        };
-        match household_draft(&cells, &app, households_kind) {
-            Err(why) => {
-                rejects.add(&households_name, row.number, &key, "", "invalid", &why)?;
-                counts.refused_households += 1;
-            }
-            Ok(_) if by_key.contains_key(&key) => {
-                rejects.add(
-                    &households_name,
-                    row.number,
-                    &key,
-                    "household_key",
-                    "repeated",
-                    "the key is used by an earlier row",
-                )?;
-                counts.refused_households += 1;
-            }
-            Ok(_) => {
-                by_key.insert(key, (row.number, Value::Object(cells).to_string().into_boxed_str()));
-            }
-        }
-    }
-
+    // Households are read as their people ask for them: files in the same
+    // order (as synth and export write them) keep only a few in memory;
+    // others are held, as compact text, until their people come.
+    let total_households = count_rows(&args.households, households_kind);
+    let mut households = Households {
+        rows: household_rows,
+        pending: HashMap::new(),
+        seen: std::collections::HashSet::new(),
+    };
     let started = Instant::now();
-    let total_households = counts.households;
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut batch: Vec<Pending> = Vec::new();
     let mut current: Option<Group> = None;
     let mut in_flight: Option<InFlight> = None;
-    let mut done_keys: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut person_rows = person_rows;
     loop {
         let row = person_rows.next();
@@ -648,9 +692,10 @@ pub async fn import(args: ImportArgs) -> Result<String> {
             _ => false,
         };
         if closes && let Some(Group { key, members, broken }) = current.take() {
-            match by_key.remove(&key) {
+            let found = households.take(&key, &mut rejects, &mut counts, &app, households_kind, &households_name)?;
+            match found {
                 None => {
-                    let why = if done_keys.contains(&key) {
+                    let why = if households.seen.contains(&key) {
                         "the household's people must be together in the file; these come after others"
                     } else {
                         "no household row has this household_key"
@@ -662,7 +707,6 @@ pub async fn import(args: ImportArgs) -> Result<String> {
                 }
                 Some((hrow, _)) if !broken.is_empty() => {
                     // A household is imported whole or not at all.
-                    done_keys.insert(key.clone());
                     rejects.add(
                         &households_name,
                         hrow,
@@ -679,7 +723,6 @@ pub async fn import(args: ImportArgs) -> Result<String> {
                     }
                 }
                 Some((hrow, stored)) => {
-                    done_keys.insert(key.clone());
                     let draft = serde_json::from_str::<Map<String, Value>>(&stored)
                         .map_err(|e| e.to_string())
                         .and_then(|cells| household_draft(&cells, &app, households_kind))
@@ -758,7 +801,8 @@ pub async fn import(args: ImportArgs) -> Result<String> {
         finish_batch(last, &mut rejects, &mut counts, &households_name, &persons_name).await?;
     }
     // Households no person row named.
-    let mut left: Vec<(u64, String)> = by_key.into_iter().map(|(k, (row, _))| (row, k)).collect();
+    households.take("", &mut rejects, &mut counts, &app, households_kind, &households_name)?;
+    let mut left: Vec<(u64, String)> = households.pending.into_iter().map(|(k, (row, _))| (row, k)).collect();
     left.sort();
     for (row, key) in left {
         rejects.add(
@@ -803,14 +847,21 @@ fn progress(c: &Counts, started: Instant, terminal: bool, total_households: u64)
         (done as f64 / total_households as f64).min(1.0)
     };
     let left = if share > 0.0 { secs * (1.0 - share) / share } else { 0.0 };
-    let line = format!(
-        "{:>3.0} % of {total_households} households, {} people imported ({:.0}/s), {} refused, about {:.0} s left",
-        share * 100.0,
-        c.imported_persons,
-        c.imported_persons as f64 / secs,
-        c.refused_persons,
-        left
-    );
+    let rate = c.imported_persons as f64 / secs;
+    let line = if total_households == 0 {
+        format!(
+            "{} people imported ({rate:.0}/s), {} refused",
+            c.imported_persons, c.refused_persons
+        )
+    } else {
+        format!(
+            "{:>3.0} % of {total_households} households, {} people imported ({rate:.0}/s), {} refused, \
+             about {left:.0} s left",
+            share * 100.0,
+            c.imported_persons,
+            c.refused_persons,
+        )
+    };
     let mut err = std::io::stderr();
     if terminal {
         let filled = (share * 30.0) as usize;

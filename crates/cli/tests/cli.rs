@@ -1036,3 +1036,46 @@ fn excel_workbooks_are_imported_with_their_row_numbers() {
     assert!(rejects.contains("people.xlsx,4,B1,,household-refused"), "{rejects}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn households_may_come_in_any_order_but_a_households_people_together() {
+    let dir = temp("order");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_owned();
+    std::fs::write(
+        dir.join("h.csv"),
+        "household_key,area,rooms,urban_rural\nC,PK-PB-MUL-SDR,1,rural\nB,PK-PB-MUL-SDR,1,rural\nA,PK-PB-MUL-SDR,1,rural\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("p.csv"),
+        "person_key,household_key,relationship,given_name_latin,sex\nA1,A,head,Ali,male\nB1,B,head,Bilal,male\n\
+         C1,C,head,Chand,male\nA2,A,spouse,Sana,female\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "import",
+        "--households",
+        &p("h.csv"),
+        "--persons",
+        &p("p.csv"),
+        "--rejects",
+        &p("r.csv"),
+        "--config",
+        "demo:pk",
+        "--db",
+        &p("reg.db"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("imported 3 households (3 people)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let rejects = std::fs::read_to_string(dir.join("r.csv")).unwrap();
+    assert!(
+        rejects.contains("p.csv,5,A2,household_key,household-unknown,the household's people must be together"),
+        "{rejects}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
