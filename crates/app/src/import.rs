@@ -84,9 +84,10 @@ impl App {
             .map_err(|e| AppError::Internal(format!("checking an import batch failed: {e}")))?
         };
 
-        // Identifiers: once per file and once in the registry.
+        // Every household that passed its own checks; then, in file order,
+        // its identifiers against the registry and against those earlier in
+        // the batch that are being written (a refused household takes none).
         let mut outcomes: Vec<Option<ImportOutcome>> = Vec::with_capacity(checked.len());
-        let mut seen: HashMap<(IdentifierType, String), ()> = HashMap::new();
         let mut candidates: Vec<(usize, KeyedHousehold, Checked)> = Vec::new();
         for (i, (kh, result)) in checked.into_iter().enumerate() {
             match result {
@@ -97,29 +98,8 @@ impl App {
                 ))),
                 Some(Err(e)) => return Err(e),
                 Some(Ok(c)) => {
-                    let mut problem = Problem::default();
-                    for (m, (_, person)) in c.members().iter().enumerate() {
-                        for (j, id) in person.identifiers.iter().enumerate() {
-                            if seen.contains_key(&(id.id_type, id.value.clone())) {
-                                problem.push(
-                                    format!("members[{m}].identifiers[{j}].value"),
-                                    "identifier-taken",
-                                    taken(id),
-                                );
-                            }
-                        }
-                    }
-                    if problem.is_empty() {
-                        for (_, person) in c.members() {
-                            for id in &person.identifiers {
-                                seen.insert((id.id_type, id.value.clone()), ());
-                            }
-                        }
-                        outcomes.push(None);
-                        candidates.push((i, kh, c));
-                    } else {
-                        outcomes.push(Some(ImportOutcome::Refused(problem)));
-                    }
+                    outcomes.push(None);
+                    candidates.push((i, kh, c));
                 }
             }
         }
@@ -128,20 +108,38 @@ impl App {
             .flat_map(|(_, _, c)| c.members().iter().flat_map(|(_, p)| &p.identifiers))
             .map(|id| (id.id_type.code(), id.value.as_str()))
             .collect();
-        let held = if wanted.is_empty() {
-            HashMap::new()
-        } else {
+        let person_keys: Vec<&str> = candidates
+            .iter()
+            .flat_map(|(_, kh, _)| kh.person_keys.iter().map(String::as_str))
+            .collect();
+        let (held, imported_people) = {
             let mut tx = self.store().begin().await?;
-            tx.identifier_holders(&wanted).await?
+            let held = if wanted.is_empty() {
+                HashMap::new()
+            } else {
+                tx.identifier_holders(&wanted).await?
+            };
+            (held, tx.imported_keys("person", &person_keys).await?)
         };
+        let mut seen: HashMap<(IdentifierType, String), ()> = HashMap::new();
         let mut writes = Vec::with_capacity(candidates.len());
         let mut keys = Vec::with_capacity(candidates.len());
         let mut positions = Vec::with_capacity(candidates.len());
         for (i, kh, c) in candidates {
             let mut problem = Problem::default();
+            for (m, key) in kh.person_keys.iter().enumerate() {
+                if imported_people.contains(key) {
+                    problem.push(
+                        format!("members[{m}].person_key"),
+                        "repeated",
+                        format!("person {key} was imported before, in another household"),
+                    );
+                }
+            }
             for (m, (_, person)) in c.members().iter().enumerate() {
                 for (j, id) in person.identifiers.iter().enumerate() {
-                    if held.contains_key(&(id.id_type.code().to_owned(), id.value.clone())) {
+                    let key = (id.id_type, id.value.clone());
+                    if held.contains_key(&(id.id_type.code().to_owned(), id.value.clone())) || seen.contains_key(&key) {
                         problem.push(
                             format!("members[{m}].identifiers[{j}].value"),
                             "identifier-taken",
@@ -151,6 +149,11 @@ impl App {
                 }
             }
             if problem.is_empty() {
+                for (_, person) in c.members() {
+                    for id in &person.identifiers {
+                        seen.insert((id.id_type, id.value.clone()), ());
+                    }
+                }
                 writes.push(c);
                 keys.push((kh.key, kh.person_keys));
                 positions.push(i);
@@ -164,7 +167,17 @@ impl App {
             let views = self
                 .write_checked(actor, writes, Some(&keys))
                 .await
-                .map_err(|(_, e)| e)?;
+                .map_err(|(_, e)| match e {
+                    // Taken by someone else since the check: the caller runs the batch again.
+                    AppError::Invalid(p) if p.errors.iter().any(|e| e.code == "identifier-taken") => {
+                        AppError::Conflict {
+                            code: "identifier-taken",
+                            message: "an identifier was registered elsewhere during the import; run the batch again"
+                                .into(),
+                        }
+                    }
+                    e => e,
+                })?;
             for (i, view) in positions.into_iter().zip(views) {
                 outcomes[i] = Some(ImportOutcome::Imported(view.household.id));
             }

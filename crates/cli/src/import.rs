@@ -473,6 +473,8 @@ struct Households {
     pending: HashMap<String, (u64, Box<str>)>,
     /// Keys already handed out.
     seen: std::collections::HashSet<String>,
+    /// Keys of household rows that were refused, with their rows.
+    refused: HashMap<String, u64>,
 }
 
 impl Households {
@@ -507,12 +509,7 @@ impl Households {
                 counts.refused_households += 1;
                 continue;
             };
-            if let Err(why) = household_draft(&cells, app, kind) {
-                rejects.add(file, row.number, &this, "", "invalid", &why)?;
-                counts.refused_households += 1;
-                continue;
-            }
-            if self.pending.contains_key(&this) || self.seen.contains(&this) {
+            if self.pending.contains_key(&this) || self.seen.contains(&this) || self.refused.contains_key(&this) {
                 rejects.add(
                     file,
                     row.number,
@@ -522,6 +519,12 @@ impl Households {
                     "the key is used by an earlier row",
                 )?;
                 counts.refused_households += 1;
+                continue;
+            }
+            if let Err(why) = household_draft(&cells, app, kind) {
+                rejects.add(file, row.number, &this, "", "invalid", &why)?;
+                counts.refused_households += 1;
+                self.refused.insert(this, row.number);
                 continue;
             }
             let stored = (row.number, Value::Object(cells).to_string().into_boxed_str());
@@ -572,6 +575,7 @@ struct Counts {
     imported_households: u64,
     imported_persons: u64,
     already: u64,
+    already_persons: u64,
     refused_households: u64,
     refused_persons: u64,
 }
@@ -672,6 +676,7 @@ pub async fn import(args: ImportArgs) -> Result<String> {
         rows: household_rows,
         pending: HashMap::new(),
         seen: std::collections::HashSet::new(),
+        refused: HashMap::new(),
     };
     let started = Instant::now();
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -679,23 +684,28 @@ pub async fn import(args: ImportArgs) -> Result<String> {
     let mut current: Option<Group> = None;
     let mut in_flight: Option<InFlight> = None;
     let mut person_rows = person_rows;
+    let mut person_keys: std::collections::HashSet<String> = std::collections::HashSet::new();
     loop {
         let row = person_rows.next();
-        // Close the group when the household key changes or the file ends.
-        let next_key = match &row {
-            Some(Row { cells: Ok(c), .. }) => text(c, "household_key"),
-            _ => None,
-        };
+        // Close the group when a row names another household or the file
+        // ends; a row that cannot be read belongs, as far as we can tell, to
+        // the household around it.
         let closes = match (&current, &row) {
             (Some(_), None) => true,
-            (Some(g), Some(_)) => next_key.as_deref() != Some(g.key.as_str()),
+            (Some(g), Some(Row { cells: Ok(c), .. })) => text(c, "household_key").is_some_and(|k| k != g.key),
             _ => false,
         };
         if closes && let Some(Group { key, members, broken }) = current.take() {
             let found = households.take(&key, &mut rejects, &mut counts, &app, households_kind, &households_name)?;
             match found {
                 None => {
-                    let why = if households.seen.contains(&key) {
+                    let refused_row = households
+                        .refused
+                        .get(&key)
+                        .map(|r| format!("its household ({households_name} row {r}) was refused"));
+                    let why = if let Some(why) = &refused_row {
+                        why.as_str()
+                    } else if households.seen.contains(&key) {
                         "the household's people must be together in the file; these come after others"
                     } else {
                         "no household row has this household_key"
@@ -760,19 +770,25 @@ pub async fn import(args: ImportArgs) -> Result<String> {
             Err(why) => {
                 rejects.add(&persons_name, row.number, "", "", "unreadable-row", &why)?;
                 counts.refused_persons += 1;
+                if let Some(g) = &mut current {
+                    g.broken.push(row.number);
+                }
                 continue;
             }
         };
-        let (Some(pkey), Some(hkey)) = (text(&cells, "person_key"), text(&cells, "household_key")) else {
+        let Some(hkey) = text(&cells, "household_key") else {
             rejects.add(
                 &persons_name,
                 row.number,
                 "",
-                "person_key",
+                "household_key",
                 "required",
-                "person_key and household_key are required",
+                "household_key is required",
             )?;
             counts.refused_persons += 1;
+            if let Some(g) = &mut current {
+                g.broken.push(row.number);
+            }
             continue;
         };
         let group = match &mut current {
@@ -783,6 +799,33 @@ pub async fn import(args: ImportArgs) -> Result<String> {
                 broken: Vec::new(),
             }),
         };
+        // Any refused row of a household refuses the household: it is imported whole or not at all.
+        let Some(pkey) = text(&cells, "person_key") else {
+            rejects.add(
+                &persons_name,
+                row.number,
+                "",
+                "person_key",
+                "required",
+                "person_key is required",
+            )?;
+            counts.refused_persons += 1;
+            group.broken.push(row.number);
+            continue;
+        };
+        if !person_keys.insert(pkey.clone()) {
+            rejects.add(
+                &persons_name,
+                row.number,
+                &pkey,
+                "person_key",
+                "repeated",
+                "the key is used by an earlier row",
+            )?;
+            counts.refused_persons += 1;
+            group.broken.push(row.number);
+            continue;
+        }
         match person_draft(&cells, persons_kind) {
             Err(why) => {
                 rejects.add(&persons_name, row.number, &pkey, "", "invalid", &why)?;
@@ -822,13 +865,14 @@ pub async fn import(args: ImportArgs) -> Result<String> {
         eprintln!();
     }
     Ok(format!(
-        "Read {} households and {} people in {secs:.1} s: imported {} households ({} people), {} already imported, \
-         refused {} households and {} people rows ({} lines in {}).",
+        "Read {} households and {} people in {secs:.1} s: imported {} households ({} people), {} already imported \
+         ({} people), refused {} households and {} people rows ({} lines in {}).",
         counts.households,
         counts.persons,
         counts.imported_households,
         counts.imported_persons,
         counts.already,
+        counts.already_persons,
         counts.refused_households,
         counts.refused_persons,
         rejects.rows,
@@ -921,7 +965,10 @@ async fn finish_batch(
                 counts.imported_households += 1;
                 counts.imported_persons += n;
             }
-            ImportOutcome::AlreadyImported => counts.already += 1,
+            ImportOutcome::AlreadyImported => {
+                counts.already += 1;
+                counts.already_persons += n;
+            }
             ImportOutcome::Refused(problem) => {
                 counts.refused_households += 1;
                 counts.refused_persons += n;

@@ -1079,3 +1079,54 @@ fn households_may_come_in_any_order_but_a_households_people_together() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_household_with_any_refused_row_is_refused_whole() {
+    let dir = temp("whole");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_owned();
+    std::fs::write(
+        dir.join("h.csv"),
+        "household_key,area,rooms,urban_rural\nA,PK-PB-MUL-SDR,1,rural\nB,PK-PB-MUL-SDR,1,rural\nC,PK-PB-MUL-SDR,1,rural\n",
+    )
+    .unwrap();
+    // A: an unreadable row among its people; B: a person key used twice; C: whole.
+    std::fs::write(
+        dir.join("p.csv"),
+        "person_key,household_key,relationship,given_name_latin,sex\nA1,A,head,Ali,male\nA2,A,spouse\nA3,A,child,Amna,female\n\
+         B1,B,head,Bilal,male\nA1,B,spouse,Sana,female\nC1,C,head,Chand,male\n",
+    )
+    .unwrap();
+    let import = || {
+        run(&[
+            "import",
+            "--households",
+            &p("h.csv"),
+            "--persons",
+            &p("p.csv"),
+            "--rejects",
+            &p("r.csv"),
+            "--config",
+            "demo:pk",
+            "--db",
+            &p("reg.db"),
+        ])
+    };
+    let out = import();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(summary.contains("imported 1 households (1 people)"), "{summary}");
+    assert!(summary.contains("refused 2 households and 5 people rows"), "{summary}");
+    let rejects = std::fs::read_to_string(dir.join("r.csv")).unwrap();
+    assert!(rejects.contains("p.csv,3,,,unreadable-row"), "{rejects}");
+    assert!(rejects.contains("p.csv,6,A1,person_key,repeated"), "{rejects}");
+    // Run again: everything accounted for, nothing new.
+    let again = text(&import().stdout);
+    assert!(
+        again.contains(
+            "imported 0 households (0 people), 1 already imported (1 people), refused 2 households and 5 people rows"
+        ),
+        "{again}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
