@@ -32,18 +32,15 @@ pub struct Generator {
 }
 
 impl Generator {
-    pub fn new(_country: Country, deployment: Deployment, seed: u64) -> Generator {
-        let attribute_names = deployment
-            .household_attributes
-            .defs()
-            .iter()
-            .map(|d| d.name.clone())
-            .collect();
-        Generator {
-            synth: himaya_synth::Generator::new(deployment, seed, 0.0, Utc::now().date_naive()),
+    pub fn new(_country: Country, deployment: Deployment, seed: u64) -> Result<Generator, AppError> {
+        let attribute_names = deployment.household_attributes.names();
+        let synth = himaya_synth::Generator::new(deployment, seed, 0.0, Utc::now().date_naive())
+            .map_err(|e| AppError::invalid("areas", "required", e.to_string()))?;
+        Ok(Generator {
+            synth,
             attribute_names,
             next: 0,
-        }
+        })
     }
 
     /// The next household with its members.
@@ -130,7 +127,7 @@ pub async fn populate(app: &App, country: Country, households: usize, seed: u64)
     if !existing.items.is_empty() {
         return Ok(0);
     }
-    let mut generator = Generator::new(country, app.deployment().clone(), seed);
+    let mut generator = Generator::new(country, app.deployment().clone(), seed)?;
     let mut done = 0;
     while done < households {
         let n = (households - done).min(500);
@@ -156,7 +153,7 @@ mod tests {
                 deployment: &deployment,
                 today: Utc::now().date_naive(),
             };
-            let mut g = Generator::new(country, deployment.clone(), 7);
+            let mut g = Generator::new(country, deployment.clone(), 7).unwrap();
             for _ in 0..300 {
                 let h = g.household();
                 let known = |c: &str| deployment.areas.iter().any(|a| a.code == c);

@@ -199,6 +199,16 @@ pub enum AuditCommand {
     },
 }
 
+/// The secret alone on standard output (for scripts to capture), what it is on standard error.
+fn print_token(t: &himaya_app::IssuedToken, whose: &str) {
+    println!("{}", t.secret);
+    eprintln!(
+        "Token {} for {whose}, valid until {}. It is shown only now; send it as Authorization: Bearer TOKEN.",
+        t.id,
+        t.expires_at.format("%Y-%m-%d %H:%M UTC")
+    );
+}
+
 fn operator() -> Actor {
     Actor::system("cli")
 }
@@ -337,12 +347,7 @@ pub async fn token(cmd: TokenCommand) -> Result<()> {
                 .create_user_token(&by, &user, expires_days)
                 .await
                 .map_err(explain)?;
-            println!("{}", t.secret);
-            eprintln!(
-                "Token {} for {user}, valid until {}. It is shown only now; send it as Authorization: Bearer TOKEN.",
-                t.id,
-                t.expires_at.format("%Y-%m-%d %H:%M UTC")
-            );
+            print_token(&t, &user);
         }
         TokenCommand::List { user, target } => {
             let now = chrono::Utc::now();
@@ -406,12 +411,8 @@ pub async fn agency(cmd: AgencyCommand) -> Result<()> {
                 )
                 .await
                 .map_err(explain)?;
-            println!("{}", t.secret);
-            eprintln!(
-                "Agency {name} registered; token {} valid until {}. It is shown only now.",
-                t.id,
-                t.expires_at.format("%Y-%m-%d %H:%M UTC")
-            );
+            eprintln!("Agency {name} registered.");
+            print_token(&t, &name);
         }
         AgencyCommand::Token {
             name,
@@ -424,12 +425,7 @@ pub async fn agency(cmd: AgencyCommand) -> Result<()> {
                 .create_agency_token(&by, &name, expires_days)
                 .await
                 .map_err(explain)?;
-            println!("{}", t.secret);
-            eprintln!(
-                "Token {} for {name}, valid until {}. It is shown only now.",
-                t.id,
-                t.expires_at.format("%Y-%m-%d %H:%M UTC")
-            );
+            print_token(&t, &name);
         }
         AgencyCommand::Disable { name, target } => {
             target.open().await?.disable_agency(&by, &name).await.map_err(explain)?;

@@ -101,7 +101,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     // several clients would: one batch is validated while another is written.
     // The clock runs from the first registration to the last commit.
     let actor = Actor::system("bench");
-    let mut generator = Generator::new(args.country, deployment, 42);
+    let mut generator = Generator::new(args.country, deployment, 42)?;
     let (households, batch) = (args.households, args.batch as usize);
     let (sender, receiver) = tokio::sync::mpsc::channel::<Vec<NewHousehold>>(args.concurrency as usize * 2);
     let producer = std::thread::spawn(move || {
@@ -317,7 +317,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     std::fs::create_dir_all(&import_dir)?;
     let synth_households = (args.households as u64 / 5).max(1_000);
     let deployment = Deployment::from_toml(himaya_app::demo::config_text(args.country))?;
-    let generator = himaya_synth::Generator::new(deployment, 7, 0.05, chrono::Utc::now().date_naive());
+    let generator = himaya_synth::Generator::new(deployment, 7, 0.05, chrono::Utc::now().date_naive())?;
     let file = |name: &str| -> Result<std::io::BufWriter<std::fs::File>> {
         Ok(std::io::BufWriter::new(std::fs::File::create(import_dir.join(name))?))
     };

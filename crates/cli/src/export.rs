@@ -57,14 +57,8 @@ pub async fn run(args: ExportArgs) -> Result<()> {
     let deployment = crate::load_config(&args.config)?;
     let app = crate::open(&args.db.url(), deployment).await?;
     let actor = Actor::system("export");
-    let attributes: Vec<String> = app
-        .deployment()
-        .household_attributes
-        .defs()
-        .iter()
-        .map(|d| d.name.clone())
-        .collect();
-    let mut household_columns: Vec<String> = ["household_key", "area", "address", "latitude", "longitude"]
+    let attributes: Vec<String> = app.deployment().household_attributes.names();
+    let mut household_columns: Vec<String> = himaya_synth::write::HOUSEHOLD_COLUMNS
         .iter()
         .map(|s| s.to_string())
         .collect();

@@ -68,7 +68,7 @@ impl ImportArgs {
     }
 }
 
-const HOUSEHOLD_FIELDS: &[&str] = &["household_key", "area", "address", "latitude", "longitude"];
+const HOUSEHOLD_FIELDS: &[&str] = himaya_synth::write::HOUSEHOLD_COLUMNS;
 const PERSON_FIELDS: &[&str] = himaya_synth::write::PERSON_COLUMNS;
 
 /// One row as read: its line in the file (a CSV header is line 1) and its
@@ -590,13 +590,7 @@ pub async fn import(args: ImportArgs) -> Result<String> {
     let deployment = crate::load_config(&args.config)?;
     let app = crate::open(&args.db.url(), deployment).await?;
     let actor = Actor::system("import");
-    let attributes: Vec<String> = app
-        .deployment()
-        .household_attributes
-        .defs()
-        .iter()
-        .map(|d| d.name.clone())
-        .collect();
+    let attributes: Vec<String> = app.deployment().household_attributes.names();
     let known_household = |c: &str| HOUSEHOLD_FIELDS.contains(&c) || attributes.iter().any(|a| a == c);
     let json_household = |c: &str| known_household(c) || c == "attributes" || c == "location";
     let mapping = match &args.mapping {

@@ -82,7 +82,7 @@ pub fn run(args: SynthArgs) -> Result<()> {
         household_truth: open("household_truth")?,
     };
     let today = chrono::Utc::now().date_naive();
-    let generator = Generator::new(deployment, args.seed, args.duplicates, today);
+    let generator = Generator::new(deployment, args.seed, args.duplicates, today)?;
     let started = Instant::now();
     let summary = write_population(&generator, args.households, args.format, &mut outputs)
         .with_context(|| format!("cannot write to {}", args.out.display()))?;

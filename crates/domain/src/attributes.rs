@@ -101,6 +101,11 @@ impl AttributeSchema {
         &self.defs
     }
 
+    /// The attributes' names, in schema order (the columns of household files).
+    pub fn names(&self) -> Vec<String> {
+        self.defs.iter().map(|d| d.name.clone()).collect()
+    }
+
     pub fn get(&self, name: &str) -> Option<&AttributeDef> {
         self.defs.iter().find(|d| d.name == name)
     }

@@ -118,6 +118,11 @@ fn profile(c: Country) -> Profile {
     }
 }
 
+/// A deployment without areas: there is nowhere to put households.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the deployment has no areas to put households in")]
+pub struct NoAreas;
+
 /// Makes households for one deployment.
 pub struct Generator {
     country: Country,
@@ -135,9 +140,9 @@ pub struct Generator {
 
 impl Generator {
     /// `duplicates` is the share of person records that get a duplicate.
-    pub fn new(deployment: Deployment, seed: u64, duplicates: f64, today: NaiveDate) -> Generator {
+    pub fn new(deployment: Deployment, seed: u64, duplicates: f64, today: NaiveDate) -> Result<Generator, NoAreas> {
         let country = deployment.country;
-        let leaves = deployment
+        let leaves: Vec<(String, String, f64)> = deployment
             .areas
             .iter()
             .filter(|a| !deployment.areas.iter().any(|c| c.parent.as_deref() == Some(&a.code)))
@@ -152,6 +157,9 @@ impl Generator {
                 (a.code.clone(), name, shift)
             })
             .collect();
+        if leaves.is_empty() {
+            return Err(NoAreas);
+        }
         let choice_order = deployment
             .household_attributes
             .defs()
@@ -162,7 +170,7 @@ impl Generator {
                 order
             })
             .collect();
-        Generator {
+        Ok(Generator {
             country,
             profile: profile(country),
             names: NameLists::of(country),
@@ -172,7 +180,7 @@ impl Generator {
             seed,
             duplicates: duplicates.clamp(0.0, 1.0),
             today,
-        }
+        })
     }
 
     pub fn deployment(&self) -> &Deployment {
@@ -588,6 +596,7 @@ mod tests {
             duplicates,
             NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
         )
+        .unwrap()
     }
 
     #[test]
@@ -606,6 +615,7 @@ mod tests {
                 0.05,
                 NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
             )
+            .unwrap()
             .block(0, 1)
             .households
         });
@@ -644,6 +654,14 @@ mod tests {
                 / persons.iter().filter(|p| p.sex == "male").count() as f64;
             assert!(women_with_id <= men_with_id, "{country:?}");
         }
+    }
+
+    #[test]
+    fn a_deployment_without_areas_is_refused() {
+        let mut deployment = generator(Country::Ps, 0.0).deployment.clone();
+        deployment.areas.clear();
+        let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        assert_eq!(Generator::new(deployment, 1, 0.0, today).err(), Some(NoAreas));
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub mod write;
 use himaya_domain::Country;
 use serde::Deserialize;
 
-pub use household::{Block, Generator, SynthHousehold, SynthPerson};
+pub use household::{Block, Generator, NoAreas, SynthHousehold, SynthPerson};
 pub use write::{Format, Summary, write_population};
 
 /// The word lists people and addresses are made from, per country.

@@ -43,6 +43,10 @@ pub struct Outputs<W> {
     pub household_truth: W,
 }
 
+/// The households file's columns before the attributes (one column each, in
+/// schema order, follows).
+pub const HOUSEHOLD_COLUMNS: &[&str] = &["household_key", "area", "address", "latitude", "longitude"];
+
 /// The persons file's columns, in order.
 pub const PERSON_COLUMNS: &[&str] = &[
     "person_key",
@@ -72,15 +76,9 @@ pub fn write_population<W: Write>(
     format: Format,
     out: &mut Outputs<W>,
 ) -> std::io::Result<Summary> {
-    let attributes: Vec<String> = g
-        .deployment()
-        .household_attributes
-        .defs()
-        .iter()
-        .map(|d| d.name.clone())
-        .collect();
+    let attributes: Vec<String> = g.deployment().household_attributes.names();
     if format == Format::Csv {
-        let mut head = vec!["household_key", "area", "address", "latitude", "longitude"];
+        let mut head = HOUSEHOLD_COLUMNS.to_vec();
         head.extend(attributes.iter().map(String::as_str));
         writeln!(out.households, "{}", head.join(","))?;
         writeln!(out.persons, "{}", PERSON_COLUMNS.join(","))?;
