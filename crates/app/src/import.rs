@@ -3,14 +3,23 @@
 //! written in one transaction together with its source keys, so an import
 //! run again — or resumed after a crash — skips what is already in and
 //! ends with the same registry as one uninterrupted run.
+//!
+//! Two phases, so that one batch can be checked while the one before it is
+//! written: [`App::check_import`] needs nothing the previous batch changes
+//! (the rules, and source keys written by earlier runs); [`App::write_import`]
+//! looks up identifiers against the registry as it is now, then writes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use himaya_domain::Problem;
 use himaya_domain::access::Permission;
 use himaya_domain::household::HouseholdId;
 use himaya_domain::identifier::IdentifierType;
+use himaya_domain::person::PersonId;
+use himaya_store::{LoadHousehold, StoreError};
+use serde_json::json;
 
+use crate::audit::{Record, entry};
 use crate::registry::Checked;
 use crate::{Actor, App, AppError, NewHousehold};
 
@@ -34,6 +43,20 @@ pub enum ImportOutcome {
     Refused(Problem),
 }
 
+/// A batch after its own checks, ready for [`App::write_import`].
+pub struct CheckedImport {
+    /// Outcomes known already; `None` for the candidates.
+    outcomes: Vec<Option<ImportOutcome>>,
+    candidates: Vec<Candidate>,
+}
+
+struct Candidate {
+    position: usize,
+    checked: Checked,
+    id: HouseholdId,
+    load: LoadHousehold,
+}
+
 /// The same words whether the earlier holder came in this run or an
 /// earlier one, so that a resumed import writes the same rejects.
 fn taken(id: &himaya_domain::identifier::Identifier) -> String {
@@ -55,91 +78,242 @@ impl App {
         actor: &Actor,
         batch: Vec<KeyedHousehold>,
     ) -> Result<Vec<ImportOutcome>, AppError> {
-        actor.require(Permission::HouseholdsWrite)?;
-        let already = {
-            let keys: Vec<&str> = batch.iter().map(|h| h.key.as_str()).collect();
-            let mut tx = self.store().begin().await?;
-            tx.imported_keys("household", &keys).await?
-        };
-        // Checking is computation only: off the async workers.
-        let checked: Vec<(KeyedHousehold, Option<Result<Checked, AppError>>)> = {
-            let (app, actor) = (self.clone(), actor.clone());
-            tokio::task::spawn_blocking(move || {
-                batch
-                    .into_iter()
-                    .map(|mut kh| {
-                        if already.contains(&kh.key) {
-                            return (kh, None);
-                        }
-                        kh.household.source = Some("import".into());
-                        let result = app
-                            .check_batch(&actor, std::slice::from_ref(&kh.household))
-                            .map(|mut c| c.remove(0))
-                            .map_err(|(_, e)| e);
-                        (kh, Some(result))
-                    })
-                    .collect()
-            })
-            .await
-            .map_err(|e| AppError::Internal(format!("checking an import batch failed: {e}")))?
-        };
+        let checked = self.check_import(actor, batch).await?;
+        self.write_import(actor, checked).await
+    }
 
-        // Every household that passed its own checks; then, in file order,
-        // its identifiers against the registry and against those earlier in
-        // the batch that are being written (a refused household takes none).
-        let mut outcomes: Vec<Option<ImportOutcome>> = Vec::with_capacity(checked.len());
-        let mut candidates: Vec<(usize, KeyedHousehold, Checked)> = Vec::new();
-        for (i, (kh, result)) in checked.into_iter().enumerate() {
-            match result {
-                None => outcomes.push(Some(ImportOutcome::AlreadyImported)),
-                Some(Err(AppError::Invalid(p))) => outcomes.push(Some(ImportOutcome::Refused(p))),
-                Some(Err(AppError::Forbidden { code, message })) => outcomes.push(Some(ImportOutcome::Refused(
-                    Problem::single("household.area", code, message),
-                ))),
-                Some(Err(e)) => return Err(e),
-                Some(Ok(c)) => {
-                    outcomes.push(None);
-                    candidates.push((i, kh, c));
+    /// The first phase: skips households an earlier run imported, checks the
+    /// others on their own (in parallel), refuses people whose keys an earlier
+    /// run imported elsewhere, and builds the stored text of the rest.
+    pub async fn check_import(&self, actor: &Actor, batch: Vec<KeyedHousehold>) -> Result<CheckedImport, AppError> {
+        actor.require(Permission::HouseholdsWrite)?;
+        let (already, imported_people) = {
+            let keys: Vec<&str> = batch.iter().map(|h| h.key.as_str()).collect();
+            let person_keys: Vec<&str> = batch
+                .iter()
+                .flat_map(|h| h.person_keys.iter().map(String::as_str))
+                .collect();
+            let mut tx = self.store().begin().await?;
+            (
+                tx.imported_keys("household", &keys).await?,
+                tx.imported_keys("person", &person_keys).await?,
+            )
+        };
+        let (already, imported_people) = (std::sync::Arc::new(already), std::sync::Arc::new(imported_people));
+        // Ids are made here, in file order, so that registration order (and
+        // with it the order of exports) follows the file.
+        let ids: Vec<(HouseholdId, Vec<PersonId>)> = batch
+            .iter()
+            .map(|kh| {
+                (
+                    HouseholdId::new(),
+                    kh.household.members.iter().map(|_| PersonId::new()).collect(),
+                )
+            })
+            .collect();
+        let ids = std::sync::Arc::new(ids);
+        // Checking is computation only: off the async workers, on every core.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let per = batch.len().div_ceil(cores).max(1);
+        let mut parts = Vec::new();
+        let mut rest = batch;
+        let mut offset = 0;
+        while !rest.is_empty() {
+            let tail = rest.split_off(per.min(rest.len()));
+            let part = std::mem::replace(&mut rest, tail);
+            let (app, actor, already, imported_people, ids) = (
+                self.clone(),
+                actor.clone(),
+                already.clone(),
+                imported_people.clone(),
+                ids.clone(),
+            );
+            let first = offset;
+            offset += part.len();
+            parts.push(tokio::task::spawn_blocking(move || {
+                part.into_iter()
+                    .enumerate()
+                    .map(|(i, kh)| {
+                        app.check_one_import(&actor, first + i, kh, &ids[first + i], &already, &imported_people)
+                    })
+                    .collect::<Result<Vec<_>, AppError>>()
+            }));
+        }
+        let mut outcomes = Vec::with_capacity(offset);
+        let mut candidates = Vec::new();
+        for part in parts {
+            let part = part
+                .await
+                .map_err(|e| AppError::Internal(format!("checking an import batch failed: {e}")))??;
+            for result in part {
+                match result {
+                    Ok(candidate) => {
+                        outcomes.push(None);
+                        candidates.push(candidate);
+                    }
+                    Err(outcome) => outcomes.push(Some(outcome)),
                 }
             }
         }
-        let wanted: Vec<(&str, &str)> = candidates
-            .iter()
-            .flat_map(|(_, _, c)| c.members().iter().flat_map(|(_, p)| &p.identifiers))
-            .map(|id| (id.id_type.code(), id.value.as_str()))
-            .collect();
-        let person_keys: Vec<&str> = candidates
-            .iter()
-            .flat_map(|(_, kh, _)| kh.person_keys.iter().map(String::as_str))
-            .collect();
-        let (held, imported_people) = {
-            let mut tx = self.store().begin().await?;
-            let held = if wanted.is_empty() {
-                HashMap::new()
-            } else {
-                tx.identifier_holders(&wanted).await?
-            };
-            (held, tx.imported_keys("person", &person_keys).await?)
+        Ok(CheckedImport { outcomes, candidates })
+    }
+
+    fn check_one_import(
+        &self,
+        actor: &Actor,
+        position: usize,
+        mut kh: KeyedHousehold,
+        (id, person_ids): &(HouseholdId, Vec<PersonId>),
+        already: &HashSet<String>,
+        imported_people: &HashSet<String>,
+    ) -> Result<Result<Candidate, ImportOutcome>, AppError> {
+        if already.contains(&kh.key) {
+            return Ok(Err(ImportOutcome::AlreadyImported));
+        }
+        kh.household.source = Some("import".into());
+        let mut checked = match self
+            .check_batch(actor, std::slice::from_ref(&kh.household))
+            .map(|mut c| c.remove(0))
+            .map_err(|(_, e)| e)
+        {
+            Ok(c) => c,
+            Err(AppError::Invalid(p)) => return Ok(Err(ImportOutcome::Refused(p))),
+            Err(AppError::Forbidden { code, message }) => {
+                return Ok(Err(ImportOutcome::Refused(Problem::single(
+                    "household.area",
+                    code,
+                    message,
+                ))));
+            }
+            Err(e) => return Err(e),
         };
-        let mut seen: HashMap<(IdentifierType, String), ()> = HashMap::new();
-        let mut writes = Vec::with_capacity(candidates.len());
-        let mut keys = Vec::with_capacity(candidates.len());
-        let mut positions = Vec::with_capacity(candidates.len());
-        for (i, kh, c) in candidates {
-            let mut problem = Problem::default();
-            for (m, key) in kh.person_keys.iter().enumerate() {
-                if imported_people.contains(key) {
-                    problem.push(
-                        format!("members[{m}].person_key"),
-                        "repeated",
-                        format!("person {key} was imported before, in another household"),
-                    );
+        let mut problem = Problem::default();
+        for (m, key) in kh.person_keys.iter().enumerate() {
+            if imported_people.contains(key) {
+                problem.push(
+                    format!("members[{m}].person_key"),
+                    "repeated",
+                    format!("person {key} was imported before, in another household"),
+                );
+            }
+        }
+        if !problem.is_empty() {
+            return Ok(Err(ImportOutcome::Refused(problem)));
+        }
+        checked.set_person_ids(person_ids);
+        let id = *id;
+        let people: Vec<_> = checked
+            .members()
+            .iter()
+            .zip(&kh.person_keys)
+            .map(|((pid, record), pkey)| (*pid, record, pkey.as_str()))
+            .collect();
+        let load = LoadHousehold::new(id, &kh.key, checked.record(), checked.meta(), &people);
+        Ok(Ok(Candidate {
+            position,
+            checked,
+            id,
+            load,
+        }))
+    }
+
+    /// The second phase: refuses, in file order, households with an
+    /// identifier held by an active person in the registry or by a household
+    /// before them in the batch, writes the rest with their source keys in
+    /// one transaction, and audits each registration. Should a concurrent
+    /// registration take one of their identifiers between the lookup and the
+    /// write, the lookup is made again and the batch written without the
+    /// household that lost it.
+    pub async fn write_import(&self, actor: &Actor, batch: CheckedImport) -> Result<Vec<ImportOutcome>, AppError> {
+        actor.require(Permission::HouseholdsWrite)?;
+        let CheckedImport {
+            mut outcomes,
+            mut candidates,
+        } = batch;
+        let mut attempts = 0;
+        let (written, numbers) = loop {
+            let refused = self.refuse_taken(&candidates).await?;
+            let mut loads = Vec::with_capacity(candidates.len());
+            let mut kept = Vec::with_capacity(candidates.len());
+            for (c, problem) in candidates.into_iter().zip(refused) {
+                match problem {
+                    Some(problem) => outcomes[c.position] = Some(ImportOutcome::Refused(problem)),
+                    None => {
+                        loads.push(c.load);
+                        kept.push((c.position, c.id, c.checked));
+                    }
                 }
             }
-            for (m, (_, person)) in c.members().iter().enumerate() {
+            match self
+                .store()
+                .load(&mut loads, &self.deployment().registration_prefix)
+                .await
+            {
+                Ok(numbers) => break (kept, numbers),
+                Err(StoreError::IdentifierTaken) if attempts < 3 => {
+                    attempts += 1;
+                    candidates = kept
+                        .into_iter()
+                        .zip(loads)
+                        .map(|((position, id, checked), load)| Candidate {
+                            position,
+                            checked,
+                            id,
+                            load,
+                        })
+                        .collect();
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let audit = written
+            .iter()
+            .zip(&numbers)
+            .map(|((_, id, checked), number)| {
+                let members: Vec<PersonId> = checked.members().iter().map(|(pid, _)| *pid).collect();
+                // The members are listed, not indexed as subjects: a person's
+                // own history already says who registered them.
+                entry(
+                    actor,
+                    "household.create",
+                    Some(Record::new("household", id)),
+                    json!({"registration_number": number, "members": members}),
+                )
+            })
+            .collect();
+        self.audit_many(audit).await?;
+        for (position, id, _) in written {
+            outcomes[position] = Some(ImportOutcome::Imported(id));
+        }
+        outcomes
+            .into_iter()
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| AppError::Internal("an imported household got no outcome".into()))
+    }
+
+    /// For each candidate, in order, the identifiers an active person in the
+    /// registry, or a candidate before it, already holds.
+    async fn refuse_taken(&self, candidates: &[Candidate]) -> Result<Vec<Option<Problem>>, AppError> {
+        let wanted: Vec<(&str, &str)> = candidates
+            .iter()
+            .flat_map(|c| c.checked.members().iter().flat_map(|(_, p)| &p.identifiers))
+            .map(|id| (id.id_type.code(), id.value.as_str()))
+            .collect();
+        let held = if wanted.is_empty() {
+            HashMap::new()
+        } else {
+            let mut tx = self.store().begin().await?;
+            tx.identifier_holders(&wanted).await?
+        };
+        let mut seen: HashSet<(IdentifierType, &str)> = HashSet::new();
+        let mut refused = Vec::with_capacity(candidates.len());
+        for c in candidates {
+            let mut problem = Problem::default();
+            for (m, (_, person)) in c.checked.members().iter().enumerate() {
                 for (j, id) in person.identifiers.iter().enumerate() {
-                    let key = (id.id_type, id.value.clone());
-                    if held.contains_key(&(id.id_type.code().to_owned(), id.value.clone())) || seen.contains_key(&key) {
+                    if held.contains_key(&(id.id_type.code().to_owned(), id.value.clone()))
+                        || seen.contains(&(id.id_type, id.value.as_str()))
+                    {
                         problem.push(
                             format!("members[{m}].identifiers[{j}].value"),
                             "identifier-taken",
@@ -149,42 +323,14 @@ impl App {
                 }
             }
             if problem.is_empty() {
-                for (_, person) in c.members() {
-                    for id in &person.identifiers {
-                        seen.insert((id.id_type, id.value.clone()), ());
-                    }
+                for (_, person) in c.checked.members() {
+                    seen.extend(person.identifiers.iter().map(|id| (id.id_type, id.value.as_str())));
                 }
-                writes.push(c);
-                keys.push((kh.key, kh.person_keys));
-                positions.push(i);
+                refused.push(None);
             } else {
-                outcomes[i] = Some(ImportOutcome::Refused(problem));
+                refused.push(Some(problem));
             }
         }
-        if !writes.is_empty() {
-            // A concurrent registration that took an identifier since the
-            // check fails the batch as a whole; the caller runs it again.
-            let views = self
-                .write_checked(actor, writes, Some(&keys))
-                .await
-                .map_err(|(_, e)| match e {
-                    // Taken by someone else since the check: the caller runs the batch again.
-                    AppError::Invalid(p) if p.errors.iter().any(|e| e.code == "identifier-taken") => {
-                        AppError::Conflict {
-                            code: "identifier-taken",
-                            message: "an identifier was registered elsewhere during the import; run the batch again"
-                                .into(),
-                        }
-                    }
-                    e => e,
-                })?;
-            for (i, view) in positions.into_iter().zip(views) {
-                outcomes[i] = Some(ImportOutcome::Imported(view.household.id));
-            }
-        }
-        outcomes
-            .into_iter()
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| AppError::Internal("an imported household got no outcome".into()))
+        Ok(refused)
     }
 }

@@ -122,6 +122,22 @@ impl Checked {
     pub(crate) fn members(&self) -> &[(PersonId, PersonRecord)] {
         &self.members
     }
+
+    /// Gives the members the ids made for them beforehand (in file order,
+    /// so that ids — and registration order — follow the file).
+    pub(crate) fn set_person_ids(&mut self, ids: &[PersonId]) {
+        for ((id, _), new) in self.members.iter_mut().zip(ids) {
+            *id = *new;
+        }
+    }
+
+    pub(crate) fn record(&self) -> &HouseholdRecord {
+        &self.record
+    }
+
+    pub(crate) fn meta(&self) -> &WriteMeta {
+        &self.meta
+    }
 }
 
 /// A household with everyone linked to it.
@@ -462,17 +478,14 @@ impl App {
                 .await
                 .map_err(|e| (0, AppError::Internal(format!("checking a batch failed: {e}"))))??
         };
-        self.write_checked(actor, checked, None).await
+        self.write_checked(actor, checked).await
     }
 
-    /// Writes checked households in one transaction, with their import
-    /// source keys when they come from an import (`keys[i]`: the household's
-    /// key and its members' keys).
+    /// Writes checked households in one transaction.
     pub(crate) async fn write_checked(
         &self,
         actor: &Actor,
         checked: Vec<Checked>,
-        keys: Option<&[(String, Vec<String>)]>,
     ) -> Result<Vec<HouseholdView>, (usize, AppError)> {
         // Everything that needs no database is done before the transaction,
         // so concurrent batches validate while another one writes.
@@ -520,20 +533,6 @@ impl App {
             // The unique index refuses a taken identifier; only then do we
             // look for which one, to name it.
             tx.insert_persons(&persons).await?;
-            if let Some(keys) = keys {
-                let households: Vec<(&str, String)> = keys
-                    .iter()
-                    .zip(&ids)
-                    .map(|((k, _), id)| (k.as_str(), id.to_string()))
-                    .collect();
-                tx.insert_import_keys("household", &households).await?;
-                let persons: Vec<(&str, String)> = keys
-                    .iter()
-                    .zip(&member_ids)
-                    .flat_map(|((_, ks), ids)| ks.iter().zip(ids).map(|(k, id)| (k.as_str(), id.to_string())))
-                    .collect();
-                tx.insert_import_keys("person", &persons).await?;
-            }
             tx.commit().await?;
             Ok::<_, AppError>(numbers)
         };

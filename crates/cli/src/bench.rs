@@ -29,9 +29,21 @@ pub struct BenchArgs {
     pub lookups: usize,
     #[arg(long, default_value = "pk", value_parser = crate::parse_country)]
     pub country: Country,
+    /// Which workloads to run (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "registry,import")]
+    pub workloads: Vec<Workload>,
     /// The database to fill; by default a new SQLite file in a temporary directory.
     #[arg(long, env = "HIMAYA_BENCH_DATABASE_URL")]
     pub database_url: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    /// Registration in batches, lookups, searches, sign-in and tokens.
+    Registry,
+    /// A synthetic population imported from CSV (`--households` ÷ 5
+    /// households), beside the database's own bulk load of the same rows.
+    Import,
 }
 
 /// Peak resident memory of this process, in MiB (Linux; 0 elsewhere).
@@ -82,7 +94,6 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             format!("sqlite://{}", dir.join("bench.db").display())
         }
     };
-    let lookups = args.lookups;
     let deployment = Deployment::from_toml(himaya_app::demo::config_text(args.country))?;
     let app = crate::open(&url, deployment.clone()).await?;
     let backend = format!("{:?}", app.store().backend());
@@ -96,6 +107,32 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     println!("| workload | records | seconds | records/s | p50 ms | p99 ms | peak RSS MiB |");
     println!("|---|---|---|---|---|---|---|");
 
+    if args.workloads.contains(&Workload::Registry) {
+        registry_workloads(&args, &app, deployment).await?;
+    }
+    app.store().close().await;
+    if args.workloads.contains(&Workload::Import) {
+        import_workloads(&args, &url).await?;
+    }
+    if args.database_url.is_none() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// The top-level areas, so a district officer's scope covers every generated household.
+fn deployment_areas_top(app: &himaya_app::App) -> Vec<String> {
+    app.deployment()
+        .areas
+        .iter()
+        .filter(|a| a.parent.is_none())
+        .map(|a| a.code.clone())
+        .collect()
+}
+
+/// Registration, lookups, searches and sign-in on the registry.
+async fn registry_workloads(args: &BenchArgs, app: &himaya_app::App, deployment: Deployment) -> Result<()> {
+    let lookups = args.lookups;
     // A producer thread generates batches into a short queue (memory stays
     // bounded) while `concurrency` tasks register them, as an importer or
     // several clients would: one batch is validated while another is written.
@@ -189,7 +226,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         himaya_app::NewUser {
             username: "bench.officer".into(),
             roles: vec!["district_officer".into()],
-            areas: deployment_areas_top(&app),
+            areas: deployment_areas_top(app),
             password: Some("a benchmark passphrase".into()),
         },
     )
@@ -309,8 +346,13 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Some(&mut latencies),
     );
 
-    app.store().close().await;
+    Ok(())
+}
 
+/// A synthetic population with 5 % duplicates written to CSV, imported
+/// (rejects included), then the same rows loaded by the database's own bulk
+/// path, for comparison.
+async fn import_workloads(args: &BenchArgs, url: &str) -> Result<()> {
     // Import: a synthetic population with 5 % duplicates written to CSV,
     // then imported into a fresh SQLite registry (rejects included).
     let import_dir = std::env::temp_dir().join(format!("himaya-bench-import-{}", std::process::id()));
@@ -337,35 +379,62 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         started.elapsed(),
         None,
     );
+    // On PostgreSQL the benchmark's database; on SQLite a file of its own.
+    let import_url = if url.starts_with("sqlite:") {
+        format!("sqlite://{}", import_dir.join("import.db").display())
+    } else {
+        url.to_owned()
+    };
     let started = Instant::now();
     crate::import::import(crate::import::ImportArgs::of_files(
         import_dir.join("households.csv"),
         import_dir.join("persons.csv"),
         import_dir.join("rejects.csv"),
         format!("demo:{}", args.country.code()),
-        format!("sqlite://{}", import_dir.join("import.db").display()),
+        import_url.clone(),
     ))
     .await?;
+    let import = started.elapsed();
+    let source = himaya_store::Store::connect(&import_url).await?;
+    let backend = source.backend();
     row(
-        "import people from CSV (checks, history, audit; SQLite)",
+        &format!("import people from CSV (checks, history, audit; {backend:?})"),
         written.persons as usize,
-        started.elapsed(),
+        import,
         None,
+    );
+    let baseline = match backend {
+        himaya_store::Backend::Sqlite => {
+            let target =
+                himaya_store::Store::connect(&format!("sqlite://{}", import_dir.join("baseline.db").display())).await?;
+            target.migrate().await?;
+            let timing = source.bulk_baseline(Some(&target)).await?;
+            target.close().await;
+            timing
+        }
+        himaya_store::Backend::Postgres => source.bulk_baseline(None).await?,
+    };
+    source.close().await;
+    let path = match backend {
+        himaya_store::Backend::Sqlite => "prepared INSERTs in one transaction",
+        himaya_store::Backend::Postgres => "COPY in one transaction",
+    };
+    row(
+        &format!(
+            "the same people loaded by the database's own bulk path ({path}, no checks; {} rows in all, \
+             reading them took {:.2} s and is left out)",
+            baseline.rows,
+            baseline.read.as_secs_f64()
+        ),
+        baseline.people as usize,
+        baseline.write(),
+        None,
+    );
+    println!(
+        "| import time ÷ bulk-path time | – | {:.2} | – | – | – | – |",
+        import.as_secs_f64() / baseline.write().as_secs_f64().max(1e-9)
     );
     std::fs::remove_dir_all(&import_dir).with_context(|| format!("cannot remove {}", import_dir.display()))?;
 
-    if args.database_url.is_none() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
-    }
     Ok(())
-}
-
-/// The top-level areas, so a district officer's scope covers every generated household.
-fn deployment_areas_top(app: &himaya_app::App) -> Vec<String> {
-    app.deployment()
-        .areas
-        .iter()
-        .filter(|a| a.parent.is_none())
-        .map(|a| a.code.clone())
-        .collect()
 }

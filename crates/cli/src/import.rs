@@ -35,7 +35,7 @@ pub struct ImportArgs {
     #[arg(long)]
     mapping: Option<PathBuf>,
     /// Households per transaction.
-    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     batch: u64,
     /// The deployment configuration (TOML), or `demo:pk` (bd, jo, ps).
     #[arg(long, env = "HIMAYA_CONFIG")]
@@ -58,7 +58,7 @@ impl ImportArgs {
             persons,
             rejects: Some(rejects),
             mapping: None,
-            batch: 1000,
+            batch: 2000,
             config,
             db: DbArgs {
                 database_url: Some(database_url),
@@ -676,7 +676,10 @@ pub async fn import(args: ImportArgs) -> Result<String> {
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut batch: Vec<Pending> = Vec::new();
     let mut current: Option<Group> = None;
-    let mut in_flight: Option<InFlight> = None;
+    // Batches being checked or written, oldest first; each is written after
+    // the one before it (`written`), while the next is checked and read.
+    let mut in_flight: std::collections::VecDeque<InFlight> = std::collections::VecDeque::new();
+    let mut written: Option<tokio::sync::oneshot::Receiver<()>> = None;
     let mut person_rows = person_rows;
     let mut person_keys: std::collections::HashSet<String> = std::collections::HashSet::new();
     loop {
@@ -748,13 +751,15 @@ pub async fn import(args: ImportArgs) -> Result<String> {
                 }
             }
             if batch.len() as u64 >= args.batch {
-                // One batch is written while the next is read: wait for the
-                // previous before starting this one, so batches never race.
-                if let Some(previous) = in_flight.take() {
-                    finish_batch(previous, &mut rejects, &mut counts, &households_name, &persons_name).await?;
+                // At most two batches in flight: one written, one checked,
+                // while the next is read; memory stays bounded.
+                if in_flight.len() >= 2
+                    && let Some(oldest) = in_flight.pop_front()
+                {
+                    finish_batch(oldest, &mut rejects, &mut counts, &households_name, &persons_name).await?;
                     progress(&counts, started, terminal, total_households);
                 }
-                in_flight = Some(start_batch(&app, &actor, std::mem::take(&mut batch)));
+                in_flight.push_back(start_batch(&app, &actor, std::mem::take(&mut batch), &mut written));
             }
         }
         let Some(row) = row else { break };
@@ -830,12 +835,11 @@ pub async fn import(args: ImportArgs) -> Result<String> {
             Ok(draft) => group.members.push((row.number, pkey, draft)),
         }
     }
-    if let Some(previous) = in_flight.take() {
-        finish_batch(previous, &mut rejects, &mut counts, &households_name, &persons_name).await?;
-    }
     if !batch.is_empty() {
-        let last = start_batch(&app, &actor, batch);
-        finish_batch(last, &mut rejects, &mut counts, &households_name, &persons_name).await?;
+        in_flight.push_back(start_batch(&app, &actor, batch, &mut written));
+    }
+    while let Some(oldest) = in_flight.pop_front() {
+        finish_batch(oldest, &mut rejects, &mut counts, &households_name, &persons_name).await?;
     }
     // Households no person row named.
     households.take("", &mut rejects, &mut counts, &app, households_kind, &households_name)?;
@@ -860,7 +864,7 @@ pub async fn import(args: ImportArgs) -> Result<String> {
     }
     Ok(format!(
         "Read {} households and {} people in {secs:.1} s: imported {} households ({} people), {} already imported \
-         ({} people), refused {} households and {} people rows ({} lines in {}).",
+         ({} people), refused {} households and {} people rows ({} lines in {}). Peak memory {:.0} MiB.",
         counts.households,
         counts.persons,
         counts.imported_households,
@@ -870,7 +874,8 @@ pub async fn import(args: ImportArgs) -> Result<String> {
         counts.refused_households,
         counts.refused_persons,
         rejects.rows,
-        rejects_path.display()
+        rejects_path.display(),
+        crate::bench::peak_rss_mib()
     ))
 }
 
@@ -916,7 +921,14 @@ struct InFlight {
     task: tokio::task::JoinHandle<Result<Vec<ImportOutcome>, himaya_app::AppError>>,
 }
 
-fn start_batch(app: &App, actor: &Actor, mut batch: Vec<Pending>) -> InFlight {
+/// Starts checking a batch at once, and writing it once the batch before it
+/// (`written`) is written; `written` then waits on this one.
+fn start_batch(
+    app: &App,
+    actor: &Actor,
+    mut batch: Vec<Pending>,
+    written: &mut Option<tokio::sync::oneshot::Receiver<()>>,
+) -> InFlight {
     let keyed: Vec<KeyedHousehold> = batch
         .iter_mut()
         .map(|p| KeyedHousehold {
@@ -926,16 +938,22 @@ fn start_batch(app: &App, actor: &Actor, mut batch: Vec<Pending>) -> InFlight {
         })
         .collect();
     let (app, actor) = (app.clone(), actor.clone());
+    let previous = written.take();
+    let (done, next) = tokio::sync::oneshot::channel();
+    *written = Some(next);
     let task = tokio::spawn(async move {
-        // A registration elsewhere may take an identifier between check and
-        // write; the batch is then checked and written again.
-        let mut attempts = 0;
-        loop {
-            match app.import_households(&actor, keyed.clone()).await {
-                Err(e) if attempts < 3 && e.code() == "identifier-taken" => attempts += 1,
-                result => return result,
-            }
+        let checked = app.check_import(&actor, keyed).await?;
+        if let Some(previous) = previous {
+            // Dropped unsent: the batch before failed, and the import stops there.
+            previous
+                .await
+                .map_err(|_| himaya_app::AppError::Internal("an earlier batch failed".into()))?;
         }
+        let result = app.write_import(&actor, checked).await;
+        if result.is_ok() {
+            let _ = done.send(());
+        }
+        result
     });
     InFlight { batch, task }
 }

@@ -7,6 +7,7 @@
 //! backend has its own migration files.
 
 mod access;
+mod bulk;
 mod migrate;
 mod registry;
 
@@ -17,6 +18,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use access::{AgencyRow, AuditFilter, AuditRow, NewAuditEntry, SessionRow, TokenOwner, TokenRow, UserRow};
+pub use bulk::{BaselineTiming, LoadHousehold};
 pub use registry::{
     HouseholdFilter, HouseholdWrite, PersonFilter, PersonWrite, PreparedPerson, Tx, VersionRow, WriteMeta,
 };
@@ -34,6 +36,8 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(String),
     #[error("the record was changed by someone else (now at version {current})")]
     VersionConflict { current: i64 },
     #[error("an identifier already belongs to another active person")]
@@ -66,6 +70,9 @@ pub struct Store {
     /// Writes. On SQLite a single connection, so write transactions queue
     /// in the process instead of failing with SQLITE_BUSY.
     writer: AnyPool,
+    /// The connection bulk loads use, opened on first use (see [`Store::load`]).
+    loader: std::sync::Arc<tokio::sync::Mutex<Option<bulk::Loader>>>,
+    url: std::sync::Arc<str>,
 }
 
 impl Store {
@@ -114,7 +121,13 @@ impl Store {
                     .after_connect(pragmas)
                     .connect_with(options)
                     .await?;
-                Ok(Store { backend, pool, writer })
+                Ok(Store {
+                    backend,
+                    pool,
+                    writer,
+                    loader: Default::default(),
+                    url: url.into(),
+                })
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -126,6 +139,8 @@ impl Store {
                     backend,
                     writer: pool.clone(),
                     pool,
+                    loader: Default::default(),
+                    url: url.into(),
                 })
             }
         }

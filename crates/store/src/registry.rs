@@ -112,6 +112,26 @@ fn values_clause(backend: Backend, rows: usize, cols: usize) -> String {
     s
 }
 
+/// `$first, $first+1, …` for `count` values in a list. SQLite gets plain
+/// `?` for the same reason as in [`values_clause`]; callers put the list
+/// after every other parameter, so the numbering agrees.
+fn list_params(backend: Backend, first: usize, count: usize) -> String {
+    let mut s = String::with_capacity(count * 4);
+    for n in first..first + count {
+        if n > first {
+            s.push_str(", ");
+        }
+        match backend {
+            Backend::Sqlite => s.push('?'),
+            Backend::Postgres => {
+                s.push('$');
+                s.push_str(&n.to_string());
+            }
+        }
+    }
+    s
+}
+
 /// Runs `INSERT INTO {head} VALUES …` over `items` in as few statements as
 /// the parameter limit allows; `bind` binds one item's `cols` values.
 pub(crate) async fn insert_many<T>(
@@ -157,11 +177,11 @@ fn json_text<T: serde::Serialize>(v: &T) -> String {
 }
 
 /// The stored content of a person version: the record and its household.
-fn person_data(household_id: HouseholdId, record: &PersonRecord) -> String {
+pub(crate) fn person_data(household_id: HouseholdId, record: &PersonRecord) -> String {
     with_field(json_text(record), "household_id", &format!("\"{household_id}\""))
 }
 
-fn household_data(record: &HouseholdRecord, members: &[PersonId]) -> String {
+pub(crate) fn household_data(record: &HouseholdRecord, members: &[PersonId]) -> String {
     with_field(json_text(record), "members", &json_text(&members))
 }
 
@@ -363,10 +383,7 @@ impl Store {
     pub async fn members_of(&self, ids: &[HouseholdId]) -> Result<Vec<Person>, StoreError> {
         let mut out = Vec::new();
         for chunk in ids.chunks(MAX_PARAMS) {
-            let list = (1..=chunk.len())
-                .map(|n| format!("${n}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = list_params(self.backend, 1, chunk.len());
             let sql = format!("{PERSON_SELECT} WHERE p.household_id IN ({list}) ORDER BY p.household_id, p.id");
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for id in chunk {
@@ -572,11 +589,9 @@ impl Tx {
     ) -> Result<std::collections::HashSet<String>, StoreError> {
         let mut found = std::collections::HashSet::new();
         for chunk in keys.chunks(MAX_PARAMS / 2) {
-            let list = (2..=chunk.len() + 1)
-                .map(|n| format!("${n}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!("SELECT source_key FROM import_keys WHERE kind = $1 AND source_key IN ({list})");
+            let list = list_params(self.backend, 2, chunk.len());
+            let first = list_params(self.backend, 1, 1);
+            let sql = format!("SELECT source_key FROM import_keys WHERE kind = {first} AND source_key IN ({list})");
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(kind.to_owned());
             for k in chunk {
                 q = q.bind(*k);
@@ -586,15 +601,6 @@ impl Tx {
             }
         }
         Ok(found)
-    }
-
-    /// Records the source keys of imported records, in the transaction that writes them.
-    pub async fn insert_import_keys(&mut self, kind: &str, keys: &[(&str, String)]) -> Result<(), StoreError> {
-        insert_many(&mut self.tx, self.backend, "import_keys", 3, keys, |q, (key, id)| {
-            q.bind(kind).bind(*key).bind(id.as_str())
-        })
-        .await?;
-        Ok(())
     }
 
     pub async fn identifier_holders(
@@ -607,10 +613,7 @@ impl Tx {
         values.sort_unstable();
         values.dedup();
         for chunk in values.chunks(MAX_PARAMS / 2) {
-            let list = (1..=chunk.len())
-                .map(|n| format!("${n}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = list_params(self.backend, 1, chunk.len());
             let sql = format!(
                 "SELECT id_type, value, person_id FROM person_identifiers WHERE active = 1 AND value IN ({list})"
             );
@@ -951,7 +954,7 @@ impl PersonRow {
 }
 
 /// The distinct normalised words of every spelling of a person's names.
-fn name_tokens(record: &PersonRecord) -> Vec<String> {
+pub(crate) fn name_tokens(record: &PersonRecord) -> Vec<String> {
     let mut tokens: Vec<String> = record.all_names().flat_map(search_tokens).collect();
     tokens.sort();
     tokens.dedup();

@@ -1,0 +1,657 @@
+//! Bulk loading of new households and their people, for imports: the rows
+//! the registry writes for a registration, written through each database's
+//! fast path. SQLite gets a connection of its own with cached prepared
+//! statements (one row per step, nothing to parse or name-resolve per
+//! batch); PostgreSQL gets COPY. Each batch is one transaction, with the
+//! import's source keys in it, so a crash leaves whole batches or nothing.
+
+use std::time::Duration;
+
+use himaya_domain::household::{HouseholdId, HouseholdRecord};
+use himaya_domain::person::{PersonId, PersonRecord};
+use sqlx::Connection;
+
+use crate::registry::{WriteMeta, household_data, is_unique_violation, name_tokens, person_data};
+use crate::{Backend, Store, StoreError, time_text};
+
+/// A new household with its members and source keys, as stored text: built
+/// before the write starts (and in parallel), so that building holds no lock.
+pub struct LoadHousehold {
+    id: String,
+    key: String,
+    area: String,
+    status: &'static str,
+    at: String,
+    actor: String,
+    source: &'static str,
+    change: &'static str,
+    reason: Option<String>,
+    data: String,
+    persons: Vec<LoadPerson>,
+}
+
+struct LoadPerson {
+    id: String,
+    key: String,
+    status: &'static str,
+    phone: Option<String>,
+    data: String,
+    tokens: Vec<String>,
+    identifiers: Vec<(&'static str, String)>,
+    active: bool,
+}
+
+impl LoadHousehold {
+    /// A household created at version 1 with its members (each with its
+    /// source key), in order.
+    pub fn new(
+        id: HouseholdId,
+        key: &str,
+        record: &HouseholdRecord,
+        meta: &WriteMeta,
+        members: &[(PersonId, &PersonRecord, &str)],
+    ) -> LoadHousehold {
+        let ids: Vec<PersonId> = members.iter().map(|m| m.0).collect();
+        LoadHousehold {
+            id: id.to_string(),
+            key: key.to_owned(),
+            area: record.area.clone(),
+            status: record.status.code(),
+            at: time_text(meta.at),
+            actor: meta.actor.clone(),
+            source: meta.source.code(),
+            change: meta.change.code(),
+            reason: meta.reason.clone(),
+            data: household_data(record, &ids),
+            persons: members
+                .iter()
+                .map(|(person_id, person, key)| LoadPerson {
+                    id: person_id.to_string(),
+                    key: (*key).to_owned(),
+                    status: person.status.code(),
+                    phone: person.phone.as_ref().map(|p| p.as_str().to_owned()),
+                    data: person_data(id, person),
+                    tokens: name_tokens(person),
+                    identifiers: person
+                        .identifiers
+                        .iter()
+                        .map(|i| (i.id_type.code(), i.value.clone()))
+                        .collect(),
+                    active: person.is_active(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The connection bulk loads go through, opened on first use.
+pub(crate) enum Loader {
+    Sqlite(rusqlite::Connection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl std::fmt::Debug for Loader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Loader::Sqlite(_) => "Loader::Sqlite",
+            Loader::Postgres(_) => "Loader::Postgres",
+        })
+    }
+}
+
+/// The file of a `sqlite:` URL.
+fn sqlite_path(url: &str) -> &str {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    rest.split('?').next().unwrap_or(rest)
+}
+
+fn open_sqlite(url: &str) -> Result<rusqlite::Connection, StoreError> {
+    let path = sqlite_path(url);
+    if path.is_empty() || path.starts_with(":memory:") {
+        // A second connection would open a different, empty database.
+        return Err(StoreError::Sqlite(
+            "bulk loading needs a database file, not an in-memory one".into(),
+        ));
+    }
+    let conn = rusqlite::Connection::open(path)?;
+    // Another writer (the audit trail) may hold the lock for a moment.
+    conn.busy_timeout(Duration::from_secs(60))?;
+    // A larger page cache than the pool's: the indexes being filled are
+    // touched all over, and each batch is written by this one connection.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+         PRAGMA cache_size = -131072; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 10000;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite(e.to_string())
+    }
+}
+
+fn sqlite_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}
+
+impl Store {
+    /// Writes a batch of new households with their people and source keys
+    /// in one transaction; returns their registration numbers, in order,
+    /// made of `prefix` and the next numbers of the registration counter.
+    /// An identifier already held by an active person fails the whole batch
+    /// with [`StoreError::IdentifierTaken`]. `batch` is left as it was, so a
+    /// failed batch can be sifted and written again.
+    pub async fn load(&self, batch: &mut Vec<LoadHousehold>, prefix: &str) -> Result<Vec<String>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut slot = self.loader.lock().await;
+        let loader = match slot.take() {
+            Some(l) => l,
+            None => match self.backend {
+                Backend::Sqlite => {
+                    let url = self.url.clone();
+                    tokio::task::spawn_blocking(move || open_sqlite(&url).map(Loader::Sqlite))
+                        .await
+                        .map_err(|e| StoreError::Sqlite(e.to_string()))??
+                }
+                Backend::Postgres => Loader::Postgres(sqlx::PgConnection::connect(&self.url).await?),
+            },
+        };
+        match loader {
+            Loader::Sqlite(mut conn) => {
+                let (owned, prefix) = (std::mem::take(batch), prefix.to_owned());
+                let (conn, owned, result) = tokio::task::spawn_blocking(move || {
+                    let result = load_sqlite(&mut conn, &owned, &prefix);
+                    (conn, owned, result)
+                })
+                .await
+                .map_err(|e| StoreError::Sqlite(e.to_string()))?;
+                *batch = owned;
+                *slot = Some(Loader::Sqlite(conn));
+                result
+            }
+            Loader::Postgres(mut conn) => {
+                let result = load_postgres(&mut conn, batch, prefix).await;
+                // A connection whose COPY failed is not reused.
+                if result.is_ok() {
+                    *slot = Some(Loader::Postgres(conn));
+                }
+                result
+            }
+        }
+    }
+}
+
+fn numbers(prefix: &str, first: i64, n: usize) -> Vec<String> {
+    (0..n as i64).map(|i| format!("{prefix}-{:08}", first + i)).collect()
+}
+
+fn load_sqlite(
+    conn: &mut rusqlite::Connection,
+    batch: &[LoadHousehold],
+    prefix: &str,
+) -> Result<Vec<String>, StoreError> {
+    use rusqlite::params;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let n = batch.len();
+    let last: i64 = tx.query_row(
+        "INSERT INTO counters (name, value) VALUES ('household_registration', ?1) \
+         ON CONFLICT (name) DO UPDATE SET value = counters.value + ?1 RETURNING value",
+        [n as i64],
+        |r| r.get(0),
+    )?;
+    let numbers = numbers(prefix, last - n as i64 + 1, n);
+    {
+        let mut household = tx.prepare_cached(
+            "INSERT INTO households (id, registration_number, area_code, status, version, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5)",
+        )?;
+        let mut version = tx.prepare_cached(
+            "INSERT INTO household_versions (household_id, version, recorded_at, actor, source, change, reason, data) \
+             VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        let mut key = tx.prepare_cached("INSERT INTO import_keys (kind, source_key, record_id) VALUES (?1, ?2, ?3)")?;
+        for (h, number) in batch.iter().zip(&numbers) {
+            household.execute(params![h.id, number, h.area, h.status, h.at])?;
+            version.execute(params![h.id, h.at, h.actor, h.source, h.change, h.reason, h.data])?;
+            key.execute(params!["household", h.key, h.id])?;
+        }
+    }
+    {
+        let mut person = tx.prepare_cached(
+            "INSERT INTO persons (id, household_id, area_code, status, phone, version, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6)",
+        )?;
+        let mut version = tx.prepare_cached(
+            "INSERT INTO person_versions (person_id, version, household_id, recorded_at, actor, source, change, reason, data) \
+             VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        let mut identifier = tx.prepare_cached(
+            "INSERT INTO person_identifiers (person_id, household_id, id_type, value, active) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        let mut token = tx.prepare_cached("INSERT INTO person_name_tokens (token, person_id) VALUES (?1, ?2)")?;
+        let mut key = tx.prepare_cached("INSERT INTO import_keys (kind, source_key, record_id) VALUES (?1, ?2, ?3)")?;
+        // Table by table, and each index's keys in order: each page of an
+        // index is then visited once per batch instead of at random.
+        let persons = || batch.iter().flat_map(|h| h.persons.iter().map(move |p| (h, p)));
+        for (h, p) in persons() {
+            person.execute(params![p.id, h.id, h.area, p.status, p.phone, h.at])?;
+        }
+        for (h, p) in persons() {
+            version.execute(params![p.id, h.id, h.at, h.actor, h.source, h.change, h.reason, p.data])?;
+        }
+        let mut identifiers: Vec<(&str, &str, &str, &str, bool)> = persons()
+            .flat_map(|(h, p)| {
+                p.identifiers
+                    .iter()
+                    .map(move |(t, v)| (v.as_str(), *t, p.id.as_str(), h.id.as_str(), p.active))
+            })
+            .collect();
+        identifiers.sort_unstable();
+        for (value, id_type, person_id, household_id, active) in identifiers {
+            identifier
+                .execute(params![person_id, household_id, id_type, value, i64::from(active)])
+                .map_err(|e| {
+                    if sqlite_unique_violation(&e) {
+                        StoreError::IdentifierTaken
+                    } else {
+                        e.into()
+                    }
+                })?;
+        }
+        let mut tokens: Vec<(&str, &str)> = persons()
+            .flat_map(|(_, p)| p.tokens.iter().map(move |t| (t.as_str(), p.id.as_str())))
+            .collect();
+        tokens.sort_unstable();
+        for (t, person_id) in tokens {
+            token.execute(params![t, person_id])?;
+        }
+        for (_, p) in persons() {
+            key.execute(params!["person", p.key, p.id])?;
+        }
+    }
+    tx.commit()?;
+    Ok(numbers)
+}
+
+/// Appends one field of COPY's text format: `\N` for NULL, and the
+/// characters COPY gives meaning to escaped.
+fn copy_field(buf: &mut String, value: Option<&str>) {
+    let Some(value) = value else {
+        buf.push_str("\\N");
+        return;
+    };
+    for c in value.chars() {
+        match c {
+            '\\' => buf.push_str("\\\\"),
+            '\t' => buf.push_str("\\t"),
+            '\n' => buf.push_str("\\n"),
+            '\r' => buf.push_str("\\r"),
+            c => buf.push(c),
+        }
+    }
+}
+
+fn copy_row(buf: &mut String, fields: &[Option<&str>]) {
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            buf.push('\t');
+        }
+        copy_field(buf, *f);
+    }
+    buf.push('\n');
+}
+
+async fn copy_in(conn: &mut sqlx::PgConnection, table: &str, rows: String) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut copy = conn.copy_in_raw(&format!("COPY {table} FROM STDIN")).await?;
+    copy.send(rows.into_bytes()).await?;
+    copy.finish().await?;
+    Ok(())
+}
+
+async fn load_postgres(
+    conn: &mut sqlx::PgConnection,
+    batch: &[LoadHousehold],
+    prefix: &str,
+) -> Result<Vec<String>, StoreError> {
+    let n = batch.len();
+    // Text for every table first, so the transaction only streams.
+    let (mut households, mut household_versions, mut keys) = (String::new(), String::new(), String::new());
+    for h in batch {
+        copy_row(
+            &mut household_versions,
+            &[
+                Some(&h.id),
+                Some("1"),
+                Some(&h.at),
+                Some(&h.actor),
+                Some(h.source),
+                Some(h.change),
+                h.reason.as_deref(),
+                Some(&h.data),
+            ],
+        );
+        copy_row(&mut keys, &[Some("household"), Some(&h.key), Some(&h.id)]);
+    }
+    let (mut persons, mut person_versions, mut identifiers, mut tokens) =
+        (String::new(), String::new(), String::new(), String::new());
+    for (h, p) in batch.iter().flat_map(|h| h.persons.iter().map(move |p| (h, p))) {
+        copy_row(
+            &mut persons,
+            &[
+                Some(&p.id),
+                Some(&h.id),
+                Some(&h.area),
+                Some(p.status),
+                p.phone.as_deref(),
+                Some("1"),
+                Some(&h.at),
+                Some(&h.at),
+            ],
+        );
+        copy_row(
+            &mut person_versions,
+            &[
+                Some(&p.id),
+                Some("1"),
+                Some(&h.id),
+                Some(&h.at),
+                Some(&h.actor),
+                Some(h.source),
+                Some(h.change),
+                h.reason.as_deref(),
+                Some(&p.data),
+            ],
+        );
+        let active = if p.active { "1" } else { "0" };
+        for (id_type, value) in &p.identifiers {
+            copy_row(
+                &mut identifiers,
+                &[Some(&p.id), Some(&h.id), Some(id_type), Some(value), Some(active)],
+            );
+        }
+        for t in &p.tokens {
+            copy_row(&mut tokens, &[Some(t), Some(&p.id)]);
+        }
+        copy_row(&mut keys, &[Some("person"), Some(&p.key), Some(&p.id)]);
+    }
+
+    let mut tx = conn.begin().await?;
+    let last: i64 = sqlx::query_scalar(
+        "INSERT INTO counters (name, value) VALUES ('household_registration', $1) \
+         ON CONFLICT (name) DO UPDATE SET value = counters.value + $1 RETURNING value",
+    )
+    .bind(n as i64)
+    .fetch_one(&mut *tx)
+    .await?;
+    let numbers = numbers(prefix, last - n as i64 + 1, n);
+    for (h, number) in batch.iter().zip(&numbers) {
+        copy_row(
+            &mut households,
+            &[
+                Some(&h.id),
+                Some(number),
+                Some(&h.area),
+                Some(h.status),
+                Some("1"),
+                Some(&h.at),
+                Some(&h.at),
+            ],
+        );
+    }
+    copy_in(
+        &mut tx,
+        "households (id, registration_number, area_code, status, version, created_at, updated_at)",
+        households,
+    )
+    .await?;
+    copy_in(
+        &mut tx,
+        "household_versions (household_id, version, recorded_at, actor, source, change, reason, data)",
+        household_versions,
+    )
+    .await?;
+    copy_in(
+        &mut tx,
+        "persons (id, household_id, area_code, status, phone, version, created_at, updated_at)",
+        persons,
+    )
+    .await?;
+    copy_in(
+        &mut tx,
+        "person_versions (person_id, version, household_id, recorded_at, actor, source, change, reason, data)",
+        person_versions,
+    )
+    .await?;
+    copy_in(
+        &mut tx,
+        "person_identifiers (person_id, household_id, id_type, value, active)",
+        identifiers,
+    )
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::IdentifierTaken
+        } else {
+            e.into()
+        }
+    })?;
+    copy_in(&mut tx, "person_name_tokens (token, person_id)", tokens).await?;
+    copy_in(&mut tx, "import_keys (kind, source_key, record_id)", keys).await?;
+    tx.commit().await?;
+    Ok(numbers)
+}
+
+/// The tables a load fills: name, columns, and which rows an import wrote.
+const LOADED_TABLES: [(&str, &str, &str); 7] = [
+    (
+        "households",
+        "id, registration_number, area_code, status, version, created_at, updated_at",
+        "id IN (SELECT record_id FROM import_keys WHERE kind = 'household')",
+    ),
+    (
+        "household_versions",
+        "household_id, version, recorded_at, actor, source, change, reason, data",
+        "household_id IN (SELECT record_id FROM import_keys WHERE kind = 'household')",
+    ),
+    (
+        "persons",
+        "id, household_id, area_code, status, phone, version, created_at, updated_at",
+        "id IN (SELECT record_id FROM import_keys WHERE kind = 'person')",
+    ),
+    (
+        "person_versions",
+        "person_id, version, household_id, recorded_at, actor, source, change, reason, data",
+        "person_id IN (SELECT record_id FROM import_keys WHERE kind = 'person')",
+    ),
+    (
+        "person_identifiers",
+        "person_id, household_id, id_type, value, active",
+        "person_id IN (SELECT record_id FROM import_keys WHERE kind = 'person')",
+    ),
+    (
+        "person_name_tokens",
+        "token, person_id",
+        "person_id IN (SELECT record_id FROM import_keys WHERE kind = 'person')",
+    ),
+    ("import_keys", "kind, source_key, record_id", "1 = 1"),
+];
+
+/// How long the database's own bulk path takes to load rows an import wrote.
+#[derive(Clone, Copy, Debug)]
+pub struct BaselineTiming {
+    /// Rows of every table loaded.
+    pub rows: u64,
+    /// Rows of `persons` among them.
+    pub people: u64,
+    /// Reading the rows alone.
+    pub read: Duration,
+    /// Reading them and writing them.
+    pub read_and_write: Duration,
+}
+
+impl BaselineTiming {
+    /// The writing alone.
+    pub fn write(&self) -> Duration {
+        self.read_and_write.saturating_sub(self.read)
+    }
+}
+
+impl Store {
+    /// The yardstick for [`Store::load`]: copies the rows imports wrote
+    /// into empty tables of the same definition (indexes and
+    /// constraints included) through the database's own bulk path, without
+    /// any checking — on SQLite prepared INSERTs in one transaction into the
+    /// freshly migrated database `sqlite_target`, on PostgreSQL COPY in one
+    /// transaction into `baseline_*` copies of the tables, dropped afterwards.
+    /// Reading is timed on its own too, so that it can be taken out.
+    pub async fn bulk_baseline(&self, sqlite_target: Option<&Store>) -> Result<BaselineTiming, StoreError> {
+        match self.backend {
+            Backend::Sqlite => {
+                let target = sqlite_target
+                    .filter(|t| t.backend == Backend::Sqlite)
+                    .ok_or_else(|| StoreError::Sqlite("the SQLite baseline needs an empty SQLite database".into()))?;
+                let (source, target) = (self.url.clone(), target.url.clone());
+                tokio::task::spawn_blocking(move || sqlite_baseline(&source, &target))
+                    .await
+                    .map_err(|e| StoreError::Sqlite(e.to_string()))?
+            }
+            Backend::Postgres => postgres_baseline(&self.url).await,
+        }
+    }
+}
+
+fn sqlite_baseline(source: &str, target: &str) -> Result<BaselineTiming, StoreError> {
+    use rusqlite::types::ToSqlOutput;
+    let source = open_sqlite(source)?;
+    let mut target = open_sqlite(target)?;
+    let (mut rows, mut people) = (0u64, 0u64);
+    let started = std::time::Instant::now();
+    for (table, columns, imported) in LOADED_TABLES {
+        let mut select = source.prepare(&format!("SELECT {columns} FROM {table} WHERE {imported}"))?;
+        let n = select.column_count();
+        let mut read = select.query([])?;
+        while let Some(row) = read.next()? {
+            for c in 0..n {
+                std::hint::black_box(row.get_ref(c)?);
+            }
+            rows += 1;
+            people += u64::from(table == "persons");
+        }
+    }
+    let read = started.elapsed();
+    let started = std::time::Instant::now();
+    let tx = target.transaction()?;
+    for (table, columns, imported) in LOADED_TABLES {
+        let mut select = source.prepare(&format!("SELECT {columns} FROM {table} WHERE {imported}"))?;
+        let n = select.column_count();
+        let params = vec!["?"; n].join(", ");
+        let mut insert = tx.prepare(&format!("INSERT INTO {table} ({columns}) VALUES ({params})"))?;
+        let mut read = select.query([])?;
+        while let Some(row) = read.next()? {
+            let values: Vec<ToSqlOutput<'_>> = (0..n)
+                .map(|c| row.get_ref(c).map(ToSqlOutput::Borrowed))
+                .collect::<Result<_, _>>()?;
+            insert.execute(rusqlite::params_from_iter(values))?;
+        }
+    }
+    tx.commit()?;
+    Ok(BaselineTiming {
+        rows,
+        people,
+        read,
+        read_and_write: started.elapsed(),
+    })
+}
+
+async fn postgres_baseline(url: &str) -> Result<BaselineTiming, StoreError> {
+    use futures_util::StreamExt;
+    let mut source = sqlx::PgConnection::connect(url).await?;
+    let mut target = sqlx::PgConnection::connect(url).await?;
+    for (table, _, _) in LOADED_TABLES {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP TABLE IF EXISTS baseline_{table}; CREATE TABLE baseline_{table} (LIKE {table} INCLUDING ALL)"
+        )))
+        .execute(&mut target)
+        .await?;
+    }
+    let (mut rows, mut people) = (0u64, 0u64);
+    let started = std::time::Instant::now();
+    for (table, columns, imported) in LOADED_TABLES {
+        let mut out = source
+            .copy_out_raw(&format!(
+                "COPY (SELECT {columns} FROM {table} WHERE {imported}) TO STDOUT"
+            ))
+            .await?;
+        while let Some(chunk) = out.next().await {
+            // Text format escapes newlines inside values: one per row.
+            let n = chunk?.iter().filter(|b| **b == b'\n').count() as u64;
+            rows += n;
+            if table == "persons" {
+                people += n;
+            }
+        }
+    }
+    let read = started.elapsed();
+    let started = std::time::Instant::now();
+    let mut tx = target.begin().await?;
+    for (table, columns, imported) in LOADED_TABLES {
+        let mut out = source
+            .copy_out_raw(&format!(
+                "COPY (SELECT {columns} FROM {table} WHERE {imported}) TO STDOUT"
+            ))
+            .await?;
+        let mut copy = tx
+            .copy_in_raw(&format!("COPY baseline_{table} ({columns}) FROM STDIN"))
+            .await?;
+        while let Some(chunk) = out.next().await {
+            copy.send(chunk?).await?;
+        }
+        drop(out);
+        copy.finish().await?;
+    }
+    tx.commit().await?;
+    let read_and_write = started.elapsed();
+    for (table, _, _) in LOADED_TABLES {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE baseline_{table}")))
+            .execute(&mut target)
+            .await?;
+    }
+    Ok(BaselineTiming {
+        rows,
+        people,
+        read,
+        read_and_write,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_text_escapes_what_copy_reads_specially() {
+        let mut buf = String::new();
+        copy_row(&mut buf, &[Some("a\tb\\c\nd\re"), None, Some("")]);
+        assert_eq!(buf, "a\\tb\\\\c\\nd\\re\t\\N\t\n");
+    }
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(sqlite_path("sqlite://data/r.db?mode=rwc"), "data/r.db");
+        assert_eq!(sqlite_path("sqlite:r.db"), "r.db");
+    }
+}
