@@ -1178,6 +1178,64 @@ fn households_may_come_in_any_order_but_a_households_people_together() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Identifiers go through the same checks as the API: a Palestinian ID
+/// whose Luhn check digit is wrong, or one of the wrong length, is refused
+/// with the field named, and its household with it; a valid one passes.
+#[test]
+fn import_refuses_identifiers_that_fail_their_check() {
+    let dir = temp("check-digit");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_owned();
+    std::fs::write(
+        dir.join("h.csv"),
+        "household_key,area,region,urban_rural,rooms\nA,PS-JEN-QBT,west_bank,rural,2\nB,PS-JEN-QBT,west_bank,rural,2\n\
+         C,PS-JEN-QBT,west_bank,rural,2\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("p.csv"),
+        "person_key,household_key,relationship,given_name_latin,sex,identifier_type,identifier\n\
+         A1,A,head,Ahmad,male,ps_id,039337423\n\
+         B1,B,head,Basel,male,ps_id,039337422\n\
+         C1,C,head,Cyrine,female,ps_id,1234567890\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "import",
+        "--households",
+        &p("h.csv"),
+        "--persons",
+        &p("p.csv"),
+        "--rejects",
+        &p("r.csv"),
+        "--config",
+        "demo:ps",
+        "--db",
+        &p("reg.db"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(summary.contains("imported 1 households (1 people)"), "{summary}");
+    assert!(summary.contains("refused 2 households and 2 people rows"), "{summary}");
+    let rejects = std::fs::read_to_string(dir.join("r.csv")).unwrap();
+    let line = |key: &str| {
+        rejects
+            .lines()
+            .find(|l| l.contains("p.csv,") && l.contains(&format!(",{key},")))
+            .unwrap_or_else(|| panic!("no reject for {key}: {rejects}"))
+            .to_owned()
+    };
+    assert!(line("B1").contains("identifiers[0].value"), "{rejects}");
+    assert!(line("B1").contains("identifier-check-digit"), "{rejects}");
+    assert!(line("C1").contains("identifiers[0].value"), "{rejects}");
+    assert!(
+        !line("C1").contains("identifier-check-digit"),
+        "the length is at fault: {rejects}"
+    );
+    assert!(!rejects.contains(",A1,"), "{rejects}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_household_with_any_refused_row_is_refused_whole() {
     let dir = temp("whole");
