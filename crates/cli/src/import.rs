@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -16,6 +17,7 @@ use himaya_domain::attributes::AttributeType;
 use himaya_domain::household::{GeoPoint, HouseholdDraft};
 use himaya_domain::person::{IdentifierDraft, Name, PersonDraft, School};
 use himaya_domain::vocab::SchoolLevel;
+use himaya_store::ScratchKeys;
 use serde_json::{Map, Value};
 
 use crate::DbArgs;
@@ -471,11 +473,16 @@ struct Households {
     rows: Box<dyn Iterator<Item = Row>>,
     /// Read but not yet asked for: row and cells as JSON text.
     pending: HashMap<String, (u64, Box<str>)>,
-    /// Keys already handed out.
-    seen: std::collections::HashSet<String>,
-    /// Keys of household rows that were refused, with their rows.
-    refused: HashMap<String, u64>,
+    /// Keys already handed out (set `HANDED_OUT`), and keys of household
+    /// rows that were refused with their rows (set `REFUSED`); on disk, so
+    /// that memory does not grow with the file.
+    keys: Rc<ScratchKeys>,
 }
+
+/// Sets of [`ScratchKeys`].
+const HANDED_OUT: u8 = 1;
+const REFUSED: u8 = 2;
+const PERSON_KEYS: u8 = 3;
 
 impl Households {
     /// The household `key`, reading ahead as far as needed (to the end for
@@ -491,7 +498,7 @@ impl Households {
         file: &str,
     ) -> Result<Option<(u64, Box<str>)>> {
         if let Some(found) = self.pending.remove(key) {
-            self.seen.insert(key.to_owned());
+            self.keys.insert(HANDED_OUT, key, found.0 as i64)?;
             return Ok(Some(found));
         }
         for row in self.rows.by_ref() {
@@ -509,7 +516,10 @@ impl Households {
                 counts.refused_households += 1;
                 continue;
             };
-            if self.pending.contains_key(&this) || self.seen.contains(&this) || self.refused.contains_key(&this) {
+            if self.pending.contains_key(&this)
+                || self.keys.get(HANDED_OUT, &this)?.is_some()
+                || self.keys.get(REFUSED, &this)?.is_some()
+            {
                 rejects.add(
                     file,
                     row.number,
@@ -524,12 +534,12 @@ impl Households {
             if let Err(why) = household_draft(&cells, app, kind) {
                 rejects.add(file, row.number, &this, "", "invalid", &why)?;
                 counts.refused_households += 1;
-                self.refused.insert(this, row.number);
+                self.keys.insert(REFUSED, &this, row.number as i64)?;
                 continue;
             }
             let stored = (row.number, Value::Object(cells).to_string().into_boxed_str());
             if this == key {
-                self.seen.insert(this);
+                self.keys.insert(HANDED_OUT, &this, row.number as i64)?;
                 return Ok(Some(stored));
             }
             self.pending.insert(this, stored);
@@ -666,11 +676,11 @@ pub async fn import(args: ImportArgs) -> Result<String> {
     // order (as synth and export write them) keep only a few in memory;
     // others are held, as compact text, until their people come.
     let total_households = count_rows(&args.households, households_kind);
+    let keys = Rc::new(ScratchKeys::new()?);
     let mut households = Households {
         rows: household_rows,
         pending: HashMap::new(),
-        seen: std::collections::HashSet::new(),
-        refused: HashMap::new(),
+        keys: keys.clone(),
     };
     let started = Instant::now();
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -681,7 +691,6 @@ pub async fn import(args: ImportArgs) -> Result<String> {
     let mut in_flight: std::collections::VecDeque<InFlight> = std::collections::VecDeque::new();
     let mut written: Option<tokio::sync::oneshot::Receiver<()>> = None;
     let mut person_rows = person_rows;
-    let mut person_keys: std::collections::HashSet<String> = std::collections::HashSet::new();
     loop {
         let row = person_rows.next();
         // Close the group when a row names another household or the file
@@ -696,13 +705,12 @@ pub async fn import(args: ImportArgs) -> Result<String> {
             let found = households.take(&key, &mut rejects, &mut counts, &app, households_kind, &households_name)?;
             match found {
                 None => {
-                    let refused_row = households
-                        .refused
-                        .get(&key)
+                    let refused_row = keys
+                        .get(REFUSED, &key)?
                         .map(|r| format!("its household ({households_name} row {r}) was refused"));
                     let why = if let Some(why) = &refused_row {
                         why.as_str()
-                    } else if households.seen.contains(&key) {
+                    } else if keys.get(HANDED_OUT, &key)?.is_some() {
                         "the household's people must be together in the file; these come after others"
                     } else {
                         "no household row has this household_key"
@@ -812,7 +820,7 @@ pub async fn import(args: ImportArgs) -> Result<String> {
             group.broken.push(row.number);
             continue;
         };
-        if !person_keys.insert(pkey.clone()) {
+        if keys.insert(PERSON_KEYS, &pkey, row.number as i64)?.is_some() {
             rejects.add(
                 &persons_name,
                 row.number,

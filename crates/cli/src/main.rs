@@ -16,6 +16,9 @@ use himaya_domain::Country;
 use himaya_domain::config::Deployment;
 use himaya_store::Store;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "himaya",

@@ -123,7 +123,7 @@ fn open_sqlite(url: &str) -> Result<rusqlite::Connection, StoreError> {
     // touched all over, and each batch is written by this one connection.
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-         PRAGMA cache_size = -131072; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 10000;",
+         PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 10000;",
     )?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)

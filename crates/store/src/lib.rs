@@ -10,6 +10,7 @@ mod access;
 mod bulk;
 mod migrate;
 mod registry;
+mod scratch;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -22,6 +23,7 @@ pub use bulk::{BaselineTiming, LoadHousehold};
 pub use registry::{
     HouseholdFilter, HouseholdWrite, PersonFilter, PersonWrite, PreparedPerson, Tx, VersionRow, WriteMeta,
 };
+pub use scratch::ScratchKeys;
 
 /// Which database the store talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
