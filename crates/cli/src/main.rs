@@ -4,6 +4,7 @@ mod admin;
 mod bench;
 mod export;
 mod import;
+mod pmt;
 mod synth;
 
 use std::io::Write;
@@ -79,6 +80,9 @@ enum Command {
     Export(export::ExportArgs),
     /// Write a synthetic population (households, persons, and the truth about its duplicates).
     Synth(synth::SynthArgs),
+    /// Proxy means test models: fit one on a synthetic survey, evaluate one.
+    #[command(subcommand)]
+    Pmt(pmt::PmtCommand),
     /// Staff accounts: add, set-role, disable, enable, list.
     #[command(subcommand)]
     User(admin::UserCommand),
@@ -336,6 +340,7 @@ async fn main() -> Result<()> {
             bench::run(args).await
         }
         Command::Synth(args) => synth::run(args),
+        Command::Pmt(command) => pmt::run(command),
         Command::Import(args) => import::run(args).await,
         Command::Export(args) => export::run(args).await,
         Command::User(cmd) => admin::user(cmd).await,

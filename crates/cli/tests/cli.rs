@@ -1286,3 +1286,82 @@ fn a_household_with_any_refused_row_is_refused_whole() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn pmt_models_are_fitted_checked_and_evaluated() {
+    let dir = temp("pmt");
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("m.toml");
+    let model = model.to_str().unwrap();
+    let out = run(&[
+        "pmt",
+        "fit",
+        "--country",
+        "jo",
+        "--households",
+        "3000",
+        "--version",
+        "jo-test-1",
+        "--inputs",
+        "rooms,wall_material,has_car",
+        "--out",
+        model,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let written = std::fs::read_to_string(model).unwrap();
+    assert!(written.contains("version = \"jo-test-1\"") && written.contains("attribute = \"has_car\""));
+    let evaluate = |model: &str, threshold: &str| {
+        run(&[
+            "pmt",
+            "evaluate",
+            "--model",
+            model,
+            "--country",
+            "jo",
+            "--households",
+            "2000",
+            "--threshold",
+            threshold,
+        ])
+    };
+    let out = evaluate(model, "32");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    for line in [
+        "not scored for a missing input",
+        "selected:",
+        "inclusion error:",
+        "exclusion error:",
+    ] {
+        assert!(report.contains(line), "{report}");
+    }
+    // A model that names an attribute the deployment lacks is refused, naming the key.
+    std::fs::write(model, written.replace("\"has_car\"", "\"has_yacht\"")).unwrap();
+    let out = evaluate(model, "32");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("terms[2].attribute"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = evaluate(model, "120");
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("not a score between 0 and 100"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_shipped_pmt_models_fit_their_deployments() {
+    for country in ["pk", "bd", "jo", "ps"] {
+        let deployment =
+            himaya_domain::config::Deployment::from_toml(&std::fs::read_to_string(config_path(country)).unwrap())
+                .unwrap();
+        let path = format!("{}/../../config/pmt/{country}.toml", env!("CARGO_MANIFEST_DIR"));
+        let model = himaya_domain::pmt::PmtModel::from_toml(
+            &std::fs::read_to_string(&path).unwrap(),
+            &deployment.household_attributes,
+        )
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(model.version.starts_with(country) && model.description.contains("Illustrative"));
+    }
+}

@@ -18,6 +18,7 @@ mod ids;
 pub mod name;
 pub mod person;
 pub mod phone;
+pub mod pmt;
 pub mod text;
 pub mod vocab;
 

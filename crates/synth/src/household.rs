@@ -516,7 +516,7 @@ impl Generator {
         defs.iter()
             .enumerate()
             .map(|(i, def)| {
-                if !def.required && rng.chance(0.08) {
+                if !def.required && rng.chance(0.01) {
                     return None;
                 }
                 let w = (welfare + (rng.unit() - 0.5) * 0.3).clamp(0.0, 1.0);
