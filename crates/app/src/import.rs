@@ -85,7 +85,35 @@ impl App {
     /// The first phase: skips households an earlier run imported, checks the
     /// others on their own (in parallel), refuses people whose keys an earlier
     /// run imported elsewhere, and builds the stored text of the rest.
-    pub async fn check_import(&self, actor: &Actor, batch: Vec<KeyedHousehold>) -> Result<CheckedImport, AppError> {
+    ///
+    /// The records' ids are made when this is called, before anything is
+    /// awaited: batches started in file order get ids in file order, so that
+    /// registration order (and with it the order of exports) follows the file
+    /// however their checks are scheduled.
+    pub fn check_import(
+        &self,
+        actor: &Actor,
+        batch: Vec<KeyedHousehold>,
+    ) -> impl Future<Output = Result<CheckedImport, AppError>> + Send + 'static {
+        let ids: Vec<(HouseholdId, Vec<PersonId>)> = batch
+            .iter()
+            .map(|kh| {
+                (
+                    HouseholdId::new(),
+                    kh.household.members.iter().map(|_| PersonId::new()).collect(),
+                )
+            })
+            .collect();
+        let (app, actor) = (self.clone(), actor.clone());
+        async move { app.check_import_with(&actor, batch, ids).await }
+    }
+
+    async fn check_import_with(
+        &self,
+        actor: &Actor,
+        batch: Vec<KeyedHousehold>,
+        ids: Vec<(HouseholdId, Vec<PersonId>)>,
+    ) -> Result<CheckedImport, AppError> {
         actor.require(Permission::HouseholdsWrite)?;
         let (already, imported_people) = {
             let keys: Vec<&str> = batch.iter().map(|h| h.key.as_str()).collect();
@@ -100,17 +128,6 @@ impl App {
             )
         };
         let (already, imported_people) = (std::sync::Arc::new(already), std::sync::Arc::new(imported_people));
-        // Ids are made here, in file order, so that registration order (and
-        // with it the order of exports) follows the file.
-        let ids: Vec<(HouseholdId, Vec<PersonId>)> = batch
-            .iter()
-            .map(|kh| {
-                (
-                    HouseholdId::new(),
-                    kh.household.members.iter().map(|_| PersonId::new()).collect(),
-                )
-            })
-            .collect();
         let ids = std::sync::Arc::new(ids);
         // Checking is computation only: off the async workers, on every core.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -949,8 +949,10 @@ fn start_batch(
     let previous = written.take();
     let (done, next) = tokio::sync::oneshot::channel();
     *written = Some(next);
+    // Called here, in file order: the batch's ids are made now.
+    let checking = app.check_import(&actor, keyed);
     let task = tokio::spawn(async move {
-        let checked = app.check_import(&actor, keyed).await?;
+        let checked = checking.await?;
         if let Some(previous) = previous {
             // Dropped unsent: the batch before failed, and the import stops there.
             previous
