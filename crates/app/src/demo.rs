@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use himaya_domain::Country;
-use himaya_domain::config::Deployment;
+use himaya_domain::config::{ConfigError, Deployment};
 use himaya_domain::household::{GeoPoint, HouseholdDraft};
 use himaya_domain::person::{IdentifierDraft, Name, PersonDraft, School};
 use himaya_domain::vocab::SchoolLevel;
@@ -21,6 +21,23 @@ pub fn config_text(country: Country) -> &'static str {
         Country::Jo => include_str!("../../../config/jo.toml"),
         Country::Ps => include_str!("../../../config/ps.toml"),
     }
+}
+
+/// The files the example configurations name, built in.
+fn config_file(country: Country, name: &str) -> Result<String, String> {
+    let text = match (country, name) {
+        (Country::Pk, "pmt/pk.toml") => include_str!("../../../config/pmt/pk.toml"),
+        (Country::Bd, "pmt/bd.toml") => include_str!("../../../config/pmt/bd.toml"),
+        (Country::Jo, "pmt/jo.toml") => include_str!("../../../config/pmt/jo.toml"),
+        (Country::Ps, "pmt/ps.toml") => include_str!("../../../config/pmt/ps.toml"),
+        _ => return Err(format!("{name:?} is not a file of the built-in configuration")),
+    };
+    Ok(text.to_owned())
+}
+
+/// A country's example deployment, with the files it names.
+pub fn deployment(country: Country) -> Result<Deployment, ConfigError> {
+    Deployment::from_toml_with_files(config_text(country), |name| config_file(country, name))
 }
 
 /// Generates households for one deployment: the synthetic population
@@ -148,7 +165,7 @@ mod tests {
     #[test]
     fn every_country_generates_valid_households() {
         for country in Country::ALL {
-            let deployment = Deployment::from_toml(config_text(country)).unwrap();
+            let deployment = deployment(country).unwrap();
             let rules = himaya_domain::person::Rules {
                 deployment: &deployment,
                 today: Utc::now().date_naive(),

@@ -14,6 +14,7 @@ mod export;
 mod import;
 pub mod json;
 mod registry;
+mod scores;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub use audit::{AuditEntryView, AuditPage, AuditQuery, ChainReport};
 pub use error::AppError;
 pub use import::{ImportOutcome, KeyedHousehold};
 pub use registry::*;
+pub use scores::{ScoreRun, ScoreView};
 
 /// The application: a store and a deployment. Cheap to clone.
 #[derive(Clone)]

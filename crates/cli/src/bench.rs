@@ -94,7 +94,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             format!("sqlite://{}", dir.join("bench.db").display())
         }
     };
-    let deployment = Deployment::from_toml(himaya_app::demo::config_text(args.country))?;
+    let deployment = himaya_app::demo::deployment(args.country)?;
     let app = crate::open(&url, deployment.clone()).await?;
     let backend = format!("{:?}", app.store().backend());
     println!(
@@ -358,7 +358,7 @@ async fn import_workloads(args: &BenchArgs, url: &str) -> Result<()> {
     let import_dir = std::env::temp_dir().join(format!("himaya-bench-import-{}", std::process::id()));
     std::fs::create_dir_all(&import_dir)?;
     let synth_households = (args.households as u64 / 5).max(1_000);
-    let deployment = Deployment::from_toml(himaya_app::demo::config_text(args.country))?;
+    let deployment = himaya_app::demo::deployment(args.country)?;
     let generator = himaya_synth::Generator::new(deployment, 7, 0.05, chrono::Utc::now().date_naive())?;
     let file = |name: &str| -> Result<std::io::BufWriter<std::fs::File>> {
         Ok(std::io::BufWriter::new(std::fs::File::create(import_dir.join(name))?))
@@ -434,6 +434,27 @@ async fn import_workloads(args: &BenchArgs, url: &str) -> Result<()> {
         "| import time ÷ bulk-path time | – | {:.2} | – | – | – | – |",
         import.as_secs_f64() / baseline.write().as_secs_f64().max(1e-9)
     );
+
+    // Scoring the imported registry with the proxy means test.
+    let app = crate::open(&import_url, himaya_app::demo::deployment(args.country)?).await?;
+    let started = Instant::now();
+    let run = app
+        .score_households(&himaya_app::Actor::system("bench"), None, |_| {})
+        .await?;
+    let elapsed = started.elapsed();
+    row(
+        &format!(
+            "score households with the proxy means test ({} not scored; reading {:.1} s, scoring {:.1} s, writing {:.1} s)",
+            run.not_scored,
+            run.reading.as_secs_f64(),
+            run.scoring.as_secs_f64(),
+            run.writing.as_secs_f64()
+        ),
+        (run.scored + run.not_scored) as usize,
+        elapsed,
+        None,
+    );
+    app.store().close().await;
     std::fs::remove_dir_all(&import_dir).with_context(|| format!("cannot remove {}", import_dir.display()))?;
 
     Ok(())

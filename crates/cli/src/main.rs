@@ -130,8 +130,7 @@ fn parse_country(s: &str) -> Result<Country, String> {
 fn load_config(config: &str) -> Result<Deployment> {
     if let Some(code) = config.strip_prefix("demo:") {
         let country = parse_country(code).map_err(anyhow::Error::msg)?;
-        return Deployment::from_toml(himaya_app::demo::config_text(country))
-            .context("the built-in demo configuration");
+        return himaya_app::demo::deployment(country).context("the built-in demo configuration");
     }
     let path = std::path::Path::new(config);
     let text =
@@ -273,8 +272,7 @@ async fn main() -> Result<()> {
             country,
             households,
         } => {
-            let deployment = Deployment::from_toml(himaya_app::demo::config_text(country))
-                .context("the built-in demo configuration")?;
+            let deployment = himaya_app::demo::deployment(country).context("the built-in demo configuration")?;
             let app = open(&sqlite_url(&db), deployment).await?;
             let added = himaya_app::demo::populate(&app, country, households as usize, 2026)
                 .await
@@ -340,7 +338,7 @@ async fn main() -> Result<()> {
             bench::run(args).await
         }
         Command::Synth(args) => synth::run(args),
-        Command::Pmt(command) => pmt::run(command),
+        Command::Pmt(command) => pmt::run(command).await,
         Command::Import(args) => import::run(args).await,
         Command::Export(args) => export::run(args).await,
         Command::User(cmd) => admin::user(cmd).await,

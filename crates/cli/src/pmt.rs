@@ -19,6 +19,21 @@ pub enum PmtCommand {
     /// Score a synthetic population with a model; report who is left unscored
     /// and the inclusion and exclusion errors at a threshold.
     Evaluate(EvaluateArgs),
+    /// Score the registry's active households whose score is missing or stale
+    /// (another model version, or the household changed since).
+    Score(ScoreArgs),
+}
+
+#[derive(Args)]
+pub struct ScoreArgs {
+    /// The deployment configuration (TOML), which names the model, or `demo:pk` (bd, jo, ps).
+    #[arg(long, env = "HIMAYA_CONFIG")]
+    config: String,
+    /// Only this area and those below it.
+    #[arg(long)]
+    area: Option<String>,
+    #[command(flatten)]
+    db: crate::DbArgs,
 }
 
 #[derive(Args)]
@@ -76,11 +91,55 @@ fn parse_share(s: &str) -> Result<f64, String> {
     }
 }
 
-pub fn run(command: PmtCommand) -> Result<()> {
+pub async fn run(command: PmtCommand) -> Result<()> {
     match command {
         PmtCommand::Fit(args) => fit(args),
         PmtCommand::Evaluate(args) => evaluate(args),
+        PmtCommand::Score(args) => score(args).await,
     }
+}
+
+async fn score(args: ScoreArgs) -> Result<()> {
+    let deployment = crate::load_config(&args.config)?;
+    if deployment.pmt.is_none() {
+        bail!("the configuration names no proxy means test model: add pmt_model_file to it");
+    }
+    let app = crate::open(&args.db.url(), deployment).await?;
+    let actor = himaya_app::Actor::system("pmt-score");
+    let started = Instant::now();
+    let run = app
+        .score_households(&actor, args.area.as_deref(), |r| {
+            eprintln!("{} households scored, {} not scored", r.scored, r.not_scored);
+        })
+        .await?;
+    app.flush_audit().await?;
+    let secs = started.elapsed().as_secs_f64();
+    let n = run.scored + run.not_scored;
+    println!(
+        "Scored {} households with {} in {secs:.1} s ({:.0} households/s: reading {:.1} s, scoring {:.1} s, \
+         writing {:.1} s); {} not scored for a missing input{}. Peak memory {:.0} MiB.",
+        run.scored,
+        run.model_version,
+        n as f64 / secs.max(1e-9),
+        run.reading.as_secs_f64(),
+        run.scoring.as_secs_f64(),
+        run.writing.as_secs_f64(),
+        run.not_scored,
+        if run.missing.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({})",
+                run.missing
+                    .iter()
+                    .map(|(k, n)| format!("{k} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+        crate::bench::peak_rss_mib()
+    );
+    Ok(())
 }
 
 fn generator(country: Country, seed: u64) -> Result<Generator> {

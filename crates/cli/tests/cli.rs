@@ -1353,15 +1353,83 @@ fn pmt_models_are_fitted_checked_and_evaluated() {
 #[test]
 fn the_shipped_pmt_models_fit_their_deployments() {
     for country in ["pk", "bd", "jo", "ps"] {
-        let deployment =
-            himaya_domain::config::Deployment::from_toml(&std::fs::read_to_string(config_path(country)).unwrap())
-                .unwrap();
-        let path = format!("{}/../../config/pmt/{country}.toml", env!("CARGO_MANIFEST_DIR"));
-        let model = himaya_domain::pmt::PmtModel::from_toml(
-            &std::fs::read_to_string(&path).unwrap(),
-            &deployment.household_attributes,
+        // The configuration names its model, which must fit its attributes.
+        let dir = format!("{}/../../config", env!("CARGO_MANIFEST_DIR"));
+        let deployment = himaya_domain::config::Deployment::from_toml_with_files(
+            &std::fs::read_to_string(config_path(country)).unwrap(),
+            |f| std::fs::read_to_string(format!("{dir}/{f}")).map_err(|e| e.to_string()),
         )
-        .unwrap_or_else(|e| panic!("{path}: {e}"));
+        .unwrap_or_else(|e| panic!("{country}: {e}"));
+        let model = deployment.pmt.expect("a model");
         assert!(model.version.starts_with(country) && model.description.contains("Illustrative"));
     }
+}
+
+#[test]
+fn pmt_score_scores_the_registry_once_until_something_changes() {
+    let dir = temp("pmt-score");
+    let d = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    let ok = |out: Output| {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    ok(run(&[
+        "synth",
+        "--country",
+        "bd",
+        "--households",
+        "300",
+        "--seed",
+        "4",
+        "--out",
+        &d("data"),
+    ]));
+    let imported = ok(run(&[
+        "import",
+        "--households",
+        &d("data/households.csv"),
+        "--persons",
+        &d("data/persons.csv"),
+        "--config",
+        "demo:bd",
+        "--db",
+        &d("r.db"),
+    ]));
+    let households: u64 = imported
+        .split("imported ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let score = || ok(run(&["pmt", "score", "--config", "demo:bd", "--db", &d("r.db")]));
+    let first = score();
+    let number = |s: &str, before: &str| -> u64 {
+        let at = s.find(before).unwrap_or_else(|| panic!("{before:?} in {s}"));
+        s[..at].split_whitespace().last().unwrap().parse().unwrap()
+    };
+    let (scored, unscored) = (number(&first, " households with"), number(&first, " not scored"));
+    assert_eq!(scored + unscored, households, "{first}");
+    assert!(scored > households * 8 / 10, "{first}");
+    assert!(first.contains("bd-illustrative-"), "{first}");
+    // Nothing changed: nothing to score.
+    let again = score();
+    assert_eq!(
+        (number(&again, " households with"), number(&again, " not scored")),
+        (0, 0),
+        "{again}"
+    );
+    let out = run(&[
+        "pmt",
+        "score",
+        "--config",
+        "demo:bd",
+        "--db",
+        &d("r.db"),
+        "--area",
+        "BD-XX",
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("BD-XX"), "{}", text(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
 }

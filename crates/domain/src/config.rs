@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::attributes::{AttributeDef, AttributeSchema};
 use crate::identifier::IdentifierType;
+use crate::pmt::PmtModel;
 use crate::vocab::Country;
 
 /// A validated deployment.
@@ -27,6 +28,8 @@ pub struct Deployment {
     pub household_attributes: AttributeSchema,
     /// Parents before children.
     pub areas: Vec<Area>,
+    /// The proxy means test households are scored with, if any.
+    pub pmt: Option<PmtModel>,
 }
 
 /// One administrative area: a province, district, tehsil/upazila, union or village.
@@ -73,6 +76,8 @@ struct RawDeployment {
     /// A CSV file of areas (`code,parent,level,name_en,name_ur…`), relative
     /// to the configuration file; its areas follow the inline ones.
     areas_file: Option<String>,
+    /// A proxy means test model (TOML), relative to the configuration file.
+    pmt_model_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -148,6 +153,16 @@ impl Deployment {
         let household_attributes = AttributeSchema::new(raw.household_attributes)
             .map_err(|(key, reason)| invalid(format!("household_attributes.{key}"), reason))?;
         let areas = check_areas(raw.areas, &raw.languages)?;
+        let pmt = match &raw.pmt_model_file {
+            None => None,
+            Some(file) => {
+                let text = read(file).map_err(|e| invalid("pmt_model_file", e))?;
+                Some(PmtModel::from_toml(&text, &household_attributes).map_err(|e| match e {
+                    ConfigError::Invalid { key, reason } => invalid(format!("pmt_model_file ({file}): {key}"), reason),
+                    ConfigError::Syntax(reason) => invalid(format!("pmt_model_file ({file})"), reason),
+                })?)
+            }
+        };
         let registration_prefix = raw.registration_prefix.unwrap_or_else(|| country.alpha2().to_owned());
         if registration_prefix.is_empty()
             || registration_prefix.len() > 12
@@ -169,6 +184,7 @@ impl Deployment {
             registration_prefix,
             household_attributes,
             areas,
+            pmt,
         })
     }
 

@@ -10,6 +10,7 @@ mod access;
 mod bulk;
 mod migrate;
 mod registry;
+mod scores;
 mod scratch;
 
 use std::str::FromStr;
@@ -23,6 +24,7 @@ pub use bulk::{BaselineTiming, LoadHousehold};
 pub use registry::{
     HouseholdFilter, HouseholdWrite, PersonFilter, PersonWrite, PreparedPerson, Tx, VersionRow, WriteMeta,
 };
+pub use scores::{ScoreRow, ToScore};
 pub use scratch::ScratchKeys;
 
 /// Which database the store talks to.

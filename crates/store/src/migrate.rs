@@ -32,6 +32,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0003_import.sql"),
         postgres: include_str!("migrations/postgres/0003_import.sql"),
     },
+    Migration {
+        version: 4,
+        name: "scores",
+        sqlite: include_str!("migrations/sqlite/0004_scores.sql"),
+        postgres: include_str!("migrations/postgres/0004_scores.sql"),
+    },
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {

@@ -194,7 +194,7 @@ fn with_field(object: String, name: &str, value_json: &str) -> String {
     }
 }
 
-fn uuid_of(row: &AnyRow, col: &str) -> Result<uuid::Uuid, StoreError> {
+pub(crate) fn uuid_of(row: &AnyRow, col: &str) -> Result<uuid::Uuid, StoreError> {
     let s: String = row.try_get(col)?;
     uuid::Uuid::parse_str(&s).map_err(|e| StoreError::Corrupt(format!("{col} {s:?}: {e}")))
 }
@@ -301,7 +301,7 @@ fn push_within(sql: &mut String, column: &str, n: &mut usize, count: usize) {
     ));
 }
 
-fn push_area(sql: &mut String, column: &str, n: &mut usize) {
+pub(crate) fn push_area(sql: &mut String, column: &str, n: &mut usize) {
     *n += 1;
     sql.push_str(&format!(
         " AND {column} IN (SELECT d.code FROM areas d, areas a \

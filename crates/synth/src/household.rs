@@ -582,14 +582,18 @@ mod tests {
 
     use super::*;
 
+    /// The example configuration, with the files it names.
+    fn deployment(country: Country) -> Deployment {
+        let dir = format!("{}/../../config", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(format!("{dir}/{}.toml", country.code())).unwrap();
+        Deployment::from_toml_with_files(&text, |f| {
+            std::fs::read_to_string(format!("{dir}/{f}")).map_err(|e| e.to_string())
+        })
+        .unwrap()
+    }
+
     fn generator(country: Country, duplicates: f64) -> Generator {
-        let text = std::fs::read_to_string(format!(
-            "{}/../../config/{}.toml",
-            env!("CARGO_MANIFEST_DIR"),
-            country.code()
-        ))
-        .unwrap();
-        let deployment = Deployment::from_toml(&text).unwrap();
+        let deployment = deployment(country);
         Generator::new(
             deployment,
             42,
@@ -608,9 +612,8 @@ mod tests {
         // A block is the same whether made alone or after others.
         assert_eq!(g.block(100, 50).households[0], g.block(100, 10).households[0]);
         assert_ne!(generator(Country::Pk, 0.05).block(0, 1).households, {
-            let text = std::fs::read_to_string(format!("{}/../../config/pk.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
             Generator::new(
-                Deployment::from_toml(&text).unwrap(),
+                deployment(Country::Pk),
                 43,
                 0.05,
                 NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),

@@ -57,6 +57,7 @@ pub(crate) fn routes() -> Vec<Route> {
         r!(GET "/api/v1/households/{id}" => get_household),
         r!(PATCH "/api/v1/households/{id}" => update_household),
         r!(GET "/api/v1/households/{id}/history" => household_history),
+        r!(GET "/api/v1/households/{id}/score" => household_score),
         r!(POST "/api/v1/households/{id}/members" => add_member),
         r!(POST "/api/v1/households/{id}/move" => move_household),
         r!(POST "/api/v1/households/{id}/split" => split_household),
@@ -444,6 +445,15 @@ async fn household_history(
 ) -> Result<Response, ApiError> {
     let items = s.app.household_history(&actor, household_id(&id)?).await?;
     Ok(axum::Json(serde_json::json!({ "items": items })).into_response())
+}
+
+async fn household_score(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let view = s.app.household_score(&actor, household_id(&id)?).await?;
+    Ok(axum::Json(view).into_response())
 }
 
 async fn add_member(

@@ -27,6 +27,8 @@ enum Policy {
     Staff,
     /// Callers whose roles (or agency scopes) grant this permission.
     Needs(&'static str),
+    /// Staff whose roles grant this permission; never agencies.
+    StaffNeeds(&'static str),
 }
 
 fn policy(method: &Method, path: &str) -> Option<Policy> {
@@ -38,6 +40,7 @@ fn policy(method: &Method, path: &str) -> Option<Policy> {
         ("GET", "/api/v1/audit") => Needs("audit.read"),
         ("GET", "/api/v1/areas") => Needs("areas.read"),
         ("GET", "/api/v1/households") | ("GET", "/api/v1/households/{id}") => Needs("households.read"),
+        ("GET", "/api/v1/households/{id}/score") => StaffNeeds("households.read"),
         ("GET", "/api/v1/households/{id}/history") => Needs("households.history"),
         ("POST", "/api/v1/households")
         | ("PATCH", "/api/v1/households/{id}")
@@ -270,6 +273,7 @@ async fn every_route_is_authorised_for_every_role() {
                 Policy::Signed => who.token.is_some(),
                 Policy::Staff => who.token.is_some() && who.staff,
                 Policy::Needs(p) => who.permissions.contains(&p),
+                Policy::StaffNeeds(p) => who.staff && who.permissions.contains(&p),
             };
             if who.token.is_none() && policy != Policy::Public {
                 assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{context}");

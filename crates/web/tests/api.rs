@@ -1026,3 +1026,67 @@ async fn opposite_operations_at_once_never_fail_the_server() {
         .count();
     assert_eq!(heads, 1);
 }
+
+#[tokio::test]
+async fn a_household_score_is_explained_and_follows_the_household() {
+    let t = spawn().await;
+    let h = t.register(household("3520212345671")).await;
+    let path = format!("/api/v1/households/{}", id(&h));
+    // The example household lacks most of the model's inputs: not scored, and told why.
+    let r = t.get(&format!("{path}/score")).await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    assert!(r.body["score"].is_null(), "{:#}", r.body);
+    assert!(r.body["model_version"].as_str().unwrap().starts_with("pk-"));
+    let missing: Vec<&str> = r.body["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert!(
+        missing.contains(&"wall_material") && !missing.contains(&"rooms"),
+        "{missing:?}"
+    );
+
+    // With every input recorded, a score from 0 to 100 whose terms add up.
+    let inputs = json!({
+        "wall_material": "unbaked_brick_or_mud", "floor_material": "earth_or_sand", "toilet_type": "none",
+        "cooking_fuel": "wood", "has_refrigerator": false, "has_television": false, "has_motorcycle": false,
+        "has_car": false, "rooms": 1, "urban_rural": "rural"
+    });
+    let r = t.patch(&path, "1", json!({"changes": {"attributes": inputs}})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let poor = t.get(&format!("{path}/score")).await;
+    assert_eq!(poor.status, StatusCode::OK, "{:#}", poor.body);
+    let poor = poor.body;
+    assert_eq!(poor["household_version"], 2);
+    assert_eq!(poor["missing"], json!([]));
+    let score = poor["score"].as_f64().unwrap();
+    assert!((0.0..=100.0).contains(&score), "{poor:#}");
+    let terms = poor["contributions"].as_array().unwrap();
+    assert_eq!(terms.len(), 10);
+    let sum: f64 =
+        terms.iter().map(|c| c["contribution"].as_f64().unwrap()).sum::<f64>() + poor["intercept"].as_f64().unwrap();
+    assert!((sum - poor["estimate"].as_f64().unwrap()).abs() < 1e-9, "{poor:#}");
+
+    // A richer dwelling scores higher: the stored score follows the change.
+    let r = t
+        .patch(
+            &path,
+            "2",
+            json!({"changes": {"attributes": {"wall_material": "baked_brick_or_block", "floor_material": "tiles_or_marble",
+                "has_refrigerator": true, "has_car": true, "rooms": 5, "urban_rural": "urban"}}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let rich = t.get(&format!("{path}/score")).await;
+    assert_eq!(rich.status, StatusCode::OK, "{:#}", rich.body);
+    let rich = rich.body;
+    assert_eq!(rich["household_version"], 3);
+    assert!(rich["score"].as_f64().unwrap() > score + 10.0, "{poor:#} then {rich:#}");
+
+    let unknown = t
+        .get("/api/v1/households/01a2093f-18a6-7774-bba2-e9067dcaadd7/score")
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}

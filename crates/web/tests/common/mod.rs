@@ -7,7 +7,6 @@ use std::path::PathBuf;
 
 use himaya_app::{Actor, App, NewUser};
 use himaya_domain::Country;
-use himaya_domain::config::Deployment;
 use himaya_store::Store;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -82,7 +81,7 @@ pub async fn spawn_for(country: Country) -> TestApp {
             (format!("sqlite://{}", f.display()), Some(f))
         }
     };
-    let deployment = Deployment::from_toml(himaya_app::demo::config_text(country)).unwrap();
+    let deployment = himaya_app::demo::deployment(country).unwrap();
     let store = Store::connect(&url).await.expect("open store");
     let app = App::open(store, deployment).await.expect("open app");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
