@@ -690,6 +690,7 @@ pub async fn import(args: ImportArgs) -> Result<String> {
     // the one before it (`written`), while the next is checked and read.
     let mut in_flight: std::collections::VecDeque<InFlight> = std::collections::VecDeque::new();
     let mut written: Option<tokio::sync::oneshot::Receiver<()>> = None;
+    let mut next_statistics: u64 = 10_000;
     let mut person_rows = person_rows;
     loop {
         let row = person_rows.next();
@@ -766,6 +767,11 @@ pub async fn import(args: ImportArgs) -> Result<String> {
                 {
                     finish_batch(oldest, &mut rejects, &mut counts, &households_name, &persons_name).await?;
                     progress(&counts, started, terminal, total_households);
+                    // Each time the registry has doubled since: a few times in all.
+                    if counts.imported_persons >= next_statistics {
+                        app.store().refresh_load_statistics().await?;
+                        next_statistics = counts.imported_persons.max(10_000) * 2;
+                    }
                 }
                 in_flight.push_back(start_batch(&app, &actor, std::mem::take(&mut batch), &mut written));
             }

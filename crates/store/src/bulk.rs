@@ -582,11 +582,12 @@ async fn postgres_baseline(url: &str) -> Result<BaselineTiming, StoreError> {
     let mut source = sqlx::PgConnection::connect(url).await?;
     let mut target = sqlx::PgConnection::connect(url).await?;
     for (table, _, _) in LOADED_TABLES {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP TABLE IF EXISTS baseline_{table}; CREATE TABLE baseline_{table} (LIKE {table} INCLUDING ALL)"
-        )))
-        .execute(&mut target)
-        .await?;
+        for sql in [
+            format!("DROP TABLE IF EXISTS baseline_{table}"),
+            format!("CREATE TABLE baseline_{table} (LIKE {table} INCLUDING ALL)"),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut target).await?;
+        }
     }
     let (mut rows, mut people) = (0u64, 0u64);
     let started = std::time::Instant::now();

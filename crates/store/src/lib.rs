@@ -172,6 +172,19 @@ impl Store {
         Ok(())
     }
 
+    /// Refreshes PostgreSQL's statistics of the tables a load grows, so that
+    /// its lookups keep using their indexes: a plan made while a table was
+    /// nearly empty scans it whole, and a growing table makes that slower
+    /// with every batch. (SQLite's planner uses the indexes regardless.)
+    pub async fn refresh_load_statistics(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("ANALYZE import_keys, person_identifiers, households, persons, household_versions")
+                .execute(&self.writer)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(Tx::new(self.writer.begin().await?, self.backend))
