@@ -187,6 +187,11 @@ async fn demo_examples(app: &App, country: Country) -> Vec<String> {
                 "curl -sG -H \"$AUTH\" '{{base}}/api/v1/persons' --data-urlencode 'name={prefix}' -d limit=3"
             ));
         }
+        // Their household's proxy means test score, explained.
+        examples.push(format!(
+            "curl -s -H \"$AUTH\" '{{base}}/api/v1/households/{}/score'",
+            person.household_id
+        ));
     }
     examples
 }

@@ -276,6 +276,23 @@ async fn demo_serves_its_population_and_reuses_its_file() {
             .unwrap()
             .starts_with("BD-")
     );
+    // The example that explains a household's score works as printed.
+    let score_url = server
+        .banner
+        .iter()
+        .find_map(|l| l.split('\'').find(|part| part.ends_with("/score")))
+        .expect("a score example")
+        .replace("{base}", &server.base);
+    let score: serde_json::Value = reqwest::Client::new()
+        .get(score_url.replace("http://127.0.0.1:0", &server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(score["model_version"].as_str().unwrap().starts_with("bd-"), "{score:#}");
     drop(server);
 
     let again = start(&["demo", "--db", &db_arg, "--listen", "127.0.0.1:0", "--country", "bd"]);
