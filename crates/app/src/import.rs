@@ -19,8 +19,8 @@ use himaya_domain::person::PersonId;
 use himaya_store::{LoadHousehold, StoreError};
 use serde_json::json;
 
-use crate::audit::{Record, entry};
-use crate::registry::Checked;
+use crate::audit::entry;
+use crate::registry::{Checked, household_record};
 use crate::{Actor, App, AppError, NewHousehold};
 
 /// A household from an import file.
@@ -121,14 +121,48 @@ impl App {
                 .iter()
                 .flat_map(|h| h.person_keys.iter().map(String::as_str))
                 .collect();
-            let mut tx = self.store().begin().await?;
             (
-                tx.imported_keys("household", &keys).await?,
-                tx.imported_keys("person", &person_keys).await?,
+                self.store().imported_keys("household", &keys).await?,
+                self.store().imported_keys("person", &person_keys).await?,
             )
         };
+        // Keys repeated within the batch, and keys that do not match the
+        // members, are refused here: the import's own source keys must be unique.
+        let mut seen_households = HashSet::new();
+        let mut seen_people = HashSet::new();
+        let refused: Vec<Option<Problem>> = batch
+            .iter()
+            .map(|kh| {
+                let mut problem = Problem::default();
+                if kh.person_keys.len() != kh.household.members.len() {
+                    problem.push(
+                        "members",
+                        "invalid",
+                        format!(
+                            "{} people but {} person keys",
+                            kh.household.members.len(),
+                            kh.person_keys.len()
+                        ),
+                    );
+                }
+                if !seen_households.insert(kh.key.as_str()) {
+                    problem.push("household_key", "repeated", "the key is used by an earlier household");
+                }
+                for (m, key) in kh.person_keys.iter().enumerate() {
+                    if !seen_people.insert(key.as_str()) {
+                        problem.push(
+                            format!("members[{m}].person_key"),
+                            "repeated",
+                            "the key is used by an earlier person",
+                        );
+                    }
+                }
+                (!problem.is_empty()).then_some(problem)
+            })
+            .collect();
         let (already, imported_people) = (std::sync::Arc::new(already), std::sync::Arc::new(imported_people));
         let ids = std::sync::Arc::new(ids);
+        let refused = std::sync::Arc::new(refused);
         // Checking is computation only: off the async workers, on every core.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let per = batch.len().div_ceil(cores).max(1);
@@ -138,12 +172,13 @@ impl App {
         while !rest.is_empty() {
             let tail = rest.split_off(per.min(rest.len()));
             let part = std::mem::replace(&mut rest, tail);
-            let (app, actor, already, imported_people, ids) = (
+            let (app, actor, already, imported_people, ids, refused) = (
                 self.clone(),
                 actor.clone(),
                 already.clone(),
                 imported_people.clone(),
                 ids.clone(),
+                refused.clone(),
             );
             let first = offset;
             offset += part.len();
@@ -151,7 +186,13 @@ impl App {
                 part.into_iter()
                     .enumerate()
                     .map(|(i, kh)| {
-                        app.check_one_import(&actor, first + i, kh, &ids[first + i], &already, &imported_people)
+                        if already.contains(&kh.key) {
+                            return Ok(Err(ImportOutcome::AlreadyImported));
+                        }
+                        if let Some(problem) = &refused[first + i] {
+                            return Ok(Err(ImportOutcome::Refused(problem.clone())));
+                        }
+                        app.check_one_import(&actor, first + i, kh, &ids[first + i], &imported_people)
                     })
                     .collect::<Result<Vec<_>, AppError>>()
             }));
@@ -181,12 +222,8 @@ impl App {
         position: usize,
         mut kh: KeyedHousehold,
         (id, person_ids): &(HouseholdId, Vec<PersonId>),
-        already: &HashSet<String>,
         imported_people: &HashSet<String>,
     ) -> Result<Result<Candidate, ImportOutcome>, AppError> {
-        if already.contains(&kh.key) {
-            return Ok(Err(ImportOutcome::AlreadyImported));
-        }
         kh.household.source = Some("import".into());
         let mut checked = match self
             .check_batch(actor, std::slice::from_ref(&kh.household))
@@ -261,11 +298,8 @@ impl App {
                     }
                 }
             }
-            match self
-                .store()
-                .load(&mut loads, &self.deployment().registration_prefix)
-                .await
-            {
+            let app = self.clone();
+            match self.store().load(&mut loads, move |n| app.registration_number(n)).await {
                 Ok(numbers) => break (kept, numbers),
                 Err(StoreError::IdentifierTaken) if attempts < 3 => {
                     attempts += 1;
@@ -293,7 +327,7 @@ impl App {
                 entry(
                     actor,
                     "household.create",
-                    Some(Record::new("household", id)),
+                    Some(household_record(id)),
                     json!({"registration_number": number, "members": members}),
                 )
             })
@@ -319,8 +353,7 @@ impl App {
         let held = if wanted.is_empty() {
             HashMap::new()
         } else {
-            let mut tx = self.store().begin().await?;
-            tx.identifier_holders(&wanted).await?
+            self.store().identifier_holders(&wanted).await?
         };
         let mut seen: HashSet<(IdentifierType, &str)> = HashSet::new();
         let mut refused = Vec::with_capacity(candidates.len());

@@ -481,6 +481,11 @@ impl App {
         self.write_checked(actor, checked).await
     }
 
+    /// The registration number the registration counter's value `n` stands for (`PK-00000042`).
+    pub(crate) fn registration_number(&self, n: i64) -> String {
+        format!("{}-{n:08}", self.deployment().registration_prefix)
+    }
+
     /// Writes checked households in one transaction.
     pub(crate) async fn write_checked(
         &self,
@@ -515,7 +520,7 @@ impl App {
             let mut tx = self.store().begin().await?;
             let first = tx.next_numbers("household_registration", checked.len() as i64).await?;
             let numbers: Vec<String> = (0..checked.len())
-                .map(|i| format!("{}-{:08}", self.deployment().registration_prefix, first + i as i64))
+                .map(|i| self.registration_number(first + i as i64))
                 .collect();
             let households: Vec<HouseholdWrite> = checked
                 .iter()
@@ -1218,11 +1223,7 @@ impl App {
 
         let meta = self.meta(actor, source, ChangeKind::Split, reason);
         let new_id = HouseholdId::new();
-        let number = format!(
-            "{}-{:08}",
-            self.deployment().registration_prefix,
-            tx.next_numbers("household_registration", 1).await?
-        );
+        let number = self.registration_number(tx.next_numbers("household_registration", 1).await?);
         let moving: Vec<&Person> = current.iter().filter(|m| leaving.contains(&m.id)).collect();
         let moving_ids: Vec<PersonId> = moving.iter().map(|m| m.id).collect();
         tx.insert_households(&[HouseholdWrite {
@@ -1675,7 +1676,7 @@ fn serde_path_from_value<T: serde::de::DeserializeOwned>(doc: Value, path: &str)
     crate::json::from_value(doc, path).map_err(|e| AppError::invalid(e.field, e.code, e.message))
 }
 
-fn household_record(id: &HouseholdId) -> Record {
+pub(crate) fn household_record(id: &HouseholdId) -> Record {
     Record::new("household", id)
 }
 

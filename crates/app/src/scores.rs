@@ -13,7 +13,7 @@ use himaya_store::{ScoreRow, ToScore};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::audit::Record;
+use crate::registry::household_record;
 use crate::{Actor, App, AppError};
 
 /// What a scoring run did, and where its time went.
@@ -189,19 +189,27 @@ impl App {
         };
         let stored = self.store().household_score(id).await?;
         let current = stored.filter(|s| s.model_version == model.version && s.household_version == household.version);
+        // Computed either way: the stored score keeps no explanation.
+        let explained = model.score(&to_score.attributes);
         let row = match current {
             Some(row) => row,
             None => {
-                let row = score_row(model, &to_score, Utc::now());
+                let row = ScoreRow {
+                    household_id: id,
+                    model_version: model.version.clone(),
+                    household_version: household.version,
+                    score: explained.as_ref().ok().map(|s| s.score),
+                    missing: explained.as_ref().err().map(|m| m.0.clone()).unwrap_or_default(),
+                    scored_at: Utc::now(),
+                };
                 self.store().save_scores(std::slice::from_ref(&row)).await?;
                 row
             }
         };
-        let explained = model.score(&to_score.attributes);
         self.audit_read(
             actor,
             "household.score.read",
-            Some(Record::new("household", id)),
+            Some(household_record(&id)),
             json!({"model_version": model.version}),
             Vec::new(),
         )

@@ -68,7 +68,11 @@ pub async fn run(args: ExportArgs) -> Result<()> {
         .map(|s| s.to_string())
         .collect();
     for f in &args.fields {
-        if !(household_columns.contains(f) || person_columns.contains(f) || jsonl && json_field(f)) {
+        if jsonl && !json_field(f) {
+            // JSON Lines carries the API's shapes: attributes, location and names are objects.
+            bail!("--field: {f:?} is not a field of the JSON Lines export (name attributes, location, given_name…)");
+        }
+        if !(household_columns.contains(f) || person_columns.contains(f) || jsonl) {
             bail!("--field: {f:?} is not a column of the export");
         }
     }
@@ -103,53 +107,64 @@ pub async fn run(args: ExportArgs) -> Result<()> {
         ..Default::default()
     };
     let (mut households, mut persons) = (0u64, 0u64);
-    loop {
-        let (page, next) = app.export_page(&actor, &query).await?;
-        for (h, people) in &page {
-            households += 1;
-            match &mut out {
-                Out::Jsonl(households_out, _) => {
-                    let mut v = household_json(h);
-                    retain(&mut v, &shown);
-                    serde_json::to_writer(&mut *households_out, &v)?;
-                    households_out.write_all(b"\n")?;
-                }
-                Out::Csv(households_out, _) => {
-                    households_out.write_record(household_cells(h, &attributes, &household_columns))?
-                }
-            }
-            // Only the living members who are here: people who died or left
-            // stay in the registry's history, and an import registers the present.
-            for p in people.iter().filter(|p| p.record.status == PersonStatus::Active) {
-                persons += 1;
+    // Whatever happens to the writing, what left the registry is recorded.
+    let written: Result<()> = async {
+        loop {
+            let (page, next) = app.export_page(&actor, &query).await?;
+            for (h, people) in &page {
+                households += 1;
                 match &mut out {
-                    Out::Jsonl(_, persons_out) => {
-                        let mut v = person_json(h, p);
+                    Out::Jsonl(households_out, _) => {
+                        let mut v = household_json(h);
                         retain(&mut v, &shown);
-                        serde_json::to_writer(&mut *persons_out, &v)?;
-                        persons_out.write_all(b"\n")?;
+                        serde_json::to_writer(&mut *households_out, &v)?;
+                        households_out.write_all(b"\n")?;
                     }
-                    Out::Csv(_, persons_out) => persons_out.write_record(person_cells(h, p, &person_columns))?,
+                    Out::Csv(households_out, _) => {
+                        households_out.write_record(household_cells(h, &attributes, &household_columns))?
+                    }
+                }
+                // Only the living members who are here: people who died or left
+                // stay in the registry's history, and an import registers the present.
+                for p in people.iter().filter(|p| p.record.status == PersonStatus::Active) {
+                    persons += 1;
+                    match &mut out {
+                        Out::Jsonl(_, persons_out) => {
+                            let mut v = person_json(h, p);
+                            retain(&mut v, &shown);
+                            serde_json::to_writer(&mut *persons_out, &v)?;
+                            persons_out.write_all(b"\n")?;
+                        }
+                        Out::Csv(_, persons_out) => persons_out.write_record(person_cells(h, p, &person_columns))?,
+                    }
                 }
             }
+            match next {
+                Some(cursor) => query.cursor = Some(cursor),
+                None => break,
+            }
         }
-        match next {
-            Some(cursor) => query.cursor = Some(cursor),
-            None => break,
+        match &mut out {
+            Out::Jsonl(h, p) => {
+                h.flush()?;
+                p.flush()?;
+            }
+            Out::Csv(h, p) => {
+                h.flush()?;
+                p.flush()?;
+            }
         }
+        Ok(())
     }
-    match &mut out {
-        Out::Jsonl(h, p) => {
-            h.flush()?;
-            p.flush()?;
-        }
-        Out::Csv(h, p) => {
-            h.flush()?;
-            p.flush()?;
-        }
-    }
+    .await;
     app.record_export(&actor, &query, households, persons, &args.fields)
         .await?;
+    written.with_context(|| {
+        format!(
+            "the export to {} stopped part-way; its files are incomplete",
+            args.out.display()
+        )
+    })?;
     println!(
         "Exported {households} households and {persons} people to {} in {:.1} s.",
         args.out.display(),

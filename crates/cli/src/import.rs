@@ -155,8 +155,13 @@ fn xlsx_rows(
             Data::Bool(b) => Some(b.to_string()),
             Data::DateTime(dt) if dt.is_datetime() => {
                 // Serial days since 1899-12-30 (the 1900 system).
+                // Excel's dates end at serial 2958465 (9999-12-31); beyond that it is no date.
+                let serial = dt.as_f64().floor();
+                if !(0.0..=2_958_465.0).contains(&serial) {
+                    return Err(format!("the cell holds a date serial Excel does not have ({serial})"));
+                }
                 let day = chrono::NaiveDate::from_ymd_opt(1899, 12, 30)
-                    .and_then(|base| base.checked_add_signed(chrono::Duration::days(dt.as_f64().floor() as i64)));
+                    .and_then(|base| base.checked_add_signed(chrono::Duration::days(serial as i64)));
                 day.map(|d| d.format("%Y-%m-%d").to_string())
             }
             Data::DateTime(dt) => Some(dt.as_f64().to_string()),
@@ -370,7 +375,12 @@ fn household_draft(cells: &Map<String, Value>, app: &App, kind: Kind) -> Result<
         let Some(raw) = text(cells, &def.name) else { continue };
         let value = match def.kind {
             AttributeType::Integer => raw.parse::<i64>().map(Value::from).unwrap_or(Value::String(raw)),
-            AttributeType::Decimal => raw.parse::<f64>().map(Value::from).unwrap_or(Value::String(raw)),
+            // NaN and infinities would become JSON null, i.e. absent: leave
+            // them as text for the registry's check to refuse.
+            AttributeType::Decimal => match raw.parse::<f64>() {
+                Ok(f) if f.is_finite() => Value::from(f),
+                _ => Value::String(raw),
+            },
             AttributeType::Boolean => match raw.to_ascii_lowercase().as_str() {
                 "true" | "yes" | "1" => Value::Bool(true),
                 "false" | "no" | "0" => Value::Bool(false),
@@ -659,6 +669,14 @@ pub async fn import(args: ImportArgs) -> Result<String> {
         .rejects
         .clone()
         .unwrap_or_else(|| args.persons.parent().unwrap_or(Path::new(".")).join("rejects.csv"));
+    // Writing the rejects over an input would destroy it as it is read.
+    if let Ok(r) = rejects_path.canonicalize() {
+        for input in [&args.households, &args.persons] {
+            if input.canonicalize().is_ok_and(|i| i == r) {
+                bail!("--rejects: {} is an input file; name another", rejects_path.display());
+            }
+        }
+    }
     let mut rejects = Rejects {
         out: csv::Writer::from_writer(BufWriter::new(
             File::create(&rejects_path).with_context(|| format!("cannot write {}", rejects_path.display()))?,

@@ -64,7 +64,7 @@ pub struct EvaluateArgs {
     model: PathBuf,
     #[arg(long, value_parser = crate::parse_country)]
     country: Country,
-    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     households: u64,
     /// Another seed than the fit's, so that the model meets households it was not fitted on.
     #[arg(long, default_value_t = 2)]
@@ -148,23 +148,24 @@ fn generator(country: Country, seed: u64) -> Result<Generator> {
     Ok(Generator::new(deployment, seed, 0.0, chrono::Utc::now().date_naive())?)
 }
 
-/// Synthetic households in blocks: attributes with true welfare.
-fn survey(generator: &Generator, households: u64, mut each: impl FnMut(&Attributes, f64)) {
-    let names = generator.deployment().household_attributes.names();
+/// Synthetic households, generated block by block as they are used:
+/// attributes with true welfare.
+fn survey(generator: &Generator, households: u64) -> impl Iterator<Item = (Attributes, f64)> + '_ {
     const BLOCK: u64 = 10_000;
-    let mut first = 0;
-    while first < households {
+    let names = generator.deployment().household_attributes.names();
+    (0..households.div_ceil(BLOCK)).flat_map(move |b| {
+        let first = b * BLOCK;
         let block = generator.block(first, BLOCK.min(households - first));
-        for h in &block.households {
+        let names = names.clone();
+        block.households.into_iter().map(move |h| {
             let attributes: Attributes = names
                 .iter()
-                .zip(&h.attributes)
-                .filter_map(|(n, v)| Some((n.clone(), v.clone()?)))
+                .zip(h.attributes)
+                .filter_map(|(n, v)| Some((n.clone(), v?)))
                 .collect();
-            each(&attributes, h.welfare);
-        }
-        first += BLOCK;
-    }
+            (attributes, h.welfare)
+        })
+    })
 }
 
 fn fit(args: FitArgs) -> Result<()> {
@@ -181,18 +182,17 @@ fn fit(args: FitArgs) -> Result<()> {
     } else {
         args.inputs.clone()
     };
+    if args.version.trim().is_empty() {
+        bail!("--version: a model needs a version");
+    }
+    pmt::check_inputs(schema, &inputs).context("--inputs")?;
     let started = Instant::now();
-    let mut rows: Vec<(Attributes, f64)> = Vec::with_capacity(args.households as usize);
-    survey(&generator, args.households, |a, w| {
-        // Only what the model reads, to keep the survey small.
-        let kept: Attributes = inputs
-            .iter()
-            .filter_map(|n| Some((n.clone(), a.get(n)?.clone())))
-            .collect();
-        rows.push((kept, w));
-    });
-    let report = pmt::fit(&args.version, schema, &inputs, rows.iter().map(|(a, w)| (a, *w)))
-        .with_context(|| format!("cannot fit a model on {} households", rows.len()))?;
+    let report = pmt::fit(&args.version, schema, &inputs, survey(&generator, args.households)).with_context(|| {
+        format!(
+            "cannot fit a model on {} synthetic households (--households)",
+            args.households
+        )
+    })?;
     let mut model = report.model;
     model.description = format!(
         "Illustrative: fitted by least squares on {} synthetic households of the {} example (seed {}), \
@@ -234,13 +234,13 @@ fn evaluate(args: EvaluateArgs) -> Result<()> {
     let text = std::fs::read_to_string(&args.model).with_context(|| format!("cannot read {}", args.model.display()))?;
     let model = PmtModel::from_toml(&text, &generator.deployment().household_attributes)
         .with_context(|| format!("{} is not a usable model", args.model.display()))?;
-    let mut scored: Vec<(Option<f64>, f64)> = Vec::with_capacity(args.households as usize);
+    let mut scored: Vec<(Option<f64>, f64)> = Vec::new();
     let mut missing: std::collections::BTreeMap<String, u64> = Default::default();
     let mut scoring = std::time::Duration::ZERO;
     let started = Instant::now();
-    survey(&generator, args.households, |a, w| {
+    for (a, w) in survey(&generator, args.households) {
         let t = Instant::now();
-        let result = model.score(a);
+        let result = model.score(&a);
         scoring += t.elapsed();
         match result {
             Ok(s) => scored.push((Some(s.score), w)),
@@ -251,11 +251,8 @@ fn evaluate(args: EvaluateArgs) -> Result<()> {
                 scored.push((None, w));
             }
         }
-    });
-    let total = started.elapsed();
-    if scored.is_empty() {
-        bail!("no households to score");
     }
+    let total = started.elapsed();
     let q = pmt::targeting_quality(&scored, args.threshold, args.poor_share);
     let pct = |n: usize| 100.0 * n as f64 / q.households as f64;
     println!(

@@ -1326,6 +1326,30 @@ fn pmt_models_are_fitted_checked_and_evaluated() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let written = std::fs::read_to_string(model).unwrap();
+    // Inputs are checked before any survey is made, and the flag is named.
+    for bad in ["rooms,rooms", "has_yacht", ""] {
+        let out = run(&[
+            "pmt",
+            "fit",
+            "--country",
+            "jo",
+            "--households",
+            "3000",
+            "--version",
+            "x",
+            "--inputs",
+            bad,
+            "--out",
+            model,
+        ]);
+        assert!(!out.status.success(), "{bad}");
+        assert!(text(&out.stderr).contains("--inputs"), "{bad}: {}", text(&out.stderr));
+    }
+    assert_eq!(
+        std::fs::read_to_string(model).unwrap(),
+        written,
+        "a refused fit writes nothing"
+    );
     assert!(written.contains("version = \"jo-test-1\"") && written.contains("attribute = \"has_car\""));
     let evaluate = |model: &str, threshold: &str| {
         run(&[

@@ -219,27 +219,13 @@ impl PmtModel {
 /// hidden welfare level). Choice levels become indicators against the first
 /// level; rows missing any of `inputs` are left out. The scale maps the 1st
 /// and 99th percentiles of the fitted estimates to 0 and 100.
-pub fn fit<'a>(
+pub fn fit<A: std::borrow::Borrow<Attributes>>(
     version: &str,
     schema: &AttributeSchema,
     inputs: &[String],
-    rows: impl IntoIterator<Item = (&'a Attributes, f64)>,
+    rows: impl IntoIterator<Item = (A, f64)>,
 ) -> Result<FitReport, FitError> {
-    // Columns: the intercept, then one per number or yes/no, one per
-    // non-reference level.
-    let mut columns: Vec<(usize, Option<String>)> = Vec::new();
-    for (i, name) in inputs.iter().enumerate() {
-        let def = schema
-            .get(name)
-            .ok_or_else(|| FitError::UnknownAttribute(name.clone()))?;
-        match def.kind {
-            AttributeType::Integer | AttributeType::Decimal | AttributeType::Boolean => columns.push((i, None)),
-            AttributeType::Choice => {
-                columns.extend(def.choices.iter().skip(1).map(|c| (i, Some(c.clone()))));
-            }
-            AttributeType::Date | AttributeType::Text => return Err(FitError::NotWeighable(name.clone())),
-        }
-    }
+    let columns = columns(schema, inputs)?;
     let k = columns.len() + 1;
     let mut xtx = vec![0.0; k * k];
     let mut xty = vec![0.0; k];
@@ -249,7 +235,7 @@ pub fn fit<'a>(
     'rows: for (attributes, welfare) in rows {
         x[0] = 1.0;
         for (c, (i, level)) in columns.iter().enumerate() {
-            let v = match attributes.get(&inputs[*i]) {
+            let v = match attributes.borrow().get(&inputs[*i]) {
                 None | Some(Value::Null) => {
                     skipped += 1;
                     continue 'rows;
@@ -329,20 +315,50 @@ pub fn fit<'a>(
             });
         }
     }
-    Ok(FitReport {
-        model: PmtModel {
-            version: version.to_owned(),
-            description: String::new(),
-            intercept: round(beta[0]),
-            scale: Scale {
-                low: round(at(0.01)),
-                high: round(at(0.99)),
-            },
-            terms,
+    let model = PmtModel {
+        version: version.to_owned(),
+        description: String::new(),
+        intercept: round(beta[0]),
+        scale: Scale {
+            low: round(at(0.01)),
+            high: round(at(0.99)),
         },
-        used,
-        skipped,
-    })
+        terms,
+    };
+    // A fit can still make a model the deployment would refuse (a repeated
+    // input, every estimate the same): say so here, not when it is loaded.
+    model.check(schema).map_err(|e| FitError::Unusable(e.to_string()))?;
+    Ok(FitReport { model, used, skipped })
+}
+
+/// Checks a fit's inputs before any survey is read.
+pub fn check_inputs(schema: &AttributeSchema, inputs: &[String]) -> Result<(), FitError> {
+    columns(schema, inputs).map(|_| ())
+}
+
+/// The design matrix's columns after the intercept: one per number or
+/// yes/no input, one per non-reference level of a choice.
+fn columns(schema: &AttributeSchema, inputs: &[String]) -> Result<Vec<(usize, Option<String>)>, FitError> {
+    if inputs.is_empty() {
+        return Err(FitError::Unusable("a model needs at least one input".into()));
+    }
+    let mut columns = Vec::new();
+    for (i, name) in inputs.iter().enumerate() {
+        if inputs[..i].contains(name) {
+            return Err(FitError::Unusable(format!("{name:?} is named twice")));
+        }
+        let def = schema
+            .get(name)
+            .ok_or_else(|| FitError::UnknownAttribute(name.clone()))?;
+        match def.kind {
+            AttributeType::Integer | AttributeType::Decimal | AttributeType::Boolean => columns.push((i, None)),
+            AttributeType::Choice => {
+                columns.extend(def.choices.iter().skip(1).map(|c| (i, Some(c.clone()))));
+            }
+            AttributeType::Date | AttributeType::Text => return Err(FitError::NotWeighable(name.clone())),
+        }
+    }
+    Ok(columns)
 }
 
 /// A fitted model and the rows it came from.
@@ -364,6 +380,8 @@ pub enum FitError {
     TooFewRows { used: usize, needed: usize },
     #[error("the inputs are collinear: one of them is a combination of the others")]
     Singular,
+    #[error("the fitted model is not usable: {0}")]
+    Unusable(String),
 }
 
 /// Solves `a x = b` for a symmetric positive definite `a` (k × k, row-major)

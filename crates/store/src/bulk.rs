@@ -11,7 +11,7 @@ use himaya_domain::household::{HouseholdId, HouseholdRecord};
 use himaya_domain::person::{PersonId, PersonRecord};
 use sqlx::Connection;
 
-use crate::registry::{WriteMeta, household_data, is_unique_violation, name_tokens, person_data};
+use crate::registry::{WriteMeta, household_data, identifier_taken, name_tokens, person_data};
 use crate::{Backend, Store, StoreError, time_text};
 
 /// A new household with its members and source keys, as stored text: built
@@ -145,12 +145,16 @@ fn sqlite_unique_violation(e: &rusqlite::Error) -> bool {
 
 impl Store {
     /// Writes a batch of new households with their people and source keys
-    /// in one transaction; returns their registration numbers, in order,
-    /// made of `prefix` and the next numbers of the registration counter.
+    /// in one transaction; returns their registration numbers, `number` of
+    /// the next values of the registration counter, in order.
     /// An identifier already held by an active person fails the whole batch
     /// with [`StoreError::IdentifierTaken`]. `batch` is left as it was, so a
     /// failed batch can be sifted and written again.
-    pub async fn load(&self, batch: &mut Vec<LoadHousehold>, prefix: &str) -> Result<Vec<String>, StoreError> {
+    pub async fn load(
+        &self,
+        batch: &mut Vec<LoadHousehold>,
+        number: impl Fn(i64) -> String + Send + Sync + 'static,
+    ) -> Result<Vec<String>, StoreError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -169,9 +173,13 @@ impl Store {
         };
         match loader {
             Loader::Sqlite(mut conn) => {
-                let (owned, prefix) = (std::mem::take(batch), prefix.to_owned());
+                // Hold the pool's one writer meanwhile: other writes queue in
+                // the process, as they always do, instead of meeting a second
+                // writer's lock in the file.
+                let _writer = self.writer.acquire().await?;
+                let owned = std::mem::take(batch);
                 let (conn, owned, result) = tokio::task::spawn_blocking(move || {
-                    let result = load_sqlite(&mut conn, &owned, &prefix);
+                    let result = load_sqlite(&mut conn, &owned, &number);
                     (conn, owned, result)
                 })
                 .await
@@ -181,7 +189,7 @@ impl Store {
                 result
             }
             Loader::Postgres(mut conn) => {
-                let result = load_postgres(&mut conn, batch, prefix).await;
+                let result = load_postgres(&mut conn, batch, &number).await;
                 // A connection whose COPY failed is not reused.
                 if result.is_ok() {
                     *slot = Some(Loader::Postgres(conn));
@@ -192,14 +200,15 @@ impl Store {
     }
 }
 
-fn numbers(prefix: &str, first: i64, n: usize) -> Vec<String> {
-    (0..n as i64).map(|i| format!("{prefix}-{:08}", first + i)).collect()
+/// Registration numbers for `n` households from the counter's value `first` on.
+fn numbers(number: &(dyn Fn(i64) -> String + Sync), first: i64, n: usize) -> Vec<String> {
+    (first..first + n as i64).map(number).collect()
 }
 
 fn load_sqlite(
     conn: &mut rusqlite::Connection,
     batch: &[LoadHousehold],
-    prefix: &str,
+    number: &(dyn Fn(i64) -> String + Sync),
 ) -> Result<Vec<String>, StoreError> {
     use rusqlite::params;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -210,7 +219,8 @@ fn load_sqlite(
         [n as i64],
         |r| r.get(0),
     )?;
-    let numbers = numbers(prefix, last - n as i64 + 1, n);
+    let first = last - n as i64 + 1;
+    let numbers = numbers(number, first, n);
     {
         let mut household = tx.prepare_cached(
             "INSERT INTO households (id, registration_number, area_code, status, version, created_at, updated_at) \
@@ -325,7 +335,7 @@ async fn copy_in(conn: &mut sqlx::PgConnection, table: &str, rows: String) -> Re
 async fn load_postgres(
     conn: &mut sqlx::PgConnection,
     batch: &[LoadHousehold],
-    prefix: &str,
+    number: &(dyn Fn(i64) -> String + Sync),
 ) -> Result<Vec<String>, StoreError> {
     let n = batch.len();
     // Text for every table first, so the transaction only streams.
@@ -397,7 +407,8 @@ async fn load_postgres(
     .bind(n as i64)
     .fetch_one(&mut *tx)
     .await?;
-    let numbers = numbers(prefix, last - n as i64 + 1, n);
+    let first = last - n as i64 + 1;
+    let numbers = numbers(number, first, n);
     for (h, number) in batch.iter().zip(&numbers) {
         copy_row(
             &mut households,
@@ -412,45 +423,26 @@ async fn load_postgres(
             ],
         );
     }
-    copy_in(
-        &mut tx,
-        "households (id, registration_number, area_code, status, version, created_at, updated_at)",
+    // In the order of LOADED_TABLES, whose columns the rows follow.
+    let texts = [
         households,
-    )
-    .await?;
-    copy_in(
-        &mut tx,
-        "household_versions (household_id, version, recorded_at, actor, source, change, reason, data)",
         household_versions,
-    )
-    .await?;
-    copy_in(
-        &mut tx,
-        "persons (id, household_id, area_code, status, phone, version, created_at, updated_at)",
         persons,
-    )
-    .await?;
-    copy_in(
-        &mut tx,
-        "person_versions (person_id, version, household_id, recorded_at, actor, source, change, reason, data)",
         person_versions,
-    )
-    .await?;
-    copy_in(
-        &mut tx,
-        "person_identifiers (person_id, household_id, id_type, value, active)",
         identifiers,
-    )
-    .await
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            StoreError::IdentifierTaken
-        } else {
-            e.into()
-        }
-    })?;
-    copy_in(&mut tx, "person_name_tokens (token, person_id)", tokens).await?;
-    copy_in(&mut tx, "import_keys (kind, source_key, record_id)", keys).await?;
+        tokens,
+        keys,
+    ];
+    for ((table, columns, _), rows) in LOADED_TABLES.iter().zip(texts) {
+        let copied = copy_in(&mut tx, &format!("{table} ({columns})"), rows).await;
+        copied.map_err(|e| {
+            if *table == "person_identifiers" {
+                identifier_taken(e)
+            } else {
+                e.into()
+            }
+        })?;
+    }
     tx.commit().await?;
     Ok(numbers)
 }

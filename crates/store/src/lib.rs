@@ -66,7 +66,7 @@ impl StoreError {
 }
 
 /// A handle on the registry database. Cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Store {
     backend: Backend,
     /// Reads, and writes on PostgreSQL.
@@ -77,6 +77,15 @@ pub struct Store {
     /// The connection bulk loads use, opened on first use (see [`Store::load`]).
     loader: std::sync::Arc<tokio::sync::Mutex<Option<bulk::Loader>>>,
     url: std::sync::Arc<str>,
+}
+
+// By hand: the URL may carry a password.
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {

@@ -160,6 +160,16 @@ pub(crate) async fn insert_many<T>(
     Ok(())
 }
 
+/// The unique index on active identifiers refused a row: a typed error, so
+/// that the caller can find which identifier and name it.
+pub(crate) fn identifier_taken(e: sqlx::Error) -> StoreError {
+    if is_unique_violation(&e) {
+        StoreError::IdentifierTaken
+    } else {
+        e.into()
+    }
+}
+
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(d) => {
@@ -550,6 +560,69 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Which of `keys` an import has already written as `kind`.
+    pub async fn imported_keys(
+        &self,
+        kind: &str,
+        keys: &[&str],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut found = std::collections::HashSet::new();
+        for chunk in keys.chunks(MAX_PARAMS / 2) {
+            let list = list_params(self.backend, 2, chunk.len());
+            let first = list_params(self.backend, 1, 1);
+            let sql = format!("SELECT source_key FROM import_keys WHERE kind = {first} AND source_key IN ({list})");
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(kind.to_owned());
+            for k in chunk {
+                q = q.bind(*k);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                found.insert(row.try_get("source_key")?);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The active holders of the given `(type, value)` identifiers, read
+    /// outside any write transaction.
+    pub async fn identifier_holders(
+        &self,
+        keys: &[(&str, &str)],
+    ) -> Result<HashMap<(String, String), PersonId>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        identifier_holders(&mut conn, self.backend, keys).await
+    }
+}
+
+async fn identifier_holders(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    keys: &[(&str, &str)],
+) -> Result<HashMap<(String, String), PersonId>, StoreError> {
+    let mut found = HashMap::new();
+    // Look up by value (indexed) in chunks, then keep exact type matches.
+    let mut values: Vec<&str> = keys.iter().map(|k| k.1).collect();
+    values.sort_unstable();
+    values.dedup();
+    let wanted: std::collections::HashSet<(&str, &str)> = keys.iter().copied().collect();
+    for chunk in values.chunks(MAX_PARAMS / 2) {
+        let list = list_params(backend, 1, chunk.len());
+        let sql =
+            format!("SELECT id_type, value, person_id FROM person_identifiers WHERE active = 1 AND value IN ({list})");
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for v in chunk {
+            q = q.bind(*v);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            let key: (String, String) = (row.try_get("id_type")?, row.try_get("value")?);
+            if wanted.contains(&(key.0.as_str(), key.1.as_str())) {
+                found.insert(key, PersonId(uuid_of(&row, "person_id")?));
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// A write transaction. Dropped without [`Tx::commit`], it rolls back.
 pub struct Tx {
     tx: Transaction<'static, Any>,
@@ -580,55 +653,12 @@ impl Tx {
         Ok(last - n + 1)
     }
 
-    /// The active holders of the given `(type, value)` identifiers.
-    /// Which of `keys` an import has already written as `kind`.
-    pub async fn imported_keys(
-        &mut self,
-        kind: &str,
-        keys: &[&str],
-    ) -> Result<std::collections::HashSet<String>, StoreError> {
-        let mut found = std::collections::HashSet::new();
-        for chunk in keys.chunks(MAX_PARAMS / 2) {
-            let list = list_params(self.backend, 2, chunk.len());
-            let first = list_params(self.backend, 1, 1);
-            let sql = format!("SELECT source_key FROM import_keys WHERE kind = {first} AND source_key IN ({list})");
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(kind.to_owned());
-            for k in chunk {
-                q = q.bind(*k);
-            }
-            for row in q.fetch_all(&mut *self.tx).await? {
-                found.insert(row.try_get("source_key")?);
-            }
-        }
-        Ok(found)
-    }
-
+    /// The active holders of the given `(type, value)` identifiers, as this transaction sees them.
     pub async fn identifier_holders(
         &mut self,
         keys: &[(&str, &str)],
     ) -> Result<HashMap<(String, String), PersonId>, StoreError> {
-        let mut found = HashMap::new();
-        // Look up by value (indexed) in chunks, then keep exact type matches.
-        let mut values: Vec<&str> = keys.iter().map(|k| k.1).collect();
-        values.sort_unstable();
-        values.dedup();
-        for chunk in values.chunks(MAX_PARAMS / 2) {
-            let list = list_params(self.backend, 1, chunk.len());
-            let sql = format!(
-                "SELECT id_type, value, person_id FROM person_identifiers WHERE active = 1 AND value IN ({list})"
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for v in chunk {
-                q = q.bind(*v);
-            }
-            for row in q.fetch_all(&mut *self.tx).await? {
-                let key: (String, String) = (row.try_get("id_type")?, row.try_get("value")?);
-                if keys.iter().any(|k| k.0 == key.0 && k.1 == key.1) {
-                    found.insert(key, PersonId(uuid_of(&row, "person_id")?));
-                }
-            }
-        }
-        Ok(found)
+        identifier_holders(&mut self.tx, self.backend, keys).await
     }
 
     /// Reads a household inside the transaction (for read-modify-write).
@@ -836,15 +866,7 @@ impl Tx {
             |q, i| q.bind(i.0).bind(i.1).bind(i.2).bind(i.3).bind(i.4),
         )
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                // The unique index on active identifiers refused one; the
-                // caller finds which, to name it.
-                StoreError::IdentifierTaken
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(identifier_taken)?;
         let tokens: Vec<(&str, &String)> = pairs
             .iter()
             .flat_map(|(_, r)| r.tokens.iter().map(move |t| (r.id.as_str(), t)))
