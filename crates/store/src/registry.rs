@@ -86,6 +86,10 @@ pub struct HouseholdFilter {
 /// PostgreSQL's 65,535, and small enough that one statement stays cheap to prepare.
 const MAX_PARAMS: usize = 10_000;
 
+/// Statements built for a number of rows or values are not kept prepared
+/// (`persistent(false)`): each length is another text, and every connection
+/// would keep hundreds of large prepared statements.
+///
 /// `($1, $2, $3), ($4, $5, $6)…` for `rows` rows of `cols` columns. SQLite
 /// gets plain `?`: it resolves each `$n` name by a scan of all names, which
 /// makes large statements quadratic.
@@ -151,7 +155,7 @@ pub(crate) async fn insert_many<T>(
             "INSERT INTO {head} VALUES {}",
             values_clause(backend, chunk.len(), cols)
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
         for item in chunk {
             q = bind(q, item);
         }
@@ -395,7 +399,7 @@ impl Store {
         for chunk in ids.chunks(MAX_PARAMS) {
             let list = list_params(self.backend, 1, chunk.len());
             let sql = format!("{PERSON_SELECT} WHERE p.household_id IN ({list}) ORDER BY p.household_id, p.id");
-            let mut q = sqlx::query(AssertSqlSafe(sql));
+            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
             for id in chunk {
                 q = q.bind(id.to_string());
             }
@@ -572,7 +576,7 @@ impl Store {
             let list = list_params(self.backend, 2, chunk.len());
             let first = list_params(self.backend, 1, 1);
             let sql = format!("SELECT source_key FROM import_keys WHERE kind = {first} AND source_key IN ({list})");
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(kind.to_owned());
+            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false).bind(kind.to_owned());
             for k in chunk {
                 q = q.bind(*k);
             }
@@ -609,7 +613,7 @@ async fn identifier_holders(
         let list = list_params(backend, 1, chunk.len());
         let sql =
             format!("SELECT id_type, value, person_id FROM person_identifiers WHERE active = 1 AND value IN ({list})");
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
         for v in chunk {
             q = q.bind(*v);
         }

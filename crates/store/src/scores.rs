@@ -117,7 +117,7 @@ impl Store {
                  household_version = excluded.household_version, score = excluded.score, \
                  missing = excluded.missing, scored_at = excluded.scored_at"
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
+            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
             for r in chunk {
                 q = q
                     .bind(r.household_id.to_string())
