@@ -10,6 +10,7 @@ pub mod audit;
 pub mod config;
 pub mod date;
 pub mod digits;
+pub mod enrolment;
 pub mod error;
 pub mod history;
 pub mod household;
@@ -19,6 +20,7 @@ pub mod name;
 pub mod person;
 pub mod phone;
 pub mod pmt;
+pub mod programme;
 pub mod text;
 pub mod vocab;
 

@@ -1,0 +1,432 @@
+//! What a programme rule sees of a household: its facts as plain values, and
+//! a view of them that CEL reads field by field without copying them into
+//! maps first (building maps per household cost more than evaluating).
+
+use std::sync::Arc;
+
+use cel::ExecutionError;
+use cel::common::traits::{Indexer, Iterable, Iterator as CelIterator, Sizer};
+use cel::common::types::{CelBool, CelDouble, CelInt, CelList, CelString, Type};
+use cel::common::value::{CowVal, Val};
+use serde_json::Value as Json;
+
+use crate::attributes::Attributes;
+use crate::household::HouseholdId;
+use crate::person::PersonId;
+use crate::vocab::{MaritalStatus, MaternalStatus, Relationship, SchoolLevel, Sex};
+
+/// One active member of a household, as rules see them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemberFacts {
+    pub id: PersonId,
+    pub sex: Sex,
+    /// Completed years on the evaluation date; `None` when the date of birth is unknown.
+    pub age: Option<u32>,
+    pub relationship: Relationship,
+    pub marital_status: Option<MaritalStatus>,
+    pub maternal_status: Option<MaternalStatus>,
+    /// The Washington Group cut-off: a lot of difficulty, or cannot do at all, in one domain.
+    pub disability: bool,
+    pub school_level: Option<SchoolLevel>,
+    /// Types of the identifiers the member holds (`pk_cnic`, `birth_registration`…).
+    pub identifier_types: Vec<String>,
+    /// Programmes the member is enrolled in (or paused in).
+    pub enrolments: Vec<String>,
+}
+
+/// A household as rules see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HouseholdFacts {
+    pub id: HouseholdId,
+    pub area: String,
+    /// The household's area and every area above it, top first.
+    pub areas: Vec<String>,
+    /// The proxy means test score; `None` when the household cannot be scored.
+    pub pmt_score: Option<f64>,
+    pub attributes: Attributes,
+    /// Active members, head first.
+    pub members: Vec<MemberFacts>,
+    /// Programmes the household is enrolled in (or paused in).
+    pub enrolments: Vec<String>,
+}
+
+static HOUSEHOLD: Type = Type::new_unspecified_type("himaya.Household");
+static MEMBER: Type = Type::new_unspecified_type("himaya.Member");
+static ATTRIBUTES: Type = Type::new_unspecified_type("himaya.Attributes");
+static MEMBERS: Type = Type::new_unspecified_type("list");
+
+/// The fields a rule may read on `household`, for messages.
+pub const HOUSEHOLD_FIELDS: &[&str] = &[
+    "id",
+    "area",
+    "areas",
+    "pmt_score",
+    "size",
+    "attributes",
+    "members",
+    "enrolments",
+];
+/// The fields a rule may read on a member (`m`, `person`), for messages.
+pub const MEMBER_FIELDS: &[&str] = &[
+    "id",
+    "sex",
+    "age",
+    "relationship",
+    "marital_status",
+    "maternal_status",
+    "disability",
+    "school_level",
+    "identifier_types",
+    "enrolments",
+];
+
+fn field_name(idx: &dyn Val) -> Result<&str, ExecutionError> {
+    idx.downcast_ref::<CelString>()
+        .map(CelString::inner)
+        .ok_or_else(|| ExecutionError::UnexpectedType {
+            got: idx.get_type().name().to_owned(),
+            want: "string".to_owned(),
+        })
+}
+
+fn strings(values: &[String]) -> CelList<'_> {
+    CelList::from(
+        values
+            .iter()
+            .map(|s| Box::new(CelString::from(s.as_str())) as Box<dyn Val + '_>)
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// A member's fields, converted once when the household's view is built.
+#[derive(Clone, Debug)]
+pub struct MemberView<'a> {
+    id: CelString<'a>,
+    sex: CelString<'a>,
+    age: Option<CelInt>,
+    relationship: CelString<'a>,
+    marital_status: Option<CelString<'a>>,
+    maternal_status: Option<CelString<'a>>,
+    disability: CelBool,
+    school_level: Option<CelString<'a>>,
+    identifier_types: CelList<'a>,
+    enrolments: CelList<'a>,
+}
+
+impl<'a> MemberView<'a> {
+    pub fn new(m: &'a MemberFacts, id: &'a str) -> MemberView<'a> {
+        MemberView {
+            id: CelString::from(id),
+            sex: CelString::from(m.sex.code()),
+            age: m.age.map(|a| CelInt::from(i64::from(a))),
+            relationship: CelString::from(m.relationship.code()),
+            marital_status: m.marital_status.map(|s| CelString::from(s.code())),
+            maternal_status: m.maternal_status.map(|s| CelString::from(s.code())),
+            disability: CelBool::from(m.disability),
+            school_level: m.school_level.map(|s| CelString::from(s.code())),
+            identifier_types: strings(&m.identifier_types),
+            enrolments: strings(&m.enrolments),
+        }
+    }
+}
+
+fn missing(field: &str) -> ExecutionError {
+    ExecutionError::no_such_key(field)
+}
+
+fn borrowed<'b, 'v, T: Val + 'v>(v: &'b Option<T>, field: &str) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    v.as_ref()
+        .map(|v| CowVal::Borrowed(v as &dyn Val))
+        .ok_or_else(|| missing(field))
+}
+
+impl<'a> Indexer for MemberView<'a> {
+    fn get<'b, 'v>(&'b self, idx: &dyn Val) -> Result<CowVal<'b, 'v>, ExecutionError>
+    where
+        Self: 'v,
+    {
+        let field = field_name(idx)?;
+        match field {
+            "id" => Ok(CowVal::Borrowed(&self.id)),
+            "sex" => Ok(CowVal::Borrowed(&self.sex)),
+            "age" => borrowed(&self.age, field),
+            "relationship" => Ok(CowVal::Borrowed(&self.relationship)),
+            "marital_status" => borrowed(&self.marital_status, field),
+            "maternal_status" => borrowed(&self.maternal_status, field),
+            "disability" => Ok(CowVal::Borrowed(&self.disability)),
+            "school_level" => borrowed(&self.school_level, field),
+            "identifier_types" => Ok(CowVal::Borrowed(&self.identifier_types)),
+            "enrolments" => Ok(CowVal::Borrowed(&self.enrolments)),
+            _ => Err(missing(field)),
+        }
+    }
+
+    fn steal<'v>(self: Box<Self>, idx: &dyn Val) -> Result<Box<dyn Val + 'v>, ExecutionError>
+    where
+        Self: 'v,
+    {
+        self.get(idx).map(CowVal::into_owned)
+    }
+}
+
+impl<'a> Val for MemberView<'a> {
+    fn get_type(&self) -> &Type {
+        &MEMBER
+    }
+    fn cel_type() -> &'static Type {
+        &MEMBER
+    }
+    fn as_indexer<'b, 'v>(&'b self) -> Option<&'b (dyn Indexer + 'v)>
+    where
+        Self: 'v,
+    {
+        Some(self)
+    }
+    fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
+    where
+        Self: 'v,
+    {
+        Box::new(self.clone())
+    }
+}
+
+/// Household attributes, converted to CEL values as they are read.
+#[derive(Clone, Debug)]
+struct AttributesView<'a>(&'a Attributes);
+
+fn json_value<'a>(v: &'a Json) -> Option<Box<dyn Val + 'a>> {
+    Some(match v {
+        Json::Bool(b) => Box::new(CelBool::from(*b)),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => Box::new(CelInt::from(i)),
+            None => Box::new(CelDouble::from(n.as_f64()?)),
+        },
+        Json::String(s) => Box::new(CelString::from(s.as_str())),
+        _ => return None,
+    })
+}
+
+impl<'a> Indexer for AttributesView<'a> {
+    fn get<'b, 'v>(&'b self, idx: &dyn Val) -> Result<CowVal<'b, 'v>, ExecutionError>
+    where
+        Self: 'v,
+    {
+        let field = field_name(idx)?;
+        let value = self.0.get(field).and_then(json_value).ok_or_else(|| missing(field))?;
+        Ok(CowVal::Owned(value))
+    }
+
+    fn steal<'v>(self: Box<Self>, idx: &dyn Val) -> Result<Box<dyn Val + 'v>, ExecutionError>
+    where
+        Self: 'v,
+    {
+        self.get(idx).map(CowVal::into_owned)
+    }
+}
+
+impl<'a> Val for AttributesView<'a> {
+    fn get_type(&self) -> &Type {
+        &ATTRIBUTES
+    }
+    fn cel_type() -> &'static Type {
+        &ATTRIBUTES
+    }
+    fn as_indexer<'b, 'v>(&'b self) -> Option<&'b (dyn Indexer + 'v)>
+    where
+        Self: 'v,
+    {
+        Some(self)
+    }
+    fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
+    where
+        Self: 'v,
+    {
+        Box::new(self.clone())
+    }
+}
+
+/// The members, as a list CEL iterates, indexes and sizes.
+#[derive(Clone, Debug)]
+pub struct MembersView<'a>(pub Arc<[MemberView<'a>]>);
+
+struct MembersIter<'b, 'a>(std::slice::Iter<'b, MemberView<'a>>);
+
+impl<'b, 'a: 'w, 'w> CelIterator<'b, 'w> for MembersIter<'b, 'a> {
+    fn next(&mut self) -> Option<&'b (dyn Val + 'w)> {
+        self.0.next().map(|m| m as &dyn Val)
+    }
+}
+
+impl<'a> Iterable for MembersView<'a> {
+    fn iter<'b, 'v>(&'b self) -> Box<dyn CelIterator<'b, 'v> + 'b>
+    where
+        Self: 'v,
+    {
+        Box::new(MembersIter(self.0.iter()))
+    }
+}
+
+impl<'a> Sizer for MembersView<'a> {
+    fn size(&self) -> CelInt {
+        CelInt::from(self.0.len() as i64)
+    }
+}
+
+impl<'a> Indexer for MembersView<'a> {
+    fn get<'b, 'v>(&'b self, idx: &dyn Val) -> Result<CowVal<'b, 'v>, ExecutionError>
+    where
+        Self: 'v,
+    {
+        let i = idx
+            .downcast_ref::<CelInt>()
+            .map(|i| *i.inner())
+            .ok_or_else(|| ExecutionError::UnexpectedType {
+                got: idx.get_type().name().to_owned(),
+                want: "int".to_owned(),
+            })?;
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| self.0.get(i))
+            .map(|m| CowVal::Borrowed(m as &dyn Val))
+            .ok_or_else(|| ExecutionError::IndexOutOfBounds(cel::Value::Int(i)))
+    }
+
+    fn steal<'v>(self: Box<Self>, idx: &dyn Val) -> Result<Box<dyn Val + 'v>, ExecutionError>
+    where
+        Self: 'v,
+    {
+        self.get(idx).map(CowVal::into_owned)
+    }
+}
+
+impl<'a> Val for MembersView<'a> {
+    fn get_type(&self) -> &Type {
+        &MEMBERS
+    }
+    fn cel_type() -> &'static Type {
+        &MEMBERS
+    }
+    fn as_indexer<'b, 'v>(&'b self) -> Option<&'b (dyn Indexer + 'v)>
+    where
+        Self: 'v,
+    {
+        Some(self)
+    }
+    fn as_iterable<'b, 'v>(&'b self) -> Option<&'b (dyn Iterable + 'v)>
+    where
+        Self: 'v,
+    {
+        Some(self)
+    }
+    fn as_sizer(&self) -> Option<&dyn Sizer> {
+        Some(self)
+    }
+    fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
+    where
+        Self: 'v,
+    {
+        Box::new(self.clone())
+    }
+}
+
+/// A household's fields as CEL reads them.
+#[derive(Clone, Debug)]
+pub struct HouseholdView<'a> {
+    id: CelString<'a>,
+    area: CelString<'a>,
+    areas: CelList<'a>,
+    pmt_score: Option<CelDouble>,
+    size: CelInt,
+    attributes: AttributesView<'a>,
+    members: MembersView<'a>,
+    enrolments: CelList<'a>,
+}
+
+/// Ids as text, kept beside the facts so that views can borrow them.
+pub struct Ids {
+    pub household: String,
+    pub members: Vec<String>,
+}
+
+impl Ids {
+    pub fn of(h: &HouseholdFacts) -> Ids {
+        Ids {
+            household: h.id.to_string(),
+            members: h.members.iter().map(|m| m.id.to_string()).collect(),
+        }
+    }
+}
+
+impl<'a> HouseholdView<'a> {
+    pub fn new(h: &'a HouseholdFacts, ids: &'a Ids) -> HouseholdView<'a> {
+        let members: Arc<[MemberView<'a>]> = h
+            .members
+            .iter()
+            .zip(&ids.members)
+            .map(|(m, id)| MemberView::new(m, id))
+            .collect();
+        HouseholdView {
+            id: CelString::from(ids.household.as_str()),
+            area: CelString::from(h.area.as_str()),
+            areas: strings(&h.areas),
+            pmt_score: h.pmt_score.map(CelDouble::from),
+            size: CelInt::from(h.members.len() as i64),
+            attributes: AttributesView(&h.attributes),
+            members: MembersView(members),
+            enrolments: strings(&h.enrolments),
+        }
+    }
+
+    /// The view of member `i`, for rules about one person.
+    pub fn member(&self, i: usize) -> Option<&MemberView<'a>> {
+        self.members.0.get(i)
+    }
+}
+
+impl<'a> Indexer for HouseholdView<'a> {
+    fn get<'b, 'v>(&'b self, idx: &dyn Val) -> Result<CowVal<'b, 'v>, ExecutionError>
+    where
+        Self: 'v,
+    {
+        let field = field_name(idx)?;
+        match field {
+            "id" => Ok(CowVal::Borrowed(&self.id)),
+            "area" => Ok(CowVal::Borrowed(&self.area)),
+            "areas" => Ok(CowVal::Borrowed(&self.areas)),
+            "pmt_score" => borrowed(&self.pmt_score, field),
+            "size" => Ok(CowVal::Borrowed(&self.size)),
+            "attributes" => Ok(CowVal::Borrowed(&self.attributes)),
+            "members" => Ok(CowVal::Borrowed(&self.members)),
+            "enrolments" => Ok(CowVal::Borrowed(&self.enrolments)),
+            _ => Err(missing(field)),
+        }
+    }
+
+    fn steal<'v>(self: Box<Self>, idx: &dyn Val) -> Result<Box<dyn Val + 'v>, ExecutionError>
+    where
+        Self: 'v,
+    {
+        self.get(idx).map(CowVal::into_owned)
+    }
+}
+
+impl<'a> Val for HouseholdView<'a> {
+    fn get_type(&self) -> &Type {
+        &HOUSEHOLD
+    }
+    fn cel_type() -> &'static Type {
+        &HOUSEHOLD
+    }
+    fn as_indexer<'b, 'v>(&'b self) -> Option<&'b (dyn Indexer + 'v)>
+    where
+        Self: 'v,
+    {
+        Some(self)
+    }
+    fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
+    where
+        Self: 'v,
+    {
+        Box::new(self.clone())
+    }
+}

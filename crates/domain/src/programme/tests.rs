@@ -1,0 +1,248 @@
+use super::*;
+
+fn pk() -> Deployment {
+    let text = include_str!("../../../../config/pk.toml");
+    Deployment::from_toml_with_files(text, |f| {
+        std::fs::read_to_string(format!("{}/../../config/{f}", env!("CARGO_MANIFEST_DIR"))).map_err(|e| e.to_string())
+    })
+    .unwrap()
+}
+
+fn kafalat() -> ProgrammeDef {
+    ProgrammeDef::from_toml(include_str!("../../../../config/programmes/pk-kafalat.toml")).unwrap()
+}
+
+fn member(sex: Sex, age: u32, relationship: Relationship, marital: Option<MaritalStatus>) -> MemberFacts {
+    MemberFacts {
+        id: PersonId(uuid::Uuid::now_v7()),
+        sex,
+        age: Some(age),
+        relationship,
+        marital_status: marital,
+        maternal_status: None,
+        disability: false,
+        school_level: None,
+        identifier_types: Vec::new(),
+        enrolments: Vec::new(),
+    }
+}
+
+fn family(score: Option<f64>) -> HouseholdFacts {
+    HouseholdFacts {
+        id: HouseholdId(uuid::Uuid::now_v7()),
+        area: "PK-PB-MUL".into(),
+        areas: vec!["PK-PB".into(), "PK-PB-MUL".into()],
+        pmt_score: score,
+        attributes: [("has_car".to_owned(), serde_json::json!(false))].into_iter().collect(),
+        members: vec![
+            member(Sex::Male, 40, Relationship::Head, Some(MaritalStatus::Married)),
+            member(Sex::Female, 35, Relationship::Spouse, Some(MaritalStatus::Married)),
+            member(Sex::Female, 7, Relationship::Child, None),
+        ],
+        enrolments: Vec::new(),
+    }
+}
+
+fn decide(p: &Programme, h: &HouseholdFacts) -> Outcome {
+    let ids = Ids::of(h);
+    let view = HouseholdView::new(h, &ids);
+    p.decide(h, &view, None)
+}
+
+fn refusal(def: ProgrammeDef) -> Vec<(String, &'static str, String)> {
+    Programme::compile(def, &pk())
+        .unwrap_err()
+        .errors
+        .into_iter()
+        .map(|e| (e.field, e.code, e.message))
+        .collect()
+}
+
+#[test]
+fn kafalat_takes_a_poor_family_and_pays_the_woman() {
+    let p = Programme::compile(kafalat(), &pk()).unwrap();
+    let h = family(Some(20.0));
+    assert_eq!(
+        decide(&p, &h),
+        Outcome::Eligible {
+            amount: 1_350_000,
+            recipient: Some(1)
+        }
+    );
+    assert_eq!(
+        decide(&p, &family(Some(33.0))),
+        Outcome::NotEligible(Refusal::Clause { clause: 0 })
+    );
+    // A member with a disability raises the cut-off to 37.
+    let mut h = family(Some(33.0));
+    h.members[2].disability = true;
+    assert!(matches!(decide(&p, &h), Outcome::Eligible { .. }));
+    // A car excludes whatever the score.
+    let mut h = family(Some(10.0));
+    h.attributes.insert("has_car".into(), serde_json::json!(true));
+    assert_eq!(decide(&p, &h), Outcome::NotEligible(Refusal::Clause { clause: 2 }));
+    // No score: an error for this household, reported, not a guess.
+    match decide(&p, &family(None)) {
+        Outcome::Error(e) => assert!(e.contains("no proxy means test score"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_explanation_gives_every_clause_in_the_familys_language() {
+    let p = Programme::compile(kafalat(), &pk()).unwrap();
+    let mut h = family(Some(40.0));
+    h.attributes.insert("has_car".into(), serde_json::json!(true));
+    let e = p.explain(&h, None, "ur");
+    assert!(!e.eligible);
+    let holds: Vec<Option<bool>> = e.clauses.iter().map(|c| c.holds).collect();
+    assert_eq!(holds, [Some(false), Some(true), Some(false), Some(true)]);
+    assert!(e.clauses[0].label.starts_with("غربت اسکور"));
+    let h = family(Some(12.5));
+    let e = p.explain(&h, None, "en");
+    assert!(e.eligible);
+    assert_eq!(e.amount, Some(1_350_000));
+    assert_eq!(e.recipient, Some(h.members[1].id));
+}
+
+#[test]
+fn an_overridden_threshold_simulates_a_policy_change() {
+    let p = Programme::compile(kafalat(), &pk()).unwrap();
+    let wider = p.with_parameters(&[("pmt_threshold".into(), "35".into())]).unwrap();
+    let h = family(Some(34.0));
+    assert!(matches!(decide(&p, &h), Outcome::NotEligible(_)));
+    assert!(matches!(decide(&wider, &h), Outcome::Eligible { .. }));
+    let e = p.with_parameters(&[("threshold".into(), "35".into())]).unwrap_err();
+    assert!(e.errors[0].message.contains("pmt_threshold"), "{e}");
+    let e = p
+        .with_parameters(&[("quarterly_amount".into(), "1.5".into())])
+        .unwrap_err();
+    assert_eq!(e.errors[0].field, "parameters.quarterly_amount");
+}
+
+#[test]
+fn exclusive_programmes_refuse_someone_already_in_the_other() {
+    let mut def = kafalat();
+    def.exclusive_with = vec!["pk-other".into()];
+    let p = Programme::compile(def, &pk()).unwrap();
+    let mut h = family(Some(10.0));
+    h.enrolments.push("pk-other".into());
+    assert_eq!(
+        decide(&p, &h),
+        Outcome::NotEligible(Refusal::Exclusive {
+            programme: "pk-other".into()
+        })
+    );
+}
+
+#[test]
+fn a_rule_that_does_not_parse_is_refused_with_its_position() {
+    let mut def = kafalat();
+    def.eligibility[1].rule = "household.pmt_score <= ".into();
+    let errors = refusal(def);
+    assert_eq!(errors[0].0, "eligibility[1].rule");
+    assert_eq!(errors[0].1, "rule-syntax");
+    assert!(errors[0].2.starts_with("line 1, column 25:"), "{}", errors[0].2);
+}
+
+#[test]
+fn unknown_fields_wrong_types_zero_divisors_and_impossible_codes_are_refused() {
+    let cases = [
+        (
+            "household.pmt_scor <= 32.0",
+            "rule-unknown-field",
+            "line 1, column 10: a household has no field \"pmt_scor\"",
+        ),
+        (
+            "household.attributes.has_boat",
+            "rule-unknown-field",
+            "no household attribute is named \"has_boat\"",
+        ),
+        (
+            "params.threshold > 1.0",
+            "rule-unknown-field",
+            "no parameter is named \"threshold\"",
+        ),
+        (
+            "household.members.exists(x, x.gender == 'female')",
+            "rule-unknown-field",
+            "no field is named \"gender\"",
+        ),
+        ("hh.size > 2", "rule-unknown-field", "unknown name \"hh\""),
+        (
+            "household.size",
+            "rule-type",
+            "gives an int on a sample household; it must give true or false",
+        ),
+        (
+            "household.size / 0 > 1",
+            "rule-divides-by-zero",
+            "line 1, column 18: divides by zero",
+        ),
+        (
+            "household.members.exists(m, m.sex == 'F')",
+            "rule-unknown-value",
+            "sex is never \"F\"; it is one of male, female, other",
+        ),
+        (
+            "household.attributes.roof_material == 'tin'",
+            "rule-unknown-value",
+            "roof_material is never \"tin\"",
+        ),
+    ];
+    for (rule, code, message) in cases {
+        let mut def = kafalat();
+        def.eligibility[0].rule = rule.into();
+        let errors = refusal(def);
+        assert_eq!(errors.len(), 1, "{rule}: {errors:?}");
+        assert_eq!(errors[0].0, "eligibility[0].rule", "{rule}");
+        assert_eq!(errors[0].1, code, "{rule}: {errors:?}");
+        assert!(errors[0].2.contains(message), "{rule}: {}", errors[0].2);
+    }
+    let mut def = kafalat();
+    def.benefit = "13500.0".into();
+    let errors = refusal(def);
+    assert_eq!((errors[0].0.as_str(), errors[0].1), ("benefit", "rule-type"));
+    assert!(errors[0].2.contains("write 1350000, not 13500.0"));
+}
+
+#[test]
+fn the_definition_itself_is_checked() {
+    let mut def = kafalat();
+    def.code = "PK Kafalat".into();
+    def.currency = "BDT".into();
+    def.name.remove("ur");
+    def.quota = Some(0);
+    def.eligibility[0].label.clear();
+    let fields: Vec<String> = refusal(def).into_iter().map(|e| e.0).collect();
+    assert_eq!(
+        fields,
+        ["code", "name.ur", "currency", "quota", "eligibility[0].label.en"]
+    );
+}
+
+#[test]
+fn programmes_for_people_see_the_person() {
+    let mut def = kafalat();
+    def.target = TargetUnit::Person;
+    def.recipient = None;
+    def.eligibility = vec![Clause {
+        rule: "person.age >= 6 && person.age <= 12".into(),
+        label: [("en".to_owned(), "Of primary school age".to_owned())]
+            .into_iter()
+            .collect(),
+    }];
+    def.benefit = "person.sex == 'female' ? 300000 : 250000".into();
+    let p = Programme::compile(def, &pk()).unwrap();
+    let h = family(Some(20.0));
+    let ids = Ids::of(&h);
+    let view = HouseholdView::new(&h, &ids);
+    assert_eq!(
+        p.decide(&h, &view, Some(2)),
+        Outcome::Eligible {
+            amount: 300_000,
+            recipient: Some(2)
+        }
+    );
+    assert!(matches!(p.decide(&h, &view, Some(0)), Outcome::NotEligible(_)));
+}
