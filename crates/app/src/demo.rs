@@ -35,6 +35,48 @@ fn config_file(country: Country, name: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
+/// The shipped example programmes of a country, as (code, TOML text).
+pub fn programme_texts(country: Country) -> &'static [(&'static str, &'static str)] {
+    match country {
+        Country::Pk => &[
+            ("pk-kafalat", include_str!("../../../config/programmes/pk-kafalat.toml")),
+            (
+                "pk-taleemi-wazaif",
+                include_str!("../../../config/programmes/pk-taleemi-wazaif.toml"),
+            ),
+            (
+                "pk-nashonuma",
+                include_str!("../../../config/programmes/pk-nashonuma.toml"),
+            ),
+        ],
+        Country::Bd => &[
+            ("bd-old-age", include_str!("../../../config/programmes/bd-old-age.toml")),
+            ("bd-widow", include_str!("../../../config/programmes/bd-widow.toml")),
+            (
+                "bd-disability",
+                include_str!("../../../config/programmes/bd-disability.toml"),
+            ),
+        ],
+        Country::Jo => &[(
+            "jo-naf-cash",
+            include_str!("../../../config/programmes/jo-naf-cash.toml"),
+        )],
+        Country::Ps => &[("ps-ctp", include_str!("../../../config/programmes/ps-ctp.toml"))],
+    }
+}
+
+/// Saves the country's example programmes (a new version only where a
+/// definition changed); returns how many are in force.
+pub async fn load_programmes(app: &App, country: Country) -> Result<usize, AppError> {
+    let actor = Actor::system("demo");
+    for (code, text) in programme_texts(country) {
+        let def = himaya_domain::programme::ProgrammeDef::from_toml(text)
+            .map_err(|p| AppError::Internal(format!("the built-in programme {code} does not parse: {p}")))?;
+        app.save_programme(&actor, def).await?;
+    }
+    Ok(programme_texts(country).len())
+}
+
 /// A country's example deployment, with the files it names.
 pub fn deployment(country: Country) -> Result<Deployment, ConfigError> {
     Deployment::from_toml_with_files(config_text(country), |name| config_file(country, name))

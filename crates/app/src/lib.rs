@@ -13,6 +13,7 @@ mod error;
 mod export;
 mod import;
 pub mod json;
+mod programmes;
 mod registry;
 mod scores;
 
@@ -27,6 +28,10 @@ pub use accounts::*;
 pub use audit::{AuditEntryView, AuditPage, AuditQuery, ChainReport};
 pub use error::AppError;
 pub use import::{ImportOutcome, KeyedHousehold};
+pub use programmes::{
+    DistrictTally, EligibilityView, ErrorExample, PmtPart, ProgrammeView, RunReport, Simulation, Tally, TargetRequest,
+    Timing, money,
+};
 pub use registry::*;
 pub use scores::{ScoreRun, ScoreView};
 

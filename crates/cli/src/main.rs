@@ -6,6 +6,7 @@ mod export;
 mod import;
 mod pmt;
 mod synth;
+mod target;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -83,6 +84,12 @@ enum Command {
     /// Proxy means test models: fit one on a synthetic survey, evaluate one.
     #[command(subcommand)]
     Pmt(pmt::PmtCommand),
+    /// Programmes: save (check and version a definition), list.
+    #[command(subcommand)]
+    Programme(target::ProgrammeCommand),
+    /// Targeting: run a programme's rules over the registry (or dry-run them).
+    #[command(subcommand)]
+    Target(target::TargetCommand),
     /// Staff accounts: add, set-role, disable, enable, list.
     #[command(subcommand)]
     User(admin::UserCommand),
@@ -287,6 +294,36 @@ async fn main() -> Result<()> {
             } else {
                 println!("Reusing the registry in {}.", db.display());
             }
+            let programmes = himaya_app::demo::load_programmes(&app, country)
+                .await
+                .context("cannot load the demo programmes")?;
+            if added > 0 {
+                // Decided and enrolled in file order: later programmes (Taleemi
+                // Wazaif, Nashonuma) take in children of families the first enrolled.
+                for (code, _) in himaya_app::demo::programme_texts(country) {
+                    let report = app
+                        .target_run(
+                            &Actor::system("demo"),
+                            himaya_app::TargetRequest {
+                                programme: (*code).to_owned(),
+                                enrol: true,
+                                ..Default::default()
+                            },
+                            |_| {},
+                        )
+                        .await
+                        .with_context(|| format!("cannot run the demo programme {code}"))?;
+                    println!(
+                        "{code}: {} of {} {}s eligible, {} enrolled.",
+                        report.current.eligible,
+                        report.units,
+                        format!("{:?}", report.target).to_lowercase(),
+                        report.enrolled
+                    );
+                }
+            } else {
+                println!("{programmes} programmes in force.");
+            }
             if let Some((username, password)) = app.ensure_first_administrator().await? {
                 println!("Created the administrator account {username:?} with the one-time password {password}");
                 println!("(sign in with POST /api/v1/session; it must be changed at first sign-in).");
@@ -344,6 +381,8 @@ async fn main() -> Result<()> {
         }
         Command::Synth(args) => synth::run(args),
         Command::Pmt(command) => pmt::run(command).await,
+        Command::Programme(command) => target::programme(command).await,
+        Command::Target(command) => target::target(command).await,
         Command::Import(args) => import::run(args).await,
         Command::Export(args) => export::run(args).await,
         Command::User(cmd) => admin::user(cmd).await,

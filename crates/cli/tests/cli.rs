@@ -234,6 +234,10 @@ async fn demo_serves_its_population_and_reuses_its_file() {
         "{:?}",
         server.banner
     );
+    // The country's programmes are loaded and run.
+    for code in ["bd-old-age:", "bd-widow:", "bd-disability:"] {
+        assert!(server.banner.iter().any(|l| l.starts_with(code)), "{:?}", server.banner);
+    }
     let health: serde_json::Value = reqwest::get(format!("{}/health", server.base))
         .await
         .unwrap()
@@ -1472,5 +1476,117 @@ fn pmt_score_scores_the_registry_once_until_something_changes() {
     ]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("BD-XX"), "{}", text(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn programmes_are_saved_and_targeted_from_the_command_line() {
+    let dir = temp("target");
+    let d = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    let ok = |out: Output| {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    ok(run(&[
+        "synth",
+        "--country",
+        "pk",
+        "--households",
+        "400",
+        "--seed",
+        "5",
+        "--out",
+        &d("data"),
+    ]));
+    ok(run(&[
+        "import",
+        "--households",
+        &d("data/households.csv"),
+        "--persons",
+        &d("data/persons.csv"),
+        "--config",
+        "demo:pk",
+        "--db",
+        &d("r.db"),
+    ]));
+    let programmes = format!("{}/../../config/programmes", env!("CARGO_MANIFEST_DIR"));
+    // A programme file with a broken rule is refused, naming the rule and the position.
+    let broken = std::fs::read_to_string(format!("{programmes}/pk-kafalat.toml"))
+        .unwrap()
+        .replace("household.pmt_score <=", "household.pmt_score <==");
+    std::fs::write(d("broken.toml"), broken).unwrap();
+    let out = run(&[
+        "programme",
+        "save",
+        "--config",
+        "demo:pk",
+        "--db",
+        &d("r.db"),
+        &d("broken.toml"),
+    ]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("eligibility[0].rule: line 1, column"), "{err}");
+    let saved = ok(run(&[
+        "programme",
+        "save",
+        "--config",
+        "demo:pk",
+        "--db",
+        &d("r.db"),
+        &format!("{programmes}/pk-kafalat.toml"),
+        &format!("{programmes}/pk-taleemi-wazaif.toml"),
+    ]));
+    assert!(saved.contains("pk-kafalat: version 1 in force"), "{saved}");
+    let listed = ok(run(&["programme", "list", "--config", "demo:pk", "--db", &d("r.db")]));
+    assert!(
+        listed.contains("pk-taleemi-wazaif") && listed.contains("Benazir Kafalat"),
+        "{listed}"
+    );
+
+    let db = d("r.db");
+    let target = |extra: &[&str]| {
+        let mut args = vec!["target", "run", "--config", "demo:pk", "--db", &db];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let dry = ok(target(&[
+        "--programme",
+        "pk-kafalat",
+        "--dry-run",
+        "--set",
+        "pmt_threshold=60",
+        "--json",
+    ]));
+    let report: serde_json::Value = serde_json::from_str(&dry).unwrap();
+    let eligible = report["current"]["eligible"].as_u64().unwrap();
+    let wider = report["simulated"]["tally"]["eligible"].as_u64().unwrap();
+    assert!(eligible > 40 && wider > eligible, "{report:#}");
+    assert_eq!(report["households"], 400);
+    let decided = report["current"]["eligible"].as_u64().unwrap()
+        + report["current"]["not_eligible"].as_u64().unwrap()
+        + report["current"]["failed"].as_u64().unwrap();
+    assert_eq!(decided, 400, "every household is decided or listed as failed");
+
+    // Overrides belong to dry runs; bad flags are refused before anything runs.
+    let out = target(&["--programme", "pk-kafalat", "--set", "pmt_threshold=60"]);
+    assert!(!out.status.success());
+    let out = target(&["--programme", "pk-kafalat", "--dry-run", "--set", "pmt_threshold"]);
+    assert!(text(&out.stderr).contains("is not NAME=VALUE"), "{}", text(&out.stderr));
+    let out = target(&["--programme", "pk-nothing", "--dry-run"]);
+    assert!(
+        text(&out.stderr).contains("programme pk-nothing does not exist"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let run_out = ok(target(&["--programme", "pk-kafalat", "--enrol"]));
+    assert!(run_out.contains(&format!("Enrolled {eligible}.")), "{run_out}");
+    assert!(run_out.contains("rules (CEL)"), "{run_out}");
+    // Taleemi Wazaif takes in children of the families Kafalat enrolled.
+    let tw = ok(target(&["--programme", "pk-taleemi-wazaif", "--dry-run", "--json"]));
+    let tw: serde_json::Value = serde_json::from_str(&tw).unwrap();
+    assert_eq!(tw["target"], "person");
+    assert!(tw["current"]["eligible"].as_u64().unwrap() > 0, "{tw:#}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -33,6 +33,10 @@ vocabulary!(
         PersonsHistory = "persons.history",
         AuditRead = "audit.read",
         UsersManage = "users.manage",
+        ProgrammesRead = "programmes.read",
+        ProgrammesManage = "programmes.manage",
+        TargetingRun = "targeting.run",
+        EnrolmentsManage = "enrolments.manage",
     }
 );
 
@@ -41,13 +45,14 @@ impl Role {
     /// authorisation matrix test holds an independent copy.
     pub fn permissions(self) -> &'static [Permission] {
         use Permission::*;
-        const READ: &[Permission] = &[AreasRead, HouseholdsRead, PersonsRead];
+        const READ: &[Permission] = &[AreasRead, HouseholdsRead, PersonsRead, ProgrammesRead];
         const READ_HISTORY: &[Permission] = &[
             AreasRead,
             HouseholdsRead,
             PersonsRead,
             HouseholdsHistory,
             PersonsHistory,
+            ProgrammesRead,
         ];
         const REGISTER: &[Permission] = &[
             AreasRead,
@@ -57,12 +62,23 @@ impl Role {
             PersonsHistory,
             HouseholdsWrite,
             PersonsWrite,
+            ProgrammesRead,
+        ];
+        const PROGRAMMES: &[Permission] = &[
+            AreasRead,
+            HouseholdsRead,
+            PersonsRead,
+            ProgrammesRead,
+            ProgrammesManage,
+            TargetingRun,
+            EnrolmentsManage,
         ];
         match self {
             Role::Administrator => Permission::ALL,
             Role::Registrar | Role::DistrictOfficer => REGISTER,
             Role::GrievanceOfficer | Role::CaseWorker => READ_HISTORY,
-            Role::ProgrammeOfficer | Role::Approver | Role::PaymentOfficer => READ,
+            Role::ProgrammeOfficer => PROGRAMMES,
+            Role::Approver | Role::PaymentOfficer => READ,
             Role::Auditor => &[
                 AreasRead,
                 HouseholdsRead,
@@ -70,6 +86,7 @@ impl Role {
                 HouseholdsHistory,
                 PersonsHistory,
                 AuditRead,
+                ProgrammesRead,
             ],
         }
     }

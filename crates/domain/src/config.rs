@@ -191,6 +191,16 @@ impl Deployment {
     pub fn default_language(&self) -> &str {
         &self.languages[0]
     }
+
+    /// Digits after the decimal point of the currency's minor unit (ISO 4217):
+    /// the Jordanian dinar has 1,000 fils, most currencies 100 cents.
+    pub fn currency_exponent(&self) -> u32 {
+        match self.currency.as_str() {
+            "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+            "JPY" | "KRW" | "VND" | "XAF" | "XOF" => 0,
+            _ => 2,
+        }
+    }
 }
 
 fn is_language_code(s: &str) -> bool {

@@ -9,6 +9,7 @@
 mod access;
 mod bulk;
 mod migrate;
+mod programmes;
 mod registry;
 mod scores;
 mod scratch;
@@ -21,6 +22,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use access::{AgencyRow, AuditFilter, AuditRow, NewAuditEntry, SessionRow, TokenOwner, TokenRow, UserRow};
 pub use bulk::{BaselineTiming, LoadHousehold};
+pub use programmes::{DecisionRow, EnrolmentEvent, EnrolmentRow, NotificationRow, ProgrammeRow, RunRow, TargetingUnit};
 pub use registry::{
     HouseholdFilter, HouseholdWrite, PersonFilter, PersonWrite, PreparedPerson, Tx, VersionRow, WriteMeta,
 };

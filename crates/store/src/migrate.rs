@@ -38,6 +38,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0004_scores.sql"),
         postgres: include_str!("migrations/postgres/0004_scores.sql"),
     },
+    Migration {
+        version: 5,
+        name: "programmes",
+        sqlite: include_str!("migrations/sqlite/0005_programmes.sql"),
+        postgres: include_str!("migrations/postgres/0005_programmes.sql"),
+    },
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {

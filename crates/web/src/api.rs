@@ -7,12 +7,14 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, on};
+use himaya_app::TargetRequest;
 use himaya_app::{
     Actor, AuditQuery, ChangeHead, Changes, HouseholdQuery, HouseholdView, Login, Merge, NewHousehold, NewMember, Note,
     PasswordChange, PersonQuery, Split, Transfer,
 };
 use himaya_domain::household::HouseholdId;
 use himaya_domain::person::{Person, PersonId};
+use himaya_domain::programme::ProgrammeDef;
 use serde::de::DeserializeOwned;
 
 use crate::auth::{Authenticated, LOGIN_ATTEMPTS_PER_MINUTE, SESSION_COOKIE};
@@ -70,6 +72,13 @@ pub(crate) fn routes() -> Vec<Route> {
         r!(PATCH "/api/v1/persons/{id}" => update_person),
         r!(GET "/api/v1/persons/{id}/history" => person_history),
         r!(POST "/api/v1/persons/{id}/transfer" => transfer_person),
+        r!(GET "/api/v1/programmes" => list_programmes),
+        r!(GET "/api/v1/programmes/{code}" => get_programme),
+        r!(PUT "/api/v1/programmes/{code}" => save_programme),
+        r!(POST "/api/v1/programmes/{code}/runs" => run_programme),
+        r!(GET "/api/v1/programmes/{code}/recertification" => recertification),
+        r!(POST "/api/v1/programmes/{code}/enrolments/{beneficiary}/transitions" => transition_enrolment),
+        r!(GET "/api/v1/households/{id}/programmes/{code}/eligibility" => eligibility),
     ]
 }
 
@@ -595,4 +604,176 @@ async fn transfer_person(
             .transfer_person(&actor, person_id(&id)?, if_match(&headers)?, body)
             .await?,
     ))
+}
+
+async fn list_programmes(State(s): State<AppState>, Authenticated(actor): Authenticated) -> Result<Response, ApiError> {
+    let items = s.app.programmes(&actor).await?;
+    Ok(axum::Json(serde_json::json!({ "items": items })).into_response())
+}
+
+async fn get_programme(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(code): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(axum::Json(s.app.programme(&actor, &code).await?).into_response())
+}
+
+async fn save_programme(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(code): Path<String>,
+    StrictJson(def): StrictJson<ProgrammeDef>,
+) -> Result<Response, ApiError> {
+    if def.code != code {
+        return Err(himaya_app::AppError::Invalid(himaya_domain::Problem::single(
+            "code",
+            "mismatch",
+            format!("the body's code {:?} is not the path's {code:?}", def.code),
+        ))
+        .into());
+    }
+    Ok(axum::Json(s.app.save_programme(&actor, def).await?).into_response())
+}
+
+/// A targeting run asked for over the API.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunBody {
+    area: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    enrol: bool,
+    /// Parameters to simulate beside the rules in force (dry runs only).
+    #[serde(default)]
+    parameters: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+async fn run_programme(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(code): Path<String>,
+    StrictJson(body): StrictJson<RunBody>,
+) -> Result<Response, ApiError> {
+    let mut overrides = Vec::new();
+    for (name, value) in body.parameters {
+        let text = match value {
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::String(t) => t,
+            other => {
+                return Err(himaya_app::AppError::Invalid(himaya_domain::Problem::single(
+                    format!("parameters.{name}"),
+                    "invalid",
+                    format!("{other} is not a number"),
+                ))
+                .into());
+            }
+        };
+        overrides.push((name, text));
+    }
+    let request = TargetRequest {
+        programme: code,
+        area: body.area,
+        dry_run: body.dry_run,
+        enrol: body.enrol,
+        overrides,
+    };
+    let report = s.app.target_run(&actor, request, |_| {}).await?;
+    let status = if report.dry_run {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, axum::Json(report)).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitQuery {
+    limit: Option<u32>,
+}
+
+async fn recertification(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(code): Path<String>,
+    q: Result<Query<LimitQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let items = s.app.recertification_due(&actor, &code, q.limit.unwrap_or(100)).await?;
+    Ok(axum::Json(serde_json::json!({ "items": items })).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransitionBody {
+    to: String,
+    reason: Option<String>,
+}
+
+async fn transition_enrolment(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path((code, beneficiary)): Path<(String, String)>,
+    StrictJson(body): StrictJson<TransitionBody>,
+) -> Result<Response, ApiError> {
+    let row = s
+        .app
+        .transition_enrolment(&actor, &code, &beneficiary, &body.to, body.reason.as_deref())
+        .await?;
+    Ok(axum::Json(row).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EligibilityQuery {
+    /// For programmes about people: the member.
+    person: Option<String>,
+    lang: Option<String>,
+    /// `json` (default) or `text`: a letter to print for the family.
+    format: Option<String>,
+}
+
+async fn eligibility(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path((id, code)): Path<(String, String)>,
+    q: Result<Query<EligibilityQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let text = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("text") => true,
+        Some(other) => {
+            return Err(himaya_app::AppError::Invalid(himaya_domain::Problem::single(
+                "format",
+                "unknown",
+                format!("{other:?} is not a format; use json or text"),
+            ))
+            .into());
+        }
+    };
+    let view = s
+        .app
+        .explain_eligibility(
+            &actor,
+            household_id(&id)?,
+            &code,
+            q.person.as_deref(),
+            q.lang.as_deref(),
+        )
+        .await?;
+    if text {
+        let letter = s.app.eligibility_letter(&view);
+        return Ok((
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            )],
+            letter,
+        )
+            .into_response());
+    }
+    Ok(axum::Json(view).into_response())
 }

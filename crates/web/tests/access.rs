@@ -54,19 +54,27 @@ fn policy(method: &Method, path: &str) -> Option<Policy> {
         ("GET", "/api/v1/persons") | ("GET", "/api/v1/persons/{id}") => Needs("persons.read"),
         ("PATCH", "/api/v1/persons/{id}") | ("POST", "/api/v1/persons/{id}/transfer") => Needs("persons.write"),
         ("GET", "/api/v1/persons/{id}/history") => Needs("persons.history"),
+        ("GET", "/api/v1/programmes")
+        | ("GET", "/api/v1/programmes/{code}")
+        | ("GET", "/api/v1/programmes/{code}/recertification") => Needs("programmes.read"),
+        ("PUT", "/api/v1/programmes/{code}") => Needs("programmes.manage"),
+        ("POST", "/api/v1/programmes/{code}/runs") => Needs("targeting.run"),
+        ("POST", "/api/v1/programmes/{code}/enrolments/{beneficiary}/transitions") => Needs("enrolments.manage"),
+        ("GET", "/api/v1/households/{id}/programmes/{code}/eligibility") => StaffNeeds("programmes.read"),
         _ => return None,
     })
 }
 
 /// The matrix's own copy of what each role grants.
 fn grants(role: &str) -> &'static [&'static str] {
-    const READ: &[&str] = &["areas.read", "households.read", "persons.read"];
+    const READ: &[&str] = &["areas.read", "households.read", "persons.read", "programmes.read"];
     const HISTORY: &[&str] = &[
         "areas.read",
         "households.read",
         "persons.read",
         "households.history",
         "persons.history",
+        "programmes.read",
     ];
     const REGISTER: &[&str] = &[
         "areas.read",
@@ -76,6 +84,7 @@ fn grants(role: &str) -> &'static [&'static str] {
         "persons.history",
         "households.write",
         "persons.write",
+        "programmes.read",
     ];
     match role {
         "administrator" => &[
@@ -88,10 +97,23 @@ fn grants(role: &str) -> &'static [&'static str] {
             "persons.write",
             "audit.read",
             "users.manage",
+            "programmes.read",
+            "programmes.manage",
+            "targeting.run",
+            "enrolments.manage",
         ],
         "registrar" | "district_officer" => REGISTER,
         "grievance_officer" | "case_worker" => HISTORY,
-        "programme_officer" | "approver" | "payment_officer" => READ,
+        "programme_officer" => &[
+            "areas.read",
+            "households.read",
+            "persons.read",
+            "programmes.read",
+            "programmes.manage",
+            "targeting.run",
+            "enrolments.manage",
+        ],
+        "approver" | "payment_officer" => READ,
         "auditor" => &[
             "areas.read",
             "households.read",
@@ -99,6 +121,7 @@ fn grants(role: &str) -> &'static [&'static str] {
             "households.history",
             "persons.history",
             "audit.read",
+            "programmes.read",
         ],
         other => panic!("role {other} has no line in the matrix"),
     }
@@ -143,7 +166,9 @@ fn request_for(
     let nobody = "0190f0f0-0000-7000-8000-000000000000";
     let concrete = path
         .replace("/households/{id}", &format!("/households/{h}"))
-        .replace("/persons/{id}", &format!("/persons/{p}"));
+        .replace("/persons/{id}", &format!("/persons/{p}"))
+        .replace("{code}", "pk-kafalat")
+        .replace("{beneficiary}", h);
     let stale = vec![("if-match", "\"999\"")];
     let (body, headers) = match (method.as_str(), path) {
         ("POST", "/api/v1/session") => (Some(json!({"username": "admin", "password": PASSWORD})), vec![]),
@@ -166,6 +191,11 @@ fn request_for(
             (Some(json!({"reason": "left the area"})), stale)
         }
         ("PATCH", "/api/v1/persons/{id}") => (Some(json!({"changes": {"phone": null}})), stale),
+        ("PUT", "/api/v1/programmes/{code}") => (Some(common::programme_json("pk-kafalat")), vec![]),
+        ("POST", "/api/v1/programmes/{code}/runs") => (Some(json!({"dry_run": true, "area": "PK-PB-MUL"})), vec![]),
+        ("POST", "/api/v1/programmes/{code}/enrolments/{beneficiary}/transitions") => {
+            (Some(json!({"to": "paused", "reason": "investigation"})), vec![])
+        }
         ("POST", "/api/v1/persons/{id}/transfer") => (
             Some(json!({"to_household": other, "relationship": "other_relative"})),
             stale,

@@ -246,3 +246,27 @@ fn programmes_for_people_see_the_person() {
     );
     assert!(matches!(p.decide(&h, &view, Some(0)), Outcome::NotEligible(_)));
 }
+
+#[test]
+fn every_shipped_programme_compiles_against_its_country() {
+    let root = format!("{}/../../config", env!("CARGO_MANIFEST_DIR"));
+    let mut seen = 0;
+    for entry in std::fs::read_dir(format!("{root}/programmes")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let def = ProgrammeDef::from_toml(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let country = &def.code[..2];
+        let config = std::fs::read_to_string(format!("{root}/{country}.toml")).unwrap();
+        let deployment = Deployment::from_toml_with_files(&config, |f| {
+            std::fs::read_to_string(format!("{root}/{f}")).map_err(|e| e.to_string())
+        })
+        .unwrap();
+        assert_eq!(
+            format!("{}.toml", def.code),
+            path.file_name().unwrap().to_str().unwrap()
+        );
+        Programme::compile(def, &deployment).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        seen += 1;
+    }
+    assert_eq!(seen, 8);
+}

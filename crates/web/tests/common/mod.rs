@@ -259,3 +259,14 @@ pub fn household(cnic: &str) -> Value {
         "source": "field_survey"
     })
 }
+
+/// A shipped example programme as the JSON body the API takes.
+#[allow(dead_code)]
+pub fn programme_json(code: &str) -> Value {
+    let country = himaya_domain::Country::from_code(&code[..2]).unwrap();
+    let (_, text) = himaya_app::demo::programme_texts(country)
+        .iter()
+        .find(|(c, _)| *c == code)
+        .unwrap();
+    serde_json::to_value(himaya_domain::programme::ProgrammeDef::from_toml(text).unwrap()).unwrap()
+}

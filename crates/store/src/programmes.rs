@@ -1,0 +1,703 @@
+//! Programmes and their versions, targeting runs, decisions and enrolments,
+//! enrolment transitions and queued notifications.
+
+use chrono::{DateTime, Utc};
+use himaya_domain::attributes::Attributes;
+use himaya_domain::enrolment::EnrolmentStatus;
+use himaya_domain::household::{HouseholdId, HouseholdRecord};
+use himaya_domain::person::{PersonId, PersonRecord};
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::registry::{is_unique_violation, push_area, uuid_of};
+use crate::{Backend, Store, StoreError, parse_time, time_text};
+
+/// A saved version of a programme.
+#[derive(Clone, Debug)]
+pub struct ProgrammeRow {
+    pub code: String,
+    pub version: i64,
+    /// The definition as JSON.
+    pub definition: String,
+    pub saved_at: DateTime<Utc>,
+    pub saved_by: String,
+}
+
+/// A household as targeting reads it: its data, its active members, and the
+/// programmes it or its members are in.
+#[derive(Clone, Debug)]
+pub struct TargetingUnit {
+    pub id: HouseholdId,
+    pub area_code: String,
+    pub updated_at: DateTime<Utc>,
+    pub attributes: Attributes,
+    pub members: Vec<(PersonId, PersonRecord)>,
+    /// (programme code, beneficiary id) of active enrolments.
+    pub enrolments: Vec<(String, String)>,
+}
+
+/// One decision of a run, to be written.
+#[derive(Clone, Debug)]
+pub struct DecisionRow {
+    pub beneficiary_id: String,
+    pub household_id: HouseholdId,
+    pub area_code: String,
+    pub status: EnrolmentStatus,
+    pub pmt_score: Option<f64>,
+    pub amount: Option<i64>,
+    pub recipient_id: Option<PersonId>,
+    pub reason: Option<String>,
+}
+
+/// Where a beneficiary stands in a programme.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct EnrolmentRow {
+    pub programme_code: String,
+    pub beneficiary_id: String,
+    pub household_id: String,
+    pub area_code: String,
+    pub status: EnrolmentStatus,
+    pub programme_version: i64,
+    pub run_id: Option<String>,
+    pub pmt_score: Option<f64>,
+    pub amount: Option<i64>,
+    pub recipient_id: Option<String>,
+    pub reason: Option<String>,
+    pub decided_at: DateTime<Utc>,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// A recorded transition.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct EnrolmentEvent {
+    pub from_status: EnrolmentStatus,
+    pub to_status: EnrolmentStatus,
+    pub reason: Option<String>,
+    pub actor: String,
+    pub at: DateTime<Utc>,
+    pub programme_version: i64,
+}
+
+/// A targeting run as recorded.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RunRow {
+    pub id: String,
+    pub programme_code: String,
+    pub programme_version: i64,
+    pub area_code: Option<String>,
+    pub actor: String,
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The run's report as JSON.
+    pub report: Option<String>,
+}
+
+/// An SMS waiting for a delivery adapter.
+#[derive(Clone, Debug)]
+pub struct NotificationRow {
+    pub household_id: HouseholdId,
+    pub person_id: Option<PersonId>,
+    pub phone: Option<String>,
+    pub language: String,
+    pub body: String,
+}
+
+fn status_of(row: &AnyRow, col: &str) -> Result<EnrolmentStatus, StoreError> {
+    let s: String = row.try_get(col)?;
+    EnrolmentStatus::from_code(&s).ok_or_else(|| StoreError::Corrupt(format!("enrolment status {s:?}")))
+}
+
+fn programme_row(row: &AnyRow) -> Result<ProgrammeRow, StoreError> {
+    Ok(ProgrammeRow {
+        code: row.try_get("code")?,
+        version: row.try_get("version")?,
+        definition: row.try_get("definition")?,
+        saved_at: parse_time(&row.try_get::<String, _>("saved_at")?)?,
+        saved_by: row.try_get("saved_by")?,
+    })
+}
+
+fn enrolment_row(row: &AnyRow) -> Result<EnrolmentRow, StoreError> {
+    Ok(EnrolmentRow {
+        programme_code: row.try_get("programme_code")?,
+        beneficiary_id: row.try_get("beneficiary_id")?,
+        household_id: row.try_get("household_id")?,
+        area_code: row.try_get("area_code")?,
+        status: status_of(row, "status")?,
+        programme_version: row.try_get("programme_version")?,
+        run_id: row.try_get("run_id")?,
+        pmt_score: row.try_get("pmt_score")?,
+        amount: row.try_get("amount")?,
+        recipient_id: row.try_get("recipient_id")?,
+        reason: row.try_get("reason")?,
+        decided_at: parse_time(&row.try_get::<String, _>("decided_at")?)?,
+        changed_at: parse_time(&row.try_get::<String, _>("changed_at")?)?,
+    })
+}
+
+fn run_row(row: &AnyRow) -> Result<RunRow, StoreError> {
+    let finished: Option<String> = row.try_get("finished_at")?;
+    Ok(RunRow {
+        id: row.try_get("id")?,
+        programme_code: row.try_get("programme_code")?,
+        programme_version: row.try_get("programme_version")?,
+        area_code: row.try_get("area_code")?,
+        actor: row.try_get("actor")?,
+        status: row.try_get("status")?,
+        started_at: parse_time(&row.try_get::<String, _>("started_at")?)?,
+        finished_at: finished.as_deref().map(parse_time).transpose()?,
+        report: row.try_get("report")?,
+    })
+}
+
+const ENROLMENT_COLUMNS: &str = "programme_code, beneficiary_id, household_id, area_code, status, programme_version, \
+     run_id, pmt_score, amount, recipient_id, reason, decided_at, changed_at";
+
+impl Store {
+    fn param(&self, n: &mut usize) -> String {
+        *n += 1;
+        match self.backend {
+            Backend::Sqlite => "?".to_owned(),
+            Backend::Postgres => format!("${n}"),
+        }
+    }
+
+    /// Saves a programme definition as its next version, unless it is the
+    /// same as the current one. Returns the version in force and whether a
+    /// new one was written.
+    pub async fn save_programme(
+        &self,
+        code: &str,
+        definition: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(i64, bool), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let current = sqlx::query("SELECT version, definition FROM programmes WHERE code = $1")
+            .bind(code.to_owned())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let version = match &current {
+            Some(row) if row.try_get::<String, _>("definition")? == definition => {
+                return Ok((row.try_get("version")?, false));
+            }
+            Some(row) => row.try_get::<i64, _>("version")? + 1,
+            None => 1,
+        };
+        sqlx::query(
+            "INSERT INTO programme_versions (code, version, definition, saved_at, saved_by) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(code.to_owned())
+        .bind(version)
+        .bind(definition.to_owned())
+        .bind(time_text(at))
+        .bind(actor.to_owned())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO programmes (code, version, definition, saved_at, saved_by) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (code) DO UPDATE SET version = excluded.version, definition = excluded.definition, \
+             saved_at = excluded.saved_at, saved_by = excluded.saved_by",
+        )
+        .bind(code.to_owned())
+        .bind(version)
+        .bind(definition.to_owned())
+        .bind(time_text(at))
+        .bind(actor.to_owned())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((version, true))
+    }
+
+    pub async fn programme(&self, code: &str) -> Result<Option<ProgrammeRow>, StoreError> {
+        let row = sqlx::query("SELECT code, version, definition, saved_at, saved_by FROM programmes WHERE code = $1")
+            .bind(code.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(programme_row).transpose()
+    }
+
+    pub async fn programme_version(&self, code: &str, version: i64) -> Result<Option<ProgrammeRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT code, version, definition, saved_at, saved_by FROM programme_versions WHERE code = $1 AND version = $2",
+        )
+        .bind(code.to_owned())
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(programme_row).transpose()
+    }
+
+    pub async fn programmes(&self) -> Result<Vec<ProgrammeRow>, StoreError> {
+        let rows = sqlx::query("SELECT code, version, definition, saved_at, saved_by FROM programmes ORDER BY code")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(programme_row).collect()
+    }
+
+    /// Starts a run unless one of the same programme is running; a run
+    /// whose lease ran out (its process died) is marked abandoned first.
+    /// Returns the running run that blocks this one, if any.
+    pub async fn start_run(&self, run: &RunRow, lease_until: DateTime<Utc>) -> Result<Option<RunRow>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "UPDATE targeting_runs SET status = 'abandoned', finished_at = $1 \
+             WHERE programme_code = $2 AND status = 'running' AND lease_until < $1",
+        )
+        .bind(time_text(run.started_at))
+        .bind(run.programme_code.clone())
+        .execute(&mut *tx)
+        .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO targeting_runs (id, programme_code, programme_version, area_code, actor, status, started_at, lease_until) \
+             VALUES ($1, $2, $3, $4, $5, 'running', $6, $7)",
+        )
+        .bind(run.id.clone())
+        .bind(run.programme_code.clone())
+        .bind(run.programme_version)
+        .bind(run.area_code.clone())
+        .bind(run.actor.clone())
+        .bind(time_text(run.started_at))
+        .bind(time_text(lease_until))
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {
+                tx.commit().await?;
+                Ok(None)
+            }
+            Err(e) if is_unique_violation(&e) => {
+                drop(tx);
+                let row = sqlx::query(
+                    "SELECT id, programme_code, programme_version, area_code, actor, status, started_at, finished_at, report \
+                     FROM targeting_runs WHERE programme_code = $1 AND status = 'running'",
+                )
+                .bind(run.programme_code.clone())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(Some(
+                    row.as_ref().map(run_row).transpose()?.unwrap_or_else(|| run.clone()),
+                ))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn renew_run(&self, id: &str, lease_until: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE targeting_runs SET lease_until = $1 WHERE id = $2 AND status = 'running'")
+            .bind(time_text(lease_until))
+            .bind(id.to_owned())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn finish_run(&self, id: &str, status: &str, report: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE targeting_runs SET status = $1, report = $2, finished_at = $3 WHERE id = $4")
+            .bind(status.to_owned())
+            .bind(report.to_owned())
+            .bind(time_text(at))
+            .bind(id.to_owned())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn run(&self, id: &str) -> Result<Option<RunRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, programme_code, programme_version, area_code, actor, status, started_at, finished_at, report \
+             FROM targeting_runs WHERE id = $1",
+        )
+        .bind(id.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(run_row).transpose()
+    }
+
+    /// Active households (in `area`, if given) after `after` in id order,
+    /// with their active members and active enrolments.
+    pub async fn targeting_page(
+        &self,
+        area: Option<&str>,
+        after: Option<HouseholdId>,
+        limit: u32,
+    ) -> Result<Vec<TargetingUnit>, StoreError> {
+        let mut sql = String::from(
+            "SELECT h.id, h.area_code, h.updated_at, v.data FROM households h \
+             JOIN household_versions v ON v.household_id = h.id AND v.version = h.version \
+             WHERE h.status = 'active'",
+        );
+        let mut n = 0;
+        if area.is_some() {
+            push_area(&mut sql, "h.area_code", &mut n);
+        }
+        if after.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND h.id > ${n}"));
+        }
+        sql.push_str(&format!(" ORDER BY h.id LIMIT {}", limit.max(1)));
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        if let Some(a) = area {
+            q = q.bind(a.to_owned());
+        }
+        if let Some(a) = after {
+            q = q.bind(a.to_string());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let mut units = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let data: String = row.try_get("data")?;
+            let record: HouseholdRecord =
+                serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(format!("household data: {e}")))?;
+            units.push(TargetingUnit {
+                id: HouseholdId(uuid_of(row, "id")?),
+                area_code: row.try_get("area_code")?,
+                updated_at: parse_time(&row.try_get::<String, _>("updated_at")?)?,
+                attributes: record.attributes,
+                members: Vec::new(),
+                enrolments: Vec::new(),
+            });
+        }
+        let (Some(first), Some(last)) = (units.first(), units.last()) else {
+            return Ok(units);
+        };
+        // Members and enrolments of the page, by household id range: the
+        // range holds only this page's households once filtered by id.
+        let (low, high) = (first.id.to_string(), last.id.to_string());
+        let people = sqlx::query(
+            "SELECT p.id, p.household_id, v.data FROM persons p \
+             JOIN person_versions v ON v.person_id = p.id AND v.version = p.version \
+             WHERE p.household_id >= $1 AND p.household_id <= $2 AND p.status = 'active' \
+             ORDER BY p.household_id, p.id",
+        )
+        .bind(low.clone())
+        .bind(high.clone())
+        .fetch_all(&self.pool)
+        .await?;
+        let index: std::collections::HashMap<HouseholdId, usize> =
+            units.iter().enumerate().map(|(i, u)| (u.id, i)).collect();
+        for row in &people {
+            let household = HouseholdId(uuid_of(row, "household_id")?);
+            let Some(&i) = index.get(&household) else { continue };
+            let data: String = row.try_get("data")?;
+            let record: PersonRecord =
+                serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(format!("person data: {e}")))?;
+            units[i].members.push((PersonId(uuid_of(row, "id")?), record));
+        }
+        let enrolled = sqlx::query(
+            "SELECT programme_code, beneficiary_id, household_id FROM enrolments \
+             WHERE household_id >= $1 AND household_id <= $2 AND status IN ('enrolled', 'paused')",
+        )
+        .bind(low)
+        .bind(high)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &enrolled {
+            let household = HouseholdId(uuid_of(row, "household_id")?);
+            if let Some(&i) = index.get(&household) {
+                units[i]
+                    .enrolments
+                    .push((row.try_get("programme_code")?, row.try_get("beneficiary_id")?));
+            }
+        }
+        Ok(units)
+    }
+
+    /// Writes a run's decisions in one transaction. A beneficiary already
+    /// enrolled, paused or exited keeps where it stands: runs only decide
+    /// candidates.
+    pub async fn save_decisions(
+        &self,
+        programme: &str,
+        version: i64,
+        run_id: &str,
+        at: DateTime<Utc>,
+        rows: &[DecisionRow],
+    ) -> Result<(), StoreError> {
+        let at = time_text(at);
+        let mut tx = self.writer.begin().await?;
+        for chunk in rows.chunks(500) {
+            let mut values = String::new();
+            let mut n = 0;
+            for (i, r) in chunk.iter().enumerate() {
+                if i > 0 {
+                    values.push_str(", ");
+                }
+                let mut cols = Vec::with_capacity(13);
+                for _ in 0..7 {
+                    cols.push(self.param(&mut n));
+                }
+                // NULLs written as such: PostgreSQL types a bound NULL once per cached statement.
+                cols.push(if r.pmt_score.is_some() {
+                    self.param(&mut n)
+                } else {
+                    "NULL".into()
+                });
+                cols.push(if r.amount.is_some() {
+                    self.param(&mut n)
+                } else {
+                    "NULL".into()
+                });
+                cols.push(if r.recipient_id.is_some() {
+                    self.param(&mut n)
+                } else {
+                    "NULL".into()
+                });
+                cols.push(if r.reason.is_some() {
+                    self.param(&mut n)
+                } else {
+                    "NULL".into()
+                });
+                cols.push(self.param(&mut n));
+                cols.push(self.param(&mut n));
+                values.push('(');
+                values.push_str(&cols.join(", "));
+                values.push(')');
+            }
+            let sql = format!(
+                "INSERT INTO enrolments (programme_code, beneficiary_id, household_id, area_code, status, programme_version, \
+                 run_id, pmt_score, amount, recipient_id, reason, decided_at, changed_at) VALUES {values} \
+                 ON CONFLICT (programme_code, beneficiary_id) DO UPDATE SET household_id = excluded.household_id, \
+                 area_code = excluded.area_code, programme_version = excluded.programme_version, \
+                 changed_at = CASE WHEN enrolments.status = excluded.status THEN enrolments.changed_at ELSE excluded.changed_at END, \
+                 status = excluded.status, run_id = excluded.run_id, pmt_score = excluded.pmt_score, amount = excluded.amount, \
+                 recipient_id = excluded.recipient_id, reason = excluded.reason, decided_at = excluded.decided_at \
+                 WHERE enrolments.status IN ('candidate', 'eligible', 'not_eligible')"
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
+            for r in chunk {
+                q = q
+                    .bind(programme.to_owned())
+                    .bind(r.beneficiary_id.clone())
+                    .bind(r.household_id.to_string())
+                    .bind(r.area_code.clone())
+                    .bind(r.status.code())
+                    .bind(version)
+                    .bind(run_id.to_owned());
+                if let Some(s) = r.pmt_score {
+                    q = q.bind(s);
+                }
+                if let Some(a) = r.amount {
+                    q = q.bind(a);
+                }
+                if let Some(p) = r.recipient_id {
+                    q = q.bind(p.to_string());
+                }
+                if let Some(reason) = &r.reason {
+                    q = q.bind(reason.clone());
+                }
+                q = q.bind(at.clone()).bind(at.clone());
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn enrolment(&self, programme: &str, beneficiary: &str) -> Result<Option<EnrolmentRow>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {ENROLMENT_COLUMNS} FROM enrolments WHERE programme_code = $1 AND beneficiary_id = $2"
+        )))
+        .bind(programme.to_owned())
+        .bind(beneficiary.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(enrolment_row).transpose()
+    }
+
+    pub async fn household_enrolments(&self, household: HouseholdId) -> Result<Vec<EnrolmentRow>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {ENROLMENT_COLUMNS} FROM enrolments WHERE household_id = $1 ORDER BY programme_code, beneficiary_id"
+        )))
+        .bind(household.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(enrolment_row).collect()
+    }
+
+    /// Eligible beneficiaries in the order the programme enrols them.
+    pub async fn enrolment_queue(
+        &self,
+        programme: &str,
+        lowest_score_first: bool,
+        area: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<EnrolmentRow>, StoreError> {
+        let order = if lowest_score_first {
+            "(pmt_score IS NULL), pmt_score, household_id, beneficiary_id"
+        } else {
+            "household_id, beneficiary_id"
+        };
+        let mut sql =
+            format!("SELECT {ENROLMENT_COLUMNS} FROM enrolments WHERE programme_code = $1 AND status = 'eligible'");
+        let mut n = 1;
+        if area.is_some() {
+            push_area(&mut sql, "area_code", &mut n);
+        }
+        sql.push_str(&format!(" ORDER BY {order} LIMIT {}", limit.max(1)));
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(programme.to_owned());
+        if let Some(a) = area {
+            q = q.bind(a.to_owned());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter().map(enrolment_row).collect()
+    }
+
+    /// How many are enrolled or paused, and what they are owed per cycle.
+    pub async fn active_totals(&self, programme: &str) -> Result<(u64, i64), StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM enrolments \
+             WHERE programme_code = $1 AND status IN ('enrolled', 'paused')",
+        )
+        .bind(programme.to_owned())
+        .fetch_one(&self.pool)
+        .await?;
+        let n: i64 = row.try_get("n")?;
+        // Cast: a SUM of BIGINT is NUMERIC on PostgreSQL, which the Any driver cannot read.
+        let total: i64 = row.try_get("total")?;
+        Ok((n.max(0) as u64, total))
+    }
+
+    /// Moves beneficiaries from `from` to `to`, recording each move; those no
+    /// longer at `from` are left alone. Returns those moved.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn transition_enrolments(
+        &self,
+        programme: &str,
+        beneficiaries: &[String],
+        from: EnrolmentStatus,
+        to: EnrolmentStatus,
+        reason: Option<&str>,
+        actor: &str,
+        version: i64,
+        at: DateTime<Utc>,
+        notifications: &[NotificationRow],
+    ) -> Result<Vec<String>, StoreError> {
+        let at_text = time_text(at);
+        let mut tx = self.writer.begin().await?;
+        let mut moved = Vec::new();
+        for b in beneficiaries {
+            let done = sqlx::query(
+                "UPDATE enrolments SET status = $1, reason = $2, changed_at = $3 \
+                 WHERE programme_code = $4 AND beneficiary_id = $5 AND status = $6",
+            )
+            .bind(to.code())
+            .bind(reason.map(str::to_owned))
+            .bind(at_text.clone())
+            .bind(programme.to_owned())
+            .bind(b.clone())
+            .bind(from.code())
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO enrolment_events (id, programme_code, beneficiary_id, from_status, to_status, reason, actor, at, programme_version) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(programme.to_owned())
+            .bind(b.clone())
+            .bind(from.code())
+            .bind(to.code())
+            .bind(reason.map(str::to_owned))
+            .bind(actor.to_owned())
+            .bind(at_text.clone())
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+            moved.push(b.clone());
+        }
+        for note in notifications {
+            sqlx::query(
+                "INSERT INTO notifications (id, household_id, person_id, phone, language, body, status, queued_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7)",
+            )
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(note.household_id.to_string())
+            .bind(note.person_id.map(|p| p.to_string()))
+            .bind(note.phone.clone())
+            .bind(note.language.clone())
+            .bind(note.body.clone())
+            .bind(at_text.clone())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(moved)
+    }
+
+    pub async fn enrolment_events(
+        &self,
+        programme: &str,
+        beneficiary: &str,
+    ) -> Result<Vec<EnrolmentEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT from_status, to_status, reason, actor, at, programme_version FROM enrolment_events \
+             WHERE programme_code = $1 AND beneficiary_id = $2 ORDER BY id",
+        )
+        .bind(programme.to_owned())
+        .bind(beneficiary.to_owned())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(EnrolmentEvent {
+                    from_status: status_of(row, "from_status")?,
+                    to_status: status_of(row, "to_status")?,
+                    reason: row.try_get("reason")?,
+                    actor: row.try_get("actor")?,
+                    at: parse_time(&row.try_get::<String, _>("at")?)?,
+                    programme_version: row.try_get("programme_version")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Queued notifications of a household, oldest first.
+    pub async fn household_notifications(
+        &self,
+        household: HouseholdId,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT language, body, status FROM notifications WHERE household_id = $1 ORDER BY id")
+            .bind(household.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("language")?, r.try_get("body")?, r.try_get("status")?)))
+            .collect()
+    }
+
+    /// Enrolled or paused beneficiaries of a programme whose household's
+    /// data was last changed before `before`: due for a resurvey.
+    pub async fn due_for_recertification(
+        &self,
+        programme: &str,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(EnrolmentRow, DateTime<Utc>)>, StoreError> {
+        let columns: Vec<String> = ENROLMENT_COLUMNS.split(", ").map(|c| format!("e.{c}")).collect();
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {}, h.updated_at AS household_updated_at FROM enrolments e JOIN households h ON h.id = e.household_id \
+             WHERE e.programme_code = $1 AND e.status IN ('enrolled', 'paused') AND h.updated_at < $2 \
+             ORDER BY h.updated_at, e.beneficiary_id LIMIT {}",
+            columns.join(", "),
+            limit.max(1)
+        )))
+        .bind(programme.to_owned())
+        .bind(time_text(before))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    enrolment_row(r)?,
+                    parse_time(&r.try_get::<String, _>("household_updated_at")?)?,
+                ))
+            })
+            .collect()
+    }
+}
