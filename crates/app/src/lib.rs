@@ -8,6 +8,7 @@
 mod access;
 mod accounts;
 mod audit;
+mod compliance;
 pub mod demo;
 mod error;
 mod export;
@@ -26,6 +27,7 @@ use himaya_store::Store;
 pub use access::{Actor, ActorKind};
 pub use accounts::*;
 pub use audit::{AuditEntryView, AuditPage, AuditQuery, ChainReport};
+pub use compliance::{COMPLIANCE_BATCH, ComplianceInput};
 pub use error::AppError;
 pub use import::{ImportOutcome, KeyedHousehold};
 pub use programmes::{

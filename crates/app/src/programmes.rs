@@ -14,14 +14,15 @@ use chrono::{DateTime, Months, NaiveDate, Utc};
 use himaya_domain::access::{Permission, Scope};
 use himaya_domain::enrolment::{EnrolmentStatus, check_reason, check_transition};
 use himaya_domain::household::HouseholdId;
-use himaya_domain::person::PersonRecord;
 use himaya_domain::pmt::{Contribution, PmtModel};
 use himaya_domain::programme::{
     Explanation, HouseholdFacts, HouseholdView, Ids, MemberFacts, Outcome, Priority, Programme, ProgrammeDef, Refusal,
     TargetUnit,
 };
 use himaya_domain::vocab::Relationship;
-use himaya_store::{DecisionRow, EnrolmentEvent, EnrolmentRow, NotificationRow, RunRow, TargetingUnit};
+use himaya_store::{
+    DecisionRow, EnrolmentEvent, EnrolmentRow, NotificationRow, RunRow, TargetingCursor, TargetingUnit,
+};
 use serde::Serialize;
 use serde_json::json;
 
@@ -62,6 +63,9 @@ pub struct Tally {
     pub people: u64,
     /// What the eligible would be paid per cycle, in minor units.
     pub cost_per_cycle: i64,
+    /// Of the eligible, how many meet the programme's conditions on the
+    /// latest compliance recorded (all of them when it sets none).
+    pub meeting_conditions: u64,
     /// Of the eligible, how many the quota and budget take in, poorest first, and at what cost.
     pub within_limits: u64,
     pub cost_within_limits: i64,
@@ -119,6 +123,8 @@ pub struct RunReport {
     pub target: TargetUnit,
     pub households: u64,
     pub units: u64,
+    /// Households evaluated, by district.
+    pub households_by_district: BTreeMap<String, u64>,
     /// The rules as saved.
     pub current: Tally,
     /// With the overridden parameters, when any were given.
@@ -180,30 +186,77 @@ fn age_band(age: Option<u32>) -> &'static str {
     }
 }
 
-/// Builds what rules see of a household: members head first, ages on `today`, the score.
+/// What targeting reads of a stored household version: the rest is skipped unparsed.
+#[derive(serde::Deserialize)]
+struct StoredHousehold {
+    #[serde(default)]
+    attributes: himaya_domain::attributes::Attributes,
+}
+
+/// What targeting reads of a stored person version.
+#[derive(serde::Deserialize)]
+struct StoredMember {
+    sex: himaya_domain::vocab::Sex,
+    date_of_birth: Option<himaya_domain::date::PartialDate>,
+    relationship: Relationship,
+    marital_status: Option<himaya_domain::vocab::MaritalStatus>,
+    disability: Option<himaya_domain::person::Disability>,
+    maternal_status: Option<himaya_domain::vocab::MaternalStatus>,
+    school: Option<StoredSchool>,
+    #[serde(default)]
+    identifiers: Vec<StoredIdentifier>,
+}
+
+#[derive(serde::Deserialize)]
+struct StoredSchool {
+    level: himaya_domain::vocab::SchoolLevel,
+}
+
+#[derive(serde::Deserialize)]
+struct StoredIdentifier {
+    #[serde(rename = "type")]
+    id_type: himaya_domain::identifier::IdentifierType,
+}
+
+/// Builds what rules see of a household: members head first, ages on
+/// `today`, the score. Stored data that does not parse is an error for
+/// this household alone.
 fn facts_of(
     unit: TargetingUnit,
     paths: &HashMap<String, String>,
     model: Option<&PmtModel>,
     today: NaiveDate,
-) -> HouseholdFacts {
+) -> Result<HouseholdFacts, (HouseholdId, String)> {
+    let corrupt = |e: serde_json::Error| (unit.id, format!("stored data could not be read: {e}"));
+    let household: StoredHousehold = serde_json::from_str(&unit.data).map_err(corrupt)?;
     let household_id = unit.id.to_string();
-    let mut members: Vec<MemberFacts> = unit
-        .members
-        .into_iter()
-        .map(|(id, p)| member_facts(id, &p, today, &unit.enrolments))
-        .collect();
+    let mut members = Vec::with_capacity(unit.members.len());
+    for (id, data) in &unit.members {
+        let p: StoredMember = serde_json::from_str(data).map_err(corrupt)?;
+        let mut m = member_facts(*id, p, today, &unit.enrolments);
+        // The latest quarter recorded of each kind.
+        let latest = |kind: &str| {
+            unit.compliance
+                .iter()
+                .filter(|c| c.person_id == *id && c.kind == kind)
+                .max_by(|a, b| a.period.cmp(&b.period))
+                .map(|c| c.value)
+        };
+        m.attendance = latest("school_attendance");
+        m.health_visits = latest("health_visits").map(|v| v as i64);
+        members.push(m);
+    }
     members.sort_by_key(|m| m.relationship != Relationship::Head);
     let areas = paths
         .get(&unit.area_code)
         .map(|p| p.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect())
         .unwrap_or_else(|| vec![unit.area_code.clone()]);
-    HouseholdFacts {
+    Ok(HouseholdFacts {
         id: unit.id,
-        pmt_score: model.and_then(|m| m.score(&unit.attributes).ok()).map(|s| s.score),
+        pmt_score: model.and_then(|m| m.score(&household.attributes).ok()).map(|s| s.score),
         area: unit.area_code,
         areas,
-        attributes: unit.attributes,
+        attributes: household.attributes,
         members,
         enrolments: unit
             .enrolments
@@ -211,12 +264,12 @@ fn facts_of(
             .filter(|(_, b)| *b == household_id)
             .map(|(c, _)| c.clone())
             .collect(),
-    }
+    })
 }
 
 fn member_facts(
     id: himaya_domain::person::PersonId,
-    p: &PersonRecord,
+    p: StoredMember,
     today: NaiveDate,
     enrolments: &[(String, String)],
 ) -> MemberFacts {
@@ -229,13 +282,25 @@ fn member_facts(
         marital_status: p.marital_status,
         maternal_status: p.maternal_status,
         disability: p.disability.as_ref().is_some_and(|d| d.has_disability()),
-        school_level: p.school.as_ref().map(|s| s.level),
-        identifier_types: p.identifiers.iter().map(|i| i.id_type.code().to_owned()).collect(),
+        school_level: p.school.map(|s| s.level),
+        identifier_types: p.identifiers.iter().map(|i| i.id_type.code()).collect(),
         enrolments: enrolments
             .iter()
             .filter(|(_, b)| *b == key)
             .map(|(c, _)| c.clone())
             .collect(),
+        attendance: None,
+        health_visits: None,
+    }
+}
+
+/// Adds `by` to `key`'s count, allocating the key only the first time it is seen.
+fn bump(map: &mut BTreeMap<String, u64>, key: &str, by: u64) {
+    match map.get_mut(key) {
+        Some(n) => *n += by,
+        None => {
+            map.insert(key.to_owned(), by);
+        }
     }
 }
 
@@ -260,10 +325,14 @@ impl Tally {
                 };
                 self.people += members.len() as u64;
                 for m in &members {
-                    *self.people_by_sex.entry(m.sex.code().to_owned()).or_default() += 1;
-                    *self.people_by_age.entry(age_band(m.age).to_owned()).or_default() += 1;
+                    bump(&mut self.people_by_sex, m.sex.code(), 1);
+                    bump(&mut self.people_by_age, age_band(m.age), 1);
                 }
-                let d = self.by_district.entry(district(facts).to_owned()).or_default();
+                let key = district(facts);
+                if !self.by_district.contains_key(key) {
+                    self.by_district.insert(key.to_owned(), DistrictTally::default());
+                }
+                let Some(d) = self.by_district.get_mut(key) else { return };
                 d.eligible += 1;
                 d.people += members.len() as u64;
                 d.cost_per_cycle += amount;
@@ -271,26 +340,29 @@ impl Tally {
             }
             Outcome::NotEligible(refusal) => {
                 self.not_eligible += 1;
-                let why = match refusal {
-                    Refusal::Clause { clause } => {
-                        programme.clause_label(*clause, "en").unwrap_or("a clause").to_owned()
-                    }
-                    Refusal::Exclusive { programme } => format!("already in {programme}"),
-                    Refusal::NoRecipient => "no member can receive the payment".to_owned(),
-                };
-                *self.refusals.entry(why).or_default() += 1;
-            }
-            Outcome::Error(message) => {
-                self.failed += 1;
-                *self.errors.entry(message.clone()).or_default() += 1;
-                if self.error_examples.len() < ERROR_EXAMPLES {
-                    self.error_examples.push(ErrorExample {
-                        household_id: facts.id,
-                        beneficiary_id: unit.beneficiary.clone(),
-                        message: message.clone(),
-                    });
+                match refusal {
+                    Refusal::Clause { clause } => bump(
+                        &mut self.refusals,
+                        programme.clause_label(*clause, "en").unwrap_or("a clause"),
+                        1,
+                    ),
+                    Refusal::Exclusive { programme } => bump(&mut self.refusals, &format!("already in {programme}"), 1),
+                    Refusal::NoRecipient => bump(&mut self.refusals, "no member can receive the payment", 1),
                 }
             }
+            Outcome::Error(message) => self.fail(facts.id, unit.beneficiary.clone(), message.clone()),
+        }
+    }
+
+    fn fail(&mut self, household_id: HouseholdId, beneficiary_id: String, message: String) {
+        self.failed += 1;
+        bump(&mut self.errors, &message, 1);
+        if self.error_examples.len() < ERROR_EXAMPLES {
+            self.error_examples.push(ErrorExample {
+                household_id,
+                beneficiary_id,
+                message,
+            });
         }
     }
 
@@ -298,6 +370,7 @@ impl Tally {
         self.eligible += other.eligible;
         self.not_eligible += other.not_eligible;
         self.failed += other.failed;
+        self.meeting_conditions += other.meeting_conditions;
         self.people += other.people;
         self.cost_per_cycle += other.cost_per_cycle;
         for (k, v) in other.refusals {
@@ -362,6 +435,7 @@ struct PageResult {
     current: Tally,
     simulated: Option<Tally>,
     units: u64,
+    households_by_district: BTreeMap<String, u64>,
     enrolled_now_not_eligible: u64,
     preparing: Duration,
     rules: Duration,
@@ -383,9 +457,20 @@ fn decide_page(
     let code = programme.code().to_owned();
     for unit in units {
         let t = Instant::now();
-        let facts = facts_of(unit, paths, model, today);
+        let facts = match facts_of(unit, paths, model, today) {
+            Ok(f) => f,
+            Err((household, message)) => {
+                out.units += 1;
+                out.current.fail(household, household.to_string(), message.clone());
+                if let Some(t) = out.simulated.as_mut() {
+                    t.fail(household, household.to_string(), message);
+                }
+                continue;
+            }
+        };
         let ids = Ids::of(&facts);
         let view = HouseholdView::new(&facts, &ids);
+        bump(&mut out.households_by_district, district(&facts), 1);
         out.preparing += t.elapsed();
         let t = Instant::now();
         let persons: Vec<Option<usize>> = match programme.def.target {
@@ -398,11 +483,17 @@ fn decide_page(
                 None => &ids.household,
             };
             let outcome = programme.decide(&facts, &view, person);
+            if matches!(outcome, Outcome::Eligible { .. }) && programme.conditions_met(&view, person) == Ok(true) {
+                out.current.meeting_conditions += 1;
+            }
             out.units += 1;
             out.current
                 .count(programme, &facts, Unit { person, beneficiary }, &outcome);
             if let (Some(sim), Some(tally)) = (simulated, out.simulated.as_mut()) {
                 let o = sim.decide(&facts, &view, person);
+                if matches!(o, Outcome::Eligible { .. }) && sim.conditions_met(&view, person) == Ok(true) {
+                    tally.meeting_conditions += 1;
+                }
                 tally.count(sim, &facts, Unit { person, beneficiary }, &o);
             }
             let active = match person {
@@ -464,6 +555,12 @@ fn decision_row(facts: &HouseholdFacts, beneficiary: &str, outcome: &Outcome, pr
         recipient_id: recipient,
         reason,
     }
+}
+
+/// A record written back to the JSON it is stored as, so that one household
+/// is read the way a run reads thousands.
+fn stored_json<T: Serialize>(record: &T) -> Result<String, AppError> {
+    serde_json::to_string(record).map_err(|e| AppError::Internal(e.to_string()))
 }
 
 fn parse_definition(row_definition: &str) -> Result<ProgrammeDef, AppError> {
@@ -719,6 +816,7 @@ impl App {
             target: programme.def.target,
             households: 0,
             units: 0,
+            households_by_district: BTreeMap::new(),
             current: Tally::default(),
             simulated: simulated.map(|_| Simulation {
                 parameters: request.overrides.iter().cloned().collect(),
@@ -734,19 +832,22 @@ impl App {
         // The next page is read while this one is decided and written.
         let store = self.store().clone();
         let owned_area = area.map(str::to_owned);
-        let read = move |after: Option<HouseholdId>| {
+        let read = move |after: Option<TargetingCursor>| {
             let store = store.clone();
             let area = owned_area.clone();
-            async move { store.targeting_page(area.as_deref(), after, PAGE).await }
+            async move { store.targeting_page(area.as_deref(), after.as_ref(), PAGE).await }
         };
         let t = Instant::now();
         let mut page = read(after).await?;
         reading += t.elapsed();
         let mut lease_renewed = Instant::now();
         while !page.is_empty() {
-            after = page.last().map(|u| u.id);
+            after = page.last().map(|u| TargetingCursor {
+                area_code: u.area_code.clone(),
+                id: u.id,
+            });
             let households = page.len() as u64;
-            let next = tokio::spawn(read(after));
+            let next = tokio::spawn(read(after.clone()));
             let per = page.len().div_ceil(cores).max(1);
             let mut parts = Vec::new();
             let mut rest = page;
@@ -769,20 +870,27 @@ impl App {
                 }));
             }
             let mut decisions = Vec::new();
+            // Parts run side by side: a page takes as long as its slowest part.
+            let (mut page_preparing, mut page_rules) = (Duration::ZERO, Duration::ZERO);
             for part in parts {
                 let r = part
                     .await
                     .map_err(|e| AppError::Internal(format!("targeting failed: {e}")))?;
                 report.units += r.units;
+                for (d, n) in r.households_by_district {
+                    *report.households_by_district.entry(d).or_default() += n;
+                }
                 report.enrolled_now_not_eligible += r.enrolled_now_not_eligible;
                 report.current.merge(r.current);
                 if let (Some(s), Some(t)) = (report.simulated.as_mut(), r.simulated) {
                     s.tally.merge(t);
                 }
-                preparing = preparing.max(r.preparing);
-                rules = rules.max(r.rules);
+                page_preparing = page_preparing.max(r.preparing);
+                page_rules = page_rules.max(r.rules);
                 decisions.extend(r.decisions);
             }
+            preparing += page_preparing;
+            rules += page_rules;
             if let Some(id) = run_id {
                 let t = Instant::now();
                 self.store()
@@ -1093,13 +1201,14 @@ impl App {
             id: household_id,
             area_code: household.record.area.clone(),
             updated_at: household.updated_at,
-            attributes: household.record.attributes.clone(),
+            data: stored_json(&household.record)?,
             members: members
-                .into_iter()
+                .iter()
                 .filter(|p| p.record.status == himaya_domain::vocab::PersonStatus::Active)
-                .map(|p| (p.id, p.record))
-                .collect(),
+                .map(|p| Ok((p.id, stored_json(&p.record)?)))
+                .collect::<Result<_, AppError>>()?,
             enrolments,
+            compliance: self.store().household_compliance(household_id).await?,
         };
         let paths: HashMap<String, String> = self
             .area_path(&unit.area_code)
@@ -1107,7 +1216,8 @@ impl App {
             .into_iter()
             .collect();
         let model = self.deployment().pmt.as_ref();
-        let facts = facts_of(unit, &paths, model, Utc::now().date_naive());
+        let facts = facts_of(unit, &paths, model, Utc::now().date_naive())
+            .map_err(|(_, message)| AppError::Internal(message))?;
         let person_index = match (programme.def.target, person) {
             (TargetUnit::Household, None) => None,
             (TargetUnit::Household, Some(_)) => {

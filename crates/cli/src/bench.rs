@@ -35,6 +35,10 @@ pub struct BenchArgs {
     /// The database to fill; by default a new SQLite file in a temporary directory.
     #[arg(long, env = "HIMAYA_BENCH_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// For the targeting workload: an existing registry of the same country
+    /// to run on (its decisions are rewritten), instead of importing a new one.
+    #[arg(long)]
+    pub registry: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -44,6 +48,10 @@ pub enum Workload {
     /// A synthetic population imported from CSV (`--households` ÷ 5
     /// households), beside the database's own bulk load of the same rows.
     Import,
+    /// The country's programmes over a registry of `--households`
+    /// households (or the one `--registry` names): a run that writes its
+    /// decisions, a dry run of the largest district, a run for people.
+    Targeting,
 }
 
 /// Peak resident memory of this process, in MiB (Linux; 0 elsewhere).
@@ -113,6 +121,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     app.store().close().await;
     if args.workloads.contains(&Workload::Import) {
         import_workloads(&args, &url).await?;
+    }
+    if args.workloads.contains(&Workload::Targeting) {
+        targeting_workloads(&args).await?;
     }
     if args.database_url.is_none() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
@@ -457,5 +468,144 @@ async fn import_workloads(args: &BenchArgs, url: &str) -> Result<()> {
     app.store().close().await;
     std::fs::remove_dir_all(&import_dir).with_context(|| format!("cannot remove {}", import_dir.display()))?;
 
+    Ok(())
+}
+
+/// The country's programmes over a registry: the first programme run for
+/// real (decisions written), a dry run of its largest district, and a dry
+/// run of the first programme for people.
+async fn targeting_workloads(args: &BenchArgs) -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("himaya-bench-targeting-{}", std::process::id()));
+    let url = match &args.registry {
+        Some(url) => url.clone(),
+        None => {
+            // A registry of `--households` households, imported from a synthetic population.
+            std::fs::create_dir_all(&dir)?;
+            let deployment = himaya_app::demo::deployment(args.country)?;
+            let generator = himaya_synth::Generator::new(deployment, 11, 0.0, chrono::Utc::now().date_naive())?;
+            let file = |name: &str| -> Result<std::io::BufWriter<std::fs::File>> {
+                Ok(std::io::BufWriter::new(std::fs::File::create(dir.join(name))?))
+            };
+            let mut outputs = himaya_synth::write::Outputs {
+                households: file("households.csv")?,
+                persons: file("persons.csv")?,
+                truth: file("truth.csv")?,
+                household_truth: file("household_truth.csv")?,
+            };
+            himaya_synth::write_population(
+                &generator,
+                args.households as u64,
+                himaya_synth::Format::Csv,
+                &mut outputs,
+            )?;
+            drop(outputs);
+            let url = format!("sqlite://{}", dir.join("registry.db").display());
+            let started = Instant::now();
+            crate::import::import(crate::import::ImportArgs::of_files(
+                dir.join("households.csv"),
+                dir.join("persons.csv"),
+                dir.join("rejects.csv"),
+                format!("demo:{}", args.country.code()),
+                url.clone(),
+            ))
+            .await?;
+            row(
+                "import the registry to target (see the import workload)",
+                args.households,
+                started.elapsed(),
+                None,
+            );
+            url
+        }
+    };
+    let app = crate::open(&url, himaya_app::demo::deployment(args.country)?).await?;
+    himaya_app::demo::load_programmes(&app, args.country).await?;
+    let actor = Actor::system("bench");
+    let programmes = himaya_app::demo::programme_texts(args.country);
+    let household_programme = programmes[0].0;
+    let request = |programme: &str, area: Option<String>, dry_run: bool| himaya_app::TargetRequest {
+        programme: programme.to_owned(),
+        area,
+        dry_run,
+        ..Default::default()
+    };
+    let describe = |r: &himaya_app::RunReport| {
+        format!(
+            "{} eligible, {} not decided; reading {:.2} s, preparing and scoring {:.2} s, rules (CEL) {:.2} s, writing {:.2} s",
+            r.current.eligible,
+            r.current.failed,
+            r.timing.reading_seconds,
+            r.timing.preparing_seconds,
+            r.timing.rules_seconds,
+            r.timing.writing_seconds
+        )
+    };
+    let started = Instant::now();
+    let full = app
+        .target_run(&actor, request(household_programme, None, false), |_| {})
+        .await?;
+    row(
+        &format!(
+            "targeting run of {household_programme}, decisions written ({})",
+            describe(&full)
+        ),
+        full.households as usize,
+        started.elapsed(),
+        None,
+    );
+    let started = Instant::now();
+    let dry = app
+        .target_run(&actor, request(household_programme, None, true), |_| {})
+        .await?;
+    row(
+        &format!("dry run of {household_programme}, whole country ({})", describe(&dry)),
+        dry.households as usize,
+        started.elapsed(),
+        None,
+    );
+    if let Some((district, _)) = full.households_by_district.iter().max_by_key(|(_, n)| **n) {
+        let mut latencies = Vec::new();
+        let mut households = 0;
+        let started = Instant::now();
+        for _ in 0..3 {
+            let t = Instant::now();
+            let r = app
+                .target_run(
+                    &actor,
+                    request(household_programme, Some(district.clone()), true),
+                    |_| {},
+                )
+                .await?;
+            latencies.push(t.elapsed());
+            households = r.households as usize;
+        }
+        row(
+            &format!("dry run of {household_programme} for its largest district, {district} (3 runs; latency per run)"),
+            households * 3,
+            started.elapsed(),
+            Some(&mut latencies),
+        );
+    }
+    if let Some((person_programme, _)) = programmes.iter().skip(1).find(|(code, _)| *code != household_programme) {
+        let started = Instant::now();
+        let r = app
+            .target_run(&actor, request(person_programme, None, true), |_| {})
+            .await?;
+        row(
+            &format!(
+                "dry run of {person_programme} over {} people ({})",
+                r.units,
+                describe(&r)
+            ),
+            r.households as usize,
+            started.elapsed(),
+            None,
+        );
+    }
+    app.flush_audit().await?;
+    app.store().close().await;
+    if args.registry.is_none() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+    }
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod bench;
+mod compliance;
 mod export;
 mod import;
 mod pmt;
@@ -90,6 +91,9 @@ enum Command {
     /// Targeting: run a programme's rules over the registry (or dry-run them).
     #[command(subcommand)]
     Target(target::TargetCommand),
+    /// Compliance with programme conditions: import school attendance and health visits.
+    #[command(subcommand)]
+    Compliance(compliance::ComplianceCommand),
     /// Staff accounts: add, set-role, disable, enable, list.
     #[command(subcommand)]
     User(admin::UserCommand),
@@ -383,6 +387,7 @@ async fn main() -> Result<()> {
         Command::Pmt(command) => pmt::run(command).await,
         Command::Programme(command) => target::programme(command).await,
         Command::Target(command) => target::target(command).await,
+        Command::Compliance(command) => compliance::run(command).await,
         Command::Import(args) => import::run(args).await,
         Command::Export(args) => export::run(args).await,
         Command::User(cmd) => admin::user(cmd).await,

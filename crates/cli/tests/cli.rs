@@ -1588,5 +1588,29 @@ fn programmes_are_saved_and_targeted_from_the_command_line() {
     let tw: serde_json::Value = serde_json::from_str(&tw).unwrap();
     assert_eq!(tw["target"], "person");
     assert!(tw["current"]["eligible"].as_u64().unwrap() > 0, "{tw:#}");
+    // Compliance from CSV: every faulty row named by its line, nothing recorded.
+    std::fs::write(
+        d("attendance.csv"),
+        "person_id,kind,period,value\n\
+         0190f0f0-0000-7000-8000-000000000000,school_attendance,2026-Q1,80\n\
+         0190f0f0-0000-7000-8000-000000000001,school_attendance,2026-Q1,eighty\n\
+         0190f0f0-0000-7000-8000-000000000002,attendance,2026-Q1,70\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "compliance",
+        "import",
+        &d("attendance.csv"),
+        "--config",
+        "demo:pk",
+        "--db",
+        &db,
+    ]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("nothing was recorded (4 faults)"), "{err}");
+    assert!(err.contains("line 2, person_id: no person has this id"), "{err}");
+    assert!(err.contains("line 3, value: \"eighty\" is not a number"), "{err}");
+    assert!(err.contains("line 4, kind: unknown kind"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

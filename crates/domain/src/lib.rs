@@ -7,6 +7,7 @@
 pub mod access;
 pub mod attributes;
 pub mod audit;
+pub mod compliance;
 pub mod config;
 pub mod date;
 pub mod digits;

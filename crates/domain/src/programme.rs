@@ -98,6 +98,11 @@ pub struct ProgrammeDef {
     pub parameters: BTreeMap<String, Param>,
     /// All clauses must hold.
     pub eligibility: Vec<Clause>,
+    /// For conditional transfers: what a beneficiary must do to be paid in a
+    /// cycle (school attendance, health visits); all must hold. They do not
+    /// decide eligibility: cycles apply them to each payment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Clause>,
     /// The amount per cycle, in minor units (paisa, poisha, fils, agorot).
     pub benefit: String,
     /// Who is paid, as a rule over a member `m`: the first member (head
@@ -144,6 +149,7 @@ pub struct Programme {
 #[derive(Debug)]
 struct Rules {
     eligibility: Vec<Rule>,
+    conditions: Vec<Rule>,
     benefit: Rule,
     recipient: Option<Rule>,
 }
@@ -189,6 +195,8 @@ pub struct ClauseValue {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Explanation {
     pub clauses: Vec<ClauseValue>,
+    /// The conditions of a conditional transfer, on the latest compliance recorded.
+    pub conditions: Vec<ClauseValue>,
     /// A programme this one excludes that the unit is already in.
     pub excluded_by: Option<String>,
     pub eligible: bool,
@@ -516,8 +524,10 @@ fn sample(deployment: &Deployment) -> HouseholdFacts {
         maternal_status: Some(MaternalStatus::Lactating),
         disability: false,
         school_level: Some(school),
-        identifier_types: vec!["birth_registration".to_owned()],
+        identifier_types: vec!["birth_registration"],
         enrolments: Vec::new(),
+        attendance: Some(80.0),
+        health_visits: Some(2),
     };
     HouseholdFacts {
         id: HouseholdId(uuid::Uuid::nil()),
@@ -625,25 +635,48 @@ impl Programme {
                 )
             })
             .collect();
+        let conditions: Vec<Option<Rule>> = def
+            .conditions
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                compile(
+                    format!("conditions[{i}].rule"),
+                    &c.rule,
+                    Scope::Unit { person },
+                    Returns::Bool,
+                )
+            })
+            .collect();
         let benefit = compile("benefit".into(), &def.benefit, Scope::Unit { person }, Returns::Int);
         let recipient = def
             .recipient
             .as_ref()
             .map(|r| compile("recipient".into(), r, Scope::Recipient { person }, Returns::Bool));
-        for (i, c) in def.eligibility.iter().enumerate() {
+        let labelled = def.eligibility.iter().map(|c| ("eligibility", c));
+        let labelled = labelled.chain(def.conditions.iter().map(|c| ("conditions", c)));
+        let mut counts = (0, 0);
+        for (list, c) in labelled {
+            let i = if list == "eligibility" {
+                &mut counts.0
+            } else {
+                &mut counts.1
+            };
             if c.label.get("en").is_none_or(|l| l.trim().is_empty()) {
                 problem.push(
-                    format!("eligibility[{i}].label.en"),
+                    format!("{list}[{i}].label.en"),
                     "required",
                     "each clause needs a label in English at least, to explain decisions",
                 );
             }
+            *i += 1;
         }
         if !problem.is_empty() {
             return Err(problem);
         }
         let rules = Rules {
             eligibility: eligibility.into_iter().flatten().collect(),
+            conditions: conditions.into_iter().flatten().collect(),
             benefit: benefit.ok_or_else(|| Problem::single("benefit", "invalid", "does not compile"))?,
             recipient: recipient.flatten(),
         };
@@ -697,26 +730,12 @@ impl Programme {
         })
     }
 
-    fn run_rule(
-        &self,
-        rule: &Rule,
-        view: &HouseholdView<'_>,
-        person: Option<usize>,
-        m: Option<usize>,
-    ) -> Result<Value, String> {
-        rule.program
-            .execute(&context(view, &self.params, person, m))
-            .map_err(|e| describe(&e))
+    fn run_rule(rule: &Rule, ctx: &Context<'_, '_>) -> Result<Value, String> {
+        rule.program.execute(ctx).map_err(|e| describe(&e))
     }
 
-    fn holds(
-        &self,
-        rule: &Rule,
-        view: &HouseholdView<'_>,
-        person: Option<usize>,
-        m: Option<usize>,
-    ) -> Result<bool, String> {
-        match self.run_rule(rule, view, person, m)? {
+    fn holds(rule: &Rule, ctx: &Context<'_, '_>) -> Result<bool, String> {
+        match Self::run_rule(rule, ctx)? {
             Value::Bool(b) => Ok(b),
             other => Err(format!("the rule {:?} gave {other:?}, not true or false", rule.source)),
         }
@@ -734,9 +753,10 @@ impl Programme {
             .cloned()
     }
 
-    fn recipient(
+    fn recipient<'v>(
         &self,
-        view: &HouseholdView<'_>,
+        ctx: &Context<'_, 'v>,
+        view: &'v HouseholdView<'v>,
         members: usize,
         person: Option<usize>,
     ) -> Result<Option<usize>, String> {
@@ -744,15 +764,19 @@ impl Programme {
             return Ok(person.or((members > 0).then_some(0)));
         };
         for i in 0..members {
-            if self.holds(rule, view, person, Some(i))? {
+            let mut scope = ctx.new_inner_scope();
+            if let Some(m) = view.member(i) {
+                scope.add_variable_as_val("m", Box::new(ByRef(m)));
+            }
+            if Self::holds(rule, &scope)? {
                 return Ok(Some(i));
             }
         }
         Ok(None)
     }
 
-    fn amount(&self, view: &HouseholdView<'_>, person: Option<usize>) -> Result<i64, String> {
-        match self.run_rule(&self.rules.benefit, view, person, None)? {
+    fn amount(&self, ctx: &Context<'_, '_>) -> Result<i64, String> {
+        match Self::run_rule(&self.rules.benefit, ctx)? {
             Value::Int(n) if n >= 0 => Ok(n),
             Value::UInt(n) => i64::try_from(n).map_err(|_| "the benefit is too large".to_owned()),
             Value::Int(n) => Err(format!("the benefit came to {n}, below zero")),
@@ -762,39 +786,72 @@ impl Programme {
 
     /// Decides one unit: the household (`person` = `None`) or its member
     /// `person`. Stops at the first clause that does not hold.
-    pub fn decide(&self, facts: &HouseholdFacts, view: &HouseholdView<'_>, person: Option<usize>) -> Outcome {
+    pub fn decide<'v>(&self, facts: &HouseholdFacts, view: &'v HouseholdView<'v>, person: Option<usize>) -> Outcome {
         if let Some(programme) = self.excluded_by(facts, person) {
             return Outcome::NotEligible(Refusal::Exclusive { programme });
         }
+        // One set of variables for every rule of this unit.
+        let ctx = context(view, &self.params, person, None);
         for (clause, rule) in self.rules.eligibility.iter().enumerate() {
-            match self.holds(rule, view, person, None) {
+            match Self::holds(rule, &ctx) {
                 Ok(true) => {}
                 Ok(false) => return Outcome::NotEligible(Refusal::Clause { clause }),
                 Err(e) => return Outcome::Error(format!("eligibility clause {}: {e}", clause + 1)),
             }
         }
-        let recipient = match self.recipient(view, facts.members.len(), person) {
+        let recipient = match self.recipient(&ctx, view, facts.members.len(), person) {
             Ok(Some(r)) => Some(r),
             Ok(None) => return Outcome::NotEligible(Refusal::NoRecipient),
             Err(e) => return Outcome::Error(format!("recipient rule: {e}")),
         };
-        match self.amount(view, person) {
+        match self.amount(&ctx) {
             Ok(amount) => Outcome::Eligible { amount, recipient },
             Err(e) => Outcome::Error(format!("benefit: {e}")),
         }
+    }
+
+    /// Whether the unit meets the conditions on its latest compliance record
+    /// (true when the programme sets none).
+    pub fn conditions_met<'v>(&self, view: &'v HouseholdView<'v>, person: Option<usize>) -> Result<bool, String> {
+        if self.rules.conditions.is_empty() {
+            return Ok(true);
+        }
+        let ctx = context(view, &self.params, person, None);
+        for rule in &self.rules.conditions {
+            if !Self::holds(rule, &ctx)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Every clause's value for one unit, with labels in `language`.
     pub fn explain(&self, facts: &HouseholdFacts, person: Option<usize>, language: &str) -> Explanation {
         let ids = Ids::of(facts);
         let view = HouseholdView::new(facts, &ids);
+        let ctx = context(&view, &self.params, person, None);
         let clauses: Vec<ClauseValue> = self
             .rules
             .eligibility
             .iter()
             .zip(&self.def.eligibility)
             .map(|(rule, clause)| {
-                let result = self.holds(rule, &view, person, None);
+                let result = Self::holds(rule, &ctx);
+                ClauseValue {
+                    rule: rule.source.clone(),
+                    label: label_in(&clause.label, language).unwrap_or(&rule.source).to_owned(),
+                    holds: result.as_ref().ok().copied(),
+                    error: result.err(),
+                }
+            })
+            .collect();
+        let conditions: Vec<ClauseValue> = self
+            .rules
+            .conditions
+            .iter()
+            .zip(&self.def.conditions)
+            .map(|(rule, clause)| {
+                let result = Self::holds(rule, &ctx);
                 ClauseValue {
                     rule: rule.source.clone(),
                     label: label_in(&clause.label, language).unwrap_or(&rule.source).to_owned(),
@@ -817,6 +874,7 @@ impl Programme {
         };
         Explanation {
             clauses,
+            conditions,
             excluded_by,
             eligible,
             amount,

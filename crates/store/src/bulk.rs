@@ -108,7 +108,7 @@ fn sqlite_path(url: &str) -> &str {
     rest.split('?').next().unwrap_or(rest)
 }
 
-fn open_sqlite(url: &str) -> Result<rusqlite::Connection, StoreError> {
+pub(crate) fn open_sqlite(url: &str) -> Result<rusqlite::Connection, StoreError> {
     let path = sqlite_path(url);
     if path.is_empty() || path.starts_with(":memory:") {
         // A second connection would open a different, empty database.
@@ -629,6 +629,41 @@ async fn postgres_baseline(url: &str) -> Result<BaselineTiming, StoreError> {
         read,
         read_and_write,
     })
+}
+
+impl Store {
+    /// Whether this is SQLite in a file, which a second connection can open.
+    pub(crate) fn sqlite_file(&self) -> bool {
+        let path = sqlite_path(&self.url);
+        self.backend == crate::Backend::Sqlite && !path.is_empty() && !path.starts_with(":memory:")
+    }
+
+    /// Runs `read` on the store's SQLite read connection, off the async
+    /// threads; the connection is opened on first use and kept. Reads of
+    /// thousands of rows go several times faster this way than through the pool.
+    pub(crate) async fn with_reader<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let mut slot = self.reader.lock().await;
+        let conn = match slot.take() {
+            Some(conn) => conn,
+            None => {
+                let url = self.url.clone();
+                tokio::task::spawn_blocking(move || open_sqlite(&url))
+                    .await
+                    .map_err(|e| StoreError::Sqlite(format!("opening the read connection failed: {e}")))??
+            }
+        };
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let result = read(&conn);
+            (conn, result)
+        })
+        .await
+        .map_err(|e| StoreError::Sqlite(format!("reading failed: {e}")))?;
+        *slot = Some(conn);
+        result
+    }
 }
 
 #[cfg(test)]

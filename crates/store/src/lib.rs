@@ -22,7 +22,10 @@ use sqlx::{AnyPool, Executor};
 
 pub use access::{AgencyRow, AuditFilter, AuditRow, NewAuditEntry, SessionRow, TokenOwner, TokenRow, UserRow};
 pub use bulk::{BaselineTiming, LoadHousehold};
-pub use programmes::{DecisionRow, EnrolmentEvent, EnrolmentRow, NotificationRow, ProgrammeRow, RunRow, TargetingUnit};
+pub use programmes::{
+    ComplianceRow, DecisionRow, EnrolmentEvent, EnrolmentRow, NotificationRow, ProgrammeRow, RunRow, TargetingCursor,
+    TargetingUnit,
+};
 pub use registry::{
     HouseholdFilter, HouseholdWrite, PersonFilter, PersonWrite, PreparedPerson, Tx, VersionRow, WriteMeta,
 };
@@ -78,6 +81,8 @@ pub struct Store {
     writer: AnyPool,
     /// The connection bulk loads use, opened on first use (see [`Store::load`]).
     loader: std::sync::Arc<tokio::sync::Mutex<Option<bulk::Loader>>>,
+    /// On SQLite, a connection for batch reads of many rows, opened on first use.
+    reader: std::sync::Arc<tokio::sync::Mutex<Option<rusqlite::Connection>>>,
     url: std::sync::Arc<str>,
 }
 
@@ -141,6 +146,7 @@ impl Store {
                     pool,
                     writer,
                     loader: Default::default(),
+                    reader: Default::default(),
                     url: url.into(),
                 })
             }
@@ -155,6 +161,7 @@ impl Store {
                     writer: pool.clone(),
                     pool,
                     loader: Default::default(),
+                    reader: Default::default(),
                     url: url.into(),
                 })
             }

@@ -44,6 +44,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0005_programmes.sql"),
         postgres: include_str!("migrations/postgres/0005_programmes.sql"),
     },
+    Migration {
+        version: 6,
+        name: "compliance",
+        sqlite: include_str!("migrations/sqlite/0006_compliance.sql"),
+        postgres: include_str!("migrations/postgres/0006_compliance.sql"),
+    },
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {

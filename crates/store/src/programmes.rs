@@ -2,10 +2,9 @@
 //! enrolment transitions and queued notifications.
 
 use chrono::{DateTime, Utc};
-use himaya_domain::attributes::Attributes;
 use himaya_domain::enrolment::EnrolmentStatus;
-use himaya_domain::household::{HouseholdId, HouseholdRecord};
-use himaya_domain::person::{PersonId, PersonRecord};
+use himaya_domain::household::HouseholdId;
+use himaya_domain::person::PersonId;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
@@ -23,17 +22,34 @@ pub struct ProgrammeRow {
     pub saved_by: String,
 }
 
-/// A household as targeting reads it: its data, its active members, and the
-/// programmes it or its members are in.
+/// A household as targeting reads it: its current version's data and its
+/// active members' (as stored JSON, parsed by the caller on every core),
+/// and the programmes it or its members are in.
 #[derive(Clone, Debug)]
 pub struct TargetingUnit {
     pub id: HouseholdId,
     pub area_code: String,
     pub updated_at: DateTime<Utc>,
-    pub attributes: Attributes,
-    pub members: Vec<(PersonId, PersonRecord)>,
+    /// The household version's data (a `HouseholdRecord`).
+    pub data: String,
+    /// Active members and their version's data (a `PersonRecord`), in id order.
+    pub members: Vec<(PersonId, String)>,
     /// (programme code, beneficiary id) of active enrolments.
     pub enrolments: Vec<(String, String)>,
+    /// Compliance recorded for the members: (person, kind, quarter, value).
+    pub compliance: Vec<ComplianceRow>,
+}
+
+/// One recorded value of compliance with a programme condition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ComplianceRow {
+    pub person_id: PersonId,
+    pub household_id: HouseholdId,
+    /// `school_attendance` or `health_visits`.
+    pub kind: String,
+    /// `2026-Q3`: sorts in time order.
+    pub period: String,
+    pub value: f64,
 }
 
 /// One decision of a run, to be written.
@@ -136,6 +152,16 @@ fn enrolment_row(row: &AnyRow) -> Result<EnrolmentRow, StoreError> {
     })
 }
 
+fn compliance_row(row: &AnyRow) -> Result<ComplianceRow, StoreError> {
+    Ok(ComplianceRow {
+        person_id: PersonId(uuid_of(row, "person_id")?),
+        household_id: HouseholdId(uuid_of(row, "household_id")?),
+        kind: row.try_get("kind")?,
+        period: row.try_get("period")?,
+        value: row.try_get("value")?,
+    })
+}
+
 fn run_row(row: &AnyRow) -> Result<RunRow, StoreError> {
     let finished: Option<String> = row.try_get("finished_at")?;
     Ok(RunRow {
@@ -153,6 +179,229 @@ fn run_row(row: &AnyRow) -> Result<RunRow, StoreError> {
 
 const ENROLMENT_COLUMNS: &str = "programme_code, beneficiary_id, household_id, area_code, status, programme_version, \
      run_id, pmt_score, amount, recipient_id, reason, decided_at, changed_at";
+
+/// Where a page of targeting resumes: households are read in id order over
+/// the whole country, and in (area, id) order within an area, so that an
+/// area's households come through its index rather than a scan of all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetingCursor {
+    pub area_code: String,
+    pub id: HouseholdId,
+}
+
+const TARGETING_HOUSEHOLDS: &str = "SELECT h.id, h.area_code, h.updated_at, v.data FROM households h \
+     JOIN household_versions v ON v.household_id = h.id AND v.version = h.version WHERE h.status = 'active'";
+const TARGETING_MEMBERS: &str = "SELECT p.id, p.household_id, v.data FROM persons p \
+     JOIN person_versions v ON v.person_id = p.id AND v.version = p.version WHERE p.status = 'active' AND ";
+const TARGETING_ENROLMENTS: &str = "SELECT programme_code, beneficiary_id, household_id FROM enrolments \
+     WHERE status IN ('enrolled', 'paused') AND ";
+const TARGETING_COMPLIANCE: &str = "SELECT person_id, household_id, kind, period, value FROM compliance_records WHERE ";
+
+/// The households of a page, as the other tables are filtered to them: a
+/// range of ids when the page is every household between two ids, a list
+/// when it is an area's.
+enum Span {
+    Range(String, String),
+    Ids(Vec<String>),
+}
+
+impl Span {
+    fn of(units: &[TargetingUnit], by_area: bool) -> Option<Span> {
+        let (first, last) = (units.first()?, units.last()?);
+        Some(if by_area {
+            Span::Ids(units.iter().map(|u| u.id.to_string()).collect())
+        } else {
+            Span::Range(first.id.to_string(), last.id.to_string())
+        })
+    }
+
+    /// The condition on `column`, with placeholders from `param`.
+    fn sql(&self, column: &str, mut param: impl FnMut() -> String) -> String {
+        match self {
+            Span::Range(..) => format!("{column} >= {} AND {column} <= {}", param(), param()),
+            Span::Ids(ids) => {
+                let list: Vec<String> = ids.iter().map(|_| param()).collect();
+                format!("{column} IN ({})", list.join(", "))
+            }
+        }
+    }
+
+    fn values(&self) -> Vec<&str> {
+        match self {
+            Span::Range(low, high) => vec![low, high],
+            Span::Ids(ids) => ids.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// Which households a page's query reads within an area: the rest of the
+/// area the last page stopped in (through the area index, from where it
+/// stopped), or the areas after it, each from its start.
+#[derive(Clone, Copy, PartialEq)]
+enum Step {
+    Everywhere,
+    RestOfArea,
+    NextAreas,
+}
+
+/// The households query of a page and its parameters; `param` makes placeholders.
+fn households_sql(
+    area: Option<&str>,
+    after: Option<&TargetingCursor>,
+    step: Step,
+    limit: usize,
+    mut param: impl FnMut() -> String,
+) -> (String, Vec<String>) {
+    let mut sql = TARGETING_HOUSEHOLDS.to_owned();
+    let mut values = Vec::new();
+    match step {
+        Step::Everywhere => {
+            if let Some(c) = after {
+                values.push(c.id.to_string());
+                sql.push_str(&format!(" AND h.id > {}", param()));
+            }
+            sql.push_str(" ORDER BY h.id");
+        }
+        Step::RestOfArea => {
+            if let Some(c) = after {
+                values.push(c.area_code.clone());
+                values.push(c.id.to_string());
+                sql.push_str(&format!(" AND h.area_code = {} AND h.id > {}", param(), param()));
+            }
+            sql.push_str(" ORDER BY h.id");
+        }
+        Step::NextAreas => {
+            values.push(area.unwrap_or_default().to_owned());
+            sql.push_str(&format!(
+                " AND h.area_code IN (SELECT d.code FROM areas d, areas a \
+                   WHERE a.code = {} AND substr(d.path, 1, length(a.path)) = a.path)",
+                param()
+            ));
+            if let Some(c) = after {
+                values.push(c.area_code.clone());
+                sql.push_str(&format!(" AND h.area_code > {}", param()));
+            }
+            sql.push_str(" ORDER BY h.area_code, h.id");
+        }
+    }
+    sql.push_str(&format!(" LIMIT {}", limit.max(1)));
+    (sql, values)
+}
+
+/// The queries that make up a page, in order, each run while the page has room.
+fn steps(area: Option<&str>, after: Option<&TargetingCursor>) -> &'static [Step] {
+    match (area, after) {
+        (None, _) => &[Step::Everywhere],
+        (Some(_), Some(_)) => &[Step::RestOfArea, Step::NextAreas],
+        (Some(_), None) => &[Step::NextAreas],
+    }
+}
+
+fn parse_uuid(s: &str) -> Result<uuid::Uuid, StoreError> {
+    uuid::Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(format!("id {s:?}: {e}")))
+}
+
+/// Sorts members and enrolments read for a page of households into them.
+fn distribute(
+    units: &mut [TargetingUnit],
+    members: Vec<(PersonId, HouseholdId, String)>,
+    enrolments: Vec<(String, String, HouseholdId)>,
+    compliance: Vec<ComplianceRow>,
+) {
+    let index: std::collections::HashMap<HouseholdId, usize> =
+        units.iter().enumerate().map(|(i, u)| (u.id, i)).collect();
+    for (person, household, data) in members {
+        if let Some(&i) = index.get(&household) {
+            units[i].members.push((person, data));
+        }
+    }
+    for (code, beneficiary, household) in enrolments {
+        if let Some(&i) = index.get(&household) {
+            units[i].enrolments.push((code, beneficiary));
+        }
+    }
+    for row in compliance {
+        if let Some(&i) = index.get(&row.household_id) {
+            units[i].compliance.push(row);
+        }
+    }
+}
+
+/// The SQLite page read: straight through SQLite's API on a connection of
+/// its own, several times faster than through the pool for pages of
+/// thousands of rows.
+fn sqlite_targeting_page(
+    conn: &rusqlite::Connection,
+    area: Option<&str>,
+    after: Option<&TargetingCursor>,
+    limit: u32,
+) -> Result<Vec<TargetingUnit>, StoreError> {
+    let q = || "?".to_owned();
+    let mut units = Vec::with_capacity(limit as usize);
+    for step in steps(area, after) {
+        let room = limit as usize - units.len();
+        if room == 0 {
+            break;
+        }
+        let (sql, values) = households_sql(area, after, *step, room, q);
+        let mut statement = conn.prepare_cached(&sql)?;
+        let mut rows = statement.query(rusqlite::params_from_iter(values.iter()))?;
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            let updated: String = row.get(2)?;
+            units.push(TargetingUnit {
+                id: HouseholdId(parse_uuid(&id)?),
+                area_code: row.get(1)?,
+                updated_at: parse_time(&updated)?,
+                data: row.get(3)?,
+                members: Vec::new(),
+                enrolments: Vec::new(),
+                compliance: Vec::new(),
+            });
+        }
+    }
+    let Some(span) = Span::of(&units, area.is_some()) else {
+        return Ok(units);
+    };
+    // Lists of ids differ in length from page to page: prepared afresh, not cached.
+    let mut members = Vec::with_capacity(units.len() * 6);
+    let sql = format!("{TARGETING_MEMBERS}{}", span.sql("p.household_id", q));
+    let mut statement = conn.prepare(&sql)?;
+    let mut rows = statement.query(rusqlite::params_from_iter(span.values()))?;
+    while let Some(row) = rows.next()? {
+        let person = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+        let household = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+        members.push((
+            PersonId(parse_uuid(person)?),
+            HouseholdId(parse_uuid(household)?),
+            row.get::<_, String>(2)?,
+        ));
+    }
+    let mut enrolments = Vec::new();
+    let sql = format!("{TARGETING_ENROLMENTS}{}", span.sql("household_id", q));
+    let mut statement = conn.prepare(&sql)?;
+    let mut rows = statement.query(rusqlite::params_from_iter(span.values()))?;
+    while let Some(row) = rows.next()? {
+        let household: String = row.get(2)?;
+        enrolments.push((row.get(0)?, row.get(1)?, HouseholdId(parse_uuid(&household)?)));
+    }
+    let mut compliance = Vec::new();
+    let sql = format!("{TARGETING_COMPLIANCE}{}", span.sql("household_id", q));
+    let mut statement = conn.prepare(&sql)?;
+    let mut rows = statement.query(rusqlite::params_from_iter(span.values()))?;
+    while let Some(row) = rows.next()? {
+        let (person, household): (String, String) = (row.get(0)?, row.get(1)?);
+        compliance.push(ComplianceRow {
+            person_id: PersonId(parse_uuid(&person)?),
+            household_id: HouseholdId(parse_uuid(&household)?),
+            kind: row.get(2)?,
+            period: row.get(3)?,
+            value: row.get(4)?,
+        });
+    }
+    distribute(&mut units, members, enrolments, compliance);
+    Ok(units)
+}
 
 impl Store {
     fn param(&self, n: &mut usize) -> String {
@@ -316,93 +565,136 @@ impl Store {
         row.as_ref().map(run_row).transpose()
     }
 
-    /// Active households (in `area`, if given) after `after` in id order,
-    /// with their active members and active enrolments.
+    /// A page of active households (in `area`, if given) after `after`,
+    /// with their active members, active enrolments and compliance records.
     pub async fn targeting_page(
         &self,
         area: Option<&str>,
-        after: Option<HouseholdId>,
+        after: Option<&TargetingCursor>,
         limit: u32,
     ) -> Result<Vec<TargetingUnit>, StoreError> {
-        let mut sql = String::from(
-            "SELECT h.id, h.area_code, h.updated_at, v.data FROM households h \
-             JOIN household_versions v ON v.household_id = h.id AND v.version = h.version \
-             WHERE h.status = 'active'",
-        );
-        let mut n = 0;
-        if area.is_some() {
-            push_area(&mut sql, "h.area_code", &mut n);
+        if self.sqlite_file() {
+            let (area, after) = (area.map(str::to_owned), after.cloned());
+            return self
+                .with_reader(move |conn| sqlite_targeting_page(conn, area.as_deref(), after.as_ref(), limit))
+                .await;
         }
-        if after.is_some() {
-            n += 1;
-            sql.push_str(&format!(" AND h.id > ${n}"));
-        }
-        sql.push_str(&format!(" ORDER BY h.id LIMIT {}", limit.max(1)));
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        if let Some(a) = area {
-            q = q.bind(a.to_owned());
-        }
-        if let Some(a) = after {
-            q = q.bind(a.to_string());
-        }
-        let rows = q.fetch_all(&self.pool).await?;
-        let mut units = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let data: String = row.try_get("data")?;
-            let record: HouseholdRecord =
-                serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(format!("household data: {e}")))?;
-            units.push(TargetingUnit {
-                id: HouseholdId(uuid_of(row, "id")?),
-                area_code: row.try_get("area_code")?,
-                updated_at: parse_time(&row.try_get::<String, _>("updated_at")?)?,
-                attributes: record.attributes,
-                members: Vec::new(),
-                enrolments: Vec::new(),
-            });
-        }
-        let (Some(first), Some(last)) = (units.first(), units.last()) else {
-            return Ok(units);
-        };
-        // Members and enrolments of the page, by household id range: the
-        // range holds only this page's households once filtered by id.
-        let (low, high) = (first.id.to_string(), last.id.to_string());
-        let people = sqlx::query(
-            "SELECT p.id, p.household_id, v.data FROM persons p \
-             JOIN person_versions v ON v.person_id = p.id AND v.version = p.version \
-             WHERE p.household_id >= $1 AND p.household_id <= $2 AND p.status = 'active' \
-             ORDER BY p.household_id, p.id",
-        )
-        .bind(low.clone())
-        .bind(high.clone())
-        .fetch_all(&self.pool)
-        .await?;
-        let index: std::collections::HashMap<HouseholdId, usize> =
-            units.iter().enumerate().map(|(i, u)| (u.id, i)).collect();
-        for row in &people {
-            let household = HouseholdId(uuid_of(row, "household_id")?);
-            let Some(&i) = index.get(&household) else { continue };
-            let data: String = row.try_get("data")?;
-            let record: PersonRecord =
-                serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(format!("person data: {e}")))?;
-            units[i].members.push((PersonId(uuid_of(row, "id")?), record));
-        }
-        let enrolled = sqlx::query(
-            "SELECT programme_code, beneficiary_id, household_id FROM enrolments \
-             WHERE household_id >= $1 AND household_id <= $2 AND status IN ('enrolled', 'paused')",
-        )
-        .bind(low)
-        .bind(high)
-        .fetch_all(&self.pool)
-        .await?;
-        for row in &enrolled {
-            let household = HouseholdId(uuid_of(row, "household_id")?);
-            if let Some(&i) = index.get(&household) {
-                units[i]
-                    .enrolments
-                    .push((row.try_get("programme_code")?, row.try_get("beneficiary_id")?));
+        let mut units = Vec::with_capacity(limit as usize);
+        for step in steps(area, after) {
+            let room = limit as usize - units.len();
+            if room == 0 {
+                break;
+            }
+            let mut n = 0;
+            let (sql, values) = households_sql(area, after, *step, room, || self.param(&mut n));
+            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
+            for v in values {
+                q = q.bind(v);
+            }
+            for row in &q.fetch_all(&self.pool).await? {
+                units.push(TargetingUnit {
+                    id: HouseholdId(uuid_of(row, "id")?),
+                    area_code: row.try_get("area_code")?,
+                    updated_at: parse_time(&row.try_get::<String, _>("updated_at")?)?,
+                    data: row.try_get("data")?,
+                    members: Vec::new(),
+                    enrolments: Vec::new(),
+                    compliance: Vec::new(),
+                });
             }
         }
+        let Some(span) = Span::of(&units, area.is_some()) else {
+            return Ok(units);
+        };
+        let query = |base: &str, column: &str| {
+            let mut n = 0;
+            format!("{base}{}", span.sql(column, || self.param(&mut n)))
+        };
+        let bind_span = |sql: String| {
+            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
+            for v in span.values() {
+                q = q.bind(v.to_owned());
+            }
+            q
+        };
+        let people = bind_span(query(TARGETING_MEMBERS, "p.household_id"))
+            .fetch_all(&self.pool)
+            .await?;
+        let members = people
+            .iter()
+            .map(|row| {
+                Ok((
+                    PersonId(uuid_of(row, "id")?),
+                    HouseholdId(uuid_of(row, "household_id")?),
+                    row.try_get("data")?,
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let enrolled = bind_span(query(TARGETING_ENROLMENTS, "household_id"))
+            .fetch_all(&self.pool)
+            .await?;
+        let enrolments = enrolled
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("programme_code")?,
+                    row.try_get("beneficiary_id")?,
+                    HouseholdId(uuid_of(row, "household_id")?),
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let recorded = bind_span(query(TARGETING_COMPLIANCE, "household_id"))
+            .fetch_all(&self.pool)
+            .await?;
+        let compliance = recorded
+            .iter()
+            .map(compliance_row)
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        distribute(&mut units, members, enrolments, compliance);
         Ok(units)
+    }
+
+    /// Records compliance values, replacing any for the same person, kind and quarter.
+    pub async fn save_compliance(
+        &self,
+        rows: &[ComplianceRow],
+        source: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        for r in rows {
+            sqlx::query(
+                "INSERT INTO compliance_records (person_id, household_id, kind, period, value, source, recorded_by, recorded_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (person_id, kind, period) DO UPDATE SET \
+                 household_id = excluded.household_id, value = excluded.value, source = excluded.source, \
+                 recorded_by = excluded.recorded_by, recorded_at = excluded.recorded_at",
+            )
+            .bind(r.person_id.to_string())
+            .bind(r.household_id.to_string())
+            .bind(r.kind.clone())
+            .bind(r.period.clone())
+            .bind(r.value)
+            .bind(source.to_owned())
+            .bind(actor.to_owned())
+            .bind(time_text(at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Compliance recorded for a household's members.
+    pub async fn household_compliance(&self, household: HouseholdId) -> Result<Vec<ComplianceRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT person_id, household_id, kind, period, value FROM compliance_records WHERE household_id = $1 \
+             ORDER BY person_id, kind, period",
+        )
+        .bind(household.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(compliance_row).collect()
     }
 
     /// Writes a run's decisions in one transaction. A beneficiary already

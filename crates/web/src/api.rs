@@ -79,6 +79,7 @@ pub(crate) fn routes() -> Vec<Route> {
         r!(GET "/api/v1/programmes/{code}/recertification" => recertification),
         r!(POST "/api/v1/programmes/{code}/enrolments/{beneficiary}/transitions" => transition_enrolment),
         r!(GET "/api/v1/households/{id}/programmes/{code}/eligibility" => eligibility),
+        r!(POST "/api/v1/compliance" => record_compliance),
     ]
 }
 
@@ -776,4 +777,30 @@ async fn eligibility(
             .into_response());
     }
     Ok(axum::Json(view).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ComplianceBody {
+    records: Vec<himaya_app::ComplianceInput>,
+    /// Where the values come from (`school_census`, `health_facility`); `api` if not given.
+    source: Option<String>,
+}
+
+async fn record_compliance(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    StrictJson(body): StrictJson<ComplianceBody>,
+) -> Result<Response, ApiError> {
+    let source = body.source.unwrap_or_else(|| "api".to_owned());
+    if source.trim().is_empty() || source.chars().count() > 60 {
+        return Err(himaya_app::AppError::Invalid(himaya_domain::Problem::single(
+            "source",
+            "invalid",
+            "name the source in 1 to 60 characters",
+        ))
+        .into());
+    }
+    let recorded = s.app.record_compliance(&actor, &source, &body.records).await?;
+    Ok(axum::Json(serde_json::json!({ "recorded": recorded })).into_response())
 }

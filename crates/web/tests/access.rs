@@ -52,7 +52,9 @@ fn policy(method: &Method, path: &str) -> Option<Policy> {
         | ("POST", "/api/v1/households/{id}/inactivate")
         | ("POST", "/api/v1/households/{id}/reactivate") => Needs("households.write"),
         ("GET", "/api/v1/persons") | ("GET", "/api/v1/persons/{id}") => Needs("persons.read"),
-        ("PATCH", "/api/v1/persons/{id}") | ("POST", "/api/v1/persons/{id}/transfer") => Needs("persons.write"),
+        ("PATCH", "/api/v1/persons/{id}")
+        | ("POST", "/api/v1/persons/{id}/transfer")
+        | ("POST", "/api/v1/compliance") => Needs("persons.write"),
         ("GET", "/api/v1/persons/{id}/history") => Needs("persons.history"),
         ("GET", "/api/v1/programmes")
         | ("GET", "/api/v1/programmes/{code}")
@@ -192,6 +194,11 @@ fn request_for(
         }
         ("PATCH", "/api/v1/persons/{id}") => (Some(json!({"changes": {"phone": null}})), stale),
         ("PUT", "/api/v1/programmes/{code}") => (Some(common::programme_json("pk-kafalat")), vec![]),
+        // A quarter in the future: refused after the permission and area checks, so nothing is written.
+        ("POST", "/api/v1/compliance") => (
+            Some(json!({"records": [{"person_id": p, "kind": "school_attendance", "period": "2999-Q1", "value": 80}]})),
+            vec![],
+        ),
         ("POST", "/api/v1/programmes/{code}/runs") => (Some(json!({"dry_run": true, "area": "PK-PB-MUL"})), vec![]),
         ("POST", "/api/v1/programmes/{code}/enrolments/{beneficiary}/transitions") => {
             (Some(json!({"to": "paused", "reason": "investigation"})), vec![])
@@ -312,6 +319,7 @@ async fn every_route_is_authorised_for_every_role() {
                 assert_eq!(r.body["code"], "permission-denied", "{context}");
             } else if !who.in_area && path.contains("{id}")
                 || !who.in_area && method == Method::POST && path == "/api/v1/households"
+                || !who.in_area && method == Method::POST && path == "/api/v1/compliance"
             {
                 assert_eq!(r.status, StatusCode::FORBIDDEN, "{context}");
                 assert_eq!(r.body["code"], "outside-area", "{context}");

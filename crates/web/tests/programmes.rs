@@ -341,3 +341,121 @@ async fn programmes_for_people_decide_each_member() {
         .await;
     assert_eq!(r.field_errors(), ["person=required"]);
 }
+
+#[tokio::test]
+async fn compliance_is_checked_recorded_and_read_by_conditions() {
+    let t = spawn().await;
+    put(&t, "pk-kafalat", programme_json("pk-kafalat")).await;
+    let r = put(&t, "pk-taleemi-wazaif", programme_json("pk-taleemi-wazaif")).await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let h = scored_household(&t, "3520212345671", true).await;
+    let child = json!({"person": {"given_name": {"latin": "Bilal"}, "sex": "male", "date_of_birth": "2017-02-01",
+                      "relationship": "child", "school": {"level": "primary"},
+                      "identifiers": [{"type": "birth_registration", "value": "3520212345699"}]}});
+    let r = t
+        .post_if(&format!("/api/v1/households/{}/members", id(&h)), "\"1\"", child)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let bilal = r.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["given_name"]["latin"] == "Bilal")
+        .map(id)
+        .unwrap();
+    t.post("/api/v1/programmes/pk-kafalat/runs", json!({"enrol": true}))
+        .await;
+
+    // Every fault is named, and nothing is written.
+    let r = t
+        .post(
+            "/api/v1/compliance",
+            json!({"records": [
+                {"person_id": bilal, "kind": "school_attendance", "period": "2026-Q2", "value": 64},
+                {"person_id": bilal, "kind": "attendance", "period": "2026-Q5", "value": 101},
+                {"person_id": "0190f0f0-0000-7000-8000-000000000000", "kind": "health_visits", "period": "2026-Q1", "value": 1.5}
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:#}", r.body);
+    assert_eq!(
+        r.field_errors(),
+        [
+            "records[1].kind=unknown",
+            "records[1].period=invalid",
+            "records[2].value=out-of-range",
+            "records[2].person_id=unknown"
+        ]
+    );
+    let path = format!(
+        "/api/v1/households/{}/programmes/pk-taleemi-wazaif/eligibility?person={bilal}",
+        id(&h)
+    );
+    let e = t.get(&path).await;
+    assert_eq!(e.status, StatusCode::OK, "{:#}", e.body);
+    assert_eq!(e.body["decision"]["eligible"], true, "{:#}", e.body);
+    assert_eq!(e.body["decision"]["amount"], 250_000);
+    assert_eq!(e.body["decision"]["conditions"][0]["holds"], false);
+
+    // 64 % in the second quarter, then 85 % in the third: the latest counts.
+    for (period, value) in [("2026-Q2", 64), ("2026-Q3", 85)] {
+        let r = t
+            .post(
+                "/api/v1/compliance",
+                json!({"source": "school_census", "records": [
+                    {"person_id": bilal, "kind": "school_attendance", "period": period, "value": value}]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+        assert_eq!(r.body["recorded"], 1);
+    }
+    let e = t.get(&path).await;
+    assert_eq!(e.body["decision"]["conditions"][0]["holds"], true, "{:#}", e.body);
+    let dry = t
+        .post("/api/v1/programmes/pk-taleemi-wazaif/runs", json!({"dry_run": true}))
+        .await;
+    assert_eq!(dry.body["current"]["eligible"], 1, "{:#}", dry.body);
+    assert_eq!(dry.body["current"]["meeting_conditions"], 1);
+}
+
+#[tokio::test]
+async fn pages_of_an_area_hold_each_of_its_households_once() {
+    let t = spawn().await;
+    let mut expected = std::collections::BTreeSet::new();
+    for (i, area) in ["PK-PB-MUL-SDR", "PK-PB-MUL-SHJ", "PK-PB-MUL-JPW", "PK-SD-HYD"]
+        .iter()
+        .cycle()
+        .take(22)
+        .enumerate()
+    {
+        let mut h = household(&format!("35202{:07}1", 1_000_000 + i));
+        h["household"]["area"] = json!(area);
+        h["members"][0]["identifiers"] = json!([]);
+        let body = t.register(h).await;
+        if area.starts_with("PK-PB-MUL") {
+            expected.insert(id(&body));
+        }
+    }
+    for area in [Some("PK-PB-MUL"), None] {
+        let mut seen = Vec::new();
+        let mut after: Option<himaya_store::TargetingCursor> = None;
+        loop {
+            let page = t.app.store().targeting_page(area, after.as_ref(), 4).await.unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some(himaya_store::TargetingCursor {
+                area_code: last.area_code.clone(),
+                id: last.id,
+            });
+            for u in &page {
+                assert_eq!(u.members.len(), 2, "each household comes with its members");
+                seen.push(u.id.to_string());
+            }
+        }
+        let unique: std::collections::BTreeSet<String> = seen.iter().cloned().collect();
+        assert_eq!(unique.len(), seen.len(), "no household twice");
+        match area {
+            Some(_) => assert_eq!(unique, expected),
+            None => assert_eq!(unique.len(), 22),
+        }
+    }
+}

@@ -29,9 +29,13 @@ pub struct MemberFacts {
     pub disability: bool,
     pub school_level: Option<SchoolLevel>,
     /// Types of the identifiers the member holds (`pk_cnic`, `birth_registration`…).
-    pub identifier_types: Vec<String>,
+    pub identifier_types: Vec<&'static str>,
     /// Programmes the member is enrolled in (or paused in).
     pub enrolments: Vec<String>,
+    /// School attendance (percent of school days) in the latest quarter recorded.
+    pub attendance: Option<f64>,
+    /// Health visits in the latest quarter recorded.
+    pub health_visits: Option<i64>,
 }
 
 /// A household as rules see it.
@@ -78,6 +82,8 @@ pub const MEMBER_FIELDS: &[&str] = &[
     "school_level",
     "identifier_types",
     "enrolments",
+    "attendance",
+    "health_visits",
 ];
 
 fn field_name(idx: &dyn Val) -> Result<&str, ExecutionError> {
@@ -89,11 +95,11 @@ fn field_name(idx: &dyn Val) -> Result<&str, ExecutionError> {
         })
 }
 
-fn strings(values: &[String]) -> CelList<'_> {
+fn strings<S: AsRef<str>>(values: &[S]) -> CelList<'_> {
     CelList::from(
         values
             .iter()
-            .map(|s| Box::new(CelString::from(s.as_str())) as Box<dyn Val + '_>)
+            .map(|s| Box::new(CelString::from(s.as_ref())) as Box<dyn Val + '_>)
             .collect::<Vec<_>>(),
     )
 }
@@ -111,6 +117,8 @@ pub struct MemberView<'a> {
     school_level: Option<CelString<'a>>,
     identifier_types: CelList<'a>,
     enrolments: CelList<'a>,
+    attendance: Option<CelDouble>,
+    health_visits: Option<CelInt>,
 }
 
 impl<'a> MemberView<'a> {
@@ -126,6 +134,8 @@ impl<'a> MemberView<'a> {
             school_level: m.school_level.map(|s| CelString::from(s.code())),
             identifier_types: strings(&m.identifier_types),
             enrolments: strings(&m.enrolments),
+            attendance: m.attendance.map(CelDouble::from),
+            health_visits: m.health_visits.map(CelInt::from),
         }
     }
 }
@@ -157,6 +167,8 @@ impl<'a> Indexer for MemberView<'a> {
             "school_level" => borrowed(&self.school_level, field),
             "identifier_types" => Ok(CowVal::Borrowed(&self.identifier_types)),
             "enrolments" => Ok(CowVal::Borrowed(&self.enrolments)),
+            "attendance" => borrowed(&self.attendance, field),
+            "health_visits" => borrowed(&self.health_visits, field),
             _ => Err(missing(field)),
         }
     }

@@ -24,6 +24,8 @@ fn member(sex: Sex, age: u32, relationship: Relationship, marital: Option<Marita
         school_level: None,
         identifier_types: Vec::new(),
         enrolments: Vec::new(),
+        attendance: None,
+        health_visits: None,
     }
 }
 
