@@ -83,14 +83,7 @@ impl App {
                 problem.push(key("person_id"), "unknown", "no person has this id");
                 continue;
             };
-            if person.record.status != PersonStatus::Active {
-                problem.push(
-                    key("person_id"),
-                    "inactive",
-                    format!("the person is {}", person.record.status),
-                );
-                continue;
-            }
+            // The caller's scope first: nothing about a person outside it is told.
             let household = self
                 .store()
                 .household(person.household_id)
@@ -100,6 +93,14 @@ impl App {
                     id: person.household_id.to_string(),
                 })?;
             self.require_area(actor, &household.record.area)?;
+            if person.record.status != PersonStatus::Active {
+                problem.push(
+                    key("person_id"),
+                    "inactive",
+                    format!("the person is {}", person.record.status),
+                );
+                continue;
+            }
             if let (Some(k), Ok(q)) = (kind, Quarter::parse(&r.period)) {
                 rows.push(ComplianceRow {
                     person_id: person.id,

@@ -21,7 +21,7 @@ use himaya_domain::programme::{
 };
 use himaya_domain::vocab::Relationship;
 use himaya_store::{
-    DecisionRow, EnrolmentEvent, EnrolmentRow, NotificationRow, RunRow, TargetingCursor, TargetingUnit,
+    Admission, DecisionRow, EnrolmentEvent, EnrolmentRow, NotificationRow, RunRow, TargetingCursor, TargetingUnit,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -314,11 +314,20 @@ fn district(facts: &HouseholdFacts) -> &str {
 }
 
 impl Tally {
-    fn count(&mut self, programme: &Programme, facts: &HouseholdFacts, unit: Unit<'_>, outcome: &Outcome) {
+    /// Counts one unit's outcome; `active` when it is already enrolled or
+    /// paused, so that the quota and budget count it once, among those in.
+    fn count(
+        &mut self,
+        programme: &Programme,
+        facts: &HouseholdFacts,
+        unit: Unit<'_>,
+        outcome: &Outcome,
+        active: bool,
+    ) {
         match outcome {
             Outcome::Eligible { amount, .. } => {
                 self.eligible += 1;
-                self.cost_per_cycle += amount;
+                self.cost_per_cycle = self.cost_per_cycle.saturating_add(*amount);
                 let members: Vec<&MemberFacts> = match unit.person {
                     Some(i) => facts.members.get(i).into_iter().collect(),
                     None => facts.members.iter().collect(),
@@ -335,8 +344,10 @@ impl Tally {
                 let Some(d) = self.by_district.get_mut(key) else { return };
                 d.eligible += 1;
                 d.people += members.len() as u64;
-                d.cost_per_cycle += amount;
-                self.ranked.push((facts.pmt_score, *amount, self.ranked.len() as u64));
+                d.cost_per_cycle = d.cost_per_cycle.saturating_add(*amount);
+                if !active {
+                    self.ranked.push((facts.pmt_score, *amount, self.ranked.len() as u64));
+                }
             }
             Outcome::NotEligible(refusal) => {
                 self.not_eligible += 1;
@@ -372,7 +383,7 @@ impl Tally {
         self.failed += other.failed;
         self.meeting_conditions += other.meeting_conditions;
         self.people += other.people;
-        self.cost_per_cycle += other.cost_per_cycle;
+        self.cost_per_cycle = self.cost_per_cycle.saturating_add(other.cost_per_cycle);
         for (k, v) in other.refusals {
             *self.refusals.entry(k).or_default() += v;
         }
@@ -380,7 +391,7 @@ impl Tally {
             let d = self.by_district.entry(k).or_default();
             d.eligible += v.eligible;
             d.people += v.people;
-            d.cost_per_cycle += v.cost_per_cycle;
+            d.cost_per_cycle = d.cost_per_cycle.saturating_add(v.cost_per_cycle);
         }
         for (k, v) in other.people_by_sex {
             *self.people_by_sex.entry(k).or_default() += v;
@@ -411,12 +422,14 @@ impl Tally {
         let mut cost = active_cost;
         for (_, amount, _) in &self.ranked {
             let count = active + self.within_limits;
-            if def.quota.is_some_and(|q| count >= q) || def.budget_per_cycle.is_some_and(|b| cost + amount > b) {
+            if def.quota.is_some_and(|q| count >= q)
+                || def.budget_per_cycle.is_some_and(|b| cost.saturating_add(*amount) > b)
+            {
                 break;
             }
-            cost += amount;
+            cost = cost.saturating_add(*amount);
             self.within_limits += 1;
-            self.cost_within_limits += amount;
+            self.cost_within_limits = self.cost_within_limits.saturating_add(*amount);
         }
         self.ranked = Vec::new();
     }
@@ -482,24 +495,24 @@ fn decide_page(
                 Some(i) => &ids.members[i],
                 None => &ids.household,
             };
+            let active = match person {
+                Some(i) => facts.members[i].enrolments.contains(&code),
+                None => facts.enrolments.contains(&code),
+            };
             let outcome = programme.decide(&facts, &view, person);
             if matches!(outcome, Outcome::Eligible { .. }) && programme.conditions_met(&view, person) == Ok(true) {
                 out.current.meeting_conditions += 1;
             }
             out.units += 1;
             out.current
-                .count(programme, &facts, Unit { person, beneficiary }, &outcome);
+                .count(programme, &facts, Unit { person, beneficiary }, &outcome, active);
             if let (Some(sim), Some(tally)) = (simulated, out.simulated.as_mut()) {
                 let o = sim.decide(&facts, &view, person);
                 if matches!(o, Outcome::Eligible { .. }) && sim.conditions_met(&view, person) == Ok(true) {
                     tally.meeting_conditions += 1;
                 }
-                tally.count(sim, &facts, Unit { person, beneficiary }, &o);
+                tally.count(sim, &facts, Unit { person, beneficiary }, &o, active);
             }
-            let active = match person {
-                Some(i) => facts.members[i].enrolments.contains(&code),
-                None => facts.enrolments.contains(&code),
-            };
             if active && !matches!(outcome, Outcome::Eligible { .. }) {
                 out.enrolled_now_not_eligible += 1;
             }
@@ -561,6 +574,15 @@ fn decision_row(facts: &HouseholdFacts, beneficiary: &str, outcome: &Outcome, pr
 /// is read the way a run reads thousands.
 fn stored_json<T: Serialize>(record: &T) -> Result<String, AppError> {
     serde_json::to_string(record).map_err(|e| AppError::Internal(e.to_string()))
+}
+
+/// What enrolling into `programme` must respect.
+fn admission_of(programme: &Programme) -> Admission {
+    Admission {
+        quota: programme.def.quota,
+        budget: programme.def.budget_per_cycle,
+        exclusive_with: programme.def.exclusive_with.clone(),
+    }
 }
 
 fn parse_definition(row_definition: &str) -> Result<ProgrammeDef, AppError> {
@@ -758,9 +780,18 @@ impl App {
                 return Err(e);
             }
         };
-        if request.enrol {
+        if let (true, Some(id)) = (request.enrol, &run_id) {
             let t = Instant::now();
-            report.enrolled = self.enrol_eligible(actor, &programme, version, area).await?;
+            match self.enrol_eligible(actor, &programme, version, id).await {
+                Ok(n) => report.enrolled = n,
+                Err(e) => {
+                    let _ = self
+                        .store()
+                        .finish_run(id, "failed", &json!({"error": e.to_string()}).to_string(), Utc::now())
+                        .await;
+                    return Err(e);
+                }
+            }
             report.timing.writing_seconds += t.elapsed().as_secs_f64();
         }
         report.timing.total_seconds = started.elapsed().as_secs_f64();
@@ -838,77 +869,103 @@ impl App {
             async move { store.targeting_page(area.as_deref(), after.as_ref(), PAGE).await }
         };
         let t = Instant::now();
-        let mut page = read(after).await?;
+        let mut page = read(None).await?;
         reading += t.elapsed();
         let mut lease_renewed = Instant::now();
-        while !page.is_empty() {
-            after = page.last().map(|u| TargetingCursor {
-                area_code: u.area_code.clone(),
-                id: u.id,
-            });
-            let households = page.len() as u64;
-            let next = tokio::spawn(read(after.clone()));
-            let per = page.len().div_ceil(cores).max(1);
-            let mut parts = Vec::new();
-            let mut rest = page;
-            while !rest.is_empty() {
-                let tail = rest.split_off(per.min(rest.len()));
-                let part = std::mem::replace(&mut rest, tail);
-                let (programme, simulated, paths, model) =
-                    (programme.clone(), simulated.cloned(), paths.clone(), model.clone());
-                let keep = run_id.is_some();
-                parts.push(tokio::task::spawn_blocking(move || {
-                    decide_page(
-                        part,
-                        &programme,
-                        simulated.as_ref(),
-                        &paths,
-                        model.as_deref(),
-                        today,
-                        keep,
-                    )
-                }));
-            }
-            let mut decisions = Vec::new();
-            // Parts run side by side: a page takes as long as its slowest part.
-            let (mut page_preparing, mut page_rules) = (Duration::ZERO, Duration::ZERO);
-            for part in parts {
-                let r = part
-                    .await
-                    .map_err(|e| AppError::Internal(format!("targeting failed: {e}")))?;
-                report.units += r.units;
-                for (d, n) in r.households_by_district {
-                    *report.households_by_district.entry(d).or_default() += n;
+        let mut pending_write: Option<tokio::task::JoinHandle<Result<(), himaya_store::StoreError>>> = None;
+        // Whatever stops the loop, a write still going is waited for: a run
+        // is not reported failed while its last page is being written.
+        let pages: Result<(), AppError> = async {
+            while !page.is_empty() {
+                after = page.last().map(|u| TargetingCursor {
+                    area_code: u.area_code.clone(),
+                    id: u.id,
+                });
+                let households = page.len() as u64;
+                let next = tokio::spawn(read(after.clone()));
+                let per = page.len().div_ceil(cores).max(1);
+                let mut parts = Vec::new();
+                let mut rest = page;
+                while !rest.is_empty() {
+                    let tail = rest.split_off(per.min(rest.len()));
+                    let part = std::mem::replace(&mut rest, tail);
+                    let (programme, simulated, paths, model) =
+                        (programme.clone(), simulated.cloned(), paths.clone(), model.clone());
+                    let keep = run_id.is_some();
+                    parts.push(tokio::task::spawn_blocking(move || {
+                        decide_page(
+                            part,
+                            &programme,
+                            simulated.as_ref(),
+                            &paths,
+                            model.as_deref(),
+                            today,
+                            keep,
+                        )
+                    }));
                 }
-                report.enrolled_now_not_eligible += r.enrolled_now_not_eligible;
-                report.current.merge(r.current);
-                if let (Some(s), Some(t)) = (report.simulated.as_mut(), r.simulated) {
-                    s.tally.merge(t);
+                let mut decisions = Vec::new();
+                // Parts run side by side: a page takes as long as its slowest part.
+                let (mut page_preparing, mut page_rules) = (Duration::ZERO, Duration::ZERO);
+                for part in parts {
+                    let r = part
+                        .await
+                        .map_err(|e| AppError::Internal(format!("targeting failed: {e}")))?;
+                    report.units += r.units;
+                    for (d, n) in r.households_by_district {
+                        *report.households_by_district.entry(d).or_default() += n;
+                    }
+                    report.enrolled_now_not_eligible += r.enrolled_now_not_eligible;
+                    report.current.merge(r.current);
+                    if let (Some(s), Some(t)) = (report.simulated.as_mut(), r.simulated) {
+                        s.tally.merge(t);
+                    }
+                    page_preparing = page_preparing.max(r.preparing);
+                    page_rules = page_rules.max(r.rules);
+                    decisions.extend(r.decisions);
                 }
-                page_preparing = page_preparing.max(r.preparing);
-                page_rules = page_rules.max(r.rules);
-                decisions.extend(r.decisions);
-            }
-            preparing += page_preparing;
-            rules += page_rules;
-            if let Some(id) = run_id {
+                preparing += page_preparing;
+                rules += page_rules;
+                if let Some(id) = run_id {
+                    // This page's decisions are written while the next is decided;
+                    // the time counted is the wait for the previous page's write.
+                    let t = Instant::now();
+                    if let Some(previous) = pending_write.take() {
+                        previous
+                            .await
+                            .map_err(|e| AppError::Internal(format!("writing decisions failed: {e}")))??;
+                    }
+                    let (store, code, run) = (self.store().clone(), programme.code().to_owned(), id.to_owned());
+                    pending_write = Some(tokio::spawn(async move {
+                        store.save_decisions(&code, version, &run, Utc::now(), decisions).await
+                    }));
+                    if lease_renewed.elapsed() > LEASE / 4 {
+                        self.store().renew_run(id, lease_from(Utc::now())).await?;
+                        lease_renewed = Instant::now();
+                    }
+                    writing += t.elapsed();
+                }
+                report.households += households;
+                progress(report.households);
                 let t = Instant::now();
-                self.store()
-                    .save_decisions(programme.code(), version, id, Utc::now(), &decisions)
-                    .await?;
-                if lease_renewed.elapsed() > LEASE / 4 {
-                    self.store().renew_run(id, lease_from(Utc::now())).await?;
-                    lease_renewed = Instant::now();
-                }
-                writing += t.elapsed();
+                page = next
+                    .await
+                    .map_err(|e| AppError::Internal(format!("reading failed: {e}")))??;
+                reading += t.elapsed();
             }
-            report.households += households;
-            progress(report.households);
+            Ok(())
+        }
+        .await;
+        if let Some(last) = pending_write.take() {
             let t = Instant::now();
-            page = next
+            let written = last
                 .await
-                .map_err(|e| AppError::Internal(format!("reading failed: {e}")))??;
-            reading += t.elapsed();
+                .map_err(|e| AppError::Internal(format!("writing decisions failed: {e}")));
+            writing += t.elapsed();
+            pages?;
+            written??;
+        } else {
+            pages?;
         }
         let (active, active_cost) = self.store().active_totals(programme.code()).await?;
         report.current.limit(programme, active, active_cost);
@@ -932,42 +989,31 @@ impl App {
         actor: &Actor,
         programme: &Programme,
         version: i64,
-        area: Option<&str>,
+        run_id: &str,
     ) -> Result<u64, AppError> {
         let def = &programme.def;
-        let (mut count, mut cost) = self.store().active_totals(programme.code()).await?;
+        let admission = admission_of(programme);
         let mut enrolled = 0;
+        // Those left eligible (in an excluded programme) are passed over.
+        let mut skipped = 0u64;
         loop {
             let queue = self
                 .store()
                 .enrolment_queue(
                     programme.code(),
+                    run_id,
                     def.priority == Priority::LowestScoreFirst,
-                    area,
                     1_000,
+                    skipped,
                 )
                 .await?;
             if queue.is_empty() {
                 break;
             }
-            let mut take = Vec::new();
-            let mut full = false;
-            for e in &queue {
-                let amount = e.amount.unwrap_or(0);
-                if def.quota.is_some_and(|q| count >= q) || def.budget_per_cycle.is_some_and(|b| cost + amount > b) {
-                    full = true;
-                    break;
-                }
-                count += 1;
-                cost += amount;
-                take.push(e);
-            }
-            if take.is_empty() {
-                break;
-            }
-            let ids: Vec<String> = take.iter().map(|e| e.beneficiary_id.clone()).collect();
+            let ids: Vec<String> = queue.iter().map(|e| e.beneficiary_id.clone()).collect();
+            let take: Vec<&EnrolmentRow> = queue.iter().collect();
             let notes = self.notifications(programme, &take).await?;
-            let moved = self
+            let moves = self
                 .store()
                 .transition_enrolments(
                     programme.code(),
@@ -978,11 +1024,14 @@ impl App {
                     &actor.name,
                     version,
                     Utc::now(),
+                    Some(&admission),
                     &notes,
                 )
                 .await?;
-            enrolled += moved.len() as u64;
-            if full || moved.is_empty() {
+            enrolled += moves.moved.len() as u64;
+            skipped += moves.excluded.len() as u64;
+            self.store().renew_run(run_id, lease_from(Utc::now())).await?;
+            if moves.full || moves.moved.is_empty() && moves.excluded.is_empty() {
                 break;
             }
         }
@@ -1036,6 +1085,7 @@ impl App {
                 money(e.amount.unwrap_or(0), self.deployment().currency_exponent())
             );
             notes.push(NotificationRow {
+                beneficiary_id: e.beneficiary_id.clone(),
                 household_id: household,
                 person_id: recipient,
                 phone,
@@ -1087,31 +1137,41 @@ impl App {
                 "eligibility is decided by targeting runs; enrol, pause, resume or exit here",
             ));
         }
-        if to == EnrolmentStatus::Enrolled && current.status == EnrolmentStatus::Eligible {
-            let (count, cost) = self.store().active_totals(code).await?;
-            let def = &programme.def;
-            if def.quota.is_some_and(|q| count >= q) {
+        let enrolling = to == EnrolmentStatus::Enrolled && current.status == EnrolmentStatus::Eligible;
+        if enrolling {
+            // A decision made under another version of the rules, or about a
+            // household that has since left the registry, is not enrolled.
+            if current.programme_version != version {
                 return Err(AppError::conflict(
-                    "quota-reached",
-                    format!("the programme's quota of {} is reached", def.quota.unwrap_or(0)),
+                    "stale-decision",
+                    format!(
+                        "this decision was made under version {} of the programme, now at version {version}; run targeting again",
+                        current.programme_version
+                    ),
                 ));
             }
-            if def
-                .budget_per_cycle
-                .is_some_and(|b| cost + current.amount.unwrap_or(0) > b)
-            {
+            let household = uuid::Uuid::parse_str(&current.household_id)
+                .map(HouseholdId)
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            let active = self
+                .store()
+                .household(household)
+                .await?
+                .is_some_and(|h| h.record.status == himaya_domain::vocab::HouseholdStatus::Active);
+            if !active {
                 return Err(AppError::conflict(
-                    "budget-reached",
-                    "the programme's budget per cycle would be exceeded",
+                    "stale-decision",
+                    "the household is no longer active; run targeting again",
                 ));
             }
         }
-        let notes = if to == EnrolmentStatus::Enrolled && current.status == EnrolmentStatus::Eligible {
+        let notes = if enrolling {
             self.notifications(&programme, &[&current]).await?
         } else {
             Vec::new()
         };
-        let moved = self
+        let admission = admission_of(&programme);
+        let moves = self
             .store()
             .transition_enrolments(
                 code,
@@ -1122,10 +1182,26 @@ impl App {
                 &actor.name,
                 version,
                 Utc::now(),
+                enrolling.then_some(&admission),
                 &notes,
             )
             .await?;
-        if moved.is_empty() {
+        if moves.full {
+            return Err(AppError::conflict(
+                "quota-reached",
+                "the programme's quota or its budget per cycle is reached",
+            ));
+        }
+        if !moves.excluded.is_empty() {
+            return Err(AppError::conflict(
+                "excluded-programme",
+                format!(
+                    "already enrolled in a programme this one excludes ({})",
+                    programme.def.exclusive_with.join(", ")
+                ),
+            ));
+        }
+        if moves.moved.is_empty() {
             return Err(AppError::conflict(
                 "concurrent-change",
                 "the enrolment changed while this was being done; look again",
@@ -1306,22 +1382,29 @@ impl App {
         let before = Utc::now()
             .checked_sub_months(Months::new(months))
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let within = match actor.scope() {
+            Scope::National => None,
+            Scope::Areas(codes) => Some(codes.as_slice()),
+        };
         let due = self
             .store()
-            .due_for_recertification(code, before, limit.clamp(1, 10_000))
+            .due_for_recertification(code, before, within, limit.clamp(1, 10_000))
             .await?;
-        let mut out = Vec::new();
-        for (e, updated) in due {
-            if let Some(path) = self.area_path(&e.area_code)
-                && !actor.scope().covers_path(path)
-            {
-                continue;
-            }
-            out.push(
+        let out: Vec<serde_json::Value> = due
+            .iter()
+            .map(|(e, updated)| {
                 json!({"household_id": e.household_id, "beneficiary_id": e.beneficiary_id,
-                            "status": e.status, "data_updated_at": updated}),
-            );
-        }
+                       "status": e.status, "data_updated_at": updated})
+            })
+            .collect();
+        self.audit_read(
+            actor,
+            "recertification.read",
+            Some(Record::new("programme", code)),
+            json!({"households": out.len()}),
+            due.iter().map(|(e, _)| e.household_id.clone()).collect(),
+        )
+        .await?;
         Ok(out)
     }
 }

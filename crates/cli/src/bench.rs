@@ -39,6 +39,10 @@ pub struct BenchArgs {
     /// to run on (its decisions are rewritten), instead of importing a new one.
     #[arg(long)]
     pub registry: Option<String>,
+    /// With --registry: the synthetic population's household_truth.csv, to
+    /// measure the programme's decisions against true welfare.
+    #[arg(long, requires = "registry")]
+    pub truth: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -476,6 +480,7 @@ async fn import_workloads(args: &BenchArgs, url: &str) -> Result<()> {
 /// run of the first programme for people.
 async fn targeting_workloads(args: &BenchArgs) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("himaya-bench-targeting-{}", std::process::id()));
+    let mut truth = args.truth.clone();
     let url = match &args.registry {
         Some(url) => url.clone(),
         None => {
@@ -515,6 +520,7 @@ async fn targeting_workloads(args: &BenchArgs) -> Result<()> {
                 started.elapsed(),
                 None,
             );
+            truth = Some(dir.join("household_truth.csv"));
             url
         }
     };
@@ -553,6 +559,17 @@ async fn targeting_workloads(args: &BenchArgs) -> Result<()> {
         started.elapsed(),
         None,
     );
+    if let Some(file) = &truth {
+        let q = decision_quality(&app, household_programme, file).await?;
+        println!(
+            "| targeting quality of {household_programme}'s decisions against true welfare (poorest 25 % poor): \
+             {:.1} % selected, inclusion error {:.1} %, exclusion error {:.1} % | {} | – | – | – | – | – |",
+            100.0 * q.selected as f64 / q.households.max(1) as f64,
+            100.0 * q.inclusion_error,
+            100.0 * q.exclusion_error,
+            q.households
+        );
+    }
     let started = Instant::now();
     let dry = app
         .target_run(&actor, request(household_programme, None, true), |_| {})
@@ -608,4 +625,35 @@ async fn targeting_workloads(args: &BenchArgs) -> Result<()> {
         std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
     }
     Ok(())
+}
+
+/// A programme's stored decisions against the synthetic population's true
+/// welfare (`household_truth.csv`: household_key, welfare).
+async fn decision_quality(
+    app: &himaya_app::App,
+    programme: &str,
+    truth: &std::path::Path,
+) -> Result<himaya_domain::pmt::TargetingQuality> {
+    let mut welfare = std::collections::HashMap::new();
+    let mut reader = csv::Reader::from_path(truth).with_context(|| format!("cannot read {}", truth.display()))?;
+    for row in reader.records() {
+        let row = row?;
+        let value: f64 = row
+            .get(1)
+            .unwrap_or("")
+            .parse()
+            .with_context(|| format!("{}: a welfare that is not a number", truth.display()))?;
+        welfare.insert(row.get(0).unwrap_or("").to_owned(), value);
+    }
+    let selection = app.store().selection_by_source_key(programme).await?;
+    let households: Vec<(bool, f64)> = selection
+        .into_iter()
+        .filter_map(|(key, selected)| welfare.get(&key).map(|w| (selected, *w)))
+        .collect();
+    anyhow::ensure!(
+        !households.is_empty(),
+        "no imported household of the registry is in {}",
+        truth.display()
+    );
+    Ok(himaya_domain::pmt::selection_quality(&households, 0.25))
 }

@@ -107,10 +107,9 @@ pub async fn run(command: ComplianceCommand) -> Result<()> {
             faults.join("\n  ")
         );
     }
-    let mut recorded = 0;
-    for rows in &checked {
-        recorded += app.save_compliance(&actor, &args.source, rows).await?;
-    }
+    // One transaction for the whole file: all of it is recorded, or none.
+    let rows: Vec<_> = checked.into_iter().flatten().collect();
+    let recorded = app.save_compliance(&actor, &args.source, &rows).await?;
     app.flush_audit().await?;
     println!("Recorded {recorded} compliance values from {}.", args.file.display());
     Ok(())

@@ -1614,3 +1614,26 @@ fn programmes_are_saved_and_targeted_from_the_command_line() {
     assert!(err.contains("line 4, kind: unknown kind"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_targeting_benchmark_runs_on_a_small_registry() {
+    let out = run(&[
+        "bench",
+        "--workloads",
+        "targeting",
+        "--households",
+        "300",
+        "--country",
+        "pk",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    for expected in [
+        "| targeting run of pk-kafalat, decisions written",
+        "| targeting quality of pk-kafalat's decisions against true welfare",
+        "| dry run of pk-kafalat for its largest district",
+        "| dry run of pk-taleemi-wazaif over",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} in {stdout}");
+    }
+}

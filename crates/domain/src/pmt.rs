@@ -440,11 +440,20 @@ pub struct TargetingQuality {
 
 /// `households` are `(score or None if not scored, true welfare)`.
 pub fn targeting_quality(households: &[(Option<f64>, f64)], threshold: f64, poor_share: f64) -> TargetingQuality {
-    let selected: Vec<bool> = households
+    let selected: Vec<(bool, f64)> = households
         .iter()
-        .map(|(s, _)| s.is_some_and(|s| s <= threshold))
+        .map(|(s, welfare)| (s.is_some_and(|s| s <= threshold), *welfare))
         .collect();
-    let n_selected = selected.iter().filter(|s| **s).count();
+    TargetingQuality {
+        not_scored: households.iter().filter(|h| h.0.is_none()).count(),
+        ..selection_quality(&selected, poor_share)
+    }
+}
+
+/// The errors of any selection (a programme's decisions, say): `households`
+/// are `(selected, true welfare)`.
+pub fn selection_quality(households: &[(bool, f64)], poor_share: f64) -> TargetingQuality {
+    let n_selected = households.iter().filter(|h| h.0).count();
     let mut order: Vec<usize> = (0..households.len()).collect();
     order.sort_by(|a, b| households[*a].1.total_cmp(&households[*b].1));
     let n_poor = (households.len() as f64 * poor_share.clamp(0.0, 1.0)).round() as usize;
@@ -452,12 +461,12 @@ pub fn targeting_quality(households: &[(Option<f64>, f64)], threshold: f64, poor
     for i in order.into_iter().take(n_poor) {
         poor[i] = true;
     }
-    let included_wrongly = (0..households.len()).filter(|i| selected[*i] && !poor[*i]).count();
-    let excluded = (0..households.len()).filter(|i| poor[*i] && !selected[*i]).count();
+    let included_wrongly = (0..households.len()).filter(|i| households[*i].0 && !poor[*i]).count();
+    let excluded = (0..households.len()).filter(|i| poor[*i] && !households[*i].0).count();
     let share = |n: usize, of: usize| if of == 0 { 0.0 } else { n as f64 / of as f64 };
     TargetingQuality {
         households: households.len(),
-        not_scored: households.iter().filter(|h| h.0.is_none()).count(),
+        not_scored: 0,
         selected: n_selected,
         poor: n_poor,
         inclusion_error: share(included_wrongly, n_selected),

@@ -310,9 +310,21 @@ struct Checker<'a> {
     program: &'a Program,
     schema: &'a AttributeSchema,
     scope: Scope,
-    /// Variables bound by macros (`m` in `members.exists(m, …)`).
-    bound: Vec<String>,
+    params: &'a BTreeMap<String, Param>,
+    /// Variables bound by macros (`m` in `members.exists(m, …)`), and
+    /// whether each stands for a member.
+    bound: Vec<(String, bool)>,
     errors: Vec<(usize, usize, &'static str, String)>,
+}
+
+/// What an expression stands for, as far as its fields can be known before it runs.
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    Household,
+    Member,
+    Params,
+    Attributes,
+    Unknown,
 }
 
 impl Checker<'_> {
@@ -332,7 +344,7 @@ impl Checker<'_> {
         match &e.expr {
             Expr::Ident(name) => {
                 let known = self.scope.variables().contains(&name.as_str())
-                    || self.bound.iter().any(|b| b == name)
+                    || self.bound.iter().any(|(b, _)| b == name)
                     || name.starts_with('@');
                 if !known {
                     self.fail(
@@ -363,6 +375,12 @@ impl Checker<'_> {
                         self.check_codes(&[item.clone(), el.clone()]);
                     }
                 }
+                if call.func_name == "_?._"
+                    && let [operand, field] = call.args.as_slice()
+                    && let Expr::Literal(LiteralValue::String(f)) = &field.expr
+                {
+                    self.check_field(field.id, &operand.expr, f.inner());
+                }
                 if let Some(t) = &call.target {
                     self.walk(t);
                 }
@@ -373,11 +391,14 @@ impl Checker<'_> {
             Expr::Comprehension(c) => {
                 self.walk(&c.iter_range);
                 self.walk(&c.accu_init);
-                self.bound.push(c.iter_var.clone());
+                // `household.members.exists(m, …)`: `m` is a member.
+                let over_members = matches!(&c.iter_range.expr, Expr::Select(r)
+                    if r.field == "members" && self.shape(&r.operand.expr) == Shape::Household);
+                self.bound.push((c.iter_var.clone(), over_members));
                 if let Some(v) = &c.iter_var2 {
-                    self.bound.push(v.clone());
+                    self.bound.push((v.clone(), false));
                 }
-                self.bound.push(c.accu_var.clone());
+                self.bound.push((c.accu_var.clone(), false));
                 self.walk(&c.loop_cond);
                 self.walk(&c.loop_step);
                 self.walk(&c.result);
@@ -399,9 +420,56 @@ impl Checker<'_> {
                     }
                 }
             }
-            Expr::Select(s) => self.walk(&s.operand),
+            Expr::Select(sel) => {
+                self.check_field(e.id, &sel.operand.expr, &sel.field);
+                self.walk(&sel.operand);
+            }
             Expr::Literal(_) | Expr::Struct(_) | Expr::Unspecified => {}
         }
+    }
+
+    fn shape(&self, e: &Expr) -> Shape {
+        match e {
+            Expr::Ident(name) => {
+                if let Some((_, member)) = self.bound.iter().rev().find(|(b, _)| b == name) {
+                    return if *member { Shape::Member } else { Shape::Unknown };
+                }
+                match name.as_str() {
+                    "household" => Shape::Household,
+                    "params" => Shape::Params,
+                    "person" | "m" if self.scope.variables().contains(&name.as_str()) => Shape::Member,
+                    _ => Shape::Unknown,
+                }
+            }
+            Expr::Select(sel) if sel.field == "attributes" && self.shape(&sel.operand.expr) == Shape::Household => {
+                Shape::Attributes
+            }
+            _ => Shape::Unknown,
+        }
+    }
+
+    /// A field read on something whose fields are known must be one of them,
+    /// on every branch of the rule, not only those a sample takes.
+    fn check_field(&mut self, id: u64, operand: &Expr, field: &str) {
+        let message = match self.shape(operand) {
+            Shape::Household if !facts::HOUSEHOLD_FIELDS.contains(&field) => format!(
+                "a household has no field {field:?}; it has: {}",
+                facts::HOUSEHOLD_FIELDS.join(", ")
+            ),
+            Shape::Member if !facts::MEMBER_FIELDS.contains(&field) => format!(
+                "no field is named {field:?}; a member has: {}",
+                facts::MEMBER_FIELDS.join(", ")
+            ),
+            Shape::Params if !self.params.contains_key(field) => format!(
+                "no parameter is named {field:?}; the programme has: {}",
+                self.params.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+            Shape::Attributes if self.schema.get(field).is_none() => {
+                format!("no household attribute is named {field:?}")
+            }
+            _ => return,
+        };
+        self.fail(id, "rule-unknown-field", message);
     }
 
     /// `m.sex == "F"` can never hold where sex is coded `female`: refuse it.
@@ -977,6 +1045,7 @@ fn check_rule(
         program: &program,
         schema: &deployment.household_attributes,
         scope,
+        params,
         bound: Vec::new(),
         errors: Vec::new(),
     };

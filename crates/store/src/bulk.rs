@@ -632,6 +632,33 @@ async fn postgres_baseline(url: &str) -> Result<BaselineTiming, StoreError> {
 }
 
 impl Store {
+    /// Runs `write` on the SQLite bulk connection while holding the pool's
+    /// one writer, so other writes queue in the process as they always do.
+    pub(crate) async fn with_sqlite_writer<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let mut slot = self.loader.lock().await;
+        let mut conn = match slot.take() {
+            Some(Loader::Sqlite(conn)) => conn,
+            _ => {
+                let url = self.url.clone();
+                tokio::task::spawn_blocking(move || open_sqlite(&url))
+                    .await
+                    .map_err(|e| StoreError::Sqlite(e.to_string()))??
+            }
+        };
+        let _writer = self.writer.acquire().await?;
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let result = write(&mut conn);
+            (conn, result)
+        })
+        .await
+        .map_err(|e| StoreError::Sqlite(e.to_string()))?;
+        *slot = Some(Loader::Sqlite(conn));
+        result
+    }
+
     /// Whether this is SQLite in a file, which a second connection can open.
     pub(crate) fn sqlite_file(&self) -> bool {
         let path = sqlite_path(&self.url);

@@ -23,8 +23,8 @@ use sqlx::{AnyPool, Executor};
 pub use access::{AgencyRow, AuditFilter, AuditRow, NewAuditEntry, SessionRow, TokenOwner, TokenRow, UserRow};
 pub use bulk::{BaselineTiming, LoadHousehold};
 pub use programmes::{
-    ComplianceRow, DecisionRow, EnrolmentEvent, EnrolmentRow, NotificationRow, ProgrammeRow, RunRow, TargetingCursor,
-    TargetingUnit,
+    Admission, ComplianceRow, DecisionRow, EnrolmentEvent, EnrolmentRow, Moves, NotificationRow, ProgrammeRow, RunRow,
+    TargetingCursor, TargetingUnit,
 };
 pub use registry::{
     HouseholdFilter, HouseholdWrite, PersonFilter, PersonWrite, PreparedPerson, Tx, VersionRow, WriteMeta,
@@ -53,6 +53,8 @@ pub enum StoreError {
     IdentifierTaken,
     #[error("stored data could not be read: {0}")]
     Corrupt(String),
+    #[error("targeting run {0} is no longer running: it held its lease too long and another run may have started")]
+    LeaseLost(String),
     #[error("the database schema is at migration {found}, newer than this program knows ({known}); upgrade himaya")]
     SchemaTooNew { found: i64, known: i64 },
 }

@@ -8,7 +8,7 @@ use himaya_domain::person::PersonId;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
-use crate::registry::{is_unique_violation, push_area, uuid_of};
+use crate::registry::{is_unique_violation, uuid_of};
 use crate::{Backend, Store, StoreError, parse_time, time_text};
 
 /// A saved version of a programme.
@@ -94,6 +94,26 @@ pub struct EnrolmentEvent {
     pub programme_version: i64,
 }
 
+/// What enrolling must respect, checked in the transaction that enrols.
+#[derive(Clone, Debug, Default)]
+pub struct Admission {
+    pub quota: Option<u64>,
+    /// Per cycle, in minor units.
+    pub budget: Option<i64>,
+    /// Programmes whose enrolled or paused beneficiaries cannot join.
+    pub exclusive_with: Vec<String>,
+}
+
+/// What a batch of moves did.
+#[derive(Clone, Debug, Default)]
+pub struct Moves {
+    pub moved: Vec<String>,
+    /// The quota or budget stopped the moves before the end of the batch.
+    pub full: bool,
+    /// Left where they were: already in a programme this one excludes.
+    pub excluded: Vec<String>,
+}
+
 /// A targeting run as recorded.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RunRow {
@@ -112,6 +132,8 @@ pub struct RunRow {
 /// An SMS waiting for a delivery adapter.
 #[derive(Clone, Debug)]
 pub struct NotificationRow {
+    /// The enrolment it announces: queued only if that enrolment is made.
+    pub beneficiary_id: String,
     pub household_id: HouseholdId,
     pub person_id: Option<PersonId>,
     pub phone: Option<String>,
@@ -176,6 +198,22 @@ fn run_row(row: &AnyRow) -> Result<RunRow, StoreError> {
         report: row.try_get("report")?,
     })
 }
+
+/// A decision written over the last one, unless the beneficiary is enrolled,
+/// paused or exited: runs only decide candidates.
+const UPSERT_DECISION: &str = "INSERT INTO enrolments (programme_code, beneficiary_id, household_id, area_code, status, \
+     programme_version, run_id, pmt_score, amount, recipient_id, reason, decided_at, changed_at)";
+const UPSERT_DECISION_CONFLICT: &str = " ON CONFLICT (programme_code, beneficiary_id) DO UPDATE SET \
+     household_id = excluded.household_id, area_code = excluded.area_code, programme_version = excluded.programme_version, \
+     changed_at = CASE WHEN enrolments.status = excluded.status THEN enrolments.changed_at ELSE excluded.changed_at END, \
+     status = excluded.status, run_id = excluded.run_id, pmt_score = excluded.pmt_score, amount = excluded.amount, \
+     recipient_id = excluded.recipient_id, reason = excluded.reason, decided_at = excluded.decided_at \
+     WHERE enrolments.status IN ('candidate', 'eligible', 'not_eligible')";
+
+/// A unit a rule failed on: a new row is a candidate with the reason; an
+/// existing decision stands, with the reason the run could not decide again.
+const UPSERT_UNDECIDED_CONFLICT: &str = " ON CONFLICT (programme_code, beneficiary_id) DO UPDATE SET \
+     reason = excluded.reason WHERE enrolments.status IN ('candidate', 'eligible', 'not_eligible')";
 
 const ENROLMENT_COLUMNS: &str = "programme_code, beneficiary_id, household_id, area_code, status, programme_version, \
      run_id, pmt_score, amount, recipient_id, reason, decided_at, changed_at";
@@ -434,7 +472,7 @@ impl Store {
             Some(row) => row.try_get::<i64, _>("version")? + 1,
             None => 1,
         };
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO programme_versions (code, version, definition, saved_at, saved_by) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(code.to_owned())
@@ -443,7 +481,13 @@ impl Store {
         .bind(time_text(at))
         .bind(actor.to_owned())
         .execute(&mut *tx)
-        .await?;
+        .await;
+        match inserted {
+            Ok(_) => {}
+            // Someone saved the same programme at the same moment.
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::VersionConflict { current: version }),
+            Err(e) => return Err(e.into()),
+        }
         sqlx::query(
             "INSERT INTO programmes (code, version, definition, saved_at, saved_by) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (code) DO UPDATE SET version = excluded.version, definition = excluded.definition, \
@@ -534,12 +578,17 @@ impl Store {
         }
     }
 
+    /// Extends a running run's lease; fails if the run is no longer running
+    /// (its lease ran out and another run took over).
     pub async fn renew_run(&self, id: &str, lease_until: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE targeting_runs SET lease_until = $1 WHERE id = $2 AND status = 'running'")
+        let done = sqlx::query("UPDATE targeting_runs SET lease_until = $1 WHERE id = $2 AND status = 'running'")
             .bind(time_text(lease_until))
             .bind(id.to_owned())
             .execute(&self.writer)
             .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::LeaseLost(id.to_owned()));
+        }
         Ok(())
     }
 
@@ -654,6 +703,26 @@ impl Store {
         Ok(units)
     }
 
+    /// For households that came in by import: each one's source key and
+    /// whether the programme selected it (eligible, enrolled or paused).
+    /// For measuring decisions against a synthetic population's truth.
+    pub async fn selection_by_source_key(&self, programme: &str) -> Result<Vec<(String, bool)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT k.source_key, e.status FROM import_keys k LEFT JOIN enrolments e \
+             ON e.beneficiary_id = k.record_id AND e.programme_code = $1 WHERE k.kind = 'household'",
+        )
+        .bind(programme.to_owned())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let status: Option<String> = row.try_get("status")?;
+                let selected = matches!(status.as_deref(), Some("eligible" | "enrolled" | "paused"));
+                Ok((row.try_get("source_key")?, selected))
+            })
+            .collect()
+    }
+
     /// Records compliance values, replacing any for the same person, kind and quarter.
     pub async fn save_compliance(
         &self,
@@ -706,83 +775,122 @@ impl Store {
         version: i64,
         run_id: &str,
         at: DateTime<Utc>,
-        rows: &[DecisionRow],
+        rows: Vec<DecisionRow>,
     ) -> Result<(), StoreError> {
         let at = time_text(at);
+        if self.sqlite_file() {
+            // One prepared statement, one row per step: several times faster
+            // on SQLite than multi-row statements through the pool.
+            let (programme, run_id) = (programme.to_owned(), run_id.to_owned());
+            return self
+                .with_sqlite_writer(move |conn| {
+                    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    {
+                        let values = "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+                        let mut decided =
+                            tx.prepare_cached(&format!("{UPSERT_DECISION} {values}{UPSERT_DECISION_CONFLICT}"))?;
+                        let mut undecided =
+                            tx.prepare_cached(&format!("{UPSERT_DECISION} {values}{UPSERT_UNDECIDED_CONFLICT}"))?;
+                        for r in &rows {
+                            let upsert = if r.status == EnrolmentStatus::Candidate {
+                                &mut undecided
+                            } else {
+                                &mut decided
+                            };
+                            upsert.execute(rusqlite::params![
+                                programme,
+                                r.beneficiary_id,
+                                r.household_id.to_string(),
+                                r.area_code,
+                                r.status.code(),
+                                version,
+                                run_id,
+                                r.pmt_score,
+                                r.amount,
+                                r.recipient_id.map(|p| p.to_string()),
+                                r.reason,
+                                at,
+                                at,
+                            ])?;
+                        }
+                    }
+                    tx.commit()?;
+                    Ok(())
+                })
+                .await;
+        }
         let mut tx = self.writer.begin().await?;
-        for chunk in rows.chunks(500) {
-            let mut values = String::new();
-            let mut n = 0;
-            for (i, r) in chunk.iter().enumerate() {
-                if i > 0 {
-                    values.push_str(", ");
-                }
-                let mut cols = Vec::with_capacity(13);
-                for _ in 0..7 {
+        let (undecided, decided): (Vec<DecisionRow>, Vec<DecisionRow>) =
+            rows.into_iter().partition(|r| r.status == EnrolmentStatus::Candidate);
+        for (rows, conflict) in [
+            (decided, UPSERT_DECISION_CONFLICT),
+            (undecided, UPSERT_UNDECIDED_CONFLICT),
+        ] {
+            for chunk in rows.chunks(500) {
+                let mut values = String::new();
+                let mut n = 0;
+                for (i, r) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        values.push_str(", ");
+                    }
+                    let mut cols = Vec::with_capacity(13);
+                    for _ in 0..7 {
+                        cols.push(self.param(&mut n));
+                    }
+                    // NULLs written as such: PostgreSQL types a bound NULL once per cached statement.
+                    cols.push(if r.pmt_score.is_some() {
+                        self.param(&mut n)
+                    } else {
+                        "NULL".into()
+                    });
+                    cols.push(if r.amount.is_some() {
+                        self.param(&mut n)
+                    } else {
+                        "NULL".into()
+                    });
+                    cols.push(if r.recipient_id.is_some() {
+                        self.param(&mut n)
+                    } else {
+                        "NULL".into()
+                    });
+                    cols.push(if r.reason.is_some() {
+                        self.param(&mut n)
+                    } else {
+                        "NULL".into()
+                    });
                     cols.push(self.param(&mut n));
+                    cols.push(self.param(&mut n));
+                    values.push('(');
+                    values.push_str(&cols.join(", "));
+                    values.push(')');
                 }
-                // NULLs written as such: PostgreSQL types a bound NULL once per cached statement.
-                cols.push(if r.pmt_score.is_some() {
-                    self.param(&mut n)
-                } else {
-                    "NULL".into()
-                });
-                cols.push(if r.amount.is_some() {
-                    self.param(&mut n)
-                } else {
-                    "NULL".into()
-                });
-                cols.push(if r.recipient_id.is_some() {
-                    self.param(&mut n)
-                } else {
-                    "NULL".into()
-                });
-                cols.push(if r.reason.is_some() {
-                    self.param(&mut n)
-                } else {
-                    "NULL".into()
-                });
-                cols.push(self.param(&mut n));
-                cols.push(self.param(&mut n));
-                values.push('(');
-                values.push_str(&cols.join(", "));
-                values.push(')');
+                let sql = format!("{UPSERT_DECISION} VALUES {values}{conflict}");
+                let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
+                for r in chunk {
+                    q = q
+                        .bind(programme.to_owned())
+                        .bind(r.beneficiary_id.clone())
+                        .bind(r.household_id.to_string())
+                        .bind(r.area_code.clone())
+                        .bind(r.status.code())
+                        .bind(version)
+                        .bind(run_id.to_owned());
+                    if let Some(s) = r.pmt_score {
+                        q = q.bind(s);
+                    }
+                    if let Some(a) = r.amount {
+                        q = q.bind(a);
+                    }
+                    if let Some(p) = r.recipient_id {
+                        q = q.bind(p.to_string());
+                    }
+                    if let Some(reason) = &r.reason {
+                        q = q.bind(reason.clone());
+                    }
+                    q = q.bind(at.clone()).bind(at.clone());
+                }
+                q.execute(&mut *tx).await?;
             }
-            let sql = format!(
-                "INSERT INTO enrolments (programme_code, beneficiary_id, household_id, area_code, status, programme_version, \
-                 run_id, pmt_score, amount, recipient_id, reason, decided_at, changed_at) VALUES {values} \
-                 ON CONFLICT (programme_code, beneficiary_id) DO UPDATE SET household_id = excluded.household_id, \
-                 area_code = excluded.area_code, programme_version = excluded.programme_version, \
-                 changed_at = CASE WHEN enrolments.status = excluded.status THEN enrolments.changed_at ELSE excluded.changed_at END, \
-                 status = excluded.status, run_id = excluded.run_id, pmt_score = excluded.pmt_score, amount = excluded.amount, \
-                 recipient_id = excluded.recipient_id, reason = excluded.reason, decided_at = excluded.decided_at \
-                 WHERE enrolments.status IN ('candidate', 'eligible', 'not_eligible')"
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
-            for r in chunk {
-                q = q
-                    .bind(programme.to_owned())
-                    .bind(r.beneficiary_id.clone())
-                    .bind(r.household_id.to_string())
-                    .bind(r.area_code.clone())
-                    .bind(r.status.code())
-                    .bind(version)
-                    .bind(run_id.to_owned());
-                if let Some(s) = r.pmt_score {
-                    q = q.bind(s);
-                }
-                if let Some(a) = r.amount {
-                    q = q.bind(a);
-                }
-                if let Some(p) = r.recipient_id {
-                    q = q.bind(p.to_string());
-                }
-                if let Some(reason) = &r.reason {
-                    q = q.bind(reason.clone());
-                }
-                q = q.bind(at.clone()).bind(at.clone());
-            }
-            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -810,29 +918,30 @@ impl Store {
     }
 
     /// Eligible beneficiaries in the order the programme enrols them.
+    /// Beneficiaries run `run_id` decided eligible, of households still
+    /// active, in the order the programme enrols them, from `offset` on.
     pub async fn enrolment_queue(
         &self,
         programme: &str,
+        run_id: &str,
         lowest_score_first: bool,
-        area: Option<&str>,
         limit: u32,
+        offset: u64,
     ) -> Result<Vec<EnrolmentRow>, StoreError> {
         let order = if lowest_score_first {
             "(pmt_score IS NULL), pmt_score, household_id, beneficiary_id"
         } else {
             "household_id, beneficiary_id"
         };
-        let mut sql =
-            format!("SELECT {ENROLMENT_COLUMNS} FROM enrolments WHERE programme_code = $1 AND status = 'eligible'");
-        let mut n = 1;
-        if area.is_some() {
-            push_area(&mut sql, "area_code", &mut n);
-        }
-        sql.push_str(&format!(" ORDER BY {order} LIMIT {}", limit.max(1)));
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(programme.to_owned());
-        if let Some(a) = area {
-            q = q.bind(a.to_owned());
-        }
+        let sql = format!(
+            "SELECT {ENROLMENT_COLUMNS} FROM enrolments e WHERE programme_code = $1 AND status = 'eligible' \
+             AND run_id = $2 AND EXISTS (SELECT 1 FROM households h WHERE h.id = e.household_id AND h.status = 'active') \
+             ORDER BY {order} LIMIT {} OFFSET {offset}",
+            limit.max(1)
+        );
+        let q = sqlx::query(AssertSqlSafe(sql))
+            .bind(programme.to_owned())
+            .bind(run_id.to_owned());
         let rows = q.fetch_all(&self.pool).await?;
         rows.iter().map(enrolment_row).collect()
     }
@@ -853,7 +962,10 @@ impl Store {
     }
 
     /// Moves beneficiaries from `from` to `to`, recording each move; those no
-    /// longer at `from` are left alone. Returns those moved.
+    /// longer at `from` are left alone. With `admission`, each enrolment is
+    /// checked against the quota, the budget and exclusive programmes in the
+    /// same transaction (on PostgreSQL under a lock on the programme), so
+    /// concurrent enrolments cannot overshoot them.
     #[allow(clippy::too_many_arguments)]
     pub async fn transition_enrolments(
         &self,
@@ -865,12 +977,72 @@ impl Store {
         actor: &str,
         version: i64,
         at: DateTime<Utc>,
+        admission: Option<&Admission>,
         notifications: &[NotificationRow],
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Moves, StoreError> {
         let at_text = time_text(at);
         let mut tx = self.writer.begin().await?;
-        let mut moved = Vec::new();
+        let mut moves = Moves::default();
+        let mut totals = (0u64, 0i64);
+        if admission.is_some() {
+            if self.backend == Backend::Postgres {
+                sqlx::query("SELECT code FROM programmes WHERE code = $1 FOR UPDATE")
+                    .bind(programme.to_owned())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            }
+            let row = sqlx::query(
+                "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM enrolments \
+                 WHERE programme_code = $1 AND status IN ('enrolled', 'paused')",
+            )
+            .bind(programme.to_owned())
+            .fetch_one(&mut *tx)
+            .await?;
+            totals = (row.try_get::<i64, _>("n")?.max(0) as u64, row.try_get("total")?);
+        }
         for b in beneficiaries {
+            if let Some(a) = admission {
+                let Some(row) = sqlx::query(
+                    "SELECT amount FROM enrolments WHERE programme_code = $1 AND beneficiary_id = $2 AND status = $3",
+                )
+                .bind(programme.to_owned())
+                .bind(b.clone())
+                .bind(from.code())
+                .fetch_optional(&mut *tx)
+                .await?
+                else {
+                    continue;
+                };
+                let amount: i64 = row.try_get::<Option<i64>, _>("amount")?.unwrap_or(0);
+                if a.quota.is_some_and(|q| totals.0 >= q)
+                    || a.budget.is_some_and(|limit| totals.1.saturating_add(amount) > limit)
+                {
+                    moves.full = true;
+                    break;
+                }
+                if !a.exclusive_with.is_empty() {
+                    let mut n = 1;
+                    let list: Vec<String> = a.exclusive_with.iter().map(|_| self.param(&mut n)).collect();
+                    let sql = format!(
+                        "SELECT programme_code FROM enrolments WHERE beneficiary_id = $1 \
+                         AND status IN ('enrolled', 'paused') AND programme_code IN ({}) LIMIT 1",
+                        list.join(", ")
+                    );
+                    let sql = match self.backend {
+                        Backend::Sqlite => sql.replace("$1", "?"),
+                        Backend::Postgres => sql,
+                    };
+                    let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false).bind(b.clone());
+                    for code in &a.exclusive_with {
+                        q = q.bind(code.clone());
+                    }
+                    if q.fetch_optional(&mut *tx).await?.is_some() {
+                        moves.excluded.push(b.clone());
+                        continue;
+                    }
+                }
+                totals = (totals.0 + 1, totals.1.saturating_add(amount));
+            }
             let done = sqlx::query(
                 "UPDATE enrolments SET status = $1, reason = $2, changed_at = $3 \
                  WHERE programme_code = $4 AND beneficiary_id = $5 AND status = $6",
@@ -901,9 +1073,9 @@ impl Store {
             .bind(version)
             .execute(&mut *tx)
             .await?;
-            moved.push(b.clone());
+            moves.moved.push(b.clone());
         }
-        for note in notifications {
+        for note in notifications.iter().filter(|n| moves.moved.contains(&n.beneficiary_id)) {
             sqlx::query(
                 "INSERT INTO notifications (id, household_id, person_id, phone, language, body, status, queued_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7)",
@@ -919,7 +1091,7 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        Ok(moved)
+        Ok(moves)
     }
 
     pub async fn enrolment_events(
@@ -965,24 +1137,49 @@ impl Store {
 
     /// Enrolled or paused beneficiaries of a programme whose household's
     /// data was last changed before `before`: due for a resurvey.
+    /// `within`, if given, are the area codes the reader may see (with the
+    /// areas below them); households in unknown areas are then left out.
     pub async fn due_for_recertification(
         &self,
         programme: &str,
         before: DateTime<Utc>,
+        within: Option<&[String]>,
         limit: u32,
     ) -> Result<Vec<(EnrolmentRow, DateTime<Utc>)>, StoreError> {
         let columns: Vec<String> = ENROLMENT_COLUMNS.split(", ").map(|c| format!("e.{c}")).collect();
-        let rows = sqlx::query(AssertSqlSafe(format!(
+        let mut sql = format!(
             "SELECT {}, h.updated_at AS household_updated_at FROM enrolments e JOIN households h ON h.id = e.household_id \
-             WHERE e.programme_code = $1 AND e.status IN ('enrolled', 'paused') AND h.updated_at < $2 \
-             ORDER BY h.updated_at, e.beneficiary_id LIMIT {}",
-            columns.join(", "),
+             WHERE e.programme_code = $1 AND e.status IN ('enrolled', 'paused') AND h.updated_at < $2",
+            columns.join(", ")
+        );
+        if let Some(codes) = within {
+            let mut n = 2;
+            let list: Vec<String> = codes.iter().map(|_| self.param(&mut n)).collect();
+            let list = if list.is_empty() {
+                "NULL".to_owned()
+            } else {
+                list.join(", ")
+            };
+            sql.push_str(&format!(
+                " AND e.area_code IN (SELECT d.code FROM areas d, areas a WHERE a.code IN ({list}) \
+                   AND substr(d.path, 1, length(a.path)) = a.path)"
+            ));
+        }
+        sql.push_str(&format!(
+            " ORDER BY h.updated_at, e.beneficiary_id LIMIT {}",
             limit.max(1)
-        )))
-        .bind(programme.to_owned())
-        .bind(time_text(before))
-        .fetch_all(&self.pool)
-        .await?;
+        ));
+        if self.backend == Backend::Sqlite {
+            sql = sql.replace("$1", "?").replace("$2", "?");
+        }
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .persistent(false)
+            .bind(programme.to_owned())
+            .bind(time_text(before));
+        for code in within.unwrap_or_default() {
+            q = q.bind(code.clone());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 Ok((

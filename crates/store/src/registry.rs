@@ -774,12 +774,18 @@ impl Tx {
         if done.rows_affected() != 1 {
             return Err(self.household_conflict(&id).await);
         }
-        // Members' area follows the household's, for area searches.
-        sqlx::query("UPDATE persons SET area_code = $1 WHERE household_id = $2 AND area_code <> $1")
-            .bind(write.record.area.as_str())
-            .bind(id.as_str())
-            .execute(&mut *self.tx)
-            .await?;
+        // Members' area follows the household's, for area searches; so do
+        // its enrolments', for area scope.
+        for sql in [
+            "UPDATE persons SET area_code = $1 WHERE household_id = $2 AND area_code <> $1",
+            "UPDATE enrolments SET area_code = $1 WHERE household_id = $2 AND area_code <> $1",
+        ] {
+            sqlx::query(sql)
+                .bind(write.record.area.as_str())
+                .bind(id.as_str())
+                .execute(&mut *self.tx)
+                .await?;
+        }
         let row = (id, at, household_data(write.record, write.members));
         self.insert_household_versions(&[(write, &row)]).await
     }
@@ -915,6 +921,21 @@ impl Tx {
                 .unwrap_or(0);
             return Err(StoreError::VersionConflict { current });
         }
+        // A person who moved household takes their enrolments and compliance records along.
+        sqlx::query(
+            "UPDATE enrolments SET household_id = $1, area_code = $2 WHERE beneficiary_id = $3 \
+             AND (household_id <> $1 OR area_code <> $2)",
+        )
+        .bind(row.household_id.as_str())
+        .bind(write.area)
+        .bind(row.id.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        sqlx::query("UPDATE compliance_records SET household_id = $1 WHERE person_id = $2 AND household_id <> $1")
+            .bind(row.household_id.as_str())
+            .bind(row.id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
         sqlx::query("DELETE FROM person_identifiers WHERE person_id = $1")
             .bind(row.id.as_str())
             .execute(&mut *self.tx)

@@ -459,3 +459,85 @@ async fn pages_of_an_area_hold_each_of_its_households_once() {
         }
     }
 }
+
+#[tokio::test]
+async fn enrolment_respects_the_quota_and_exclusive_programmes() {
+    let t = spawn().await;
+    let mut kafalat = programme_json("pk-kafalat");
+    kafalat["quota"] = json!(1);
+    assert_eq!(put(&t, "pk-kafalat", kafalat.clone()).await.status, StatusCode::OK);
+    // Another programme for the same families that excludes Kafalat's.
+    let mut other = kafalat.clone();
+    other["code"] = json!("pk-other");
+    other["quota"] = json!(10);
+    other["exclusive_with"] = json!(["pk-kafalat"]);
+    assert_eq!(put(&t, "pk-other", other).await.status, StatusCode::OK);
+    let a = scored_household(&t, "3520212345671", true).await;
+    let b = scored_household(&t, "3520212345682", true).await;
+
+    // pk-other decides both eligible but enrols no one yet.
+    let r = t.post("/api/v1/programmes/pk-other/runs", json!({})).await;
+    assert_eq!(r.body["current"]["eligible"], 2, "{:#}", r.body);
+    // Kafalat's quota of one: one enrolled, poorest first; the other waits.
+    let r = t
+        .post("/api/v1/programmes/pk-kafalat/runs", json!({"enrol": true}))
+        .await;
+    assert_eq!(r.body["current"]["eligible"], 2, "{:#}", r.body);
+    assert_eq!(r.body["current"]["within_limits"], 1);
+    assert_eq!(r.body["enrolled"], 1);
+    let enrolled = |h: &Value| {
+        let path = format!("/api/v1/households/{}/programmes/pk-kafalat/eligibility", id(h));
+        let t = &t;
+        async move {
+            t.get(&path).await.body["enrolment"]["status"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let (inside, waiting) = if enrolled(&a).await == "enrolled" {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+    assert_eq!(enrolled(waiting).await, "eligible");
+    let r = t
+        .post(
+            &format!("/api/v1/programmes/pk-kafalat/enrolments/{}/transitions", id(waiting)),
+            json!({"to": "enrolled"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:#}", r.body);
+    assert_eq!(r.body["code"], "quota-reached");
+
+    // The household now in Kafalat cannot be enrolled in pk-other, though
+    // pk-other decided it eligible before; the other one can.
+    let r = t
+        .post(
+            &format!("/api/v1/programmes/pk-other/enrolments/{}/transitions", id(inside)),
+            json!({"to": "enrolled"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:#}", r.body);
+    assert_eq!(r.body["code"], "excluded-programme");
+    let r = t
+        .post(
+            &format!("/api/v1/programmes/pk-other/enrolments/{}/transitions", id(waiting)),
+            json!({"to": "enrolled"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    assert_eq!(r.body["status"], "enrolled");
+
+    // A decision made under an older version is not enrolled by hand.
+    let mut v2 = kafalat;
+    v2["quota"] = json!(5);
+    assert_eq!(put(&t, "pk-kafalat", v2).await.body["version"], 2);
+    let r = t
+        .post(
+            &format!("/api/v1/programmes/pk-kafalat/enrolments/{}/transitions", id(waiting)),
+            json!({"to": "enrolled"}),
+        )
+        .await;
+    assert_eq!(r.body["code"], "stale-decision", "{:#}", r.body);
+}

@@ -272,3 +272,28 @@ fn every_shipped_programme_compiles_against_its_country() {
     }
     assert_eq!(seen, 8);
 }
+
+#[test]
+fn fields_are_checked_on_branches_the_sample_does_not_take() {
+    let mut def = kafalat();
+    // The sample household's score is 25: the else branch never runs on it.
+    def.benefit = "household.pmt_score < 10.0 ? params.quarterly_amont : params.quarterly_amount".into();
+    def.eligibility[1].rule =
+        "household.size > 20 && household.members.exists(x, x.?maritl_status.orValue('') == 'widowed')".into();
+    def.eligibility[2].rule = "household.size > 50 && household.attributes.has_boat".into();
+    let errors = refusal(def);
+    let got: Vec<(&str, &str)> = errors.iter().map(|e| (e.0.as_str(), e.2.as_str())).collect();
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert!(
+        got[0].0 == "eligibility[1].rule" && got[0].1.contains("\"maritl_status\""),
+        "{got:?}"
+    );
+    assert!(
+        got[1].0 == "eligibility[2].rule" && got[1].1.contains("\"has_boat\""),
+        "{got:?}"
+    );
+    assert!(
+        got[2].0 == "benefit" && got[2].1.contains("\"quarterly_amont\""),
+        "{got:?}"
+    );
+}

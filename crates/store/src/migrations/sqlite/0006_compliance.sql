@@ -13,3 +13,6 @@ CREATE TABLE compliance_records (
     PRIMARY KEY (person_id, kind, period)
 );
 CREATE INDEX compliance_household ON compliance_records (household_id);
+
+-- Enrolments of a person, found when the person moves household.
+CREATE INDEX enrolments_beneficiary ON enrolments (beneficiary_id);
