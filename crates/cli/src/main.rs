@@ -203,6 +203,33 @@ async fn demo_examples(app: &App, country: Country) -> Vec<String> {
             "curl -s -H \"$AUTH\" '{{base}}/api/v1/households/{}/score'",
             person.household_id
         ));
+        // And, for a programme for households, why it is in or out, as a letter in the local language.
+        let household_programme = himaya_app::demo::programme_texts(country)
+            .iter()
+            .find_map(|(code, text)| {
+                himaya_domain::programme::ProgrammeDef::from_toml(text)
+                    .ok()
+                    .filter(|d| d.target == himaya_domain::programme::TargetUnit::Household)
+                    .map(|_| *code)
+            });
+        if let Some(code) = household_programme {
+            let language = app
+                .deployment()
+                .languages
+                .iter()
+                .find(|l| *l != "en")
+                .cloned()
+                .unwrap_or_else(|| "en".to_owned());
+            examples.push(format!(
+                "curl -s -H \"$AUTH\" '{{base}}/api/v1/households/{}/programmes/{code}/eligibility?format=text&lang={language}'",
+                person.household_id
+            ));
+        }
+        if let Some((first, _)) = himaya_app::demo::programme_texts(country).first() {
+            examples.push(format!(
+                "curl -s -H \"$AUTH\" -H 'content-type: application/json' -d '{{\"dry_run\": true}}' '{{base}}/api/v1/programmes/{first}/runs'"
+            ));
+        }
     }
     examples
 }

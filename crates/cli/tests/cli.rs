@@ -297,6 +297,25 @@ async fn demo_serves_its_population_and_reuses_its_file() {
         .await
         .unwrap();
     assert!(score["model_version"].as_str().unwrap().starts_with("bd-"), "{score:#}");
+    // So does the dry run of the country's first programme.
+    let runs_url = server
+        .banner
+        .iter()
+        .find_map(|l| l.split('\'').find(|part| part.ends_with("/runs")))
+        .expect("a dry-run example")
+        .replace("{base}", &server.base);
+    let dry: serde_json::Value = reqwest::Client::new()
+        .post(runs_url)
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"dry_run": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dry["programme"], "bd-old-age", "{dry:#}");
+    assert_eq!(dry["households"], 25, "{dry:#}");
     drop(server);
 
     let again = start(&["demo", "--db", &db_arg, "--listen", "127.0.0.1:0", "--country", "bd"]);
