@@ -986,10 +986,19 @@ impl Store {
         let mut totals = (0u64, 0i64);
         if admission.is_some() {
             if self.backend == Backend::Postgres {
-                sqlx::query("SELECT code FROM programmes WHERE code = $1 FOR UPDATE")
-                    .bind(programme.to_owned())
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                // This programme and those it excludes, in one order for every
+                // caller, so that enrolments that could clash take turns.
+                let mut codes: Vec<&str> =
+                    admission.map_or(Vec::new(), |a| a.exclusive_with.iter().map(String::as_str).collect());
+                codes.push(programme);
+                codes.sort_unstable();
+                codes.dedup();
+                for code in codes {
+                    sqlx::query("SELECT code FROM programmes WHERE code = $1 FOR UPDATE")
+                        .bind(code.to_owned())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                }
             }
             let row = sqlx::query(
                 "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM enrolments \
