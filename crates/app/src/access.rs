@@ -183,6 +183,28 @@ impl Actor {
 impl App {
     /// Refuses unless the area lies in the actor's scope. An area this
     /// deployment does not know lies in no one's scope but the nation's.
+    /// A batch job over `area`, or over the whole country when none is
+    /// named, which only a national scope may run.
+    pub(crate) fn require_run_scope(&self, actor: &Actor, area: Option<&str>) -> Result<(), AppError> {
+        match area {
+            Some(a) => {
+                if self.area_path(a).is_none() {
+                    return Err(AppError::invalid(
+                        "area",
+                        "unknown",
+                        format!("no area has the code {a:?}"),
+                    ));
+                }
+                self.require_area(actor, a)
+            }
+            None if *actor.scope() != Scope::National => Err(AppError::forbidden(
+                "outside-area",
+                "a run over the whole country needs a national scope; name an area",
+            )),
+            None => Ok(()),
+        }
+    }
+
     pub(crate) fn require_area(&self, actor: &Actor, area: &str) -> Result<(), AppError> {
         let covered = match self.area_path(area) {
             Some(path) => actor.scope.covers_path(path),

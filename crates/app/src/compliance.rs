@@ -122,6 +122,13 @@ impl App {
         rows: &[ComplianceRow],
     ) -> Result<usize, AppError> {
         actor.require(Permission::PersonsWrite)?;
+        if source.trim().is_empty() || source.chars().count() > 60 {
+            return Err(AppError::invalid(
+                "source",
+                "invalid",
+                "name the source in 1 to 60 characters",
+            ));
+        }
         self.store()
             .save_compliance(rows, source, &actor.name, Utc::now())
             .await?;

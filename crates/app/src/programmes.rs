@@ -21,7 +21,8 @@ use himaya_domain::programme::{
 };
 use himaya_domain::vocab::Relationship;
 use himaya_store::{
-    Admission, DecisionRow, EnrolmentEvent, EnrolmentRow, NotificationRow, RunRow, TargetingCursor, TargetingUnit,
+    Admission, DecisionRow, EnrolmentEvent, EnrolmentRow, NotificationRow, ProgrammeRow, RunRow, TargetingCursor,
+    TargetingUnit,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -589,6 +590,18 @@ fn parse_definition(row_definition: &str) -> Result<ProgrammeDef, AppError> {
     serde_json::from_str(row_definition).map_err(|e| AppError::Internal(format!("stored programme: {e}")))
 }
 
+impl ProgrammeView {
+    fn of(row: ProgrammeRow) -> Result<ProgrammeView, AppError> {
+        Ok(ProgrammeView {
+            definition: parse_definition(&row.definition)?,
+            code: row.code,
+            version: row.version,
+            saved_at: row.saved_at,
+            saved_by: row.saved_by,
+        })
+    }
+}
+
 impl App {
     /// Checks a programme definition and saves it as the programme's next
     /// version (unchanged definitions keep their version).
@@ -608,21 +621,7 @@ impl App {
             )
             .await?;
         }
-        let row = self
-            .store()
-            .programme(&def.code)
-            .await?
-            .ok_or_else(|| AppError::NotFound {
-                what: "programme",
-                id: def.code.clone(),
-            })?;
-        Ok(ProgrammeView {
-            code: row.code,
-            version: row.version,
-            definition: def,
-            saved_at: row.saved_at,
-            saved_by: row.saved_by,
-        })
+        ProgrammeView::of(self.stored_programme(&def.code).await?)
     }
 
     pub async fn programmes(&self, actor: &Actor) -> Result<Vec<ProgrammeView>, AppError> {
@@ -631,39 +630,25 @@ impl App {
             .programmes()
             .await?
             .into_iter()
-            .map(|row| {
-                Ok(ProgrammeView {
-                    definition: parse_definition(&row.definition)?,
-                    code: row.code,
-                    version: row.version,
-                    saved_at: row.saved_at,
-                    saved_by: row.saved_by,
-                })
-            })
+            .map(ProgrammeView::of)
             .collect()
     }
 
     pub async fn programme(&self, actor: &Actor, code: &str) -> Result<ProgrammeView, AppError> {
         actor.require(Permission::ProgrammesRead)?;
-        let row = self.store().programme(code).await?.ok_or_else(|| AppError::NotFound {
+        ProgrammeView::of(self.stored_programme(code).await?)
+    }
+
+    async fn stored_programme(&self, code: &str) -> Result<ProgrammeRow, AppError> {
+        self.store().programme(code).await?.ok_or_else(|| AppError::NotFound {
             what: "programme",
             id: code.to_owned(),
-        })?;
-        Ok(ProgrammeView {
-            definition: parse_definition(&row.definition)?,
-            code: row.code,
-            version: row.version,
-            saved_at: row.saved_at,
-            saved_by: row.saved_by,
         })
     }
 
     /// The programme in force, compiled, with its version.
     async fn current_programme(&self, code: &str) -> Result<(Programme, i64), AppError> {
-        let row = self.store().programme(code).await?.ok_or_else(|| AppError::NotFound {
-            what: "programme",
-            id: code.to_owned(),
-        })?;
+        let row = self.stored_programme(code).await?;
         let def = parse_definition(&row.definition)?;
         // Saved definitions were checked; one that no longer compiles (the
         // deployment's attributes changed since) is refused, not run.
@@ -674,26 +659,6 @@ impl App {
             )
         })?;
         Ok((programme, row.version))
-    }
-
-    fn require_run_scope(&self, actor: &Actor, area: Option<&str>) -> Result<(), AppError> {
-        match area {
-            Some(a) => {
-                if self.area_path(a).is_none() {
-                    return Err(AppError::invalid(
-                        "area",
-                        "unknown",
-                        format!("no area has the code {a:?}"),
-                    ));
-                }
-                self.require_area(actor, a)
-            }
-            None if *actor.scope() != Scope::National => Err(AppError::forbidden(
-                "outside-area",
-                "a run over the whole country needs a national scope; name an area",
-            )),
-            None => Ok(()),
-        }
     }
 
     /// Evaluates every household or person in scope against a programme.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use himaya_domain::access::{Permission, Scope};
+use himaya_domain::access::Permission;
 use himaya_domain::household::HouseholdId;
 use himaya_domain::pmt::{Contribution, PmtModel};
 use himaya_store::{ScoreRow, ToScore};
@@ -84,25 +84,7 @@ impl App {
         mut progress: impl FnMut(&ScoreRun),
     ) -> Result<ScoreRun, AppError> {
         actor.require(Permission::HouseholdsWrite)?;
-        match area {
-            Some(a) => {
-                if self.area_path(a).is_none() {
-                    return Err(AppError::invalid(
-                        "area",
-                        "unknown",
-                        format!("no area has the code {a:?}"),
-                    ));
-                }
-                self.require_area(actor, a)?;
-            }
-            None if *actor.scope() != Scope::National => {
-                return Err(AppError::forbidden(
-                    "outside-area",
-                    "a run over the whole country needs a national scope; name an area",
-                ));
-            }
-            None => {}
-        }
+        self.require_run_scope(actor, area)?;
         let model = std::sync::Arc::new(self.deployment().pmt.clone().ok_or_else(no_model)?);
         let mut run = ScoreRun {
             model_version: model.version.clone(),

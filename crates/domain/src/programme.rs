@@ -529,26 +529,7 @@ impl Indexer for ParamsView<'_> {
     }
 }
 
-impl Val for ParamsView<'_> {
-    fn get_type(&self) -> &Type {
-        &PARAMS
-    }
-    fn cel_type() -> &'static Type {
-        &PARAMS
-    }
-    fn as_indexer<'b, 'v>(&'b self) -> Option<&'b (dyn Indexer + 'v)>
-    where
-        Self: 'v,
-    {
-        Some(self)
-    }
-    fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
-    where
-        Self: 'v,
-    {
-        Box::new(self.clone())
-    }
-}
+facts::record_val!(ParamsView, PARAMS);
 
 /// A runtime error as a family's officer would read it.
 fn describe(e: &ExecutionError) -> String {
@@ -898,36 +879,23 @@ impl Programme {
         let ids = Ids::of(facts);
         let view = HouseholdView::new(facts, &ids);
         let ctx = context(&view, &self.params, person, None);
-        let clauses: Vec<ClauseValue> = self
-            .rules
-            .eligibility
-            .iter()
-            .zip(&self.def.eligibility)
-            .map(|(rule, clause)| {
-                let result = Self::holds(rule, &ctx);
-                ClauseValue {
-                    rule: rule.source.clone(),
-                    label: label_in(&clause.label, language).unwrap_or(&rule.source).to_owned(),
-                    holds: result.as_ref().ok().copied(),
-                    error: result.err(),
-                }
-            })
-            .collect();
-        let conditions: Vec<ClauseValue> = self
-            .rules
-            .conditions
-            .iter()
-            .zip(&self.def.conditions)
-            .map(|(rule, clause)| {
-                let result = Self::holds(rule, &ctx);
-                ClauseValue {
-                    rule: rule.source.clone(),
-                    label: label_in(&clause.label, language).unwrap_or(&rule.source).to_owned(),
-                    holds: result.as_ref().ok().copied(),
-                    error: result.err(),
-                }
-            })
-            .collect();
+        let values = |rules: &[Rule], clauses: &[Clause]| -> Vec<ClauseValue> {
+            rules
+                .iter()
+                .zip(clauses)
+                .map(|(rule, clause)| {
+                    let result = Self::holds(rule, &ctx);
+                    ClauseValue {
+                        rule: rule.source.clone(),
+                        label: label_in(&clause.label, language).unwrap_or(&rule.source).to_owned(),
+                        holds: result.as_ref().ok().copied(),
+                        error: result.err(),
+                    }
+                })
+                .collect()
+        };
+        let clauses = values(&self.rules.eligibility, &self.def.eligibility);
+        let conditions = values(&self.rules.conditions, &self.def.conditions);
         let excluded_by = self.excluded_by(facts, person);
         let outcome = self.decide(facts, &view, person);
         let (eligible, amount, recipient, error) = match outcome {
@@ -1013,6 +981,9 @@ impl<'a, T: Val + 'a> Val for ByRef<'a, T> {
     }
 }
 
+/// The longest rule accepted, in characters.
+pub const MAX_RULE_CHARS: usize = 2_000;
+
 /// Compiles one rule and checks it statically and on the sample household.
 fn check_rule(
     key: &str,
@@ -1025,6 +996,17 @@ fn check_rule(
 ) -> Option<Rule> {
     if source.trim().is_empty() {
         problem.push(key, "required", "the rule is empty");
+        return None;
+    }
+    // Parsing, checking and evaluating recurse over the expression: a bound
+    // on its length bounds their depth (a rule of 50,000 terms would
+    // overflow the stack). Real rules are a few hundred characters.
+    if source.chars().count() > MAX_RULE_CHARS {
+        problem.push(
+            key,
+            "too-long",
+            format!("a rule may have at most {MAX_RULE_CHARS} characters; split it into clauses"),
+        );
         return None;
     }
     let program = match ENV.compile(source) {

@@ -793,14 +793,6 @@ async fn record_compliance(
     StrictJson(body): StrictJson<ComplianceBody>,
 ) -> Result<Response, ApiError> {
     let source = body.source.unwrap_or_else(|| "api".to_owned());
-    if source.trim().is_empty() || source.chars().count() > 60 {
-        return Err(himaya_app::AppError::Invalid(himaya_domain::Problem::single(
-            "source",
-            "invalid",
-            "name the source in 1 to 60 characters",
-        ))
-        .into());
-    }
     let recorded = s.app.record_compliance(&actor, &source, &body.records).await?;
     Ok(axum::Json(serde_json::json!({ "recorded": recorded })).into_response())
 }

@@ -397,6 +397,14 @@ async fn compliance_is_checked_recorded_and_read_by_conditions() {
     assert_eq!(e.body["decision"]["amount"], 250_000);
     assert_eq!(e.body["decision"]["conditions"][0]["holds"], false);
 
+    let r = t
+        .post(
+            "/api/v1/compliance",
+            json!({"source": "", "records": [
+                {"person_id": bilal, "kind": "school_attendance", "period": "2026-Q2", "value": 64}]}),
+        )
+        .await;
+    assert_eq!(r.field_errors(), ["source=invalid"]);
     // 64 % in the second quarter, then 85 % in the third: the latest counts.
     for (period, value) in [("2026-Q2", 64), ("2026-Q3", 85)] {
         let r = t
@@ -540,4 +548,77 @@ async fn enrolment_respects_the_quota_and_exclusive_programmes() {
         )
         .await;
     assert_eq!(r.body["code"], "stale-decision", "{:#}", r.body);
+}
+
+#[tokio::test]
+async fn households_whose_data_is_too_old_are_listed_for_resurvey_in_scope() {
+    let t = spawn().await;
+    put(&t, "pk-kafalat", programme_json("pk-kafalat")).await;
+    let multan = scored_household(&t, "3520212345671", true).await;
+    let mut h = household("4210112345673");
+    h["household"]["attributes"] = json!({"wall_material": "unbaked_brick_or_mud", "floor_material": "earth_or_sand",
+        "toilet_type": "none", "cooking_fuel": "wood", "has_refrigerator": false, "has_television": false,
+        "has_motorcycle": false, "has_car": false, "rooms": 1, "urban_rural": "rural"});
+    h["household"]["area"] = json!("PK-SD-HYD");
+    t.register(h).await;
+    let r = t
+        .post("/api/v1/programmes/pk-kafalat/runs", json!({"enrol": true}))
+        .await;
+    assert_eq!(r.body["enrolled"], 2, "{:#}", r.body);
+    // Fresh data: nothing is due.
+    let due = t.get("/api/v1/programmes/pk-kafalat/recertification").await;
+    assert_eq!(due.body["items"], json!([]), "{:#}", due.body);
+    // Kafalat recertifies after 36 months: both surveyed four years ago.
+    {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&t.url).await.unwrap();
+        sqlx::query("UPDATE households SET updated_at = '2022-01-01T00:00:00.000000Z'")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let due = t.get("/api/v1/programmes/pk-kafalat/recertification").await;
+    let ids: Vec<&str> = due.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["household_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "{:#}", due.body);
+    // A district officer in Multan sees only Multan's.
+    let officer = t.user("officer.multan", &["district_officer"], &["PK-PB-MUL"]).await;
+    let r = t
+        .send_as(
+            &officer,
+            Method::GET,
+            "/api/v1/programmes/pk-kafalat/recertification",
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 1, "{:#}", r.body);
+    assert_eq!(r.body["items"][0]["household_id"], id(&multan));
+}
+
+#[tokio::test]
+async fn registration_order_enrols_the_earliest_registered_first() {
+    let t = spawn().await;
+    let mut kafalat = programme_json("pk-kafalat");
+    kafalat["quota"] = json!(1);
+    kafalat["priority"] = json!("registration_order");
+    assert_eq!(put(&t, "pk-kafalat", kafalat).await.status, StatusCode::OK);
+    let first = scored_household(&t, "3520212345671", true).await;
+    let second = scored_household(&t, "3520212345682", true).await;
+    let r = t
+        .post("/api/v1/programmes/pk-kafalat/runs", json!({"enrol": true}))
+        .await;
+    assert_eq!(r.body["enrolled"], 1, "{:#}", r.body);
+    let status = |h: &Value| {
+        let path = format!("/api/v1/households/{}/programmes/pk-kafalat/eligibility", id(h));
+        let t = &t;
+        async move { t.get(&path).await.body["enrolment"]["status"].clone() }
+    };
+    assert_eq!(status(&first).await, "enrolled");
+    assert_eq!(status(&second).await, "eligible");
 }

@@ -59,6 +59,33 @@ static MEMBER: Type = Type::new_unspecified_type("himaya.Member");
 static ATTRIBUTES: Type = Type::new_unspecified_type("himaya.Attributes");
 static MEMBERS: Type = Type::new_unspecified_type("list");
 
+/// `Val` for a record CEL reads field by field through its `Indexer`.
+macro_rules! record_val {
+    ($name:ident, $type:ident) => {
+        impl<'a> Val for $name<'a> {
+            fn get_type(&self) -> &Type {
+                &$type
+            }
+            fn cel_type() -> &'static Type {
+                &$type
+            }
+            fn as_indexer<'b, 'v>(&'b self) -> Option<&'b (dyn Indexer + 'v)>
+            where
+                Self: 'v,
+            {
+                Some(self)
+            }
+            fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
+            where
+                Self: 'v,
+            {
+                Box::new(self.clone())
+            }
+        }
+    };
+}
+pub(crate) use record_val;
+
 /// The fields a rule may read on `household`, for messages.
 pub const HOUSEHOLD_FIELDS: &[&str] = &[
     "id",
@@ -181,26 +208,7 @@ impl<'a> Indexer for MemberView<'a> {
     }
 }
 
-impl<'a> Val for MemberView<'a> {
-    fn get_type(&self) -> &Type {
-        &MEMBER
-    }
-    fn cel_type() -> &'static Type {
-        &MEMBER
-    }
-    fn as_indexer<'b, 'v>(&'b self) -> Option<&'b (dyn Indexer + 'v)>
-    where
-        Self: 'v,
-    {
-        Some(self)
-    }
-    fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
-    where
-        Self: 'v,
-    {
-        Box::new(self.clone())
-    }
-}
+record_val!(MemberView, MEMBER);
 
 /// Household attributes, converted to CEL values as they are read.
 #[derive(Clone, Debug)]
@@ -236,26 +244,7 @@ impl<'a> Indexer for AttributesView<'a> {
     }
 }
 
-impl<'a> Val for AttributesView<'a> {
-    fn get_type(&self) -> &Type {
-        &ATTRIBUTES
-    }
-    fn cel_type() -> &'static Type {
-        &ATTRIBUTES
-    }
-    fn as_indexer<'b, 'v>(&'b self) -> Option<&'b (dyn Indexer + 'v)>
-    where
-        Self: 'v,
-    {
-        Some(self)
-    }
-    fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
-    where
-        Self: 'v,
-    {
-        Box::new(self.clone())
-    }
-}
+record_val!(AttributesView, ATTRIBUTES);
 
 /// The members, as a list CEL iterates, indexes and sizes.
 #[derive(Clone, Debug)]
@@ -422,23 +411,4 @@ impl<'a> Indexer for HouseholdView<'a> {
     }
 }
 
-impl<'a> Val for HouseholdView<'a> {
-    fn get_type(&self) -> &Type {
-        &HOUSEHOLD
-    }
-    fn cel_type() -> &'static Type {
-        &HOUSEHOLD
-    }
-    fn as_indexer<'b, 'v>(&'b self) -> Option<&'b (dyn Indexer + 'v)>
-    where
-        Self: 'v,
-    {
-        Some(self)
-    }
-    fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
-    where
-        Self: 'v,
-    {
-        Box::new(self.clone())
-    }
-}
+record_val!(HouseholdView, HOUSEHOLD);

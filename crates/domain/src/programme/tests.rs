@@ -297,3 +297,30 @@ fn fields_are_checked_on_branches_the_sample_does_not_take() {
         "{got:?}"
     );
 }
+
+#[test]
+fn a_very_long_rule_is_refused_not_a_crash() {
+    let mut def = kafalat();
+    def.benefit = format!("1{}", " + 1".repeat(50_000));
+    let errors = refusal(def);
+    assert_eq!(
+        (errors[0].0.as_str(), errors[0].1),
+        ("benefit", "too-long"),
+        "{errors:?}"
+    );
+    // The longest rule accepted parses, checks and runs without exhausting the stack.
+    let mut def = kafalat();
+    let terms = (MAX_RULE_CHARS - 1) / 4;
+    def.benefit = format!("1{}", " + 1".repeat(terms));
+    let p = Programme::compile(def, &pk()).unwrap();
+    match decide(&p, &family(Some(10.0))) {
+        Outcome::Eligible { amount, .. } => assert_eq!(amount, terms as i64 + 1),
+        other => panic!("{other:?}"),
+    }
+    let mut def = kafalat();
+    def.eligibility[0].rule = format!("{}true{}", "(".repeat(900), ")".repeat(900));
+    assert!(
+        Programme::compile(def, &pk()).is_err(),
+        "nesting beyond the parser's depth is refused"
+    );
+}
