@@ -14,10 +14,11 @@ use chrono::{DateTime, Months, NaiveDate, Utc};
 use himaya_domain::access::{Permission, Scope};
 use himaya_domain::enrolment::{EnrolmentStatus, check_reason, check_transition};
 use himaya_domain::household::HouseholdId;
+use himaya_domain::person::PersonId;
 use himaya_domain::pmt::{Contribution, PmtModel};
 use himaya_domain::programme::{
-    Explanation, HouseholdFacts, HouseholdView, Ids, MemberFacts, Outcome, Priority, Programme, ProgrammeDef, Refusal,
-    TargetUnit,
+    Explanation, HouseholdFacts, HouseholdView, MemberFacts, Outcome, PersonFacts, Priority, Programme, ProgrammeDef,
+    Refusal, TargetUnit,
 };
 use himaya_domain::vocab::Relationship;
 use himaya_store::{
@@ -187,59 +188,39 @@ fn age_band(age: Option<u32>) -> &'static str {
     }
 }
 
-/// What targeting reads of a stored household version: the rest is skipped unparsed.
-#[derive(serde::Deserialize)]
-struct StoredHousehold {
-    #[serde(default)]
-    attributes: himaya_domain::attributes::Attributes,
-}
+/// Each area's code with the areas above it, top first (`household.areas`).
+type AreaLines = HashMap<String, Arc<[String]>>;
 
-/// What targeting reads of a stored person version.
-#[derive(serde::Deserialize)]
-struct StoredMember {
-    sex: himaya_domain::vocab::Sex,
-    date_of_birth: Option<himaya_domain::date::PartialDate>,
-    relationship: Relationship,
-    marital_status: Option<himaya_domain::vocab::MaritalStatus>,
-    disability: Option<himaya_domain::person::Disability>,
-    maternal_status: Option<himaya_domain::vocab::MaternalStatus>,
-    school: Option<StoredSchool>,
-    #[serde(default)]
-    identifiers: Vec<StoredIdentifier>,
-}
-
-#[derive(serde::Deserialize)]
-struct StoredSchool {
-    level: himaya_domain::vocab::SchoolLevel,
-}
-
-#[derive(serde::Deserialize)]
-struct StoredIdentifier {
-    #[serde(rename = "type")]
-    id_type: himaya_domain::identifier::IdentifierType,
-}
-
-/// Builds what rules see of a household: members head first, ages on
-/// `today`, the score. Stored data that does not parse is an error for
-/// this household alone.
+/// Builds what rules see of a household from its stored rule facts:
+/// members head first, ages on `today`, the score. Stored facts that do
+/// not parse are an error for this household alone.
 fn facts_of(
     unit: TargetingUnit,
-    paths: &HashMap<String, String>,
+    areas: &AreaLines,
     model: Option<&PmtModel>,
     today: NaiveDate,
 ) -> Result<HouseholdFacts, (HouseholdId, String)> {
     let corrupt = |e: serde_json::Error| (unit.id, format!("stored data could not be read: {e}"));
-    let household: StoredHousehold = serde_json::from_str(&unit.data).map_err(corrupt)?;
+    let attributes: himaya_domain::attributes::Attributes = serde_json::from_str(&unit.attributes).map_err(corrupt)?;
+    let stored: Vec<(PersonId, PersonFacts)> = serde_json::from_str(&unit.member_facts).map_err(corrupt)?;
     let household_id = unit.id.to_string();
-    let mut members = Vec::with_capacity(unit.members.len());
-    for (id, data) in &unit.members {
-        let p: StoredMember = serde_json::from_str(data).map_err(corrupt)?;
-        let mut m = member_facts(*id, p, today, &unit.enrolments);
+    let mut members = Vec::with_capacity(stored.len());
+    for (id, facts) in stored {
+        let mut m = MemberFacts::new(id, facts, today);
+        if !unit.enrolments.is_empty() {
+            let key = id.to_string();
+            m.enrolments = unit
+                .enrolments
+                .iter()
+                .filter(|(_, b)| *b == key)
+                .map(|(c, _)| c.clone())
+                .collect();
+        }
         // The latest quarter recorded of each kind.
         let latest = |kind: &str| {
             unit.compliance
                 .iter()
-                .filter(|c| c.person_id == *id && c.kind == kind)
+                .filter(|c| c.person_id == id && c.kind == kind)
                 .max_by(|a, b| a.period.cmp(&b.period))
                 .map(|c| c.value)
         };
@@ -248,16 +229,16 @@ fn facts_of(
         members.push(m);
     }
     members.sort_by_key(|m| m.relationship != Relationship::Head);
-    let areas = paths
+    let areas = areas
         .get(&unit.area_code)
-        .map(|p| p.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect())
-        .unwrap_or_else(|| vec![unit.area_code.clone()]);
+        .cloned()
+        .unwrap_or_else(|| Arc::from(vec![unit.area_code.clone()]));
     Ok(HouseholdFacts {
         id: unit.id,
-        pmt_score: model.and_then(|m| m.score(&household.attributes).ok()).map(|s| s.score),
+        pmt_score: model.and_then(|m| m.score_value(&attributes)),
         area: unit.area_code,
         areas,
-        attributes: household.attributes,
+        attributes,
         members,
         enrolments: unit
             .enrolments
@@ -266,33 +247,6 @@ fn facts_of(
             .map(|(c, _)| c.clone())
             .collect(),
     })
-}
-
-fn member_facts(
-    id: himaya_domain::person::PersonId,
-    p: StoredMember,
-    today: NaiveDate,
-    enrolments: &[(String, String)],
-) -> MemberFacts {
-    let key = id.to_string();
-    MemberFacts {
-        id,
-        sex: p.sex,
-        age: p.date_of_birth.and_then(|d| d.age_on(today)),
-        relationship: p.relationship,
-        marital_status: p.marital_status,
-        maternal_status: p.maternal_status,
-        disability: p.disability.as_ref().is_some_and(|d| d.has_disability()),
-        school_level: p.school.map(|s| s.level),
-        identifier_types: p.identifiers.iter().map(|i| i.id_type.code()).collect(),
-        enrolments: enrolments
-            .iter()
-            .filter(|(_, b)| *b == key)
-            .map(|(c, _)| c.clone())
-            .collect(),
-        attendance: None,
-        health_visits: None,
-    }
 }
 
 /// Adds `by` to `key`'s count, allocating the key only the first time it is seen.
@@ -459,7 +413,7 @@ fn decide_page(
     units: Vec<TargetingUnit>,
     programme: &Programme,
     simulated: Option<&Programme>,
-    paths: &HashMap<String, String>,
+    areas: &AreaLines,
     model: Option<&PmtModel>,
     today: NaiveDate,
     keep_decisions: bool,
@@ -471,7 +425,7 @@ fn decide_page(
     let code = programme.code().to_owned();
     for unit in units {
         let t = Instant::now();
-        let facts = match facts_of(unit, paths, model, today) {
+        let facts = match facts_of(unit, areas, model, today) {
             Ok(f) => f,
             Err((household, message)) => {
                 out.units += 1;
@@ -482,8 +436,8 @@ fn decide_page(
                 continue;
             }
         };
-        let ids = Ids::of(&facts);
-        let view = HouseholdView::new(&facts, &ids);
+        let household_id = facts.id.to_string();
+        let view = HouseholdView::new(&facts, &household_id);
         bump(&mut out.households_by_district, district(&facts), 1);
         out.preparing += t.elapsed();
         let t = Instant::now();
@@ -492,9 +446,13 @@ fn decide_page(
             TargetUnit::Person => (0..facts.members.len()).map(Some).collect(),
         };
         for person in persons {
+            let member_id;
             let beneficiary = match person {
-                Some(i) => &ids.members[i],
-                None => &ids.household,
+                Some(i) => {
+                    member_id = facts.members[i].id.to_string();
+                    &member_id
+                }
+                None => &household_id,
             };
             let active = match person {
                 Some(i) => facts.members[i].enrolments.contains(&code),
@@ -603,6 +561,18 @@ impl ProgrammeView {
 }
 
 impl App {
+    /// The line of areas above each of `codes`, for rules' `household.areas`.
+    fn area_lines<'a>(&self, codes: impl IntoIterator<Item = &'a str>) -> AreaLines {
+        codes
+            .into_iter()
+            .filter_map(|code| {
+                let path = self.area_path(code)?;
+                let line: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+                Some((code.to_owned(), Arc::from(line)))
+            })
+            .collect()
+    }
+
     /// Checks a programme definition and saves it as the programme's next
     /// version (unchanged definitions keep their version).
     pub async fn save_programme(&self, actor: &Actor, def: ProgrammeDef) -> Result<ProgrammeView, AppError> {
@@ -795,13 +765,7 @@ impl App {
         let area = request.area.as_deref();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let model = self.deployment().pmt.clone().map(Arc::new);
-        let paths = Arc::new(
-            self.deployment()
-                .areas
-                .iter()
-                .filter_map(|a| self.area_path(&a.code).map(|p| (a.code.clone(), p.to_owned())))
-                .collect::<HashMap<_, _>>(),
-        );
+        let paths = Arc::new(self.area_lines(self.deployment().areas.iter().map(|a| a.code.as_str())));
         let today = Utc::now().date_naive();
         let mut report = RunReport {
             run_id: run_id.map(str::to_owned),
@@ -959,30 +923,19 @@ impl App {
         let def = &programme.def;
         let admission = admission_of(programme);
         let mut enrolled = 0;
-        // Those left eligible (in an excluded programme) are passed over.
-        let mut skipped = 0u64;
-        loop {
-            let queue = self
-                .store()
-                .enrolment_queue(
-                    programme.code(),
-                    run_id,
-                    def.priority == Priority::LowestScoreFirst,
-                    1_000,
-                    skipped,
-                )
-                .await?;
-            if queue.is_empty() {
-                break;
-            }
-            let ids: Vec<String> = queue.iter().map(|e| e.beneficiary_id.clone()).collect();
-            let take: Vec<&EnrolmentRow> = queue.iter().collect();
+        let queue = self
+            .store()
+            .enrolment_queue(programme.code(), run_id, def.priority == Priority::LowestScoreFirst)
+            .await?;
+        for ids in queue.chunks(1_000) {
+            let batch = self.store().enrolments_of(programme.code(), ids).await?;
+            let take: Vec<&EnrolmentRow> = batch.iter().collect();
             let notes = self.notifications(programme, &take).await?;
             let moves = self
                 .store()
                 .transition_enrolments(
                     programme.code(),
-                    &ids,
+                    ids,
                     EnrolmentStatus::Eligible,
                     EnrolmentStatus::Enrolled,
                     Some("targeting run"),
@@ -994,9 +947,8 @@ impl App {
                 )
                 .await?;
             enrolled += moves.moved.len() as u64;
-            skipped += moves.excluded.len() as u64;
             self.store().renew_run(run_id, lease_from(Utc::now())).await?;
-            if moves.full || moves.moved.is_empty() && moves.excluded.is_empty() {
+            if moves.full {
                 break;
             }
         }
@@ -1238,24 +1190,21 @@ impl App {
                 enrolments.push((e.programme_code, e.beneficiary_id));
             }
         }
+        let member_facts: Vec<(PersonId, PersonFacts)> = members
+            .iter()
+            .filter(|p| p.record.status == himaya_domain::vocab::PersonStatus::Active)
+            .map(|p| (p.id, PersonFacts::of(&p.record)))
+            .collect();
         let unit = TargetingUnit {
             id: household_id,
             area_code: household.record.area.clone(),
             updated_at: household.updated_at,
-            data: stored_json(&household.record)?,
-            members: members
-                .iter()
-                .filter(|p| p.record.status == himaya_domain::vocab::PersonStatus::Active)
-                .map(|p| Ok((p.id, stored_json(&p.record)?)))
-                .collect::<Result<_, AppError>>()?,
+            attributes: stored_json(&household.record.attributes)?,
+            member_facts: stored_json(&member_facts)?,
             enrolments,
             compliance: self.store().household_compliance(household_id).await?,
         };
-        let paths: HashMap<String, String> = self
-            .area_path(&unit.area_code)
-            .map(|p| (unit.area_code.clone(), p.to_owned()))
-            .into_iter()
-            .collect();
+        let paths = self.area_lines([unit.area_code.as_str()]);
         let model = self.deployment().pmt.as_ref();
         let facts = facts_of(unit, &paths, model, Utc::now().date_naive())
             .map_err(|(_, message)| AppError::Internal(message))?;

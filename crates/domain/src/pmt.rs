@@ -52,6 +52,23 @@ pub struct Term {
     pub levels: BTreeMap<String, f64>,
 }
 
+impl Term {
+    /// The household's value of the term's attribute and what it adds to
+    /// the estimate; `None` when the value is missing or of another type
+    /// than the schema says (which the registry's checks never let in:
+    /// counted as missing rather than guessed).
+    fn contribution<'a>(&self, attributes: &'a Attributes) -> Option<(&'a Value, f64)> {
+        let value = attributes.get(&self.attribute).filter(|v| !v.is_null())?;
+        let contribution = match (value, self.weight) {
+            (Value::String(level), None) => self.levels.get(level).copied().unwrap_or(0.0),
+            (Value::Bool(b), Some(w)) => w * f64::from(u8::from(*b)),
+            (Value::Number(n), Some(w)) => w * n.as_f64().unwrap_or(0.0),
+            _ => return None,
+        };
+        Some((value, contribution))
+    }
+}
+
 /// What one term added to a household's estimate.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Contribution {
@@ -169,20 +186,9 @@ impl PmtModel {
         let mut contributions = Vec::with_capacity(self.terms.len());
         let mut estimate = self.intercept;
         for t in &self.terms {
-            let Some(value) = attributes.get(&t.attribute).filter(|v| !v.is_null()) else {
+            let Some((value, contribution)) = t.contribution(attributes) else {
                 missing.push(t.attribute.clone());
                 continue;
-            };
-            let contribution = match (value, t.weight) {
-                (Value::String(level), None) => t.levels.get(level).copied().unwrap_or(0.0),
-                (Value::Bool(b), Some(w)) => w * f64::from(u8::from(*b)),
-                (Value::Number(n), Some(w)) => w * n.as_f64().unwrap_or(0.0),
-                // A value of another type than the schema says cannot pass
-                // the registry's checks; count it as missing rather than guess.
-                _ => {
-                    missing.push(t.attribute.clone());
-                    continue;
-                }
             };
             estimate += contribution;
             contributions.push(Contribution {
@@ -200,6 +206,16 @@ impl PmtModel {
             intercept: self.intercept,
             contributions,
         })
+    }
+
+    /// The score alone, as [`PmtModel::score`] gives it, without the terms:
+    /// `None` when an input is missing. For runs over many households.
+    pub fn score_value(&self, attributes: &Attributes) -> Option<f64> {
+        let mut estimate = self.intercept;
+        for t in &self.terms {
+            estimate += t.contribution(attributes)?.1;
+        }
+        Some(self.scale_of(estimate))
     }
 
     /// An estimate on the 0–100 scale.

@@ -24,7 +24,7 @@ use crate::error::Problem;
 use crate::household::HouseholdId;
 use crate::person::PersonId;
 use crate::vocab::{MaritalStatus, MaternalStatus, Relationship, SchoolLevel, Sex};
-pub use facts::{HouseholdFacts, HouseholdView, Ids, MemberFacts};
+pub use facts::{HouseholdFacts, HouseholdView, MemberFacts, PersonFacts};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -580,7 +580,7 @@ fn sample(deployment: &Deployment) -> HouseholdFacts {
     };
     HouseholdFacts {
         id: HouseholdId(uuid::Uuid::nil()),
-        areas: vec![area.clone()],
+        areas: Arc::from(vec![area.clone()]),
         area,
         pmt_score: Some(25.0),
         attributes,
@@ -876,8 +876,8 @@ impl Programme {
 
     /// Every clause's value for one unit, with labels in `language`.
     pub fn explain(&self, facts: &HouseholdFacts, person: Option<usize>, language: &str) -> Explanation {
-        let ids = Ids::of(facts);
-        let view = HouseholdView::new(facts, &ids);
+        let id = facts.id.to_string();
+        let view = HouseholdView::new(facts, &id);
         let ctx = context(&view, &self.params, person, None);
         let values = |rules: &[Rule], clauses: &[Clause]| -> Vec<ClauseValue> {
             rules
@@ -1048,8 +1048,8 @@ fn check_rule(
     };
     // Run on the sample: unknown fields, wrong types and runtime faults show here.
     let facts = sample(deployment);
-    let ids = Ids::of(&facts);
-    let view = HouseholdView::new(&facts, &ids);
+    let id = facts.id.to_string();
+    let view = HouseholdView::new(&facts, &id);
     let person = matches!(scope, Scope::Unit { person: true } | Scope::Recipient { person: true }).then_some(0);
     let m = matches!(scope, Scope::Recipient { .. }).then_some(0);
     let ctx = context(&view, params, person, m);

@@ -11,7 +11,10 @@ use himaya_domain::household::{HouseholdId, HouseholdRecord};
 use himaya_domain::person::{PersonId, PersonRecord};
 use sqlx::Connection;
 
-use crate::registry::{WriteMeta, household_data, identifier_taken, name_tokens, person_data};
+use crate::registry::{
+    WriteMeta, household_attributes, household_data, identifier_taken, member_facts, name_tokens, person_data,
+    person_facts,
+};
 use crate::{Backend, Store, StoreError, time_text};
 
 /// A new household with its members and source keys, as stored text: built
@@ -27,6 +30,8 @@ pub struct LoadHousehold {
     change: &'static str,
     reason: Option<String>,
     data: String,
+    attributes: String,
+    member_facts: String,
     persons: Vec<LoadPerson>,
 }
 
@@ -36,6 +41,7 @@ struct LoadPerson {
     status: &'static str,
     phone: Option<String>,
     data: String,
+    facts: String,
     tokens: Vec<String>,
     identifiers: Vec<(&'static str, String)>,
     active: bool,
@@ -52,6 +58,30 @@ impl LoadHousehold {
         members: &[(PersonId, &PersonRecord, &str)],
     ) -> LoadHousehold {
         let ids: Vec<PersonId> = members.iter().map(|m| m.0).collect();
+        let persons: Vec<LoadPerson> = members
+            .iter()
+            .map(|(person_id, person, key)| LoadPerson {
+                id: person_id.to_string(),
+                key: (*key).to_owned(),
+                status: person.status.code(),
+                phone: person.phone.as_ref().map(|p| p.as_str().to_owned()),
+                data: person_data(id, person),
+                facts: person_facts(person),
+                tokens: name_tokens(person),
+                identifiers: person
+                    .identifiers
+                    .iter()
+                    .map(|i| (i.id_type.code(), i.value.clone()))
+                    .collect(),
+                active: person.is_active(),
+            })
+            .collect();
+        let member_facts = member_facts(
+            persons
+                .iter()
+                .filter(|p| p.active)
+                .map(|p| (p.id.as_str(), p.facts.as_str())),
+        );
         LoadHousehold {
             id: id.to_string(),
             key: key.to_owned(),
@@ -63,23 +93,9 @@ impl LoadHousehold {
             change: meta.change.code(),
             reason: meta.reason.clone(),
             data: household_data(record, &ids),
-            persons: members
-                .iter()
-                .map(|(person_id, person, key)| LoadPerson {
-                    id: person_id.to_string(),
-                    key: (*key).to_owned(),
-                    status: person.status.code(),
-                    phone: person.phone.as_ref().map(|p| p.as_str().to_owned()),
-                    data: person_data(id, person),
-                    tokens: name_tokens(person),
-                    identifiers: person
-                        .identifiers
-                        .iter()
-                        .map(|i| (i.id_type.code(), i.value.clone()))
-                        .collect(),
-                    active: person.is_active(),
-                })
-                .collect(),
+            attributes: household_attributes(record),
+            member_facts,
+            persons,
         }
     }
 }
@@ -223,8 +239,8 @@ fn load_sqlite(
     let numbers = numbers(number, first, n);
     {
         let mut household = tx.prepare_cached(
-            "INSERT INTO households (id, registration_number, area_code, status, version, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5)",
+            "INSERT INTO households (id, registration_number, area_code, status, version, created_at, updated_at, \
+             attributes, member_facts) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5, ?6, ?7)",
         )?;
         let mut version = tx.prepare_cached(
             "INSERT INTO household_versions (household_id, version, recorded_at, actor, source, change, reason, data) \
@@ -232,15 +248,23 @@ fn load_sqlite(
         )?;
         let mut key = tx.prepare_cached("INSERT INTO import_keys (kind, source_key, record_id) VALUES (?1, ?2, ?3)")?;
         for (h, number) in batch.iter().zip(&numbers) {
-            household.execute(params![h.id, number, h.area, h.status, h.at])?;
+            household.execute(params![
+                h.id,
+                number,
+                h.area,
+                h.status,
+                h.at,
+                h.attributes,
+                h.member_facts
+            ])?;
             version.execute(params![h.id, h.at, h.actor, h.source, h.change, h.reason, h.data])?;
             key.execute(params!["household", h.key, h.id])?;
         }
     }
     {
         let mut person = tx.prepare_cached(
-            "INSERT INTO persons (id, household_id, area_code, status, phone, version, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6)",
+            "INSERT INTO persons (id, household_id, area_code, status, phone, version, created_at, updated_at, facts) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6, ?7)",
         )?;
         let mut version = tx.prepare_cached(
             "INSERT INTO person_versions (person_id, version, household_id, recorded_at, actor, source, change, reason, data) \
@@ -255,7 +279,7 @@ fn load_sqlite(
         // index is then visited once per batch instead of at random.
         let persons = || batch.iter().flat_map(|h| h.persons.iter().map(move |p| (h, p)));
         for (h, p) in persons() {
-            person.execute(params![p.id, h.id, h.area, p.status, p.phone, h.at])?;
+            person.execute(params![p.id, h.id, h.area, p.status, p.phone, h.at, p.facts])?;
         }
         for (h, p) in persons() {
             version.execute(params![p.id, h.id, h.at, h.actor, h.source, h.change, h.reason, p.data])?;
@@ -370,6 +394,7 @@ async fn load_postgres(
                 Some("1"),
                 Some(&h.at),
                 Some(&h.at),
+                Some(&p.facts),
             ],
         );
         copy_row(
@@ -420,6 +445,8 @@ async fn load_postgres(
                 Some("1"),
                 Some(&h.at),
                 Some(&h.at),
+                Some(&h.attributes),
+                Some(&h.member_facts),
             ],
         );
     }
@@ -451,7 +478,7 @@ async fn load_postgres(
 const LOADED_TABLES: [(&str, &str, &str); 7] = [
     (
         "households",
-        "id, registration_number, area_code, status, version, created_at, updated_at",
+        "id, registration_number, area_code, status, version, created_at, updated_at, attributes, member_facts",
         "id IN (SELECT record_id FROM import_keys WHERE kind = 'household')",
     ),
     (
@@ -461,7 +488,7 @@ const LOADED_TABLES: [(&str, &str, &str); 7] = [
     ),
     (
         "persons",
-        "id, household_id, area_code, status, phone, version, created_at, updated_at",
+        "id, household_id, area_code, status, phone, version, created_at, updated_at, facts",
         "id IN (SELECT record_id FROM import_keys WHERE kind = 'person')",
     ),
     (

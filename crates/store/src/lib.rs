@@ -176,7 +176,13 @@ impl Store {
 
     /// Brings the schema up to date.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        migrate::run(self).await
+        migrate::run(self, None).await
+    }
+
+    /// Brings the schema up to migration `version` and no further: for
+    /// tests of a migration on data written before it.
+    pub async fn migrate_to(&self, version: i64) -> Result<(), StoreError> {
+        migrate::run(self, Some(version)).await
     }
 
     /// Answers whether the database is reachable.

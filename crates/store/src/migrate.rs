@@ -11,6 +11,14 @@ struct Migration {
     name: &'static str,
     sqlite: &'static str,
     postgres: &'static str,
+    /// Data the migration's new columns need, computed from the stored
+    /// versions in the migration's own transaction.
+    fill: Option<Fill>,
+}
+
+#[derive(Clone, Copy)]
+enum Fill {
+    RuleFacts,
 }
 
 const MIGRATIONS: &[Migration] = &[
@@ -19,40 +27,60 @@ const MIGRATIONS: &[Migration] = &[
         name: "registry",
         sqlite: include_str!("migrations/sqlite/0001_registry.sql"),
         postgres: include_str!("migrations/postgres/0001_registry.sql"),
+        fill: None,
     },
     Migration {
         version: 2,
         name: "access",
         sqlite: include_str!("migrations/sqlite/0002_access.sql"),
         postgres: include_str!("migrations/postgres/0002_access.sql"),
+        fill: None,
     },
     Migration {
         version: 3,
         name: "import",
         sqlite: include_str!("migrations/sqlite/0003_import.sql"),
         postgres: include_str!("migrations/postgres/0003_import.sql"),
+        fill: None,
     },
     Migration {
         version: 4,
         name: "scores",
         sqlite: include_str!("migrations/sqlite/0004_scores.sql"),
         postgres: include_str!("migrations/postgres/0004_scores.sql"),
+        fill: None,
     },
     Migration {
         version: 5,
         name: "programmes",
         sqlite: include_str!("migrations/sqlite/0005_programmes.sql"),
         postgres: include_str!("migrations/postgres/0005_programmes.sql"),
+        fill: None,
     },
     Migration {
         version: 6,
         name: "compliance",
         sqlite: include_str!("migrations/sqlite/0006_compliance.sql"),
         postgres: include_str!("migrations/postgres/0006_compliance.sql"),
+        fill: None,
+    },
+    Migration {
+        version: 7,
+        name: "rule_facts",
+        sqlite: include_str!("migrations/sqlite/0007_rule_facts.sql"),
+        postgres: include_str!("migrations/postgres/0007_rule_facts.sql"),
+        fill: Some(Fill::RuleFacts),
+    },
+    Migration {
+        version: 8,
+        name: "enrolment_status",
+        sqlite: include_str!("migrations/sqlite/0008_enrolment_status.sql"),
+        postgres: include_str!("migrations/postgres/0008_enrolment_status.sql"),
+        fill: None,
     },
 ];
 
-pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
+pub(crate) async fn run(store: &Store, until: Option<i64>) -> Result<(), StoreError> {
     let mut conn = store.writer.acquire().await?;
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
@@ -65,7 +93,7 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
             .execute(&mut *conn)
             .await?;
     }
-    let result = apply(store.backend, &mut conn).await;
+    let result = apply(store.backend, &mut conn, until).await;
     if store.backend == Backend::Postgres {
         sqlx::query("SELECT pg_advisory_unlock(72631)")
             .execute(&mut *conn)
@@ -74,7 +102,7 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
     result
 }
 
-async fn apply(backend: Backend, conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
+async fn apply(backend: Backend, conn: &mut sqlx::AnyConnection, until: Option<i64>) -> Result<(), StoreError> {
     use sqlx::Connection;
     let applied: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
         .fetch_one(&mut *conn)
@@ -84,13 +112,17 @@ async fn apply(backend: Backend, conn: &mut sqlx::AnyConnection) -> Result<(), S
     if applied > known {
         return Err(StoreError::SchemaTooNew { found: applied, known });
     }
-    for m in MIGRATIONS.iter().filter(|m| m.version > applied) {
+    let wanted = |m: &&Migration| m.version > applied && until.is_none_or(|u| m.version <= u);
+    for m in MIGRATIONS.iter().filter(wanted) {
         let sql = match backend {
             Backend::Sqlite => m.sqlite,
             Backend::Postgres => m.postgres,
         };
         let mut tx = conn.begin().await?;
         sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        if let Some(Fill::RuleFacts) = m.fill {
+            crate::registry::fill_rule_facts(&mut tx, backend).await?;
+        }
         sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
             .bind(m.version)
             .bind(m.name)

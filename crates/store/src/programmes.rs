@@ -22,18 +22,18 @@ pub struct ProgrammeRow {
     pub saved_by: String,
 }
 
-/// A household as targeting reads it: its current version's data and its
-/// active members' (as stored JSON, parsed by the caller on every core),
+/// A household as targeting reads it: its attributes and its active
+/// members' facts (as stored JSON, parsed by the caller on every core),
 /// and the programmes it or its members are in.
 #[derive(Clone, Debug)]
 pub struct TargetingUnit {
     pub id: HouseholdId,
     pub area_code: String,
     pub updated_at: DateTime<Utc>,
-    /// The household version's data (a `HouseholdRecord`).
-    pub data: String,
-    /// Active members and their version's data (a `PersonRecord`), in id order.
-    pub members: Vec<(PersonId, String)>,
+    /// The household's attributes, as JSON.
+    pub attributes: String,
+    /// Its active members' facts, in id order: `[["person id", PersonFacts], …]`.
+    pub member_facts: String,
     /// (programme code, beneficiary id) of active enrolments.
     pub enrolments: Vec<(String, String)>,
     /// Compliance recorded for the members: (person, kind, quarter, value).
@@ -227,10 +227,8 @@ pub struct TargetingCursor {
     pub id: HouseholdId,
 }
 
-const TARGETING_HOUSEHOLDS: &str = "SELECT h.id, h.area_code, h.updated_at, v.data FROM households h \
-     JOIN household_versions v ON v.household_id = h.id AND v.version = h.version WHERE h.status = 'active'";
-const TARGETING_MEMBERS: &str = "SELECT p.id, p.household_id, v.data FROM persons p \
-     JOIN person_versions v ON v.person_id = p.id AND v.version = p.version WHERE p.status = 'active' AND ";
+const TARGETING_HOUSEHOLDS: &str =
+    "SELECT h.id, h.area_code, h.updated_at, h.attributes, h.member_facts FROM households h WHERE h.status = 'active'";
 const TARGETING_ENROLMENTS: &str = "SELECT programme_code, beneficiary_id, household_id FROM enrolments \
      WHERE status IN ('enrolled', 'paused') AND ";
 const TARGETING_COMPLIANCE: &str = "SELECT person_id, household_id, kind, period, value FROM compliance_records WHERE ";
@@ -339,20 +337,14 @@ fn parse_uuid(s: &str) -> Result<uuid::Uuid, StoreError> {
     uuid::Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(format!("id {s:?}: {e}")))
 }
 
-/// Sorts members and enrolments read for a page of households into them.
+/// Sorts enrolments and compliance read for a page of households into them.
 fn distribute(
     units: &mut [TargetingUnit],
-    members: Vec<(PersonId, HouseholdId, String)>,
     enrolments: Vec<(String, String, HouseholdId)>,
     compliance: Vec<ComplianceRow>,
 ) {
     let index: std::collections::HashMap<HouseholdId, usize> =
         units.iter().enumerate().map(|(i, u)| (u.id, i)).collect();
-    for (person, household, data) in members {
-        if let Some(&i) = index.get(&household) {
-            units[i].members.push((person, data));
-        }
-    }
     for (code, beneficiary, household) in enrolments {
         if let Some(&i) = index.get(&household) {
             units[i].enrolments.push((code, beneficiary));
@@ -391,8 +383,8 @@ fn sqlite_targeting_page(
                 id: HouseholdId(parse_uuid(&id)?),
                 area_code: row.get(1)?,
                 updated_at: parse_time(&updated)?,
-                data: row.get(3)?,
-                members: Vec::new(),
+                attributes: stored_facts(row.get(3)?, &id)?,
+                member_facts: stored_facts(row.get(4)?, &id)?,
                 enrolments: Vec::new(),
                 compliance: Vec::new(),
             });
@@ -402,19 +394,6 @@ fn sqlite_targeting_page(
         return Ok(units);
     };
     // Lists of ids differ in length from page to page: prepared afresh, not cached.
-    let mut members = Vec::with_capacity(units.len() * 6);
-    let sql = format!("{TARGETING_MEMBERS}{}", span.sql("p.household_id", q));
-    let mut statement = conn.prepare(&sql)?;
-    let mut rows = statement.query(rusqlite::params_from_iter(span.values()))?;
-    while let Some(row) = rows.next()? {
-        let person = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
-        let household = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
-        members.push((
-            PersonId(parse_uuid(person)?),
-            HouseholdId(parse_uuid(household)?),
-            row.get::<_, String>(2)?,
-        ));
-    }
     let mut enrolments = Vec::new();
     let sql = format!("{TARGETING_ENROLMENTS}{}", span.sql("household_id", q));
     let mut statement = conn.prepare(&sql)?;
@@ -437,8 +416,13 @@ fn sqlite_targeting_page(
             value: row.get(4)?,
         });
     }
-    distribute(&mut units, members, enrolments, compliance);
+    distribute(&mut units, enrolments, compliance);
     Ok(units)
+}
+
+/// A rule-facts column, which every write since migration 0007 fills.
+fn stored_facts(value: Option<String>, household: &str) -> Result<String, StoreError> {
+    value.ok_or_else(|| StoreError::Corrupt(format!("household {household} has no rule facts")))
 }
 
 impl Store {
@@ -641,12 +625,13 @@ impl Store {
                 q = q.bind(v);
             }
             for row in &q.fetch_all(&self.pool).await? {
+                let id: String = row.try_get("id")?;
                 units.push(TargetingUnit {
-                    id: HouseholdId(uuid_of(row, "id")?),
+                    id: HouseholdId(parse_uuid(&id)?),
                     area_code: row.try_get("area_code")?,
                     updated_at: parse_time(&row.try_get::<String, _>("updated_at")?)?,
-                    data: row.try_get("data")?,
-                    members: Vec::new(),
+                    attributes: stored_facts(row.try_get("attributes")?, &id)?,
+                    member_facts: stored_facts(row.try_get("member_facts")?, &id)?,
                     enrolments: Vec::new(),
                     compliance: Vec::new(),
                 });
@@ -666,19 +651,6 @@ impl Store {
             }
             q
         };
-        let people = bind_span(query(TARGETING_MEMBERS, "p.household_id"))
-            .fetch_all(&self.pool)
-            .await?;
-        let members = people
-            .iter()
-            .map(|row| {
-                Ok((
-                    PersonId(uuid_of(row, "id")?),
-                    HouseholdId(uuid_of(row, "household_id")?),
-                    row.try_get("data")?,
-                ))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
         let enrolled = bind_span(query(TARGETING_ENROLMENTS, "household_id"))
             .fetch_all(&self.pool)
             .await?;
@@ -699,7 +671,7 @@ impl Store {
             .iter()
             .map(compliance_row)
             .collect::<Result<Vec<_>, StoreError>>()?;
-        distribute(&mut units, members, enrolments, compliance);
+        distribute(&mut units, enrolments, compliance);
         Ok(units)
     }
 
@@ -917,33 +889,60 @@ impl Store {
         rows.iter().map(enrolment_row).collect()
     }
 
-    /// Eligible beneficiaries in the order the programme enrols them.
-    /// Beneficiaries run `run_id` decided eligible, of households still
-    /// active, in the order the programme enrols them, from `offset` on.
+    /// The beneficiaries run `run_id` decided eligible, of households still
+    /// active, in the order the programme enrols them: sorted as they are
+    /// read (about 60 bytes each), so that writing decisions keeps no index
+    /// ordered by score.
     pub async fn enrolment_queue(
         &self,
         programme: &str,
         run_id: &str,
         lowest_score_first: bool,
-        limit: u32,
-        offset: u64,
-    ) -> Result<Vec<EnrolmentRow>, StoreError> {
+    ) -> Result<Vec<String>, StoreError> {
         let order = if lowest_score_first {
             "(pmt_score IS NULL), pmt_score, household_id, beneficiary_id"
         } else {
             "household_id, beneficiary_id"
         };
         let sql = format!(
-            "SELECT {ENROLMENT_COLUMNS} FROM enrolments e WHERE programme_code = $1 AND status = 'eligible' \
+            "SELECT beneficiary_id FROM enrolments e WHERE programme_code = $1 AND status = 'eligible' \
              AND run_id = $2 AND EXISTS (SELECT 1 FROM households h WHERE h.id = e.household_id AND h.status = 'active') \
-             ORDER BY {order} LIMIT {} OFFSET {offset}",
-            limit.max(1)
+             ORDER BY {order}"
         );
-        let q = sqlx::query(AssertSqlSafe(sql))
+        let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(programme.to_owned())
-            .bind(run_id.to_owned());
-        let rows = q.fetch_all(&self.pool).await?;
-        rows.iter().map(enrolment_row).collect()
+            .bind(run_id.to_owned())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// The standing of the given beneficiaries in a programme, in no particular order.
+    pub async fn enrolments_of(
+        &self,
+        programme: &str,
+        beneficiaries: &[String],
+    ) -> Result<Vec<EnrolmentRow>, StoreError> {
+        let mut found = Vec::with_capacity(beneficiaries.len());
+        for chunk in beneficiaries.chunks(1_000) {
+            let mut n = 0;
+            let first = self.param(&mut n);
+            let list: Vec<String> = chunk.iter().map(|_| self.param(&mut n)).collect();
+            let sql = format!(
+                "SELECT {ENROLMENT_COLUMNS} FROM enrolments WHERE programme_code = {first} AND beneficiary_id IN ({})",
+                list.join(", ")
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql))
+                .persistent(false)
+                .bind(programme.to_owned());
+            for b in chunk {
+                q = q.bind(b.clone());
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                found.push(enrolment_row(&row)?);
+            }
+        }
+        Ok(found)
     }
 
     /// How many are enrolled or paused, and what they are owed per cycle.

@@ -1,12 +1,13 @@
 //! Households, people, their versions, identifiers and the name index.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use himaya_domain::config::Area;
 use himaya_domain::household::{Household, HouseholdId, HouseholdRecord};
 use himaya_domain::name::search_tokens;
 use himaya_domain::person::{Person, PersonId, PersonRecord};
+use himaya_domain::programme::PersonFacts;
 use himaya_domain::vocab::{ChangeKind, HouseholdStatus, PersonStatus, Source};
 use serde_json::Value;
 use sqlx::any::AnyRow;
@@ -197,6 +198,103 @@ pub(crate) fn person_data(household_id: HouseholdId, record: &PersonRecord) -> S
 
 pub(crate) fn household_data(record: &HouseholdRecord, members: &[PersonId]) -> String {
     with_field(json_text(record), "members", &json_text(&members))
+}
+
+/// A household's attributes, as rules read them from the current row.
+pub(crate) fn household_attributes(record: &HouseholdRecord) -> String {
+    json_text(&record.attributes)
+}
+
+/// A person's facts, as rules read them from the current row.
+pub(crate) fn person_facts(record: &PersonRecord) -> String {
+    json_text(&PersonFacts::of(record))
+}
+
+/// The facts of a household's active members together, as
+/// [`member_facts_update`] makes them in SQL: `[["id",facts],…]` in id order.
+pub(crate) fn member_facts<'a>(members: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut members: Vec<(&str, &str)> = members.into_iter().collect();
+    members.sort_unstable();
+    let mut s = String::from("[");
+    for (i, (id, facts)) in members.into_iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str("[\"");
+        s.push_str(id);
+        s.push_str("\",");
+        s.push_str(facts);
+        s.push(']');
+    }
+    s.push(']');
+    s
+}
+
+/// `SET member_facts = …` for the households an `UPDATE households` names:
+/// the facts of their active members, from the persons' rows.
+fn member_facts_update(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "UPDATE households SET member_facts = (SELECT json_group_array(json_array(p.id, json(p.facts)) ORDER BY p.id) \
+             FROM persons p WHERE p.household_id = households.id AND p.status = 'active')"
+        }
+        Backend::Postgres => {
+            "UPDATE households SET member_facts = COALESCE((SELECT json_agg(json_build_array(p.id, p.facts::json) \
+             ORDER BY p.id)::text FROM persons p WHERE p.household_id = households.id AND p.status = 'active'), '[]')"
+        }
+    }
+}
+
+/// Fills the columns of migration 0007 from the current versions, page by page.
+pub(crate) async fn fill_rule_facts(conn: &mut sqlx::AnyConnection, backend: Backend) -> Result<(), StoreError> {
+    const PAGE: i64 = 2_000;
+    for (select, table) in [
+        (
+            "SELECT p.id, v.data FROM persons p JOIN person_versions v ON v.person_id = p.id AND v.version = p.version \
+             WHERE p.id > $1 ORDER BY p.id LIMIT $2",
+            "persons SET facts",
+        ),
+        (
+            "SELECT h.id, v.data FROM households h JOIN household_versions v ON v.household_id = h.id \
+             AND v.version = h.version WHERE h.id > $1 ORDER BY h.id LIMIT $2",
+            "households SET attributes",
+        ),
+    ] {
+        let mut after = String::new();
+        loop {
+            let rows = sqlx::query(select)
+                .bind(after.as_str())
+                .bind(PAGE)
+                .fetch_all(&mut *conn)
+                .await?;
+            let Some(last) = rows.last() else { break };
+            after = last.try_get("id")?;
+            let values: Vec<(String, String)> = rows
+                .iter()
+                .map(|row| {
+                    let id: String = row.try_get("id")?;
+                    let text = if table.starts_with("persons") {
+                        person_facts(&parse_data::<PersonRecord>(row)?)
+                    } else {
+                        household_attributes(&parse_data::<HouseholdRecord>(row)?)
+                    };
+                    Ok((id, text))
+                })
+                .collect::<Result<_, StoreError>>()?;
+            // VALUES columns are column1, column2… on both backends.
+            let sql = format!(
+                "UPDATE {table} = v.column2 FROM (VALUES {}) AS v WHERE id = v.column1",
+                values_clause(backend, values.len(), 2)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
+            for (id, text) in &values {
+                q = q.bind(id.as_str()).bind(text.as_str());
+            }
+            q.execute(&mut *conn).await?;
+        }
+    }
+    sqlx::query(member_facts_update(backend)).execute(&mut *conn).await?;
+    Ok(())
 }
 
 /// Adds a field to a serialised JSON object, without building a value tree.
@@ -631,14 +729,34 @@ async fn identifier_holders(
 pub struct Tx {
     tx: Transaction<'static, Any>,
     backend: Backend,
+    /// Households whose members were written: their member facts are
+    /// refreshed before the transaction commits.
+    touched: BTreeSet<String>,
 }
 
 impl Tx {
     pub(crate) fn new(tx: Transaction<'static, Any>, backend: Backend) -> Tx {
-        Tx { tx, backend }
+        Tx {
+            tx,
+            backend,
+            touched: BTreeSet::new(),
+        }
     }
 
-    pub async fn commit(self) -> Result<(), StoreError> {
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        let touched: Vec<String> = std::mem::take(&mut self.touched).into_iter().collect();
+        for chunk in touched.chunks(MAX_PARAMS) {
+            let sql = format!(
+                "{} WHERE id IN ({})",
+                member_facts_update(self.backend),
+                list_params(self.backend, 1, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
+            for id in chunk {
+                q = q.bind(id.as_str());
+            }
+            q.execute(&mut *self.tx).await?;
+        }
         self.tx.commit().await?;
         Ok(())
     }
@@ -692,31 +810,24 @@ impl Tx {
 
     /// Creates households (each write at version 1), in as few statements as possible.
     pub async fn insert_households(&mut self, writes: &[HouseholdWrite<'_>]) -> Result<(), StoreError> {
-        let rows: Vec<(String, String, String)> = writes
-            .iter()
-            .map(|w| {
-                (
-                    w.id.to_string(),
-                    time_text(w.meta.at),
-                    household_data(w.record, w.members),
-                )
-            })
-            .collect();
-        let pairs: Vec<(&HouseholdWrite, &(String, String, String))> = writes.iter().zip(&rows).collect();
+        let rows: Vec<HouseholdRow> = writes.iter().map(HouseholdRow::new).collect();
+        self.touched.extend(rows.iter().map(|r| r.id.clone()));
+        let pairs: Vec<(&HouseholdWrite, &HouseholdRow)> = writes.iter().zip(&rows).collect();
         insert_many(
             &mut self.tx,
             self.backend,
-            "households (id, registration_number, area_code, status, version, created_at, updated_at)",
-            7,
+            "households (id, registration_number, area_code, status, version, created_at, updated_at, attributes)",
+            8,
             &pairs,
-            |q, (w, (id, at, _))| {
-                q.bind(id.as_str())
+            |q, (w, r)| {
+                q.bind(r.id.as_str())
                     .bind(w.registration_number)
                     .bind(w.record.area.as_str())
                     .bind(w.record.status.code())
                     .bind(w.version)
-                    .bind(at.as_str())
-                    .bind(at.as_str())
+                    .bind(r.at.as_str())
+                    .bind(r.at.as_str())
+                    .bind(r.attributes.as_str())
             },
         )
         .await
@@ -732,7 +843,7 @@ impl Tx {
 
     async fn insert_household_versions(
         &mut self,
-        pairs: &[(&HouseholdWrite<'_>, &(String, String, String))],
+        pairs: &[(&HouseholdWrite<'_>, &HouseholdRow)],
     ) -> Result<(), StoreError> {
         insert_many(
             &mut self.tx,
@@ -740,15 +851,15 @@ impl Tx {
             "household_versions (household_id, version, recorded_at, actor, source, change, reason, data)",
             8,
             pairs,
-            |q, (w, (id, at, data))| {
-                q.bind(id.as_str())
+            |q, (w, r)| {
+                q.bind(r.id.as_str())
                     .bind(w.version)
-                    .bind(at.as_str())
+                    .bind(r.at.as_str())
                     .bind(w.meta.actor.as_str())
                     .bind(w.meta.source.code())
                     .bind(w.meta.change.code())
                     .bind(w.meta.reason.as_deref())
-                    .bind(data.as_str())
+                    .bind(r.data.as_str())
             },
         )
         .await?;
@@ -758,21 +869,23 @@ impl Tx {
     /// Writes a new version of an existing household, if it is still at
     /// `write.version - 1`; otherwise refuses with the current version.
     pub async fn update_household(&mut self, write: &HouseholdWrite<'_>) -> Result<(), StoreError> {
-        let id = write.id.to_string();
-        let at = time_text(write.meta.at);
+        let row = HouseholdRow::new(write);
+        let id = row.id.as_str();
         let done = sqlx::query(
-            "UPDATE households SET version = $1, area_code = $2, status = $3, updated_at = $4 WHERE id = $5 AND version = $6",
+            "UPDATE households SET version = $1, area_code = $2, status = $3, updated_at = $4, attributes = $5 \
+             WHERE id = $6 AND version = $7",
         )
         .bind(write.version)
         .bind(write.record.area.as_str())
         .bind(write.record.status.code())
-        .bind(at.as_str())
-        .bind(id.as_str())
+        .bind(row.at.as_str())
+        .bind(row.attributes.as_str())
+        .bind(id)
         .bind(write.version - 1)
         .execute(&mut *self.tx)
         .await?;
         if done.rows_affected() != 1 {
-            return Err(self.household_conflict(&id).await);
+            return Err(self.household_conflict(id).await);
         }
         // Members' area follows the household's, for area searches; so do
         // its enrolments', for area scope.
@@ -782,11 +895,11 @@ impl Tx {
         ] {
             sqlx::query(sql)
                 .bind(write.record.area.as_str())
-                .bind(id.as_str())
+                .bind(id)
                 .execute(&mut *self.tx)
                 .await?;
         }
-        let row = (id, at, household_data(write.record, write.members));
+        self.touched.insert(row.id.clone());
         self.insert_household_versions(&[(write, &row)]).await
     }
 
@@ -808,8 +921,8 @@ impl Tx {
         insert_many(
             &mut self.tx,
             self.backend,
-            "persons (id, household_id, area_code, status, phone, version, created_at, updated_at)",
-            8,
+            "persons (id, household_id, area_code, status, phone, version, created_at, updated_at, facts)",
+            9,
             &pairs,
             |q, (w, r)| {
                 q.bind(r.id.as_str())
@@ -820,9 +933,11 @@ impl Tx {
                     .bind(w.version)
                     .bind(r.at.as_str())
                     .bind(r.at.as_str())
+                    .bind(r.facts.as_str())
             },
         )
         .await?;
+        self.touched.extend(pairs.iter().map(|(_, r)| r.household_id.clone()));
         self.insert_person_versions(&pairs).await?;
         self.insert_person_index(&pairs).await
     }
@@ -897,9 +1012,16 @@ impl Tx {
     /// `write.version - 1`, and rebuilds its identifiers and name index.
     pub async fn update_person(&mut self, person: &PreparedPerson<'_>) -> Result<(), StoreError> {
         let (write, row) = (&person.write, &person.row);
+        // The household the person leaves, if they move, needs its member facts refreshed too.
+        let before: Option<String> = sqlx::query_scalar("SELECT household_id FROM persons WHERE id = $1")
+            .bind(row.id.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        self.touched.extend(before);
+        self.touched.insert(row.household_id.clone());
         let done = sqlx::query(
-            "UPDATE persons SET version = $1, household_id = $2, area_code = $3, status = $4, phone = $5, updated_at = $6 \
-             WHERE id = $7 AND version = $8",
+            "UPDATE persons SET version = $1, household_id = $2, area_code = $3, status = $4, phone = $5, updated_at = $6, \
+             facts = $7 WHERE id = $8 AND version = $9",
         )
         .bind(write.version)
         .bind(row.household_id.as_str())
@@ -907,6 +1029,7 @@ impl Tx {
         .bind(write.record.status.code())
         .bind(write.record.phone.as_ref().map(|p| p.as_str()))
         .bind(row.at.as_str())
+        .bind(row.facts.as_str())
         .bind(row.id.as_str())
         .bind(write.version - 1)
         .execute(&mut *self.tx)
@@ -984,6 +1107,7 @@ struct PersonRow {
     household_id: String,
     at: String,
     data: String,
+    facts: String,
     tokens: Vec<String>,
 }
 
@@ -995,7 +1119,27 @@ impl PersonRow {
             household_id: w.household_id.to_string(),
             at: time_text(w.meta.at),
             data: person_data(w.household_id, w.record),
+            facts: person_facts(w.record),
             tokens,
+        }
+    }
+}
+
+/// A household write's values as bound text.
+struct HouseholdRow {
+    id: String,
+    at: String,
+    data: String,
+    attributes: String,
+}
+
+impl HouseholdRow {
+    fn new(w: &HouseholdWrite<'_>) -> HouseholdRow {
+        HouseholdRow {
+            id: w.id.to_string(),
+            at: time_text(w.meta.at),
+            data: household_data(w.record, w.members),
+            attributes: household_attributes(w.record),
         }
     }
 }

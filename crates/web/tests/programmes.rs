@@ -455,7 +455,8 @@ async fn pages_of_an_area_hold_each_of_its_households_once() {
                 id: last.id,
             });
             for u in &page {
-                assert_eq!(u.members.len(), 2, "each household comes with its members");
+                let members: Vec<Value> = serde_json::from_str(&u.member_facts).unwrap();
+                assert_eq!(members.len(), 2, "each household comes with its members");
                 seen.push(u.id.to_string());
             }
         }
@@ -621,4 +622,97 @@ async fn registration_order_enrols_the_earliest_registered_first() {
     };
     assert_eq!(status(&first).await, "enrolled");
     assert_eq!(status(&second).await, "eligible");
+}
+
+/// Every active household's stored rule facts are what its current records say.
+async fn assert_rule_facts_current(t: &TestApp) {
+    let mut after: Option<himaya_store::TargetingCursor> = None;
+    loop {
+        let page = t.app.store().targeting_page(None, after.as_ref(), 100).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(himaya_store::TargetingCursor {
+            area_code: last.area_code.clone(),
+            id: last.id,
+        });
+        for u in &page {
+            let household = t.app.store().household(u.id).await.unwrap().unwrap();
+            let attributes: Value = serde_json::from_str(&u.attributes).unwrap();
+            assert_eq!(attributes, json!(household.record.attributes), "attributes of {}", u.id);
+            let expected: Vec<(String, himaya_domain::programme::PersonFacts)> = t
+                .app
+                .store()
+                .household_members(u.id)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|p| p.record.is_active())
+                .map(|p| (p.id.to_string(), himaya_domain::programme::PersonFacts::of(&p.record)))
+                .collect();
+            let stored: Vec<(String, himaya_domain::programme::PersonFacts)> =
+                serde_json::from_str(&u.member_facts).unwrap();
+            assert_eq!(stored, expected, "member facts of {}", u.id);
+        }
+    }
+}
+
+#[tokio::test]
+async fn rule_facts_follow_every_change_to_a_household_and_its_members() {
+    let t = spawn().await;
+    let a = t.register(household("35202-1234567-1")).await;
+    let b = t.register(household("35202-7654321-3")).await;
+    let (a_id, b_id) = (id(&a), id(&b));
+    let wife = a["members"][1]["id"].as_str().unwrap().to_owned();
+    let b_wife = b["members"][1]["id"].as_str().unwrap().to_owned();
+    assert_rule_facts_current(&t).await;
+
+    let r = t
+        .patch(
+            &format!("/api/v1/persons/{wife}"),
+            "1",
+            json!({"changes": {"maternal_status": "pregnant", "disability": {"walking": "cannot_do_at_all"}}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let r = t
+        .patch(
+            &format!("/api/v1/households/{a_id}"),
+            "1",
+            json!({"changes": {"attributes": {"rooms": 5, "urban_rural": "rural"}}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    assert_rule_facts_current(&t).await;
+    let page = t.app.store().targeting_page(None, None, 10).await.unwrap();
+    let stored = page.iter().find(|u| u.id.to_string() == a_id).unwrap();
+    assert!(stored.member_facts.contains("\"pregnant\""), "{}", stored.member_facts);
+    assert!(
+        stored.member_facts.contains("\"disability\":true"),
+        "{}",
+        stored.member_facts
+    );
+
+    // She moves to the other household; that household's wife dies.
+    let r = t
+        .post_if(
+            &format!("/api/v1/persons/{wife}/transfer"),
+            "2",
+            json!({"to_household": b_id, "relationship": "other_relative"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let r = t
+        .patch(
+            &format!("/api/v1/persons/{b_wife}"),
+            "1",
+            json!({"changes": {"status": "deceased", "status_date": "2025-01-10"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    assert_rule_facts_current(&t).await;
+    let page = t.app.store().targeting_page(None, None, 10).await.unwrap();
+    let count = |hid: &str| {
+        let u = page.iter().find(|u| u.id.to_string() == hid).unwrap();
+        serde_json::from_str::<Vec<Value>>(&u.member_facts).unwrap().len()
+    };
+    assert_eq!((count(&a_id), count(&b_id)), (1, 2));
 }

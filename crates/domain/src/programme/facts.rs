@@ -10,10 +10,73 @@ use cel::common::types::{CelBool, CelDouble, CelInt, CelList, CelString, Type};
 use cel::common::value::{CowVal, Val};
 use serde_json::Value as Json;
 
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
 use crate::attributes::Attributes;
+use crate::date::PartialDate;
 use crate::household::HouseholdId;
-use crate::person::PersonId;
+use crate::identifier::IdentifierType;
+use crate::person::{PersonId, PersonRecord};
 use crate::vocab::{MaritalStatus, MaternalStatus, Relationship, SchoolLevel, Sex};
+
+/// What rules read of a person's record, kept beside the person's current
+/// row (written with every version) so that a targeting run or a payment
+/// cycle reads a few dozen bytes per member instead of the whole version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PersonFacts {
+    pub sex: Sex,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_of_birth: Option<PartialDate>,
+    pub relationship: Relationship,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marital_status: Option<MaritalStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maternal_status: Option<MaternalStatus>,
+    /// The Washington Group cut-off, as [`MemberFacts::disability`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disability: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub school_level: Option<SchoolLevel>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identifier_types: Vec<IdentifierType>,
+}
+
+impl PersonFacts {
+    pub fn of(record: &PersonRecord) -> PersonFacts {
+        PersonFacts {
+            sex: record.sex,
+            date_of_birth: record.date_of_birth,
+            relationship: record.relationship,
+            marital_status: record.marital_status,
+            maternal_status: record.maternal_status,
+            disability: record.disability.as_ref().is_some_and(|d| d.has_disability()),
+            school_level: record.school.as_ref().map(|s| s.level),
+            identifier_types: record.identifiers.iter().map(|i| i.id_type).collect(),
+        }
+    }
+}
+
+impl MemberFacts {
+    /// A member as rules see them on `today`, from their stored facts;
+    /// enrolments and compliance are filled in by the caller.
+    pub fn new(id: PersonId, facts: PersonFacts, today: NaiveDate) -> MemberFacts {
+        MemberFacts {
+            id,
+            sex: facts.sex,
+            age: facts.date_of_birth.and_then(|d| d.age_on(today)),
+            relationship: facts.relationship,
+            marital_status: facts.marital_status,
+            maternal_status: facts.maternal_status,
+            disability: facts.disability,
+            school_level: facts.school_level,
+            identifier_types: facts.identifier_types.iter().map(|t| t.code()).collect(),
+            enrolments: Vec::new(),
+            attendance: None,
+            health_visits: None,
+        }
+    }
+}
 
 /// One active member of a household, as rules see them.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,7 +107,7 @@ pub struct HouseholdFacts {
     pub id: HouseholdId,
     pub area: String,
     /// The household's area and every area above it, top first.
-    pub areas: Vec<String>,
+    pub areas: Arc<[String]>,
     /// The proxy means test score; `None` when the household cannot be scored.
     pub pmt_score: Option<f64>,
     pub attributes: Attributes,
@@ -131,10 +194,13 @@ fn strings<S: AsRef<str>>(values: &[S]) -> CelList<'_> {
     )
 }
 
-/// A member's fields, converted once when the household's view is built.
+/// A member's fields as CEL reads them: scalars converted once when the
+/// household's view is built (they borrow, so cost no allocation), lists
+/// and the id only when a rule reads them, so that cloning a member for a
+/// comprehension (`members.exists(m, …)`) copies no list.
 #[derive(Clone, Debug)]
 pub struct MemberView<'a> {
-    id: CelString<'a>,
+    facts: &'a MemberFacts,
     sex: CelString<'a>,
     age: Option<CelInt>,
     relationship: CelString<'a>,
@@ -142,16 +208,14 @@ pub struct MemberView<'a> {
     maternal_status: Option<CelString<'a>>,
     disability: CelBool,
     school_level: Option<CelString<'a>>,
-    identifier_types: CelList<'a>,
-    enrolments: CelList<'a>,
     attendance: Option<CelDouble>,
     health_visits: Option<CelInt>,
 }
 
 impl<'a> MemberView<'a> {
-    pub fn new(m: &'a MemberFacts, id: &'a str) -> MemberView<'a> {
+    pub fn new(m: &'a MemberFacts) -> MemberView<'a> {
         MemberView {
-            id: CelString::from(id),
+            facts: m,
             sex: CelString::from(m.sex.code()),
             age: m.age.map(|a| CelInt::from(i64::from(a))),
             relationship: CelString::from(m.relationship.code()),
@@ -159,8 +223,6 @@ impl<'a> MemberView<'a> {
             maternal_status: m.maternal_status.map(|s| CelString::from(s.code())),
             disability: CelBool::from(m.disability),
             school_level: m.school_level.map(|s| CelString::from(s.code())),
-            identifier_types: strings(&m.identifier_types),
-            enrolments: strings(&m.enrolments),
             attendance: m.attendance.map(CelDouble::from),
             health_visits: m.health_visits.map(CelInt::from),
         }
@@ -184,7 +246,7 @@ impl<'a> Indexer for MemberView<'a> {
     {
         let field = field_name(idx)?;
         match field {
-            "id" => Ok(CowVal::Borrowed(&self.id)),
+            "id" => Ok(CowVal::owned(CelString::from(self.facts.id.to_string()))),
             "sex" => Ok(CowVal::Borrowed(&self.sex)),
             "age" => borrowed(&self.age, field),
             "relationship" => Ok(CowVal::Borrowed(&self.relationship)),
@@ -192,8 +254,8 @@ impl<'a> Indexer for MemberView<'a> {
             "maternal_status" => borrowed(&self.maternal_status, field),
             "disability" => Ok(CowVal::Borrowed(&self.disability)),
             "school_level" => borrowed(&self.school_level, field),
-            "identifier_types" => Ok(CowVal::Borrowed(&self.identifier_types)),
-            "enrolments" => Ok(CowVal::Borrowed(&self.enrolments)),
+            "identifier_types" => Ok(CowVal::owned(strings(&self.facts.identifier_types))),
+            "enrolments" => Ok(CowVal::owned(strings(&self.facts.enrolments))),
             "attendance" => borrowed(&self.attendance, field),
             "health_visits" => borrowed(&self.health_visits, field),
             _ => Err(missing(field)),
@@ -330,51 +392,29 @@ impl<'a> Val for MembersView<'a> {
     }
 }
 
-/// A household's fields as CEL reads them.
+/// A household's fields as CEL reads them; lists are made when read.
 #[derive(Clone, Debug)]
 pub struct HouseholdView<'a> {
+    facts: &'a HouseholdFacts,
     id: CelString<'a>,
     area: CelString<'a>,
-    areas: CelList<'a>,
     pmt_score: Option<CelDouble>,
     size: CelInt,
     attributes: AttributesView<'a>,
     members: MembersView<'a>,
-    enrolments: CelList<'a>,
-}
-
-/// Ids as text, kept beside the facts so that views can borrow them.
-pub struct Ids {
-    pub household: String,
-    pub members: Vec<String>,
-}
-
-impl Ids {
-    pub fn of(h: &HouseholdFacts) -> Ids {
-        Ids {
-            household: h.id.to_string(),
-            members: h.members.iter().map(|m| m.id.to_string()).collect(),
-        }
-    }
 }
 
 impl<'a> HouseholdView<'a> {
-    pub fn new(h: &'a HouseholdFacts, ids: &'a Ids) -> HouseholdView<'a> {
-        let members: Arc<[MemberView<'a>]> = h
-            .members
-            .iter()
-            .zip(&ids.members)
-            .map(|(m, id)| MemberView::new(m, id))
-            .collect();
+    /// `id` is the household's id as text, which the caller keeps.
+    pub fn new(h: &'a HouseholdFacts, id: &'a str) -> HouseholdView<'a> {
         HouseholdView {
-            id: CelString::from(ids.household.as_str()),
+            facts: h,
+            id: CelString::from(id),
             area: CelString::from(h.area.as_str()),
-            areas: strings(&h.areas),
             pmt_score: h.pmt_score.map(CelDouble::from),
             size: CelInt::from(h.members.len() as i64),
             attributes: AttributesView(&h.attributes),
-            members: MembersView(members),
-            enrolments: strings(&h.enrolments),
+            members: MembersView(h.members.iter().map(MemberView::new).collect()),
         }
     }
 
@@ -393,12 +433,12 @@ impl<'a> Indexer for HouseholdView<'a> {
         match field {
             "id" => Ok(CowVal::Borrowed(&self.id)),
             "area" => Ok(CowVal::Borrowed(&self.area)),
-            "areas" => Ok(CowVal::Borrowed(&self.areas)),
+            "areas" => Ok(CowVal::owned(strings(&self.facts.areas))),
             "pmt_score" => borrowed(&self.pmt_score, field),
             "size" => Ok(CowVal::Borrowed(&self.size)),
             "attributes" => Ok(CowVal::Borrowed(&self.attributes)),
             "members" => Ok(CowVal::Borrowed(&self.members)),
-            "enrolments" => Ok(CowVal::Borrowed(&self.enrolments)),
+            "enrolments" => Ok(CowVal::owned(strings(&self.facts.enrolments))),
             _ => Err(missing(field)),
         }
     }

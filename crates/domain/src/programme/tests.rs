@@ -33,7 +33,7 @@ fn family(score: Option<f64>) -> HouseholdFacts {
     HouseholdFacts {
         id: HouseholdId(uuid::Uuid::now_v7()),
         area: "PK-PB-MUL".into(),
-        areas: vec!["PK-PB".into(), "PK-PB-MUL".into()],
+        areas: vec!["PK-PB".to_owned(), "PK-PB-MUL".to_owned()].into(),
         pmt_score: score,
         attributes: [("has_car".to_owned(), serde_json::json!(false))].into_iter().collect(),
         members: vec![
@@ -46,8 +46,8 @@ fn family(score: Option<f64>) -> HouseholdFacts {
 }
 
 fn decide(p: &Programme, h: &HouseholdFacts) -> Outcome {
-    let ids = Ids::of(h);
-    let view = HouseholdView::new(h, &ids);
+    let id = h.id.to_string();
+    let view = HouseholdView::new(h, &id);
     p.decide(h, &view, None)
 }
 
@@ -237,8 +237,8 @@ fn programmes_for_people_see_the_person() {
     def.benefit = "person.sex == 'female' ? 300000 : 250000".into();
     let p = Programme::compile(def, &pk()).unwrap();
     let h = family(Some(20.0));
-    let ids = Ids::of(&h);
-    let view = HouseholdView::new(&h, &ids);
+    let id = h.id.to_string();
+    let view = HouseholdView::new(&h, &id);
     assert_eq!(
         p.decide(&h, &view, Some(2)),
         Outcome::Eligible {

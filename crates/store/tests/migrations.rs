@@ -1,0 +1,159 @@
+//! Migrations applied to data written before them, on SQLite and, when
+//! HIMAYA_TEST_POSTGRES_URL names a server, on PostgreSQL.
+
+use himaya_domain::programme::PersonFacts;
+use himaya_store::{Store, TargetingCursor};
+use serde_json::{Value, json};
+
+/// A fresh database: its store, a plain connection pool for writing rows as
+/// older versions did, and the SQLite file to remove.
+async fn fresh_store() -> (Store, sqlx::AnyPool, Option<std::path::PathBuf>) {
+    let (url, file) = match std::env::var("HIMAYA_TEST_POSTGRES_URL") {
+        Ok(admin) => (
+            himaya_store::testing::fresh_postgres_database(&admin).await.unwrap(),
+            None,
+        ),
+        Err(_) => {
+            let f = std::env::temp_dir().join(format!("himaya-migration-{}.db", uuid::Uuid::now_v7()));
+            (format!("sqlite://{}", f.display()), Some(f))
+        }
+    };
+    let store = Store::connect(&url).await.unwrap();
+    let db = sqlx::AnyPool::connect(&url).await.unwrap();
+    (store, db, file)
+}
+
+/// A household with two members (one deceased) and a second with one, as
+/// the registry stored them before migration 0007: content in the versions only.
+async fn write_before_rule_facts(db: &sqlx::AnyPool) -> [String; 2] {
+    let (h1, h2) = (uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string());
+    let people = [
+        (
+            uuid::Uuid::now_v7().to_string(),
+            &h1,
+            "active",
+            json!({
+            "household_id": h1, "given_name": {"latin": "Shazia"}, "sex": "female", "date_of_birth": "1990-05",
+            "relationship": "head", "marital_status": "widowed", "maternal_status": "lactating",
+            "disability": {"walking": "a_lot_of_difficulty"}, "school": {"level": "primary", "school_name": "GPS"},
+            "identifiers": [{"type": "pk_cnic", "value": "3520212345671"}], "status": "active"}),
+        ),
+        (
+            uuid::Uuid::now_v7().to_string(),
+            &h1,
+            "deceased",
+            json!({
+            "household_id": h1, "given_name": {"latin": "Aslam"}, "sex": "male", "relationship": "spouse",
+            "status": "deceased", "status_date": "2024-01-02"}),
+        ),
+        (
+            uuid::Uuid::now_v7().to_string(),
+            &h2,
+            "active",
+            json!({
+            "household_id": h2, "given_name": {"latin": "Bilal"}, "sex": "male", "date_of_birth": "1970",
+            "relationship": "head", "status": "active"}),
+        ),
+    ];
+    let at = "2025-01-01T00:00:00.000000Z";
+    sqlx::query(
+        "INSERT INTO areas (code, parent, level, names, path, position) VALUES \
+         ('PK', NULL, 'country', '{}', '/PK/', 0), ('PK-PB', 'PK', 'province', '{}', '/PK/PK-PB/', 1)",
+    )
+    .execute(db)
+    .await
+    .unwrap();
+    for (id, attributes) in [(&h1, json!({"rooms": 2, "has_car": false})), (&h2, json!({"rooms": 4}))] {
+        let members: Vec<&String> = people.iter().filter(|p| p.1 == id).map(|p| &p.0).collect();
+        let data = json!({"members": members, "area": "PK-PB", "status": "active", "attributes": attributes});
+        sqlx::query(
+            "INSERT INTO households (id, registration_number, area_code, status, version, created_at, updated_at) \
+             VALUES ($1, $2, 'PK-PB', 'active', 1, $3, $3)",
+        )
+        .bind(id.as_str())
+        .bind(format!("PK-{id}"))
+        .bind(at)
+        .execute(db)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO household_versions (household_id, version, recorded_at, actor, source, change, data) \
+             VALUES ($1, 1, $2, 'test', 'import', 'create', $3)",
+        )
+        .bind(id.as_str())
+        .bind(at)
+        .bind(data.to_string())
+        .execute(db)
+        .await
+        .unwrap();
+    }
+    for (id, household, status, data) in &people {
+        sqlx::query(
+            "INSERT INTO persons (id, household_id, area_code, status, version, created_at, updated_at) \
+             VALUES ($1, $2, 'PK-PB', $3, 1, $4, $4)",
+        )
+        .bind(id.as_str())
+        .bind(household.as_str())
+        .bind(*status)
+        .bind(at)
+        .execute(db)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO person_versions (person_id, version, household_id, recorded_at, actor, source, change, data) \
+             VALUES ($1, 1, $2, $3, 'test', 'import', 'create', $4)",
+        )
+        .bind(id.as_str())
+        .bind(household.as_str())
+        .bind(at)
+        .bind(data.to_string())
+        .execute(db)
+        .await
+        .unwrap();
+    }
+    [h1, h2]
+}
+
+#[tokio::test]
+async fn rule_facts_are_filled_from_the_versions_written_before_them() {
+    let (store, db, file) = fresh_store().await;
+    store.migrate_to(6).await.unwrap();
+    let [h1, h2] = write_before_rule_facts(&db).await;
+    store.migrate().await.unwrap();
+
+    let mut units = store.targeting_page(None, None, 10).await.unwrap();
+    units.sort_by_key(|u| u.id.to_string());
+    assert_eq!(units.len(), 2);
+    assert_eq!(units[0].id.to_string(), h1);
+    let attributes: Value = serde_json::from_str(&units[0].attributes).unwrap();
+    assert_eq!(attributes, json!({"rooms": 2, "has_car": false}));
+    let members: Vec<(String, PersonFacts)> = serde_json::from_str(&units[0].member_facts).unwrap();
+    assert_eq!(members.len(), 1, "the deceased member is not among the facts");
+    let facts = serde_json::to_value(&members[0].1).unwrap();
+    assert_eq!(
+        facts,
+        json!({"sex": "female", "date_of_birth": "1990-05", "relationship": "head", "marital_status": "widowed",
+               "maternal_status": "lactating", "disability": true, "school_level": "primary",
+               "identifier_types": ["pk_cnic"]})
+    );
+    assert_eq!(units[1].id.to_string(), h2);
+    let members: Vec<(String, PersonFacts)> = serde_json::from_str(&units[1].member_facts).unwrap();
+    assert_eq!(
+        serde_json::to_value(&members[0].1).unwrap(),
+        json!({"sex": "male", "date_of_birth": "1970", "relationship": "head"})
+    );
+    // Paging by area reads the same facts.
+    let cursor = TargetingCursor {
+        area_code: "PK-PB".into(),
+        id: units[0].id,
+    };
+    assert_eq!(
+        store.targeting_page(Some("PK"), Some(&cursor), 10).await.unwrap().len(),
+        1
+    );
+    store.close().await;
+    db.close().await;
+    if let Some(f) = file {
+        let _ = std::fs::remove_file(f);
+    }
+}
