@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Months, NaiveDate, Utc};
 use himaya_domain::access::{Permission, Scope};
+use himaya_domain::attributes::StoredAttributes;
 use himaya_domain::enrolment::{EnrolmentStatus, check_reason, check_transition};
 use himaya_domain::household::HouseholdId;
 use himaya_domain::person::PersonId;
@@ -201,7 +202,8 @@ fn facts_of(
     today: NaiveDate,
 ) -> Result<HouseholdFacts, (HouseholdId, String)> {
     let corrupt = |e: serde_json::Error| (unit.id, format!("stored data could not be read: {e}"));
-    let attributes: himaya_domain::attributes::Attributes = serde_json::from_str(&unit.attributes).map_err(corrupt)?;
+    let attributes = StoredAttributes::parse(unit.attributes)
+        .map_err(|e| (unit.id, format!("stored attributes could not be read: {e}")))?;
     let stored: Vec<(PersonId, PersonFacts)> = serde_json::from_str(&unit.member_facts).map_err(corrupt)?;
     let household_id = unit.id.to_string();
     let mut members = Vec::with_capacity(stored.len());
@@ -1239,7 +1241,7 @@ impl App {
             Some(i) => facts.members[i].id.to_string(),
             None => household_id.to_string(),
         };
-        let pmt = model.map(|m| match m.score(&facts.attributes) {
+        let pmt = model.map(|m| match m.score(&household.record.attributes) {
             Ok(s) => PmtPart {
                 model_version: m.version.clone(),
                 score: Some(s.score),

@@ -9,6 +9,9 @@ use serde_json::Value;
 use crate::digits::to_ascii_digits;
 use crate::error::Problem;
 
+mod stored;
+pub use stored::{AttrValue, AttributeLookup, StoredAttributes};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttributeType {

@@ -184,7 +184,8 @@ impl Serialize for PartialDate {
 
 impl<'de> Deserialize<'de> for PartialDate {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
+        // Borrowed where the text allows: targeting reads millions of these.
+        let s = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
         parse(&s).map_err(serde::de::Error::custom)
     }
 }

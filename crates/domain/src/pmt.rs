@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::attributes::{AttributeSchema, AttributeType, Attributes};
+use crate::attributes::{AttrValue, AttributeLookup, AttributeSchema, AttributeType, Attributes};
 use crate::config::ConfigError;
 
 /// A proxy means test model.
@@ -53,19 +53,18 @@ pub struct Term {
 }
 
 impl Term {
-    /// The household's value of the term's attribute and what it adds to
-    /// the estimate; `None` when the value is missing or of another type
-    /// than the schema says (which the registry's checks never let in:
-    /// counted as missing rather than guessed).
-    fn contribution<'a>(&self, attributes: &'a Attributes) -> Option<(&'a Value, f64)> {
-        let value = attributes.get(&self.attribute).filter(|v| !v.is_null())?;
-        let contribution = match (value, self.weight) {
-            (Value::String(level), None) => self.levels.get(level).copied().unwrap_or(0.0),
-            (Value::Bool(b), Some(w)) => w * f64::from(u8::from(*b)),
-            (Value::Number(n), Some(w)) => w * n.as_f64().unwrap_or(0.0),
+    /// What the household's value of the term's attribute adds to the
+    /// estimate; `None` when the value is missing or of another type than
+    /// the schema says (which the registry's checks never let in: counted
+    /// as missing rather than guessed).
+    fn contribution(&self, value: Option<AttrValue<'_>>) -> Option<f64> {
+        Some(match (value?, self.weight) {
+            (AttrValue::Text(level), None) => self.levels.get(level).copied().unwrap_or(0.0),
+            (AttrValue::Bool(b), Some(w)) => w * f64::from(u8::from(b)),
+            (AttrValue::Int(n), Some(w)) => w * n as f64,
+            (AttrValue::Float(x), Some(w)) => w * x,
             _ => return None,
-        };
-        Some((value, contribution))
+        })
     }
 }
 
@@ -186,7 +185,9 @@ impl PmtModel {
         let mut contributions = Vec::with_capacity(self.terms.len());
         let mut estimate = self.intercept;
         for t in &self.terms {
-            let Some((value, contribution)) = t.contribution(attributes) else {
+            let value = attributes.get(&t.attribute).filter(|v| !v.is_null());
+            let Some((value, contribution)) = value.and_then(|v| Some((v, t.contribution(AttrValue::of_json(v))?)))
+            else {
                 missing.push(t.attribute.clone());
                 continue;
             };
@@ -210,10 +211,10 @@ impl PmtModel {
 
     /// The score alone, as [`PmtModel::score`] gives it, without the terms:
     /// `None` when an input is missing. For runs over many households.
-    pub fn score_value(&self, attributes: &Attributes) -> Option<f64> {
+    pub fn score_value(&self, attributes: &impl AttributeLookup) -> Option<f64> {
         let mut estimate = self.intercept;
         for t in &self.terms {
-            estimate += t.contribution(attributes)?.1;
+            estimate += t.contribution(attributes.value(&t.attribute))?;
         }
         Some(self.scale_of(estimate))
     }

@@ -545,7 +545,7 @@ fn describe(e: &ExecutionError) -> String {
 /// A household the sample check runs every rule on: every attribute present
 /// with a value of its type, and members who fill every field.
 fn sample(deployment: &Deployment) -> HouseholdFacts {
-    let attributes = deployment
+    let attributes: crate::attributes::Attributes = deployment
         .household_attributes
         .defs()
         .iter()
@@ -583,7 +583,7 @@ fn sample(deployment: &Deployment) -> HouseholdFacts {
         areas: Arc::from(vec![area.clone()]),
         area,
         pmt_score: Some(25.0),
-        attributes,
+        attributes: crate::attributes::StoredAttributes::of(&attributes),
         members: vec![
             member(
                 Sex::Female,

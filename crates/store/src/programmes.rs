@@ -215,6 +215,14 @@ const UPSERT_DECISION_CONFLICT: &str = " ON CONFLICT (programme_code, beneficiar
 const UPSERT_UNDECIDED_CONFLICT: &str = " ON CONFLICT (programme_code, beneficiary_id) DO UPDATE SET \
      reason = excluded.reason WHERE enrolments.status IN ('candidate', 'eligible', 'not_eligible')";
 
+/// A decision that leaves the beneficiary where it stood (same status, same
+/// household): written without touching any index, which re-runs that
+/// confirm most decisions would otherwise rewrite. Only decided statuses
+/// come here, so the row cannot be enrolled, paused or exited.
+const CONFIRM_DECISION: &str = "UPDATE enrolments SET area_code = ?1, programme_version = ?2, run_id = ?3, \
+     pmt_score = ?4, amount = ?5, recipient_id = ?6, reason = ?7, decided_at = ?8 \
+     WHERE programme_code = ?9 AND beneficiary_id = ?10 AND household_id = ?11 AND status = ?12";
+
 const ENROLMENT_COLUMNS: &str = "programme_code, beneficiary_id, household_id, area_code, status, programme_version, \
      run_id, pmt_score, amount, recipient_id, reason, decided_at, changed_at";
 
@@ -763,7 +771,29 @@ impl Store {
                             tx.prepare_cached(&format!("{UPSERT_DECISION} {values}{UPSERT_DECISION_CONFLICT}"))?;
                         let mut undecided =
                             tx.prepare_cached(&format!("{UPSERT_DECISION} {values}{UPSERT_UNDECIDED_CONFLICT}"))?;
+                        let mut confirmed = tx.prepare_cached(CONFIRM_DECISION)?;
                         for r in &rows {
+                            if r.status != EnrolmentStatus::Candidate {
+                                let household = r.household_id.to_string();
+                                let recipient = r.recipient_id.map(|p| p.to_string());
+                                let done = confirmed.execute(rusqlite::params![
+                                    r.area_code,
+                                    version,
+                                    run_id,
+                                    r.pmt_score,
+                                    r.amount,
+                                    recipient,
+                                    r.reason,
+                                    at,
+                                    programme,
+                                    r.beneficiary_id,
+                                    household,
+                                    r.status.code(),
+                                ])?;
+                                if done == 1 {
+                                    continue;
+                                }
+                            }
                             let upsert = if r.status == EnrolmentStatus::Candidate {
                                 &mut undecided
                             } else {

@@ -8,12 +8,11 @@ use cel::ExecutionError;
 use cel::common::traits::{Indexer, Iterable, Iterator as CelIterator, Sizer};
 use cel::common::types::{CelBool, CelDouble, CelInt, CelList, CelString, Type};
 use cel::common::value::{CowVal, Val};
-use serde_json::Value as Json;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::attributes::Attributes;
+use crate::attributes::{AttrValue, AttributeLookup, StoredAttributes};
 use crate::date::PartialDate;
 use crate::household::HouseholdId;
 use crate::identifier::IdentifierType;
@@ -110,7 +109,7 @@ pub struct HouseholdFacts {
     pub areas: Arc<[String]>,
     /// The proxy means test score; `None` when the household cannot be scored.
     pub pmt_score: Option<f64>,
-    pub attributes: Attributes,
+    pub attributes: StoredAttributes,
     /// Active members, head first.
     pub members: Vec<MemberFacts>,
     /// Programmes the household is enrolled in (or paused in).
@@ -274,18 +273,15 @@ record_val!(MemberView, MEMBER);
 
 /// Household attributes, converted to CEL values as they are read.
 #[derive(Clone, Debug)]
-struct AttributesView<'a>(&'a Attributes);
+struct AttributesView<'a>(&'a StoredAttributes);
 
-fn json_value<'a>(v: &'a Json) -> Option<Box<dyn Val + 'a>> {
-    Some(match v {
-        Json::Bool(b) => Box::new(CelBool::from(*b)),
-        Json::Number(n) => match n.as_i64() {
-            Some(i) => Box::new(CelInt::from(i)),
-            None => Box::new(CelDouble::from(n.as_f64()?)),
-        },
-        Json::String(s) => Box::new(CelString::from(s.as_str())),
-        _ => return None,
-    })
+fn attribute_value<'a>(v: AttrValue<'a>) -> Box<dyn Val + 'a> {
+    match v {
+        AttrValue::Bool(b) => Box::new(CelBool::from(b)),
+        AttrValue::Int(i) => Box::new(CelInt::from(i)),
+        AttrValue::Float(x) => Box::new(CelDouble::from(x)),
+        AttrValue::Text(s) => Box::new(CelString::from(s)),
+    }
 }
 
 impl<'a> Indexer for AttributesView<'a> {
@@ -294,8 +290,8 @@ impl<'a> Indexer for AttributesView<'a> {
         Self: 'v,
     {
         let field = field_name(idx)?;
-        let value = self.0.get(field).and_then(json_value).ok_or_else(|| missing(field))?;
-        Ok(CowVal::Owned(value))
+        let value = self.0.value(field).ok_or_else(|| missing(field))?;
+        Ok(CowVal::Owned(attribute_value(value)))
     }
 
     fn steal<'v>(self: Box<Self>, idx: &dyn Val) -> Result<Box<dyn Val + 'v>, ExecutionError>

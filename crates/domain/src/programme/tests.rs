@@ -1,4 +1,5 @@
 use super::*;
+use crate::attributes::StoredAttributes;
 
 fn pk() -> Deployment {
     let text = include_str!("../../../../config/pk.toml");
@@ -35,7 +36,7 @@ fn family(score: Option<f64>) -> HouseholdFacts {
         area: "PK-PB-MUL".into(),
         areas: vec!["PK-PB".to_owned(), "PK-PB-MUL".to_owned()].into(),
         pmt_score: score,
-        attributes: [("has_car".to_owned(), serde_json::json!(false))].into_iter().collect(),
+        attributes: with_car(false),
         members: vec![
             member(Sex::Male, 40, Relationship::Head, Some(MaritalStatus::Married)),
             member(Sex::Female, 35, Relationship::Spouse, Some(MaritalStatus::Married)),
@@ -43,6 +44,10 @@ fn family(score: Option<f64>) -> HouseholdFacts {
         ],
         enrolments: Vec::new(),
     }
+}
+
+fn with_car(car: bool) -> StoredAttributes {
+    StoredAttributes::of(&[("has_car".to_owned(), serde_json::json!(car))].into_iter().collect())
 }
 
 fn decide(p: &Programme, h: &HouseholdFacts) -> Outcome {
@@ -81,7 +86,7 @@ fn kafalat_takes_a_poor_family_and_pays_the_woman() {
     assert!(matches!(decide(&p, &h), Outcome::Eligible { .. }));
     // A car excludes whatever the score.
     let mut h = family(Some(10.0));
-    h.attributes.insert("has_car".into(), serde_json::json!(true));
+    h.attributes = with_car(true);
     assert_eq!(decide(&p, &h), Outcome::NotEligible(Refusal::Clause { clause: 2 }));
     // No score: an error for this household, reported, not a guess.
     match decide(&p, &family(None)) {
@@ -94,7 +99,7 @@ fn kafalat_takes_a_poor_family_and_pays_the_woman() {
 fn an_explanation_gives_every_clause_in_the_familys_language() {
     let p = Programme::compile(kafalat(), &pk()).unwrap();
     let mut h = family(Some(40.0));
-    h.attributes.insert("has_car".into(), serde_json::json!(true));
+    h.attributes = with_car(true);
     let e = p.explain(&h, None, "ur");
     assert!(!e.eligible);
     let holds: Vec<Option<bool>> = e.clauses.iter().map(|c| c.holds).collect();
