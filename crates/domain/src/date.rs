@@ -56,11 +56,9 @@ fn number(part: &str, max: usize) -> Result<u32, DateError> {
 /// exactly four digits; month and day may have one or two.
 pub fn parse(raw: &str) -> Result<PartialDate, DateError> {
     let folded = to_ascii_digits(raw.trim());
-    let parts: Vec<&str> = folded.split('-').collect();
-    let (year, month, day) = match parts.as_slice() {
-        [y] => (y, None, None),
-        [y, m] => (y, Some(m), None),
-        [y, m, d] => (y, Some(m), Some(d)),
+    let mut parts = folded.split('-');
+    let (year, month, day) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(y), m, d, None) if m.is_some() || d.is_none() => (y, m, d),
         _ => return Err(DateError::Format),
     };
     if year.len() != 4 {
@@ -184,9 +182,18 @@ impl Serialize for PartialDate {
 
 impl<'de> Deserialize<'de> for PartialDate {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // Borrowed where the text allows: targeting reads millions of these.
-        let s = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
-        parse(&s).map_err(serde::de::Error::custom)
+        // Read in place, without a copy: targeting reads millions of these.
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = PartialDate;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a date: YYYY, YYYY-MM or YYYY-MM-DD")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PartialDate, E> {
+                parse(v).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Text)
     }
 }
 
