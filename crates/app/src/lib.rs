@@ -9,6 +9,7 @@ mod access;
 mod accounts;
 mod audit;
 mod compliance;
+mod dashboard;
 pub mod demo;
 mod error;
 mod export;
@@ -28,6 +29,7 @@ pub use access::{Actor, ActorKind};
 pub use accounts::*;
 pub use audit::{AuditEntryView, AuditPage, AuditQuery, ChainReport};
 pub use compliance::{COMPLIANCE_BATCH, ComplianceInput};
+pub use dashboard::Dashboard;
 pub use error::AppError;
 pub use import::{ImportOutcome, KeyedHousehold};
 pub use programmes::{
@@ -35,6 +37,7 @@ pub use programmes::{
     Timing, money,
 };
 pub use registry::*;
+pub use himaya_store::{AgencyRow, EnrolmentRow};
 pub use scores::{ScoreRun, ScoreView};
 
 /// The application: a store and a deployment. Cheap to clone.

@@ -1142,6 +1142,35 @@ impl App {
             })
     }
 
+    /// A household's standing in every programme that has decided it or its members.
+    pub async fn household_enrolments(
+        &self,
+        actor: &Actor,
+        household_id: HouseholdId,
+    ) -> Result<Vec<EnrolmentRow>, AppError> {
+        actor.require(Permission::ProgrammesRead)?;
+        actor.require(Permission::HouseholdsRead)?;
+        let household = self
+            .store()
+            .household(household_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound {
+                what: "household",
+                id: household_id.to_string(),
+            })?;
+        self.require_area(actor, &household.record.area)?;
+        let rows = self.store().household_enrolments(household_id).await?;
+        self.audit_read(
+            actor,
+            "household.enrolments",
+            Some(household_record(&household_id)),
+            json!({}),
+            Vec::new(),
+        )
+        .await?;
+        Ok(rows)
+    }
+
     /// Why a household (or one member, for programmes about people) is or
     /// is not eligible: the proxy means test term by term, every clause
     /// with its value, the decision, and the stored standing.

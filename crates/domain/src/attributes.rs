@@ -42,6 +42,9 @@ pub struct AttributeDef {
     /// Labels by language code.
     #[serde(default)]
     pub label: BTreeMap<String, String>,
+    /// Labels of a `choice`'s values, by value and then language code.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub choice_labels: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// The validated set of attribute definitions.
@@ -79,6 +82,12 @@ impl AttributeSchema {
                 return Err((
                     format!("{key}.choices"),
                     "a choice attribute needs at least one allowed value".into(),
+                ));
+            }
+            if let Some(value) = d.choice_labels.keys().find(|v| !d.choices.contains(v)) {
+                return Err((
+                    format!("{key}.choice_labels.{value}"),
+                    format!("{value:?} is not one of the attribute's choices"),
                 ));
             }
             if d.kind != AttributeType::Choice && !d.choices.is_empty() {

@@ -508,6 +508,7 @@ mod tests {
             choices: choices.iter().map(|c| c.to_string()).collect(),
             max_length: None,
             label: BTreeMap::new(),
+            choice_labels: BTreeMap::new(),
         };
         AttributeSchema::new(vec![
             def("rooms", AttributeType::Integer, &[]),

@@ -8,6 +8,7 @@
 
 mod access;
 mod bulk;
+mod dashboard;
 mod migrate;
 mod programmes;
 mod registry;
@@ -22,6 +23,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use access::{AgencyRow, AuditFilter, AuditRow, NewAuditEntry, SessionRow, TokenOwner, TokenRow, UserRow};
 pub use bulk::{BaselineTiming, LoadHousehold};
+pub use dashboard::AreaCounts;
 pub use programmes::{
     Admission, ComplianceRow, DecisionRow, EnrolmentEvent, EnrolmentRow, Moves, NotificationRow, ProgrammeRow, RunRow,
     TargetingCursor, TargetingUnit,

@@ -395,7 +395,7 @@ async fn fetch_person<'e>(
 
 /// Appends ` AND …` conditions for an area filter on `column`.
 /// Limits `column` to the given areas and their descendants (an empty list matches nothing).
-fn push_within(sql: &mut String, column: &str, n: &mut usize, count: usize) {
+pub(crate) fn push_within(sql: &mut String, column: &str, n: &mut usize, count: usize) {
     if count == 0 {
         sql.push_str(" AND 1 = 0");
         return;

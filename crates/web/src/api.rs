@@ -45,7 +45,6 @@ macro_rules! r {
 /// OpenAPI document against it.
 pub(crate) fn routes() -> Vec<Route> {
     vec![
-        r!(GET "/" => index),
         r!(GET "/health" => health),
         r!(GET "/api/v1/openapi.json" => openapi),
         r!(POST "/api/v1/session" => login),
@@ -88,7 +87,12 @@ pub(crate) fn router(state: AppState) -> Router {
     for r in routes() {
         router = router.route(r.path, r.handler);
     }
+    let mut pages = Router::new();
+    for (_, path, handler) in crate::pages::routes() {
+        pages = pages.route(path, handler);
+    }
     router
+        .merge(pages.route_layer(axum::middleware::from_fn(crate::pages::page_headers)))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -129,13 +133,13 @@ async fn log_request(request: Request, next: axum::middleware::Next) -> Response
 async fn security_headers(mut response: Response) -> Response {
     let h = response.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    // The API serves data, never pages: nothing in a response may run or be framed.
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-    );
+    // The API serves data: nothing in its responses may run or be framed.
+    // Pages and assets set their own policy and caching (`pages::page_headers`).
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     response
 }
@@ -307,18 +311,6 @@ async fn health(State(s): State<AppState>) -> Response {
                 .into_response()
         }
     }
-}
-
-/// A map of the service for whoever opens the root URL.
-async fn index() -> Response {
-    axum::Json(serde_json::json!({
-        "name": "Himaya",
-        "api": "/api/v1",
-        "openapi": "/api/v1/openapi.json",
-        "health": "/health",
-        "examples": ["/api/v1/areas", "/api/v1/households?limit=5", "/api/v1/persons?name=muhammad&limit=5"],
-    }))
-    .into_response()
 }
 
 async fn openapi() -> Response {

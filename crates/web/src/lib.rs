@@ -1,12 +1,16 @@
-//! HTTP: the JSON API under `/api/v1` (described by `/api/v1/openapi.json`)
-//! and `/health`. Staff pages come with the web-application issue.
+//! HTTP: the JSON API under `/api/v1` (described by `/api/v1/openapi.json`),
+//! `/health`, and the staff pages (`pages`), in four languages (`i18n`),
+//! with their style sheet, script and fonts compiled in (`assets`).
 //!
 //! Architecture invariant: handlers translate HTTP to use cases and back.
 //! They validate nothing of the domain and write nothing to the store: that
 //! is the app crate's job, so the CLI and pages get the same rules.
 
 mod api;
+pub mod assets;
 pub mod auth;
+pub mod i18n;
+mod pages;
 mod problem;
 
 use std::net::SocketAddr;
@@ -16,6 +20,7 @@ use axum::Router;
 use axum::http::Method;
 use himaya_app::App;
 
+pub use pages::page_table;
 pub use problem::ApiError;
 
 /// The largest request body accepted, in bytes.

@@ -1,0 +1,53 @@
+//! The dashboard's headline figures for the actor's areas: households,
+//! people and enrolments (payments and grievances come with their issues).
+
+use std::collections::BTreeMap;
+
+use himaya_domain::access::Permission;
+use serde::Serialize;
+
+use crate::{Actor, App, AppError};
+
+/// Headline figures within the actor's areas.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Dashboard {
+    pub households: i64,
+    pub people: i64,
+    /// Active households by district (the second level of the area tree).
+    pub households_by_district: BTreeMap<String, i64>,
+    /// Enrolments by programme and status; `None` for those who may not read programmes.
+    pub enrolments: Option<BTreeMap<String, BTreeMap<String, i64>>>,
+}
+
+impl App {
+    /// Counts only, no records: nothing personal is shown, so nothing is audited.
+    pub async fn dashboard(&self, actor: &Actor) -> Result<Dashboard, AppError> {
+        actor.require(Permission::HouseholdsRead)?;
+        let within = self.scope_filter(actor);
+        let counts = self.store().area_counts(within.as_deref()).await?;
+        let mut d = Dashboard::default();
+        for (area, n) in &counts.households {
+            d.households += n;
+            *d.households_by_district.entry(self.district_of(area)).or_default() += n;
+        }
+        d.people = counts.persons.iter().map(|(_, n)| n).sum();
+        if actor.permissions().allows(Permission::ProgrammesRead) {
+            let mut by_programme: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+            for (programme, status, n) in counts.enrolments {
+                *by_programme.entry(programme).or_default().entry(status).or_default() += n;
+            }
+            d.enrolments = Some(by_programme);
+        }
+        Ok(d)
+    }
+
+    /// The district an area lies in: the second level of its path, or the area itself.
+    fn district_of(&self, area: &str) -> String {
+        self.area_path(area)
+            .and_then(|p| {
+                let levels: Vec<&str> = p.split('/').filter(|s| !s.is_empty()).collect();
+                levels.get(1).or(levels.first()).map(|s| (*s).to_owned())
+            })
+            .unwrap_or_else(|| area.to_owned())
+    }
+}
