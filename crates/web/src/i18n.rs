@@ -279,6 +279,8 @@ pub fn partial_date(lang: Lang, d: PartialDate) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
     use super::*;
 
     #[test]
@@ -290,6 +292,52 @@ mod tests {
         assert_eq!(negotiate(None, None, None, Some("en;q=0.2, bn;q=0.9")), Lang::Bn);
         assert_eq!(negotiate(None, None, None, Some("ar;q=0, fr")), Lang::En);
         assert_eq!(negotiate(None, None, None, None), Lang::En);
+    }
+
+    /// The message names of a file and the variables each one uses.
+    fn messages(source: &str) -> BTreeMap<String, BTreeSet<String>> {
+        let resource = match FluentResource::try_new(source.to_owned()) {
+            Ok(r) => r,
+            Err((_, errors)) => panic!("does not parse: {errors:?}"),
+        };
+        let mut out = BTreeMap::new();
+        for entry in resource.entries() {
+            if let fluent_syntax::ast::Entry::Message(m) = entry {
+                let vars = source_vars(source, m.id.name);
+                out.insert(m.id.name.to_owned(), vars);
+            }
+        }
+        out
+    }
+
+    /// `$name`s in one message's line.
+    fn source_vars(source: &str, id: &str) -> BTreeSet<String> {
+        let line = source
+            .lines()
+            .find(|l| l.starts_with(&format!("{id} =")))
+            .unwrap_or_default();
+        line.split('$')
+            .skip(1)
+            .map(|v| v.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect())
+            .collect()
+    }
+
+    #[test]
+    fn every_language_has_every_message_with_the_same_variables() {
+        let english = messages(SOURCES[0].1);
+        assert!(english.len() > 300, "{} messages", english.len());
+        for (lang, source) in &SOURCES[1..] {
+            let other = messages(source);
+            for (key, vars) in &english {
+                let Some(theirs) = other.get(key) else {
+                    panic!("{} lacks the message {key}", lang.code());
+                };
+                assert_eq!(theirs, vars, "{}: {key} takes other variables", lang.code());
+            }
+            for key in other.keys() {
+                assert!(english.contains_key(key), "{} has {key}, English does not", lang.code());
+            }
+        }
     }
 
     #[test]
@@ -305,8 +353,10 @@ mod tests {
 
     #[test]
     fn money_shows_minor_units_with_the_currency() {
-        assert_eq!(money(Lang::En, 1_050_000, 2, "PKR"), "Rs 10,500.00");
-        assert_eq!(money(Lang::En, 12_500, 3, "JOD"), "12.500 JOD");
+        // Fluent isolates each placeable (FSI … PDI) so that mixed directions stay in order.
+        let plain = |s: String| s.replace(['\u{2068}', '\u{2069}'], "");
+        assert_eq!(plain(money(Lang::En, 1_050_000, 2, "PKR")), "Rs 10,500.00");
+        assert_eq!(plain(money(Lang::En, 12_500, 3, "JOD")), "JOD 12.500");
         assert!(money(Lang::Ur, 1_050_000, 2, "PKR").contains("۱۰٬۵۰۰٫۰۰"));
     }
 

@@ -34,7 +34,8 @@ pub(crate) fn field_errors(c: &Ctx, problem: &himaya_domain::Problem) -> FieldEr
 /// A vocabulary code (`sex`, `male`) in the reader's words; a code the
 /// messages do not know is shown as it is.
 pub(crate) fn vocab(c: &Ctx, kind: &str, code: &str) -> String {
-    let key = format!("{kind}-{code}");
+    // Message names take letters, digits, `-` and `_` (`age-band-60+` → `age-band-60plus`).
+    let key = format!("{kind}-{}", code.replace('+', "plus").replace('.', "-"));
     if i18n::has(c.lang, &key) {
         c.t(&key)
     } else {
