@@ -286,8 +286,8 @@ attribute = الخاصية
 contribution = الإسهام
 
 ## Administration
-users-cli = تُنشأ الحسابات وتُعدَّل من سطر أوامر الخادم (himaya user …).
-agencies-cli = تُنشأ الجهات والرموز وتُلغى من سطر أوامر الخادم (himaya agency …، himaya token …).
+users-cli = تُنشأ الحسابات وتُعدَّل من سطر أوامر الخادم.
+agencies-cli = تُنشأ الجهات والرموز وتُلغى من سطر أوامر الخادم.
 roles = الأدوار
 areas = المناطق
 account-enabled = مفعّل

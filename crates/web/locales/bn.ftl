@@ -286,8 +286,8 @@ attribute = বৈশিষ্ট্য
 contribution = অবদান
 
 ## Administration
-users-cli = অ্যাকাউন্ট সার্ভারের কমান্ড লাইনে তৈরি ও পরিবর্তন করা হয় (himaya user …)।
-agencies-cli = সংস্থা ও টোকেন সার্ভারের কমান্ড লাইনে তৈরি ও বাতিল করা হয় (himaya agency …, himaya token …)।
+users-cli = অ্যাকাউন্ট সার্ভারের কমান্ড লাইনে তৈরি ও পরিবর্তন করা হয়।
+agencies-cli = সংস্থা ও টোকেন সার্ভারের কমান্ড লাইনে তৈরি ও বাতিল করা হয়।
 roles = ভূমিকা
 areas = এলাকা
 account-enabled = সক্রিয়

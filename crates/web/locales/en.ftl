@@ -286,8 +286,8 @@ attribute = Characteristic
 contribution = Contribution
 
 ## Administration
-users-cli = Accounts are created and changed on the server's command line (himaya user …).
-agencies-cli = Agencies and tokens are created and revoked on the server's command line (himaya agency …, himaya token …).
+users-cli = Accounts are created and changed on the server's command line.
+agencies-cli = Agencies and tokens are created and revoked on the server's command line.
 roles = Roles
 areas = Areas
 account-enabled = Enabled

@@ -286,8 +286,8 @@ attribute = خصوصیت
 contribution = حصہ
 
 ## Administration
-users-cli = کھاتے سرور کی کمانڈ لائن پر بنائے اور بدلے جاتے ہیں (himaya user …)۔
-agencies-cli = ادارے اور ٹوکن سرور کی کمانڈ لائن پر بنائے اور منسوخ کیے جاتے ہیں (himaya agency …، himaya token …)۔
+users-cli = کھاتے سرور کی کمانڈ لائن پر بنائے اور بدلے جاتے ہیں۔
+agencies-cli = ادارے اور ٹوکن سرور کی کمانڈ لائن پر بنائے اور منسوخ کیے جاتے ہیں۔
 roles = کردار
 areas = علاقے
 account-enabled = فعال

@@ -278,9 +278,13 @@ impl Ctx {
             .collect()
     }
 
-    /// The signed-in actor, or a redirect to sign in and come back.
+    /// The signed-in actor, or a redirect to sign in and come back (or,
+    /// with a one-time password, to change it: nothing else comes first).
     pub fn actor(&self) -> Result<&Actor, Response> {
         match &self.actor {
+            Some(a) if a.must_change_password() && self.path != "/password" => {
+                Err(Redirect::to("/password").into_response())
+            }
             Some(a) => Ok(a),
             None => Err(self.to_sign_in()),
         }

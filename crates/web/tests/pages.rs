@@ -1,0 +1,509 @@
+//! The staff pages over real HTTP, read with an HTML parser: every page in
+//! every language translated and laid out for its direction, forms that
+//! refuse bad input beside the field and change nothing, CSRF, language
+//! choice, security headers and the page weight budget.
+
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
+
+use common::{PASSWORD, TestApp, household, programme_json, spawn};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, SET_COOKIE};
+use scraper::{ElementRef, Html, Selector};
+
+/// A client that keeps cookies by hand (the session cookie is `Secure`,
+/// which reqwest's cookie store would not send over plain HTTP).
+struct Visitor {
+    base: String,
+    http: reqwest::Client,
+    cookies: HashMap<String, String>,
+    accept_language: Option<String>,
+}
+
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn html(&self) -> Html {
+        Html::parse_document(&self.body)
+    }
+
+    fn location(&self) -> String {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+fn sel(s: &str) -> Selector {
+    Selector::parse(s).unwrap()
+}
+
+impl Visitor {
+    fn new(t: &TestApp) -> Visitor {
+        Visitor {
+            base: t.base.clone(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: HashMap::new(),
+            accept_language: None,
+        }
+    }
+
+    fn keep(&mut self, headers: &HeaderMap) {
+        for v in headers.get_all(SET_COOKIE) {
+            let v = v.to_str().unwrap();
+            let pair = v.split(';').next().unwrap();
+            let (k, val) = pair.split_once('=').unwrap();
+            if val.is_empty() {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), val.to_owned());
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
+        let mut req = req.header("cookie", self.cookie_header());
+        if let Some(l) = &self.accept_language {
+            req = req.header("accept-language", l);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        self.keep(&headers);
+        Page {
+            status,
+            headers,
+            body: res.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let req = self.http.get(format!("{}{path}", self.base));
+        self.send(req).await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        self.send(req).await
+    }
+
+    /// Signs in and returns the session's CSRF token, read from a page's form.
+    async fn sign_in(&mut self, username: &str) -> String {
+        let r = self
+            .post("/sign-in", &[("username", username), ("password", PASSWORD), ("next", "/")])
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let home = self.get("/").await;
+        assert_eq!(home.status, StatusCode::OK, "{}", home.body);
+        csrf(&home.html())
+    }
+}
+
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn csrf(doc: &Html) -> String {
+    doc.select(&sel("input[name=csrf]"))
+        .next()
+        .and_then(|i| i.value().attr("value"))
+        .unwrap()
+        .to_owned()
+}
+
+/// The message names of the English file: none may reach a page as text.
+fn message_names() -> BTreeSet<String> {
+    include_str!("../locales/en.ftl")
+        .lines()
+        .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim().to_owned()))
+        .filter(|k| k.contains('-') && !k.starts_with('#'))
+        .collect()
+}
+
+/// Whether text sits inside data the deployment or a person wrote (names,
+/// codes, identifiers, labels from the configuration), which the message
+/// files do not translate.
+fn in_data(e: &ElementRef) -> bool {
+    std::iter::once(*e).chain(e.ancestors().filter_map(ElementRef::wrap)).any(|a| {
+        let v = a.value();
+        matches!(v.name(), "bdi" | "code" | "option" | "svg" | "title" | "script" | "style")
+            || v.attr("lang").is_some_and(|_| v.name() != "html")
+            || v.attr("class").is_some_and(|c| c.split(' ').any(|c| c == "mono"))
+    })
+}
+
+/// Checks one page: no message name shown, the language and direction set,
+/// no left-to-right layout in a right-to-left page, and for a language
+/// other than English no English word outside data.
+fn check_page(path: &str, lang: &str, doc: &Html, names: &BTreeSet<String>) {
+    let html = doc.select(&sel("html")).next().unwrap();
+    assert_eq!(html.value().attr("lang"), Some(lang), "{path}");
+    let rtl = matches!(lang, "ur" | "ar");
+    assert_eq!(
+        html.value().attr("dir"),
+        Some(if rtl { "rtl" } else { "ltr" }),
+        "{path} in {lang}"
+    );
+    for node in doc.root_element().descendants() {
+        let Some(text) = node.value().as_text() else { continue };
+        let parent = node.parent().and_then(ElementRef::wrap).unwrap();
+        // A message's arguments (names, numbers) come isolated, FSI … PDI: they are data.
+        let mut own = String::new();
+        let mut depth = 0;
+        for ch in text.chars() {
+            match ch {
+                '\u{2068}' => depth += 1,
+                '\u{2069}' => depth -= 1,
+                _ if depth == 0 => own.push(ch),
+                _ => {}
+            }
+        }
+        for word in own.split(|c: char| c.is_whitespace() || "(),.:;·?!".contains(c)) {
+            assert!(
+                !names.contains(word),
+                "{path} in {lang} shows the message name {word:?}"
+            );
+            if lang != "en" && !in_data(&parent) {
+                let latin_word = word.chars().filter(|c| c.is_ascii_lowercase()).count() >= 3;
+                assert!(
+                    !latin_word,
+                    "{path} in {lang} shows untranslated text {text:?} in <{}>",
+                    parent.value().name()
+                );
+            }
+        }
+    }
+    for e in doc.select(&sel("[aria-label], [placeholder], [data-label], [title]")) {
+        for a in ["aria-label", "placeholder", "data-label", "title"] {
+            if let Some(v) = e.value().attr(a) {
+                assert!(!names.contains(v), "{path} in {lang}: {a}={v:?} is a message name");
+            }
+        }
+    }
+    if rtl {
+        // Right to left throughout: only data (typed Latin, codes) runs left to right.
+        for e in doc.select(&sel("[dir=ltr]")) {
+            let name = e.value().name();
+            assert!(
+                matches!(name, "input" | "bdi" | "code"),
+                "{path} in {lang}: <{name} dir=ltr> lays out left to right"
+            );
+        }
+        assert!(doc.select(&sel("[style]")).next().is_none(), "{path}: inline style");
+    }
+}
+
+/// A household registered over the API, a programme saved and run, for the pages to show.
+async fn registry_with_a_household(t: &TestApp) -> String {
+    let h = t.register(household("3520212345671")).await;
+    let r = t
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/programmes/pk-kafalat",
+            Some(programme_json("pk-kafalat")),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let r = t
+        .post(
+            "/api/v1/programmes/pk-kafalat/runs",
+            serde_json::json!({"area": "PK-PB", "enrol": true}),
+        )
+        .await;
+    assert!(r.status.is_success(), "{:#}", r.body);
+    h["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn every_page_in_every_language_is_translated_and_laid_out_for_its_direction() {
+    let t = spawn().await;
+    let id = registry_with_a_household(&t).await;
+    let names = message_names();
+    let mut v = Visitor::new(&t);
+    for lang in ["en", "ur", "ar", "bn"] {
+        v.cookies.clear();
+        let sign_in = v.get(&format!("/sign-in?lang={lang}")).await;
+        assert_eq!(sign_in.status, StatusCode::OK);
+        check_page("/sign-in", lang, &sign_in.html(), &names);
+        v.sign_in("admin").await;
+        let paths = [
+            "/".to_owned(),
+            "/registry".to_owned(),
+            "/registry?name=muhammad".to_owned(),
+            "/registry?identifier=35202-1234567-1".to_owned(),
+            format!("/households/{id}"),
+            format!("/households/{id}/edit"),
+            format!("/households/{id}/members/new"),
+            "/households/new".to_owned(),
+            "/programmes".to_owned(),
+            "/programmes/pk-kafalat".to_owned(),
+            format!("/households/{id}/programmes/pk-kafalat"),
+            "/admin/users".to_owned(),
+            "/admin/agencies".to_owned(),
+            "/audit".to_owned(),
+            "/password".to_owned(),
+            "/no-such-page".to_owned(),
+        ];
+        for path in &paths {
+            let p = v.get(path).await;
+            let expected = if path == "/no-such-page" {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::OK
+            };
+            assert_eq!(p.status, expected, "{path} in {lang}: {}", p.body);
+            if expected == StatusCode::OK {
+                check_page(path, lang, &p.html(), &names);
+            }
+        }
+        let csrf = csrf(&v.get("/").await.html());
+        let run = v
+            .post(
+                "/programmes/pk-kafalat/dry-run",
+                &[("csrf", &csrf), ("area", "PK-PB"), ("param.pmt_threshold", "٣٥")],
+            )
+            .await;
+        assert_eq!(run.status, StatusCode::OK, "{}", run.body);
+        let doc = run.html();
+        check_page("dry run", lang, &doc, &names);
+        assert!(doc.select(&sel("#report .card")).count() >= 7);
+        let dashboard = v.get("/").await.html();
+        assert!(dashboard.select(&sel(".chart svg rect.bar")).next().is_some(), "the dashboard draws its chart");
+        assert_eq!(
+            dashboard.select(&sel("#figure-households")).next().unwrap().text().collect::<String>(),
+            match lang {
+                "ur" => "۱",
+                "ar" => "١",
+                "bn" => "১",
+                _ => "1",
+            }
+        );
+    }
+    // The style sheet uses logical properties only, so right-to-left pages mirror.
+    let css = include_str!("../assets/app.css");
+    for physical in [
+        "margin-left", "margin-right", "padding-left", "padding-right", "border-left", "border-right",
+        "text-align: left", "text-align: right", "float:", " left:", " right:",
+    ] {
+        assert!(!css.contains(physical), "the style sheet uses {physical}");
+    }
+}
+
+#[tokio::test]
+async fn the_language_is_chosen_by_query_cookie_then_browser() {
+    let t = spawn().await;
+    let mut v = Visitor::new(&t);
+    v.accept_language = Some("bn-BD,bn;q=0.9,en;q=0.5".into());
+    let p = v.get("/sign-in").await;
+    let doc = p.html();
+    assert_eq!(doc.select(&sel("html")).next().unwrap().value().attr("lang"), Some("bn"));
+    assert!(p.body.contains("প্রবেশ করুন"));
+    // `?lang=` on any URL switches and is remembered.
+    let p = v.get("/sign-in?lang=ur").await;
+    assert!(p.headers.get_all(SET_COOKIE).iter().any(|c| c.to_str().unwrap().starts_with("himaya_lang=ur")));
+    let p = v.get("/sign-in").await;
+    assert_eq!(p.html().select(&sel("html")).next().unwrap().value().attr("dir"), Some("rtl"));
+    // Every page offers the four languages, keeping the page and its query.
+    let links: Vec<String> = p
+        .html()
+        .select(&sel("nav.langs a"))
+        .map(|a| a.value().attr("href").unwrap().to_owned())
+        .collect();
+    assert_eq!(links, ["/sign-in?lang=en", "/sign-in?lang=ur", "/sign-in?lang=ar", "/sign-in?lang=bn"]);
+}
+
+#[tokio::test]
+async fn pages_need_a_session_and_a_one_time_password_is_changed_first() {
+    let t = spawn().await;
+    let mut v = Visitor::new(&t);
+    let p = v.get("/registry?name=ali").await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(p.location(), "/sign-in?next=%2Fregistry%3Fname%3Dali");
+    let wrong = v
+        .post("/sign-in", &[("username", "admin"), ("password", "not the password")])
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.html().select(&sel("#refused")).next().is_some());
+    // An open redirect is not followed after sign-in.
+    let r = v
+        .post("/sign-in", &[("username", "admin"), ("password", PASSWORD), ("next", "//evil.example/")])
+        .await;
+    assert_eq!(r.location(), "/");
+
+    let operator = himaya_app::Actor::system("test");
+    let (_, one_time) = t
+        .app
+        .add_user(
+            &operator,
+            himaya_app::NewUser {
+                username: "nadia".into(),
+                roles: vec!["registrar".into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let one_time = one_time.unwrap();
+    let mut n = Visitor::new(&t);
+    let r = n
+        .post("/sign-in", &[("username", "nadia"), ("password", &one_time), ("next", "/registry")])
+        .await;
+    assert_eq!(r.location(), "/password");
+    let p = n.get("/registry").await;
+    assert_eq!(p.location(), "/password", "nothing else before the password is changed");
+    let form = n.get("/password").await;
+    let token = csrf(&form.html());
+    let differ = n
+        .post(
+            "/password",
+            &[("csrf", &token), ("current_password", &one_time), ("new_password", "a new long password"), ("confirm_password", "another one")],
+        )
+        .await;
+    assert_eq!(differ.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let done = n
+        .post(
+            "/password",
+            &[("csrf", &token), ("current_password", &one_time), ("new_password", "a new long password"), ("confirm_password", "a new long password")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(n.get("/registry").await.status, StatusCode::OK);
+    // Signing out ends the session.
+    let out = n.post("/sign-out", &[("csrf", &token)]).await;
+    assert_eq!(out.location(), "/sign-in");
+    n.cookies.insert("himaya_session".into(), "expired".into());
+    assert_eq!(n.get("/registry").await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_bad_registration_is_refused_beside_its_fields_in_urdu_and_changes_nothing() {
+    let t = spawn().await;
+    let mut v = Visitor::new(&t);
+    let _ = v.get("/sign-in?lang=ur").await;
+    let csrf = v.sign_in("admin").await;
+    let before = t.counts().await;
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("member_count", "1"),
+        ("household.area", "PK-PB-MUL-SDR"),
+        ("household.attributes.urban_rural", "rural"),
+        ("household.attributes.rooms", "۴۰"),
+        ("household.location.latitude", "north"),
+        ("members[0].given_name.native", "فاطمہ"),
+        ("members[0].sex", "female"),
+        ("members[0].relationship", "head"),
+        ("members[0].identifiers[0].type", "pk_cnic"),
+        ("members[0].identifiers[0].value", "۳۵۲۰۲۱۲۳"),
+        ("members[0].date_of_birth", "۲۰۹۰"),
+    ];
+    // Form-level errors first (a latitude that is no number)…
+    let p = v.post("/households/new", &form).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let error = |doc: &Html, id: &str| {
+        doc.select(&sel(&format!("[id=\"{id}-error\"]")))
+            .next()
+            .map(|e| e.text().collect::<String>())
+    };
+    assert_eq!(error(&p.html(), "household.location.latitude").as_deref(), Some("یہ عدد نہیں ہے۔"));
+    // …then the registry's own, each beside its field, in Urdu.
+    let mut form = form.to_vec();
+    form.retain(|(k, _)| *k != "household.location.latitude");
+    let p = v.post("/households/new", &form).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let doc = p.html();
+    assert_eq!(
+        error(&doc, "members[0].identifiers[0].value").as_deref(),
+        Some("شناختی نمبر کے ہندسوں کی تعداد غلط ہے۔")
+    );
+    assert_eq!(error(&doc, "members[0].date_of_birth").as_deref(), Some("تاریخ مستقبل کی نہیں ہو سکتی۔"));
+    assert_eq!(error(&doc, "household.attributes.rooms").as_deref(), Some("مقررہ حد سے باہر ہے۔"));
+    let input = doc.select(&sel("[id=\"members[0].identifiers[0].value\"]")).next().unwrap();
+    assert_eq!(input.value().attr("aria-invalid"), Some("true"));
+    assert_eq!(input.value().attr("value"), Some("۳۵۲۰۲۱۲۳"), "what was typed is kept");
+    assert!(doc.select(&sel("#error-summary li")).count() >= 3);
+    assert_eq!(t.counts().await, before, "a refused form changes nothing");
+
+    // Without the session's token, even a valid form is refused.
+    let mut good = form.clone();
+    good.retain(|(k, _)| !matches!(*k, "members[0].identifiers[0].value" | "members[0].date_of_birth" | "household.attributes.rooms" | "csrf"));
+    good.push(("household.attributes.rooms", "۳"));
+    let p = v.post("/households/new", &good).await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    assert_eq!(t.counts().await, before);
+    // With it, the household is registered and its page says so.
+    good.push(("csrf", &csrf));
+    let p = v.post("/households/new", &good).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let page = v.get(&p.location()).await;
+    assert!(page.html().select(&sel("#notice")).next().is_some());
+    assert_eq!(t.counts().await.0, before.0 + 1);
+}
+
+#[tokio::test]
+async fn pages_carry_security_headers_and_stay_within_the_weight_budget() {
+    let t = spawn().await;
+    let id = registry_with_a_household(&t).await;
+    let mut v = Visitor::new(&t);
+    v.sign_in("admin").await;
+    let p = v.get(&format!("/households/{id}")).await;
+    let csp = p.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(p.headers["x-frame-options"], "DENY");
+    assert_eq!(p.headers["cache-control"], "no-store");
+    // No inline script or style anywhere.
+    let doc = p.html();
+    assert!(doc.select(&sel("script:not([src])")).next().is_none());
+    assert!(doc.select(&sel("style, [style]")).next().is_none());
+    // Assets are versioned and cached; htmx goes gzipped.
+    let css_url = doc.select(&sel("link[rel=stylesheet]")).next().unwrap().value().attr("href").unwrap().to_owned();
+    let css = v.get(&css_url).await;
+    assert!(css.headers["cache-control"].to_str().unwrap().contains("immutable"));
+    let js_url = doc.select(&sel("script[src]")).next().unwrap().value().attr("src").unwrap().to_owned();
+    let req = v.http.get(format!("{}{js_url}", v.base)).header("accept-encoding", "gzip");
+    let js = req.send().await.unwrap();
+    assert_eq!(js.headers()["content-encoding"], "gzip");
+    let js_bytes = js.bytes().await.unwrap().len();
+    // A typical page, with its style sheet and script (fonts are cached after the first page).
+    for path in ["/".to_owned(), "/registry?name=muhammad".to_owned(), format!("/households/{id}"), "/households/new".to_owned()] {
+        let html = v.get(&path).await.body.len();
+        let total = html + css.body.len() + js_bytes;
+        println!("{path}: HTML {html} B + CSS {} B + htmx {js_bytes} B = {total} B", css.body.len());
+        assert!(total <= 150 * 1024, "{path} weighs {total} bytes");
+    }
+}
