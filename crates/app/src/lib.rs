@@ -31,13 +31,13 @@ pub use audit::{AuditEntryView, AuditPage, AuditQuery, ChainReport};
 pub use compliance::{COMPLIANCE_BATCH, ComplianceInput};
 pub use dashboard::Dashboard;
 pub use error::AppError;
+pub use himaya_store::{AgencyRow, EnrolmentRow};
 pub use import::{ImportOutcome, KeyedHousehold};
 pub use programmes::{
     DistrictTally, EligibilityView, ErrorExample, PmtPart, ProgrammeView, RunReport, Simulation, Tally, TargetRequest,
     Timing, money,
 };
 pub use registry::*;
-pub use himaya_store::{AgencyRow, EnrolmentRow};
 pub use scores::{ScoreRun, ScoreView};
 
 /// The application: a store and a deployment. Cheap to clone.

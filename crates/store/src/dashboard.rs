@@ -55,8 +55,11 @@ impl Store {
             q = q.bind(code.clone());
         }
         for row in q.fetch_all(&self.pool).await? {
-            out.enrolments
-                .push((row.try_get("programme_code")?, row.try_get("status")?, row.try_get("n")?));
+            out.enrolments.push((
+                row.try_get("programme_code")?,
+                row.try_get("status")?,
+                row.try_get("n")?,
+            ));
         }
         Ok(out)
     }

@@ -80,10 +80,10 @@ fn asset(name: &'static str, content_type: &'static str, body: Vec<u8>, gzip: Op
 
 /// The URL of an asset, with its content's version.
 pub fn url(name: &str) -> String {
-    ASSETS
-        .iter()
-        .find(|a| a.name == name)
-        .map_or_else(|| format!("/assets/{name}"), |a| format!("/assets/{}?v={}", a.name, a.version))
+    ASSETS.iter().find(|a| a.name == name).map_or_else(
+        || format!("/assets/{name}"),
+        |a| format!("/assets/{}?v={}", a.name, a.version),
+    )
 }
 
 /// The size of an asset as sent to a browser that takes gzip, in bytes.

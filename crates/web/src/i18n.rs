@@ -50,9 +50,7 @@ impl Lang {
     /// `ur`, `UR`, `ur-PK`: the language of a tag, if it is one of ours.
     pub fn from_tag(tag: &str) -> Option<Lang> {
         let primary = tag.trim().split(['-', '_']).next()?;
-        Lang::ALL
-            .into_iter()
-            .find(|l| l.code().eq_ignore_ascii_case(primary))
+        Lang::ALL.into_iter().find(|l| l.code().eq_ignore_ascii_case(primary))
     }
 
     pub fn is_rtl(self) -> bool {
@@ -253,9 +251,7 @@ pub fn date_time(lang: Lang, t: DateTime<Utc>) -> String {
     let naive = t.naive_utc();
     let time = Time::try_new(naive.hour() as u8, naive.minute() as u8, 0, 0).ok();
     match (locale(lang).date_time.as_ref(), gregorian(naive.date()), time) {
-        (Some(f), Some(date), Some(time)) => f
-            .format(&icu_datetime::input::DateTime { date, time })
-            .to_string(),
+        (Some(f), Some(date), Some(time)) => f.format(&icu_datetime::input::DateTime { date, time }).to_string(),
         _ => t.format("%Y-%m-%d %H:%M").to_string(),
     }
 }
@@ -265,9 +261,7 @@ pub fn partial_date(lang: Lang, d: PartialDate) -> String {
     match d {
         PartialDate::Year(y) => digits(lang, i64::from(y)),
         PartialDate::YearMonth(y, m) => {
-            let g = u8::try_from(m)
-                .ok()
-                .and_then(|m| Date::try_new_gregorian(y, m, 1).ok());
+            let g = u8::try_from(m).ok().and_then(|m| Date::try_new_gregorian(y, m, 1).ok());
             match (locale(lang).month.as_ref(), g) {
                 (Some(f), Some(g)) => f.format(&g).to_string(),
                 _ => format!("{y}-{m:02}"),
@@ -288,7 +282,10 @@ mod tests {
         assert_eq!(negotiate(Some("ur"), Some("bn"), None, Some("ar")), Lang::Ur);
         assert_eq!(negotiate(Some("xx"), Some("bn"), None, Some("ar")), Lang::Bn);
         assert_eq!(negotiate(None, None, Some("ar"), Some("bn")), Lang::Ar);
-        assert_eq!(negotiate(None, None, None, Some("fr-FR, ur-PK;q=0.8, en;q=0.5")), Lang::Ur);
+        assert_eq!(
+            negotiate(None, None, None, Some("fr-FR, ur-PK;q=0.8, en;q=0.5")),
+            Lang::Ur
+        );
         assert_eq!(negotiate(None, None, None, Some("en;q=0.2, bn;q=0.9")), Lang::Bn);
         assert_eq!(negotiate(None, None, None, Some("ar;q=0, fr")), Lang::En);
         assert_eq!(negotiate(None, None, None, None), Lang::En);
@@ -318,7 +315,11 @@ mod tests {
             .unwrap_or_default();
         line.split('$')
             .skip(1)
-            .map(|v| v.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect())
+            .map(|v| {
+                v.chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect()
+            })
             .collect()
     }
 

@@ -40,16 +40,18 @@ fn free_port() -> u16 {
 
 async fn start_driver() -> (Driver, String) {
     let port = free_port();
-    let child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromedriver");
+    let driver = Driver(
+        Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver"),
+    );
     let url = format!("http://127.0.0.1:{port}");
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return (Driver(child), url);
+            return (driver, url);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -117,7 +119,7 @@ async fn field(d: &WebDriver, id: &str) -> WebElement {
 }
 
 async fn choose(d: &WebDriver, id: &str, value: &str) {
-    d.find(By::Css(&format!("[id=\"{id}\"] option[value=\"{value}\"]")))
+    d.find(By::Css(format!("[id=\"{id}\"] option[value=\"{value}\"]")))
         .await
         .unwrap()
         .click()
@@ -142,7 +144,9 @@ async fn staff_work_through_the_pages_in_four_languages() {
             std::env::var_os("CI").is_none(),
             "CI must run the browser tests: install chromium and chromium-driver"
         );
-        eprintln!("SKIPPED: the browser test needs {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver)");
+        eprintln!(
+            "SKIPPED: the browser test needs {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver)"
+        );
         return;
     }
     let t = spawn().await;
@@ -175,10 +179,13 @@ async fn staff_work_through_the_pages_in_four_languages() {
         field(&d, "username").await.send_keys("admin").await.unwrap();
         field(&d, "password").await.send_keys(common::PASSWORD).await.unwrap();
         field(&d, "sign-in").await.click().await.unwrap();
-        assert!(d.find(By::Id("figure-households")).await.is_ok(), "signed in to the dashboard");
+        assert!(
+            d.find(By::Id("figure-households")).await.is_ok(),
+            "signed in to the dashboard"
+        );
 
         // Switch language with the link every page carries.
-        d.find(By::Css(&format!("nav.langs a[hreflang={lang}]")))
+        d.find(By::Css(format!("nav.langs a[hreflang={lang}]")))
             .await
             .unwrap()
             .click()
@@ -187,7 +194,10 @@ async fn staff_work_through_the_pages_in_four_languages() {
         let html = d.find(By::Css("html")).await.unwrap();
         assert_eq!(html.attr("lang").await.unwrap().as_deref(), Some(lang));
         let rtl = matches!(lang, "ur" | "ar");
-        assert_eq!(html.attr("dir").await.unwrap().as_deref(), Some(if rtl { "rtl" } else { "ltr" }));
+        assert_eq!(
+            html.attr("dir").await.unwrap().as_deref(),
+            Some(if rtl { "rtl" } else { "ltr" })
+        );
         d.screenshot(&shot("2-dashboard")).await.unwrap();
 
         // Find the household by its CNIC typed in the language's digits.
@@ -214,16 +224,28 @@ async fn staff_work_through_the_pages_in_four_languages() {
         d.goto(format!("{}/households/new", t.base)).await.unwrap();
         choose(&d, "household.area", "PK-PB-MUL-SDR").await;
         choose(&d, "household.attributes.urban_rural", "rural").await;
-        field(&d, "household.attributes.rooms").await.send_keys(typed(lang, "2")).await.unwrap();
+        field(&d, "household.attributes.rooms")
+            .await
+            .send_keys(typed(lang, "2"))
+            .await
+            .unwrap();
         let name = match lang {
             "ur" => "فاطمہ",
             "ar" => "فاطمة",
             "bn" => "ফাতেমা",
             _ => "Fatima",
         };
-        field(&d, "members[0].given_name.native").await.send_keys(name).await.unwrap();
+        field(&d, "members[0].given_name.native")
+            .await
+            .send_keys(name)
+            .await
+            .unwrap();
         choose(&d, "members[0].sex", "female").await;
-        field(&d, "members[0].date_of_birth").await.send_keys(typed(lang, "1990")).await.unwrap();
+        field(&d, "members[0].date_of_birth")
+            .await
+            .send_keys(typed(lang, "1990"))
+            .await
+            .unwrap();
         let cnic = field(&d, "members[0].identifiers[0].value").await;
         cnic.send_keys(typed(lang, "35202-12")).await.unwrap();
         field(&d, "save").await.click().await.unwrap();

@@ -117,7 +117,10 @@ impl Visitor {
     /// Signs in and returns the session's CSRF token, read from a page's form.
     async fn sign_in(&mut self, username: &str) -> String {
         let r = self
-            .post("/sign-in", &[("username", username), ("password", PASSWORD), ("next", "/")])
+            .post(
+                "/sign-in",
+                &[("username", username), ("password", PASSWORD), ("next", "/")],
+            )
             .await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
         let home = self.get("/").await;
@@ -159,12 +162,16 @@ fn message_names() -> BTreeSet<String> {
 /// codes, identifiers, labels from the configuration), which the message
 /// files do not translate.
 fn in_data(e: &ElementRef) -> bool {
-    std::iter::once(*e).chain(e.ancestors().filter_map(ElementRef::wrap)).any(|a| {
-        let v = a.value();
-        matches!(v.name(), "bdi" | "code" | "option" | "svg" | "title" | "script" | "style")
-            || v.attr("lang").is_some_and(|_| v.name() != "html")
-            || v.attr("class").is_some_and(|c| c.split(' ').any(|c| c == "mono"))
-    })
+    std::iter::once(*e)
+        .chain(e.ancestors().filter_map(ElementRef::wrap))
+        .any(|a| {
+            let v = a.value();
+            matches!(
+                v.name(),
+                "bdi" | "code" | "option" | "svg" | "title" | "script" | "style"
+            ) || v.attr("lang").is_some_and(|_| v.name() != "html")
+                || v.attr("class").is_some_and(|c| c.split(' ').any(|c| c == "mono"))
+        })
 }
 
 /// Checks one page: no message name shown, the language and direction set,
@@ -304,9 +311,17 @@ async fn every_page_in_every_language_is_translated_and_laid_out_for_its_directi
         check_page("dry run", lang, &doc, &names);
         assert!(doc.select(&sel("#report .card")).count() >= 7);
         let dashboard = v.get("/").await.html();
-        assert!(dashboard.select(&sel(".chart svg rect.bar")).next().is_some(), "the dashboard draws its chart");
+        assert!(
+            dashboard.select(&sel(".chart svg rect.bar")).next().is_some(),
+            "the dashboard draws its chart"
+        );
         assert_eq!(
-            dashboard.select(&sel("#figure-households")).next().unwrap().text().collect::<String>(),
+            dashboard
+                .select(&sel("#figure-households"))
+                .next()
+                .unwrap()
+                .text()
+                .collect::<String>(),
             match lang {
                 "ur" => "۱",
                 "ar" => "١",
@@ -318,8 +333,17 @@ async fn every_page_in_every_language_is_translated_and_laid_out_for_its_directi
     // The style sheet uses logical properties only, so right-to-left pages mirror.
     let css = include_str!("../assets/app.css");
     for physical in [
-        "margin-left", "margin-right", "padding-left", "padding-right", "border-left", "border-right",
-        "text-align: left", "text-align: right", "float:", " left:", " right:",
+        "margin-left",
+        "margin-right",
+        "padding-left",
+        "padding-right",
+        "border-left",
+        "border-right",
+        "text-align: left",
+        "text-align: right",
+        "float:",
+        " left:",
+        " right:",
     ] {
         assert!(!css.contains(physical), "the style sheet uses {physical}");
     }
@@ -332,20 +356,39 @@ async fn the_language_is_chosen_by_query_cookie_then_browser() {
     v.accept_language = Some("bn-BD,bn;q=0.9,en;q=0.5".into());
     let p = v.get("/sign-in").await;
     let doc = p.html();
-    assert_eq!(doc.select(&sel("html")).next().unwrap().value().attr("lang"), Some("bn"));
+    assert_eq!(
+        doc.select(&sel("html")).next().unwrap().value().attr("lang"),
+        Some("bn")
+    );
     assert!(p.body.contains("প্রবেশ করুন"));
     // `?lang=` on any URL switches and is remembered.
     let p = v.get("/sign-in?lang=ur").await;
-    assert!(p.headers.get_all(SET_COOKIE).iter().any(|c| c.to_str().unwrap().starts_with("himaya_lang=ur")));
+    assert!(
+        p.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .any(|c| c.to_str().unwrap().starts_with("himaya_lang=ur"))
+    );
     let p = v.get("/sign-in").await;
-    assert_eq!(p.html().select(&sel("html")).next().unwrap().value().attr("dir"), Some("rtl"));
+    assert_eq!(
+        p.html().select(&sel("html")).next().unwrap().value().attr("dir"),
+        Some("rtl")
+    );
     // Every page offers the four languages, keeping the page and its query.
     let links: Vec<String> = p
         .html()
         .select(&sel("nav.langs a"))
         .map(|a| a.value().attr("href").unwrap().to_owned())
         .collect();
-    assert_eq!(links, ["/sign-in?lang=en", "/sign-in?lang=ur", "/sign-in?lang=ar", "/sign-in?lang=bn"]);
+    assert_eq!(
+        links,
+        [
+            "/sign-in?lang=en",
+            "/sign-in?lang=ur",
+            "/sign-in?lang=ar",
+            "/sign-in?lang=bn"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -362,7 +405,14 @@ async fn pages_need_a_session_and_a_one_time_password_is_changed_first() {
     assert!(wrong.html().select(&sel("#refused")).next().is_some());
     // An open redirect is not followed after sign-in.
     let r = v
-        .post("/sign-in", &[("username", "admin"), ("password", PASSWORD), ("next", "//evil.example/")])
+        .post(
+            "/sign-in",
+            &[
+                ("username", "admin"),
+                ("password", PASSWORD),
+                ("next", "//evil.example/"),
+            ],
+        )
         .await;
     assert_eq!(r.location(), "/");
 
@@ -382,7 +432,10 @@ async fn pages_need_a_session_and_a_one_time_password_is_changed_first() {
     let one_time = one_time.unwrap();
     let mut n = Visitor::new(&t);
     let r = n
-        .post("/sign-in", &[("username", "nadia"), ("password", &one_time), ("next", "/registry")])
+        .post(
+            "/sign-in",
+            &[("username", "nadia"), ("password", &one_time), ("next", "/registry")],
+        )
         .await;
     assert_eq!(r.location(), "/password");
     let p = n.get("/registry").await;
@@ -392,14 +445,24 @@ async fn pages_need_a_session_and_a_one_time_password_is_changed_first() {
     let differ = n
         .post(
             "/password",
-            &[("csrf", &token), ("current_password", &one_time), ("new_password", "a new long password"), ("confirm_password", "another one")],
+            &[
+                ("csrf", &token),
+                ("current_password", &one_time),
+                ("new_password", "a new long password"),
+                ("confirm_password", "another one"),
+            ],
         )
         .await;
     assert_eq!(differ.status, StatusCode::UNPROCESSABLE_ENTITY);
     let done = n
         .post(
             "/password",
-            &[("csrf", &token), ("current_password", &one_time), ("new_password", "a new long password"), ("confirm_password", "a new long password")],
+            &[
+                ("csrf", &token),
+                ("current_password", &one_time),
+                ("new_password", "a new long password"),
+                ("confirm_password", "a new long password"),
+            ],
         )
         .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
@@ -440,7 +503,10 @@ async fn a_bad_registration_is_refused_beside_its_fields_in_urdu_and_changes_not
             .next()
             .map(|e| e.text().collect::<String>())
     };
-    assert_eq!(error(&p.html(), "household.location.latitude").as_deref(), Some("یہ عدد نہیں ہے۔"));
+    assert_eq!(
+        error(&p.html(), "household.location.latitude").as_deref(),
+        Some("یہ عدد نہیں ہے۔")
+    );
     // …then the registry's own, each beside its field, in Urdu.
     let mut form = form.to_vec();
     form.retain(|(k, _)| *k != "household.location.latitude");
@@ -451,9 +517,18 @@ async fn a_bad_registration_is_refused_beside_its_fields_in_urdu_and_changes_not
         error(&doc, "members[0].identifiers[0].value").as_deref(),
         Some("شناختی نمبر کے ہندسوں کی تعداد غلط ہے۔")
     );
-    assert_eq!(error(&doc, "members[0].date_of_birth").as_deref(), Some("تاریخ مستقبل کی نہیں ہو سکتی۔"));
-    assert_eq!(error(&doc, "household.attributes.rooms").as_deref(), Some("مقررہ حد سے باہر ہے۔"));
-    let input = doc.select(&sel("[id=\"members[0].identifiers[0].value\"]")).next().unwrap();
+    assert_eq!(
+        error(&doc, "members[0].date_of_birth").as_deref(),
+        Some("تاریخ مستقبل کی نہیں ہو سکتی۔")
+    );
+    assert_eq!(
+        error(&doc, "household.attributes.rooms").as_deref(),
+        Some("مقررہ حد سے باہر ہے۔")
+    );
+    let input = doc
+        .select(&sel("[id=\"members[0].identifiers[0].value\"]"))
+        .next()
+        .unwrap();
     assert_eq!(input.value().attr("aria-invalid"), Some("true"));
     assert_eq!(input.value().attr("value"), Some("۳۵۲۰۲۱۲۳"), "what was typed is kept");
     assert!(doc.select(&sel("#error-summary li")).count() >= 3);
@@ -461,7 +536,12 @@ async fn a_bad_registration_is_refused_beside_its_fields_in_urdu_and_changes_not
 
     // Without the session's token, even a valid form is refused.
     let mut good = form.clone();
-    good.retain(|(k, _)| !matches!(*k, "members[0].identifiers[0].value" | "members[0].date_of_birth" | "household.attributes.rooms" | "csrf"));
+    good.retain(|(k, _)| {
+        !matches!(
+            *k,
+            "members[0].identifiers[0].value" | "members[0].date_of_birth" | "household.attributes.rooms" | "csrf"
+        )
+    });
     good.push(("household.attributes.rooms", "۳"));
     let p = v.post("/households/new", &good).await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
@@ -483,7 +563,10 @@ async fn pages_carry_security_headers_and_stay_within_the_weight_budget() {
     v.sign_in("admin").await;
     let p = v.get(&format!("/households/{id}")).await;
     let csp = p.headers["content-security-policy"].to_str().unwrap();
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
     assert_eq!(p.headers["x-frame-options"], "DENY");
     assert_eq!(p.headers["cache-control"], "no-store");
     // No inline script or style anywhere.
@@ -491,19 +574,44 @@ async fn pages_carry_security_headers_and_stay_within_the_weight_budget() {
     assert!(doc.select(&sel("script:not([src])")).next().is_none());
     assert!(doc.select(&sel("style, [style]")).next().is_none());
     // Assets are versioned and cached; htmx goes gzipped.
-    let css_url = doc.select(&sel("link[rel=stylesheet]")).next().unwrap().value().attr("href").unwrap().to_owned();
+    let css_url = doc
+        .select(&sel("link[rel=stylesheet]"))
+        .next()
+        .unwrap()
+        .value()
+        .attr("href")
+        .unwrap()
+        .to_owned();
     let css = v.get(&css_url).await;
     assert!(css.headers["cache-control"].to_str().unwrap().contains("immutable"));
-    let js_url = doc.select(&sel("script[src]")).next().unwrap().value().attr("src").unwrap().to_owned();
-    let req = v.http.get(format!("{}{js_url}", v.base)).header("accept-encoding", "gzip");
+    let js_url = doc
+        .select(&sel("script[src]"))
+        .next()
+        .unwrap()
+        .value()
+        .attr("src")
+        .unwrap()
+        .to_owned();
+    let req = v
+        .http
+        .get(format!("{}{js_url}", v.base))
+        .header("accept-encoding", "gzip");
     let js = req.send().await.unwrap();
     assert_eq!(js.headers()["content-encoding"], "gzip");
     let js_bytes = js.bytes().await.unwrap().len();
     // A typical page, with its style sheet and script (fonts are cached after the first page).
-    for path in ["/".to_owned(), "/registry?name=muhammad".to_owned(), format!("/households/{id}"), "/households/new".to_owned()] {
+    for path in [
+        "/".to_owned(),
+        "/registry?name=muhammad".to_owned(),
+        format!("/households/{id}"),
+        "/households/new".to_owned(),
+    ] {
         let html = v.get(&path).await.body.len();
         let total = html + css.body.len() + js_bytes;
-        println!("{path}: HTML {html} B + CSS {} B + htmx {js_bytes} B = {total} B", css.body.len());
+        println!(
+            "{path}: HTML {html} B + CSS {} B + htmx {js_bytes} B = {total} B",
+            css.body.len()
+        );
         assert!(total <= 150 * 1024, "{path} weighs {total} bytes");
     }
 }

@@ -100,8 +100,11 @@ pub(crate) async fn audit(State(s): State<AppState>, c: Ctx, RawQuery(raw): RawQ
     match s.app.search_audit(actor, &q).await {
         Ok(found) => {
             page.next = found.next_before.map(|before| {
-                let mut keep: Vec<(String, String)> =
-                    pairs.iter().filter(|(k, _)| k != "before" && k != "lang").cloned().collect();
+                let mut keep: Vec<(String, String)> = pairs
+                    .iter()
+                    .filter(|(k, _)| k != "before" && k != "lang")
+                    .cloned()
+                    .collect();
                 keep.push(("before".into(), before.to_string()));
                 format!("/audit?{}", super::form::encode(&keep))
             });

@@ -48,7 +48,13 @@ impl BarChart {
             let len = (b.value as f64 / max * room).max(if b.value > 0 { 2.0 } else { 0.0 });
             // Left to right: label | bar → figure. Right to left: the mirror image.
             let (label_x, anchor, bar_x, fig_x, fig_anchor) = if self.rtl {
-                (WIDTH - 4.0, "end", WIDTH - LABEL - len, WIDTH - LABEL - len - 6.0, "end")
+                (
+                    WIDTH - 4.0,
+                    "end",
+                    WIDTH - LABEL - len,
+                    WIDTH - LABEL - len - 6.0,
+                    "end",
+                )
             } else {
                 (4.0, "start", LABEL, LABEL + len + 6.0, "start")
             };
@@ -90,7 +96,10 @@ mod tests {
         };
         let svg = chart.svg();
         assert!(svg.contains("By &lt;district&gt;") && svg.contains("A &amp; B"));
-        assert!(svg.contains(r#"width="310.0""#) && svg.contains(r#"width="155.0""#), "{svg}");
+        assert!(
+            svg.contains(r#"width="310.0""#) && svg.contains(r#"width="155.0""#),
+            "{svg}"
+        );
         let rtl = BarChart { rtl: true, ..chart }.svg();
         assert!(rtl.contains(r#"text-anchor="end""#));
     }

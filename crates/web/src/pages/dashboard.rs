@@ -31,7 +31,7 @@ impl Page<'_> {
                 text: self.c.num(n),
             })
             .collect();
-        bars.sort_by(|a, b| b.value.cmp(&a.value));
+        bars.sort_by_key(|b| std::cmp::Reverse(b.value));
         BarChart {
             title: self.c.t("chart-households-by-district"),
             bars,

@@ -25,7 +25,9 @@ struct List<'a> {
 
 impl List<'_> {
     fn name(&self, p: &ProgrammeView) -> String {
-        view::pick(self.c.lang, &p.definition.name).unwrap_or(&p.code).to_owned()
+        view::pick(self.c.lang, &p.definition.name)
+            .unwrap_or(&p.code)
+            .to_owned()
     }
 }
 
@@ -50,7 +52,9 @@ struct Show<'a> {
 
 impl Show<'_> {
     fn name(&self) -> String {
-        view::pick(self.c.lang, &self.p.definition.name).unwrap_or(&self.p.code).to_owned()
+        view::pick(self.c.lang, &self.p.definition.name)
+            .unwrap_or(&self.p.code)
+            .to_owned()
     }
 
     fn description(&self) -> String {
@@ -75,7 +79,9 @@ impl Show<'_> {
     }
 
     fn label(&self, clause: &Clause) -> String {
-        view::pick(self.c.lang, &clause.label).unwrap_or(&clause.rule).to_owned()
+        view::pick(self.c.lang, &clause.label)
+            .unwrap_or(&clause.rule)
+            .to_owned()
     }
 
     fn district_chart(&self, tally: &Tally) -> String {
@@ -138,12 +144,7 @@ pub(crate) async fn show(State(s): State<AppState>, c: Ctx, Path(code): Path<Str
     ok(&show_page(&c, p))
 }
 
-pub(crate) async fn dry_run(
-    State(s): State<AppState>,
-    c: Ctx,
-    Path(code): Path<String>,
-    form: FormData,
-) -> PageResult {
+pub(crate) async fn dry_run(State(s): State<AppState>, c: Ctx, Path(code): Path<String>, form: FormData) -> PageResult {
     let actor = c.actor()?;
     c.check_csrf(&form)?;
     let p = s.app.programme(actor, &code).await.or_page(&c)?;
@@ -203,13 +204,7 @@ pub(crate) async fn eligibility(
     };
     // Clause labels in the reader's language where the deployment has it.
     let lang = c.lang.code();
-    let lang = s
-        .app
-        .deployment()
-        .languages
-        .iter()
-        .any(|l| l == lang)
-        .then_some(lang);
+    let lang = s.app.deployment().languages.iter().any(|l| l == lang).then_some(lang);
     let e = s
         .app
         .explain_eligibility(actor, id, &code, None, lang)

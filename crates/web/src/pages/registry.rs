@@ -120,7 +120,9 @@ pub(crate) async fn search(State(s): State<AppState>, c: Ctx, RawQuery(raw): Raw
         .filter(|(k, v)| k != "lang" && !v.trim().is_empty())
         .collect();
     let get = |k: &str| q.get(k).cloned();
-    let asked = ["identifier", "phone", "name", "area"].iter().any(|k| q.contains_key(*k));
+    let asked = ["identifier", "phone", "name", "area"]
+        .iter()
+        .any(|k| q.contains_key(*k));
     let mut page = Search {
         c: &c,
         errors: FieldErrors::new(),
@@ -187,10 +189,7 @@ impl Profile<'_> {
     }
 
     fn born(&self, p: &Person) -> String {
-        p.record
-            .date_of_birth
-            .map(|d| self.c.born(&d))
-            .unwrap_or_default()
+        p.record.date_of_birth.map(|d| self.c.born(&d)).unwrap_or_default()
     }
 
     fn programme_name(&self, code: &str) -> String {
@@ -364,7 +363,15 @@ fn person_options(c: &Ctx) -> PersonOptions {
         wg_domains: vocab_choices(
             c,
             "wg-domain",
-            ["seeing", "hearing", "walking", "cognition", "self_care", "communication"].into_iter(),
+            [
+                "seeing",
+                "hearing",
+                "walking",
+                "cognition",
+                "self_care",
+                "communication",
+            ]
+            .into_iter(),
         ),
         identifier_types: vocab_choices(
             c,
@@ -484,8 +491,7 @@ fn place_errors(c: &Ctx, page: &mut HouseholdForm<'_>, problem: &Problem, from: 
             _ => e.field.clone(),
         };
         let message = view::field_error(c, e.code);
-        let shown = page.values.contains_key(&field)
-            || known_control(page, &field);
+        let shown = page.values.contains_key(&field) || known_control(page, &field);
         if shown {
             page.errors.entry(field).or_insert(message);
         } else {
@@ -698,13 +704,7 @@ pub(crate) async fn edit_household_form(State(s): State<AppState>, c: Ctx, Path(
     let actor = c.actor()?;
     let id = household_id(&c, &id)?;
     let view = s.app.household(actor, id).await.or_page(&c)?;
-    let mut page = form_page(
-        &c,
-        "edit",
-        format!("/households/{id}/edit"),
-        household_values(&view),
-        0,
-    );
+    let mut page = form_page(&c, "edit", format!("/households/{id}/edit"), household_values(&view), 0);
     page.version = view.household.version;
     page.values.insert("source".into(), "desk_update".into());
     ok(&page)
@@ -731,9 +731,10 @@ pub(crate) async fn update_household(
         changes.insert("address".into(), draft.address.map_or(Value::Null, Value::String));
         changes.insert(
             "location".into(),
-            draft
-                .location
-                .map_or(Value::Null, |p| serde_json::json!({"latitude": p.latitude, "longitude": p.longitude})),
+            draft.location.map_or(
+                Value::Null,
+                |p| serde_json::json!({"latitude": p.latitude, "longitude": p.longitude}),
+            ),
         );
         let given = draft.attributes.unwrap_or_default();
         let attributes: Map<String, Value> = s

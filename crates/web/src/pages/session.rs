@@ -43,12 +43,7 @@ pub(crate) async fn sign_in_form(c: Ctx, axum::extract::RawQuery(q): axum::extra
     })
 }
 
-pub(crate) async fn sign_in(
-    State(s): State<AppState>,
-    c: Ctx,
-    ClientIp(ip): ClientIp,
-    form: FormData,
-) -> PageResult {
+pub(crate) async fn sign_in(State(s): State<AppState>, c: Ctx, ClientIp(ip): ClientIp, form: FormData) -> PageResult {
     let username = form.get("username").unwrap_or_default().to_owned();
     let next = safe_next(form.get("next"));
     let client = ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
@@ -78,7 +73,11 @@ pub(crate) async fn sign_in(
         "{SESSION_COOKIE}={}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict",
         session.secret
     );
-    let to = if session.must_change_password { "/password" } else { &next };
+    let to = if session.must_change_password {
+        "/password"
+    } else {
+        &next
+    };
     let mut response = Redirect::to(to).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, v);
@@ -147,11 +146,7 @@ pub(crate) async fn change_password(State(s): State<AppState>, c: Ctx, form: For
     }
     Err(html(
         StatusCode::UNPROCESSABLE_ENTITY,
-        &Password {
-            c: &c,
-            errors,
-            first,
-        },
+        &Password { c: &c, errors, first },
     ))
 }
 

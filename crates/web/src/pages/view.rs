@@ -45,7 +45,7 @@ pub(crate) fn vocab(c: &Ctx, kind: &str, code: &str) -> String {
 
 /// Which of a deployment's labels to show: the reader's language, then one
 /// written in the same script, then English, then any.
-pub(crate) fn pick<'a>(lang: Lang, labels: &'a BTreeMap<String, String>) -> Option<&'a str> {
+pub(crate) fn pick(lang: Lang, labels: &BTreeMap<String, String>) -> Option<&str> {
     let same_script = match lang {
         Lang::Ur => Some("ar"),
         Lang::Ar => Some("ur"),
@@ -123,17 +123,25 @@ pub(crate) fn full_name(p: &Person) -> String {
 }
 
 pub(crate) fn target(c: &Ctx, t: &TargetUnit) -> String {
-    vocab(c, "target", match t {
-        TargetUnit::Household => "household",
-        TargetUnit::Person => "person",
-    })
+    vocab(
+        c,
+        "target",
+        match t {
+            TargetUnit::Household => "household",
+            TargetUnit::Person => "person",
+        },
+    )
 }
 
 pub(crate) fn frequency(c: &Ctx, f: &Frequency) -> String {
-    vocab(c, "frequency", match f {
-        Frequency::Monthly => "monthly",
-        Frequency::Quarterly => "quarterly",
-    })
+    vocab(
+        c,
+        "frequency",
+        match f {
+            Frequency::Monthly => "monthly",
+            Frequency::Quarterly => "quarterly",
+        },
+    )
 }
 
 /// A changed value in a history entry, as text.
@@ -180,5 +188,9 @@ pub(crate) fn field_label(c: &Ctx, field: &str) -> String {
             _ => {}
         }
     }
-    if i18n::has(c.lang, &key) { c.t(&key) } else { field.to_owned() }
+    if i18n::has(c.lang, &key) {
+        c.t(&key)
+    } else {
+        field.to_owned()
+    }
 }
