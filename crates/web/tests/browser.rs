@@ -15,7 +15,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{household, spawn};
-use thirtyfour::prelude::*;
+#[path = "support/webdriver.rs"]
+mod webdriver;
+use webdriver::{Browser, Element};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -58,10 +60,8 @@ async fn start_driver() -> (Driver, String) {
     panic!("chromedriver did not start");
 }
 
-async fn browser(driver_url: &str, profile: &Path) -> WebDriver {
-    let mut caps = DesiredCapabilities::chrome();
-    caps.set_binary(CHROMIUM).unwrap();
-    for arg in [
+async fn browser(driver_url: &str, profile: &Path) -> Browser {
+    let mut args: Vec<String> = [
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
@@ -71,11 +71,13 @@ async fn browser(driver_url: &str, profile: &Path) -> WebDriver {
         "--no-first-run",
         "--window-size=900,1400",
         "--lang=en-US",
-    ] {
-        caps.add_arg(arg).unwrap();
-    }
-    caps.add_arg(&format!("--user-data-dir={}", profile.display())).unwrap();
-    WebDriver::new(driver_url, caps).await.expect("open chromium")
+    ]
+    .map(str::to_owned)
+    .into();
+    args.push(format!("--user-data-dir={}", profile.display()));
+    Browser::start(driver_url, CHROMIUM, &args)
+        .await
+        .expect("open chromium")
 }
 
 fn screenshots() -> PathBuf {
@@ -102,11 +104,9 @@ fn typed(lang: &str, ascii: &str) -> String {
 }
 
 /// Finds an element, waiting out a page that is still loading after a submit.
-async fn find(d: &WebDriver, css: &str) -> WebElement {
+async fn find<'a>(d: &'a Browser, css: &str) -> Element<'a> {
     for _ in 0..100 {
-        if let Ok(e) = d.find(By::Css(css)).await
-            && e.is_present().await.unwrap_or(false)
-        {
+        if let Ok(e) = d.find(css).await {
             return e;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -114,12 +114,12 @@ async fn find(d: &WebDriver, css: &str) -> WebElement {
     panic!("no element {css}");
 }
 
-async fn field(d: &WebDriver, id: &str) -> WebElement {
+async fn field<'a>(d: &'a Browser, id: &str) -> Element<'a> {
     find(d, &format!("[id=\"{id}\"]")).await
 }
 
-async fn choose(d: &WebDriver, id: &str, value: &str) {
-    d.find(By::Css(format!("[id=\"{id}\"] option[value=\"{value}\"]")))
+async fn choose(d: &Browser, id: &str, value: &str) {
+    d.find(&format!("[id=\"{id}\"] option[value=\"{value}\"]"))
         .await
         .unwrap()
         .click()
@@ -127,7 +127,7 @@ async fn choose(d: &WebDriver, id: &str, value: &str) {
         .unwrap();
 }
 
-async fn text_of(d: &WebDriver, css: &str) -> String {
+async fn text_of(d: &Browser, css: &str) -> String {
     for _ in 0..50 {
         if let Ok(t) = find(d, css).await.text().await {
             return t;
@@ -174,24 +174,21 @@ async fn staff_work_through_the_pages_in_four_languages() {
         let shot = |step: &str| shots.join(format!("{lang}-{step}.png"));
 
         // Sign in: before any choice, the browser's language (English here).
-        d.goto(format!("{}/sign-in", t.base)).await.unwrap();
+        d.goto(&format!("{}/sign-in", t.base)).await.unwrap();
         d.screenshot(&shot("1-sign-in")).await.unwrap();
         field(&d, "username").await.send_keys("admin").await.unwrap();
         field(&d, "password").await.send_keys(common::PASSWORD).await.unwrap();
         field(&d, "sign-in").await.click().await.unwrap();
-        assert!(
-            d.find(By::Id("figure-households")).await.is_ok(),
-            "signed in to the dashboard"
-        );
+        assert!(d.find("#figure-households").await.is_ok(), "signed in to the dashboard");
 
         // Switch language with the link every page carries.
-        d.find(By::Css(format!("nav.langs a[hreflang={lang}]")))
+        d.find(&format!("nav.langs a[hreflang={lang}]"))
             .await
             .unwrap()
             .click()
             .await
             .unwrap();
-        let html = d.find(By::Css("html")).await.unwrap();
+        let html = d.find("html").await.unwrap();
         assert_eq!(html.attr("lang").await.unwrap().as_deref(), Some(lang));
         let rtl = matches!(lang, "ur" | "ar");
         assert_eq!(
@@ -201,17 +198,17 @@ async fn staff_work_through_the_pages_in_four_languages() {
         d.screenshot(&shot("2-dashboard")).await.unwrap();
 
         // Find the household by its CNIC typed in the language's digits.
-        d.goto(format!("{}/registry", t.base)).await.unwrap();
+        d.goto(&format!("{}/registry", t.base)).await.unwrap();
         field(&d, "q-identifier")
             .await
-            .send_keys(typed(lang, "35202-1234567-1"))
+            .send_keys(&typed(lang, "35202-1234567-1"))
             .await
             .unwrap();
         field(&d, "search").await.click().await.unwrap();
         let found = text_of(&d, "#results").await;
         assert!(found.contains("Muhammad"), "{lang}: {found}");
         d.screenshot(&shot("3-found-by-cnic")).await.unwrap();
-        d.find(By::Css("#results a[href^='/households/']"))
+        d.find("#results a[href^='/households/']")
             .await
             .unwrap()
             .click()
@@ -221,12 +218,12 @@ async fn staff_work_through_the_pages_in_four_languages() {
         d.screenshot(&shot("4-household")).await.unwrap();
 
         // Register a household with a member; a CNIC too short is refused beside its field.
-        d.goto(format!("{}/households/new", t.base)).await.unwrap();
+        d.goto(&format!("{}/households/new", t.base)).await.unwrap();
         choose(&d, "household.area", "PK-PB-MUL-SDR").await;
         choose(&d, "household.attributes.urban_rural", "rural").await;
         field(&d, "household.attributes.rooms")
             .await
-            .send_keys(typed(lang, "2"))
+            .send_keys(&typed(lang, "2"))
             .await
             .unwrap();
         let name = match lang {
@@ -243,15 +240,15 @@ async fn staff_work_through_the_pages_in_four_languages() {
         choose(&d, "members[0].sex", "female").await;
         field(&d, "members[0].date_of_birth")
             .await
-            .send_keys(typed(lang, "1990"))
+            .send_keys(&typed(lang, "1990"))
             .await
             .unwrap();
         let cnic = field(&d, "members[0].identifiers[0].value").await;
-        cnic.send_keys(typed(lang, "35202-12")).await.unwrap();
+        cnic.send_keys(&typed(lang, "35202-12")).await.unwrap();
         field(&d, "save").await.click().await.unwrap();
         let error = text_of(&d, "[id=\"members[0].identifiers[0].value-error\"]").await;
         assert_eq!(error, message(lang, "field-error-identifier-wrong-length"), "{lang}");
-        d.find(By::Css("[id=\"members[0].identifiers[0].value\"]"))
+        d.find("[id=\"members[0].identifiers[0].value\"]")
             .await
             .unwrap()
             .scroll_into_view()
@@ -260,7 +257,9 @@ async fn staff_work_through_the_pages_in_four_languages() {
         d.screenshot(&shot("5-cnic-refused")).await.unwrap();
         let cnic = field(&d, "members[0].identifiers[0].value").await;
         cnic.clear().await.unwrap();
-        cnic.send_keys(typed(lang, &format!("352029999{n:03}2"))).await.unwrap();
+        cnic.send_keys(&typed(lang, &format!("352029999{n:03}2")))
+            .await
+            .unwrap();
         field(&d, "save").await.click().await.unwrap();
         assert_eq!(text_of(&d, "#notice").await, message(lang, "notice-registered"));
         d.screenshot(&shot("6-registered")).await.unwrap();
@@ -269,10 +268,10 @@ async fn staff_work_through_the_pages_in_four_languages() {
         field(&d, "edit-household").await.click().await.unwrap();
         let rooms = field(&d, "household.attributes.rooms").await;
         rooms.clear().await.unwrap();
-        rooms.send_keys(typed(lang, "3")).await.unwrap();
+        rooms.send_keys(&typed(lang, "3")).await.unwrap();
         field(&d, "save").await.click().await.unwrap();
         assert_eq!(text_of(&d, "#notice").await, message(lang, "notice-updated"));
-        let history = d.find(By::Id("history")).await.unwrap();
+        let history = d.find("#history").await.unwrap();
         history.scroll_into_view().await.unwrap();
         let entries = text_of(&d, "ol.history").await;
         let (two, three) = (typed(lang, "2"), typed(lang, "3"));
@@ -284,15 +283,12 @@ async fn staff_work_through_the_pages_in_four_languages() {
         d.screenshot(&shot("7-history")).await.unwrap();
 
         // At 360 px the household page still fits: nothing wider than the screen.
-        d.set_window_rect(0, 0, 360, 800).await.unwrap();
+        d.set_window_size(360, 800).await.unwrap();
         let overflow = d
-            .execute(
-                "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
-                Vec::new(),
-            )
+            .execute("return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
             .await
             .unwrap();
-        let overflow: i64 = overflow.convert().unwrap();
+        let overflow = overflow.as_i64().unwrap();
         assert!(overflow <= 0, "{lang}: {overflow} px wider than a 360 px screen");
         d.screenshot(&shot("8-household-360px")).await.unwrap();
         d.quit().await.unwrap();
