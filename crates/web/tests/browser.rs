@@ -127,14 +127,26 @@ async fn choose(d: &Browser, id: &str, value: &str) {
         .unwrap();
 }
 
-async fn text_of(d: &Browser, css: &str) -> String {
-    for _ in 0..50 {
-        if let Ok(t) = find(d, css).await.text().await {
-            return t;
+/// The text of what `css` selects once `done` holds of it: a page still
+/// loading after a click shows the last page's text meanwhile.
+async fn text_when(d: &Browser, css: &str, done: impl Fn(&str) -> bool) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(e) = d.find(css).await
+            && let Ok(t) = e.text().await
+        {
+            if done(&t) {
+                return t;
+            }
+            last = t;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("no text in {css}");
+    last
+}
+
+async fn text_of(d: &Browser, css: &str) -> String {
+    text_when(d, css, |t| !t.is_empty()).await
 }
 
 #[tokio::test]
@@ -205,7 +217,7 @@ async fn staff_work_through_the_pages_in_four_languages() {
             .await
             .unwrap();
         field(&d, "search").await.click().await.unwrap();
-        let found = text_of(&d, "#results").await;
+        let found = text_when(&d, "#results", |t| t.contains("Muhammad")).await;
         assert!(found.contains("Muhammad"), "{lang}: {found}");
         d.screenshot(&shot("3-found-by-cnic")).await.unwrap();
         d.find("#results a[href^='/households/']")
@@ -214,7 +226,8 @@ async fn staff_work_through_the_pages_in_four_languages() {
             .click()
             .await
             .unwrap();
-        assert!(text_of(&d, "h1").await.contains("PK-"));
+        let title = text_when(&d, "h1", |t| t.contains("PK-")).await;
+        assert!(title.contains("PK-"), "{lang}: {title}");
         d.screenshot(&shot("4-household")).await.unwrap();
 
         // Register a household with a member; a CNIC too short is refused beside its field.
