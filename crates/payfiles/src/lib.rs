@@ -1,0 +1,13 @@
+//! Payment files, pure: ISO 20022 pain.001 credit transfer initiations
+//! written for the banks, pain.002 status reports and camt.054 notifications
+//! read back from them, provider CSV layouts both ways, and G2P Connect
+//! financial addresses. No SQL, no async, no clock: bytes go out through a
+//! `std::io::Write` and come in through a `std::io::BufRead` the caller hands
+//! in, and the same input always gives the same bytes.
+
+pub mod address;
+pub mod amount;
+pub mod text;
+
+pub use address::{AddressError, FinancialAddress};
+pub use amount::{AmountError, Currency, DecimalAmount};
