@@ -22,7 +22,11 @@ pub enum AddressError {
     #[error("the financial address {0:?} has an empty {1}")]
     EmptyPart(String, &'static str),
     #[error("the {part} of the financial address {address:?} may not contain {found:?}")]
-    InvalidCharacter { address: String, part: &'static str, found: char },
+    InvalidCharacter {
+        address: String,
+        part: &'static str,
+        found: char,
+    },
     #[error("the financial address is longer than {MAX_ADDRESS_LEN} characters")]
     TooLong,
 }
@@ -45,7 +49,9 @@ impl FinancialAddress {
             return Err(AddressError::TooLong);
         }
         let lower = text.to_ascii_lowercase();
-        let (account, provider) = lower.split_once('@').ok_or_else(|| AddressError::NoProvider(text.into()))?;
+        let (account, provider) = lower
+            .split_once('@')
+            .ok_or_else(|| AddressError::NoProvider(text.into()))?;
         if provider.contains('@') {
             return Err(AddressError::SeveralAts(text.into()));
         }
@@ -58,7 +64,11 @@ impl FinancialAddress {
                 return Err(AddressError::EmptyPart(text.into(), part));
             }
             match value.chars().find(|&c| !allowed(c)) {
-                Some(found) => Err(AddressError::InvalidCharacter { address: text.into(), part, found }),
+                Some(found) => Err(AddressError::InvalidCharacter {
+                    address: text.into(),
+                    part,
+                    found,
+                }),
                 None => Ok(()),
             }
         };
@@ -68,7 +78,11 @@ impl FinancialAddress {
         let id_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
         check(id, "id", id_char)?;
         check(provider, "provider", id_char)?;
-        Ok(FinancialAddress { id_type: id_type.map(str::to_string), id: id.to_string(), provider: provider.to_string() })
+        Ok(FinancialAddress {
+            id_type: id_type.map(str::to_string),
+            id: id.to_string(),
+            provider: provider.to_string(),
+        })
     }
 
     /// Builds the address of `id` of type `id_type` at `provider`, checked as if parsed.
@@ -80,7 +94,11 @@ impl FinancialAddress {
         let address = Self::parse(&text)?;
         // A `:` or `@` inside a part would have parsed as another split.
         if address.id_type.as_deref() != id_type.map(str::to_ascii_lowercase).as_deref() {
-            return Err(AddressError::InvalidCharacter { address: text, part: "id", found: ':' });
+            return Err(AddressError::InvalidCharacter {
+                address: text,
+                part: "id",
+                found: ':',
+            });
         }
         Ok(address)
     }
@@ -159,11 +177,46 @@ mod tests {
         assert_eq!(e("token:@gtbank"), EmptyPart("token:@gtbank".into(), "id"));
         assert_eq!(e(":123@gtbank"), EmptyPart(":123@gtbank".into(), "id type"));
         assert_eq!(e("token:123@"), EmptyPart("token:123@".into(), "provider"));
-        assert!(matches!(e("token:12 345@gtbank"), InvalidCharacter { part: "id", found: ' ', .. }));
-        assert!(matches!(e("to.ken:1@gtbank"), InvalidCharacter { part: "id type", found: '.', .. }));
-        assert!(matches!(e("token:1:2@gtbank"), InvalidCharacter { part: "id", found: ':', .. }));
-        assert!(matches!(e("token:1@gt:bank"), InvalidCharacter { part: "provider", found: ':', .. }));
-        assert!(matches!(e("token:١٢@gtbank"), InvalidCharacter { part: "id", found: '١', .. }));
+        assert!(matches!(
+            e("token:12 345@gtbank"),
+            InvalidCharacter {
+                part: "id",
+                found: ' ',
+                ..
+            }
+        ));
+        assert!(matches!(
+            e("to.ken:1@gtbank"),
+            InvalidCharacter {
+                part: "id type",
+                found: '.',
+                ..
+            }
+        ));
+        assert!(matches!(
+            e("token:1:2@gtbank"),
+            InvalidCharacter {
+                part: "id",
+                found: ':',
+                ..
+            }
+        ));
+        assert!(matches!(
+            e("token:1@gt:bank"),
+            InvalidCharacter {
+                part: "provider",
+                found: ':',
+                ..
+            }
+        ));
+        assert!(matches!(
+            e("token:١٢@gtbank"),
+            InvalidCharacter {
+                part: "id",
+                found: '١',
+                ..
+            }
+        ));
         assert_eq!(e(&format!("token:{}@x", "1".repeat(2048))), TooLong);
     }
 

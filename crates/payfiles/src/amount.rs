@@ -40,7 +40,10 @@ impl Currency {
         if exponent > MAX_EXPONENT {
             return Err(AmountError::ExponentTooLarge(exponent));
         }
-        Ok(Currency { code: code.to_string(), exponent })
+        Ok(Currency {
+            code: code.to_string(),
+            exponent,
+        })
     }
 
     pub fn code(&self) -> &str {
@@ -55,13 +58,24 @@ impl Currency {
 /// Appends `minor` minor units as a decimal with exactly `exponent` fraction
 /// digits: 123456 with 2 is `1234.56`, 5 with 3 is `0.005`, 7 with 0 is `7`.
 pub fn write_decimal(out: &mut String, minor: u128, exponent: u32, separator: char) {
-    let scale = 10u128.pow(exponent);
-    let (whole, fraction) = (minor / scale, minor % scale);
-    // Writing to a String cannot fail.
-    let _ = fmt::write(out, format_args!("{whole}"));
-    if exponent > 0 {
-        out.push(separator);
-        let _ = fmt::write(out, format_args!("{fraction:0width$}", width = exponent as usize));
+    // The digits, least significant first, padded with zeros to one more
+    // than the fraction: a u128 has at most 39 digits, and an exponent past
+    // 64 (ISO 20022 allows 5) is written as 64 rather than panic.
+    let mut digits = [b'0'; 65];
+    let mut n = minor;
+    let mut len = 0;
+    while n > 0 {
+        digits[len] = b'0' + (n % 10) as u8;
+        n /= 10;
+        len += 1;
+    }
+    let fraction = (exponent as usize).min(digits.len() - 1);
+    let len = len.max(fraction + 1);
+    for (i, &d) in digits[..len].iter().enumerate().rev() {
+        out.push(char::from(d));
+        if i == fraction && fraction > 0 {
+            out.push(separator);
+        }
     }
 }
 
@@ -92,7 +106,10 @@ pub struct DecimalAmount {
 
 impl DecimalAmount {
     pub fn from_minor(minor: u128, exponent: u32) -> Self {
-        DecimalAmount { units: minor, scale: exponent }
+        DecimalAmount {
+            units: minor,
+            scale: exponent,
+        }
     }
 
     /// Parses `123`, `123.45` or `.5` (with `separator` as the decimal
@@ -120,31 +137,36 @@ impl DecimalAmount {
             // At most 18 significant digits, so this never overflows a u128.
             units = units * 10 + u128::from(b - b'0');
         }
-        Ok(DecimalAmount { units, scale: fraction.len() as u32 })
+        Ok(DecimalAmount {
+            units,
+            scale: fraction.len() as u32,
+        })
     }
 
     /// The amount in minor units of a currency with `exponent` fraction
     /// digits; refused when it has non-zero digits beyond them (`50.001` in
     /// a currency of exponent 2) or does not fit an `i64`.
     pub fn to_minor(self, exponent: u32) -> Result<i64, AmountError> {
-        let value = if self.scale <= exponent {
-            10u128.checked_pow(exponent - self.scale).and_then(|f| self.units.checked_mul(f))
-        } else {
-            let f = 10u128.pow(self.scale - exponent);
-            (self.units % f == 0).then(|| self.units / f)
-        };
-        let too_precise = || AmountError::TooPrecise { value: self.to_string(), exponent };
-        let value = value.ok_or_else(too_precise)?;
-        i64::try_from(value).map_err(|_| AmountError::TooManyDigits(self.to_string()))
+        if exponent < self.scale && self.at_scale(exponent).is_none() {
+            return Err(AmountError::TooPrecise {
+                value: self.to_string(),
+                exponent,
+            });
+        }
+        let value = self.at_scale(exponent).and_then(|v| i64::try_from(v).ok());
+        value.ok_or_else(|| AmountError::TooManyDigits(self.to_string()))
     }
 
-    /// The value at scale `scale`, when it is exact there.
+    /// The value in units of `10^-scale`, when it is exact there and fits.
     fn at_scale(self, scale: u32) -> Option<u128> {
         if scale >= self.scale {
             self.units.checked_mul(10u128.checked_pow(scale - self.scale)?)
         } else {
-            let f = 10u128.pow(self.scale - scale);
-            (self.units % f == 0).then(|| self.units / f)
+            match 10u128.checked_pow(self.scale - scale) {
+                Some(f) => self.units.is_multiple_of(f).then(|| self.units / f),
+                // More than 38 digits to drop: exact only for zero.
+                None => (self.units == 0).then_some(0),
+            }
         }
     }
 }
@@ -184,6 +206,8 @@ mod tests {
         write_decimal(&mut s, 250_050, 2, ',');
         assert_eq!(s, "2500,50");
         assert_eq!(format_decimal(u128::from(u64::MAX), 5), "184467440737095.51615");
+        assert_eq!(format_decimal(u128::MAX, 0), u128::MAX.to_string());
+        assert_eq!(format_decimal(12, 40), format!("0.{}12", "0".repeat(38)));
     }
 
     #[test]
@@ -204,8 +228,14 @@ mod tests {
         assert_eq!(d(".5").unwrap().to_minor(2), Ok(50));
         assert_eq!(d("1.230").unwrap().to_minor(2), Ok(123));
         assert_eq!(d("0000000000000000000001.5").unwrap().to_minor(1), Ok(15));
-        assert!(matches!(d("50.001").unwrap().to_minor(2), Err(AmountError::TooPrecise { .. })));
-        assert!(matches!(d("99999999999999999.9").unwrap().to_minor(5), Err(AmountError::TooManyDigits(_))));
+        assert!(matches!(
+            d("50.001").unwrap().to_minor(2),
+            Err(AmountError::TooPrecise { .. })
+        ));
+        assert!(matches!(
+            d("99999999999999999.9").unwrap().to_minor(5),
+            Err(AmountError::TooManyDigits(_))
+        ));
         for bad in ["", ".", "-5", "+5", "5e3", "1,5", "1.2.3", "١٢", "NaN"] {
             assert!(matches!(d(bad), Err(AmountError::NotAnAmount(_))), "{bad}");
         }

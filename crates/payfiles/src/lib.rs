@@ -7,7 +7,14 @@
 
 pub mod address;
 pub mod amount;
+mod check;
+pub mod pain001;
 pub mod text;
 
 pub use address::{AddressError, FinancialAddress};
 pub use amount::{AmountError, Currency, DecimalAmount};
+pub use check::WriteError;
+pub use pain001::{
+    Account, Agent, ChargeBearer, CreditTransfer, FileTotals, Pain001Version, Pain001Writer, PaymentBlock, PaymentFile,
+    Scheme,
+};

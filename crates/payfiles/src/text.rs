@@ -210,7 +210,10 @@ mod tests {
     fn keeps_the_set_and_collapses_spaces() {
         assert_eq!(swift_text("Jane Doe", 140), "Jane Doe");
         assert_eq!(swift_text("  Jane \t\n Doe  ", 140), "Jane Doe");
-        assert_eq!(swift_text("a-z A-Z 0-9 / - ? : ( ) . , ' +", 140), "a-z A-Z 0-9 / - ? : ( ) . , ' +");
+        assert_eq!(
+            swift_text("a-z A-Z 0-9 / - ? : ( ) . , ' +", 140),
+            "a-z A-Z 0-9 / - ? : ( ) . , ' +"
+        );
         assert_eq!(swift_text("", 140), "");
         assert_eq!(swift_text("   ", 140), "");
     }
@@ -220,7 +223,10 @@ mod tests {
         assert_eq!(swift_text("Muḥammad ʿAlī Khān", 140), "Muhammad 'Ali Khan");
         assert_eq!(swift_text("José Núñez-Gößling", 140), "Jose Nunez-Gossling");
         assert_eq!(swift_text("Ａｂｄｕｌｌａｈ", 140), "Abdullah");
-        assert_eq!(swift_text("Cash & care_2025 \"June\" @bank", 140), "Cash + care-2025 'June' .bank");
+        assert_eq!(
+            swift_text("Cash & care_2025 \"June\" @bank", 140),
+            "Cash + care-2025 'June' .bank"
+        );
         assert_eq!(swift_text("Dept. — Kafalat <Q1>", 140), "Dept. - Kafalat (Q1)");
         assert_eq!(swift_text("€100 ✓ 😀", 140), ".100 . .");
     }
