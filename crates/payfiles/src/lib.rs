@@ -7,14 +7,22 @@
 
 pub mod address;
 pub mod amount;
+pub mod camt054;
 mod check;
 pub mod pain001;
+pub mod pain002;
+pub mod simulate;
+pub mod status;
 pub mod text;
+mod xml_read;
 
 pub use address::{AddressError, FinancialAddress};
 pub use amount::{AmountError, Currency, DecimalAmount};
+pub use camt054::{NotificationHeader, NotificationReader};
 pub use check::WriteError;
 pub use pain001::{
     Account, Agent, ChargeBearer, CreditTransfer, FileTotals, Pain001Version, Pain001Writer, PaymentBlock, PaymentFile,
     Scheme,
 };
+pub use pain002::{BlockStatus, GroupStatus, ReportHeader, StatusItem, StatusReportReader};
+pub use status::{Outcome, PaymentStatus, Position, ReadError, ReportedAmount};
