@@ -318,3 +318,183 @@ impl<R: BufRead> Iterator for NotificationReader<R> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::amount::DecimalAmount;
+    use proptest::prelude::*;
+
+    fn read(xml: &str) -> Result<(NotificationHeader, Vec<PaymentStatus>, u64), ReadError> {
+        let mut reader = NotificationReader::open(xml.as_bytes())?;
+        let header = reader.header().clone();
+        let mut payments = Vec::new();
+        for p in &mut reader {
+            payments.push(p?);
+        }
+        Ok((header, payments, reader.skipped()))
+    }
+
+    fn minor(p: &PaymentStatus, exponent: u32) -> Option<i64> {
+        p.amount.as_ref().map(|a| a.value.to_minor(exponent).unwrap())
+    }
+
+    #[test]
+    fn reads_a_camt054_08() {
+        let (header, p, skipped) = read(include_str!("../tests/files/camt054-08.xml")).unwrap();
+        assert_eq!(
+            header,
+            NotificationHeader {
+                message_name: "camt.054.001.08".into(),
+                message_id: "CBJ-NTF-20260702".into(),
+                created_at: "2026-07-02T20:00:00+03:00".into(),
+            }
+        );
+        let summary: Vec<_> = p
+            .iter()
+            .map(|p| (p.end_to_end_id.as_str(), p.outcome, minor(p, 3)))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("ENT-1", Outcome::Paid, Some(1_250_000)),
+                // A batch's detail without an amount of its own: its instructed amount, never the batch's.
+                ("ENT-3", Outcome::Paid, Some(50_000)),
+                // The only detail of its entry: the entry's amount.
+                ("ENT-2", Outcome::Returned, Some(1_250_000)),
+                ("ENT-4", Outcome::Pending, Some(25_500)),
+            ]
+        );
+        assert_eq!(p[0].original_message_id.as_deref(), Some("JO-NAF-2026-07-1"));
+        assert_eq!(p[0].payment_information_id.as_deref(), Some("PI-IBAN"));
+        assert_eq!(p[0].status, "BOOK");
+        assert_eq!(p[0].amount.as_ref().unwrap().currency.as_deref(), Some("JOD"));
+        assert_eq!(
+            (p[2].reason.as_deref(), p[2].additional_info.as_deref()),
+            (Some("AC04"), Some("Account closed"))
+        );
+        assert_eq!(p[3].status, "PDNG");
+        // The treasury's funding and the fee.
+        assert_eq!(skipped, 2);
+    }
+
+    #[test]
+    fn reads_a_camt054_02() {
+        let (header, p, skipped) = read(include_str!("../tests/files/camt054-02.xml")).unwrap();
+        assert_eq!(header.message_name, "camt.054.001.02");
+        let summary: Vec<_> = p
+            .iter()
+            .map(|p| (p.end_to_end_id.as_str(), p.outcome, minor(p, 2)))
+            .collect();
+        // A reversed debit is a return; NOTPROVIDED matches nothing.
+        assert_eq!(
+            summary,
+            [
+                ("BD-OA-0001", Outcome::Paid, Some(60_000)),
+                ("BD-OA-0002", Outcome::Returned, Some(60_000))
+            ]
+        );
+        assert_eq!(skipped, 1);
+    }
+
+    const HEAD: &str = r#"<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08"><BkToCstmrDbtCdtNtfctn>
+<GrpHdr><MsgId>N1</MsgId><CreDtTm>2026-07-02T20:00:00Z</CreDtTm></GrpHdr>
+<Ntfctn><Id>N1</Id><Acct><Id><IBAN>JO94CBJO0010000000000131000302</IBAN></Id></Acct>
+"#;
+    const TAIL: &str = "</Ntfctn></BkToCstmrDbtCdtNtfctn></Document>";
+
+    fn entry(inner: &str) -> String {
+        format!("{HEAD}<Ntry>{inner}</Ntry>\n{TAIL}")
+    }
+
+    #[test]
+    fn bad_entries_are_refused_with_the_element() {
+        let details = "<NtryDtls><TxDtls><Refs><EndToEndId>E1</EndToEndId></Refs></TxDtls></NtryDtls>";
+        let err = |inner: &str| read(&entry(inner)).unwrap_err();
+        let e = err(&format!(
+            r#"<Amt Ccy="JOD">1.000</Amt><CdtDbtInd>DBIT</CdtDbtInd>{details}"#
+        ));
+        assert!(
+            matches!(
+                e,
+                ReadError::Missing {
+                    parent: "Ntry",
+                    element: "Sts",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = err(&format!(
+            r#"<Amt Ccy="JOD">1.000</Amt><CdtDbtInd>DEBIT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>{details}"#
+        ));
+        assert!(
+            matches!(
+                e,
+                ReadError::Invalid {
+                    element: "CdtDbtInd",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = err(&format!(
+            r#"<Amt Ccy="JOD">1.0.0</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>{details}"#
+        ));
+        assert!(matches!(e, ReadError::Invalid { element: "Amt", .. }), "{e}");
+        let e = err(&format!(
+            r#"<Amt Ccy="JOD">1.000</Amt><Sts><Cd>BOOK</Cd></Sts>{details}"#
+        ));
+        assert!(
+            matches!(e, ReadError::Missing { element: "CdtDbtInd", at, .. } if at.line == 4),
+            "{e}"
+        );
+        let ok = read(&entry(&format!(
+            r#"<Amt Ccy="JOD">1.000</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>{details}"#
+        )));
+        assert_eq!(ok.unwrap().1[0].outcome, Outcome::Paid);
+    }
+
+    #[test]
+    fn foreign_files_are_refused() {
+        let err = |text: &str| read(text).unwrap_err();
+        let pain002 = include_str!("../tests/files/pain002-10.xml");
+        assert!(
+            matches!(err(pain002), ReadError::WrongMessage { expected: "camt.054", found, .. } if found.ends_with("pain.002.001.10"))
+        );
+        let camt053 = r#"<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt/></Document>"#;
+        assert!(matches!(err(camt053), ReadError::WrongMessage { .. }));
+        assert!(matches!(err("not xml at all"), ReadError::NotIso20022 { .. }));
+        assert!(matches!(
+            err(&HEAD[..HEAD.len() - 10]),
+            ReadError::Truncated { .. } | ReadError::Xml { .. }
+        ));
+    }
+
+    #[test]
+    fn the_amount_of_a_batch_is_never_a_payments() {
+        let xml = entry(
+            r#"<Amt Ccy="JOD">2.000</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><NtryDtls>
+<TxDtls><Refs><EndToEndId>E1</EndToEndId></Refs></TxDtls><TxDtls><Refs><EndToEndId>E2</EndToEndId></Refs></TxDtls></NtryDtls>"#,
+        );
+        let (_, p, _) = read(&xml).unwrap();
+        assert_eq!(p.len(), 2);
+        assert!(p.iter().all(|p| p.amount.is_none()));
+        assert_eq!(DecimalAmount::parse("2.000", '.').unwrap().to_minor(3), Ok(2000));
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_on_a_cut_or_damaged_notification(cut in 0usize..5000, at in 0usize..5000, byte in any::<u8>()) {
+            let mut bytes = include_bytes!("../tests/files/camt054-08.xml").to_vec();
+            let at = at % bytes.len();
+            bytes[at] = byte;
+            bytes.truncate(cut.min(bytes.len()));
+            if let Ok(reader) = NotificationReader::open(&bytes[..]) {
+                let items: Vec<_> = reader.collect();
+                prop_assert!(items.iter().filter(|i| i.is_ok()).count() <= 4);
+                prop_assert!(items.iter().rev().skip(1).all(|i| i.is_ok()));
+            }
+        }
+    }
+}

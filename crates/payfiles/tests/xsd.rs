@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use himaya_payfiles::simulate::*;
 use himaya_payfiles::*;
 
 fn specs() -> PathBuf {
@@ -267,4 +268,91 @@ fn xmllint_refuses_what_the_schema_does_not_allow() {
         .is_ok()
     );
     assert!(validate("pain.001.001.09.xsd", "wrong-version", &pain001(Pain001Version::V03)).is_err());
+}
+
+/// The files the reader tests are written by hand from the standards; they
+/// are what a bank would send only if they validate.
+#[test]
+fn the_hand_written_status_files_validate() {
+    if !can_validate() {
+        return;
+    }
+    let files = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/files");
+    for (file, schema) in [
+        ("pain002-10.xml", "pain.002.001.10.xsd"),
+        ("pain002-03.xml", "pain.002.001.03.xsd"),
+        ("camt054-08.xml", "camt.054.001.08.xsd"),
+        ("camt054-02.xml", "camt.054.001.02.xsd"),
+    ] {
+        let xml = std::fs::read(files.join(file)).unwrap();
+        validate(schema, file, &xml).unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+}
+
+#[test]
+fn the_simulated_provider_files_validate() {
+    if !can_validate() {
+        return;
+    }
+    let pkr = Currency::new("PKR", 2).unwrap();
+    let created_at = DateTime::parse_from_rfc3339("2026-07-02T10:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let facts = ReportFacts {
+        message_id: "STS-1",
+        created_at,
+        original_message_id: "PK-KAFALAT-1",
+        original_message_name: "pain.001.001.09",
+        payment_information_id: "PI-1",
+        currency: &pkr,
+    };
+    let payments = [
+        ReportedPayment {
+            end_to_end_id: "ENT-1",
+            status: "ACSC",
+            reason: None,
+            amount: Some(1_000_000),
+        },
+        ReportedPayment {
+            end_to_end_id: "ENT-2",
+            status: "RJCT",
+            reason: Some("AC04"),
+            amount: None,
+        },
+    ];
+    for (version, schema) in [
+        (Pain002Version::V10, "pain.002.001.10.xsd"),
+        (Pain002Version::V03, "pain.002.001.03.xsd"),
+    ] {
+        let xml = write_status_report(Vec::new(), version, &facts, Some("PART"), payments).unwrap();
+        validate(schema, schema, &xml).unwrap();
+    }
+    let facts = NotificationFacts {
+        message_id: "NTF-1",
+        created_at,
+        booking_date: NaiveDate::from_ymd_opt(2026, 7, 2).unwrap(),
+        account_iban: "PK36SCBL0000001123456702",
+        currency: &pkr,
+        original_message_id: "PK-KAFALAT-1",
+        payment_information_id: "PI-1",
+    };
+    let notified = [
+        NotifiedPayment {
+            end_to_end_id: "ENT-1",
+            amount: 1_000_000,
+            returned: None,
+        },
+        NotifiedPayment {
+            end_to_end_id: "ENT-3",
+            amount: 1_000_000,
+            returned: Some("AC04"),
+        },
+    ];
+    for (version, schema) in [
+        (Camt054Version::V08, "camt.054.001.08.xsd"),
+        (Camt054Version::V02, "camt.054.001.02.xsd"),
+    ] {
+        let xml = write_notification(Vec::new(), version, &facts, notified).unwrap();
+        validate(schema, schema, &xml).unwrap();
+    }
 }
