@@ -9,6 +9,7 @@ pub mod address;
 pub mod amount;
 pub mod camt054;
 mod check;
+pub mod csv_layout;
 pub mod pain001;
 pub mod pain002;
 pub mod simulate;
@@ -20,6 +21,10 @@ pub use address::{AddressError, FinancialAddress};
 pub use amount::{AmountError, Currency, DecimalAmount};
 pub use camt054::{NotificationHeader, NotificationReader};
 pub use check::WriteError;
+pub use csv_layout::{
+    AmountFormat, ColumnRef, LayoutError, PaymentColumn, PaymentCsvLayout, PaymentCsvWriter, StatusCsvLayout,
+    StatusCsvReader, TextRule,
+};
 pub use pain001::{
     Account, Agent, ChargeBearer, CreditTransfer, FileTotals, Pain001Version, Pain001Writer, PaymentBlock, PaymentFile,
     Scheme,

@@ -16,13 +16,11 @@ use serde::Deserialize;
 
 use crate::address::FinancialAddress;
 use crate::amount::{Currency, write_decimal};
-use crate::check::{self, WriteError};
+use crate::check::{self, Tally, WriteError};
 use crate::text::swift_text;
 
 /// Names, remittance lines and party names are `Max140Text`.
 const MAX_TEXT: usize = 140;
-/// `GenericAccountIdentification1/Id` is `Max34Text`.
-const MAX_ACCOUNT_ID: usize = 34;
 /// Output is handed to the caller's writer in pieces of this size.
 const FLUSH_AT: usize = 256 * 1024;
 
@@ -159,11 +157,7 @@ pub struct Pain001Writer<W: Write> {
     out: W,
     buf: String,
     file: PaymentFile,
-    /// The index of the block being written.
-    block: usize,
-    written_in_block: u64,
-    sum_in_block: u128,
-    written: u64,
+    tally: Tally,
     bytes: u64,
     broken: bool,
 }
@@ -177,10 +171,7 @@ impl<W: Write> Pain001Writer<W> {
             out,
             buf: String::with_capacity(FLUSH_AT + 4096),
             file,
-            block: 0,
-            written_in_block: 0,
-            sum_in_block: 0,
-            written: 0,
+            tally: Tally::default(),
             bytes: 0,
             broken: false,
         };
@@ -219,29 +210,17 @@ impl<W: Write> Pain001Writer<W> {
             return Err(WriteError::Broken);
         }
         let version = self.file.version;
-        let block = &self.file.blocks[self.block];
+        let block = &self.file.blocks[self.tally.block];
         let at = || format!("end-to-end id {:?}", transfer.end_to_end_id);
-        check::id(&transfer.end_to_end_id, 35).map_err(|r| WriteError::invalid(at(), "end_to_end_id", r))?;
-        if transfer.amount <= 0 {
-            return Err(WriteError::invalid(at(), "amount", "is not more than zero"));
+        let amount = check::transfer(transfer, version == Pain001Version::V03)?;
+        if matches!(transfer.payee_account, Account::Proxy(_)) && version == Pain001Version::V03 {
+            let reason = "is a financial address, which pain.001.001.03 cannot carry: use pain.001.001.09";
+            return Err(WriteError::invalid(at(), "payee_account", reason));
         }
-        let amount = transfer.amount as u128;
-        check::digits(amount).map_err(|r| WriteError::invalid(at(), "amount", r))?;
-        if self.written_in_block == block.transactions {
-            return Err(WriteError::TransactionCount {
-                block: block.payment_information_id.clone(),
-                declared: block.transactions,
-                written: block.transactions + 1,
-            });
-        }
+        self.tally.admit(block)?;
         let name = swift_text(&transfer.payee_name, MAX_TEXT);
         if name.is_empty() {
             return Err(WriteError::invalid(at(), "payee_name", "is empty"));
-        }
-        check_account(&transfer.payee_account, version, false)
-            .map_err(|r| WriteError::invalid(at(), "payee_account", r))?;
-        if let Some(agent) = &transfer.payee_agent {
-            check_agent(agent, version).map_err(|r| WriteError::invalid(at(), "payee_agent", r))?;
         }
         let remittance = transfer
             .remittance
@@ -273,9 +252,7 @@ impl<W: Write> Pain001Writer<W> {
             b.push_str("</RmtInf>\n");
         }
         b.push_str("      </CdtTrfTxInf>\n");
-        self.written_in_block += 1;
-        self.sum_in_block += amount;
-        self.written += 1;
+        self.tally.record(amount);
         self.flush_if_full()
     }
 
@@ -284,15 +261,8 @@ impl<W: Write> Pain001Writer<W> {
         if self.broken {
             return Err(WriteError::Broken);
         }
-        if self.block + 1 == self.file.blocks.len() {
-            return Err(WriteError::NoMoreBlocks(
-                self.file.blocks[self.block].payment_information_id.clone(),
-            ));
-        }
-        self.close_block()?;
-        self.block += 1;
-        self.written_in_block = 0;
-        self.sum_in_block = 0;
+        self.tally.next_block(&self.file.blocks)?;
+        self.buf.push_str("    </PmtInf>\n");
         self.open_block();
         self.flush_if_full()
     }
@@ -303,29 +273,13 @@ impl<W: Write> Pain001Writer<W> {
         if self.broken {
             return Err(WriteError::Broken);
         }
-        self.close_block()?;
-        if let Some(unwritten) = self.file.blocks.get(self.block + 1) {
-            return Err(WriteError::TransactionCount {
-                block: unwritten.payment_information_id.clone(),
-                declared: unwritten.transactions,
-                written: 0,
-            });
-        }
-        let declared: u64 = self.file.blocks.iter().map(|b| b.transactions).sum();
-        if self.written != declared {
-            // Unreachable while each block is checked; kept as the group's own check.
-            return Err(WriteError::TransactionCount {
-                block: "(group)".into(),
-                declared,
-                written: self.written,
-            });
-        }
-        self.buf.push_str("  </CstmrCdtTrfInitn>\n</Document>\n");
+        self.tally.finish(&self.file.blocks)?;
+        self.buf.push_str("    </PmtInf>\n  </CstmrCdtTrfInitn>\n</Document>\n");
         self.flush()?;
         self.out.flush()?;
         let totals = FileTotals {
-            transactions: self.written,
-            control_sum: group_control_sum(&self.file.blocks),
+            transactions: self.tally.written,
+            control_sum: check::group_control_sum(&self.file.blocks),
             bytes: self.bytes,
         };
         Ok((self.out, totals))
@@ -333,7 +287,7 @@ impl<W: Write> Pain001Writer<W> {
 
     fn open_block(&mut self) {
         let version = self.file.version;
-        let block = &self.file.blocks[self.block];
+        let block = &self.file.blocks[self.tally.block];
         let b = &mut self.buf;
         b.push_str("    <PmtInf>\n");
         leaf(b, 6, "PmtInfId", &block.payment_information_id);
@@ -377,27 +331,6 @@ impl<W: Write> Pain001Writer<W> {
         }
     }
 
-    fn close_block(&mut self) -> Result<(), WriteError> {
-        let block = &self.file.blocks[self.block];
-        if self.written_in_block != block.transactions {
-            return Err(WriteError::TransactionCount {
-                block: block.payment_information_id.clone(),
-                declared: block.transactions,
-                written: self.written_in_block,
-            });
-        }
-        if self.sum_in_block != block.control_sum {
-            let exponent = block.currency.exponent();
-            return Err(WriteError::ControlSum {
-                block: block.payment_information_id.clone(),
-                declared: crate::amount::format_decimal(block.control_sum, exponent),
-                written: crate::amount::format_decimal(self.sum_in_block, exponent),
-            });
-        }
-        self.buf.push_str("    </PmtInf>\n");
-        Ok(())
-    }
-
     fn flush_if_full(&mut self) -> Result<(), WriteError> {
         if self.buf.len() >= FLUSH_AT {
             self.flush()
@@ -417,119 +350,32 @@ impl<W: Write> Pain001Writer<W> {
     }
 }
 
-/// Checks the header facts and gives the group's control sum: every block's,
-/// at the largest exponent among them.
+/// Checks the header facts and gives the group's control sum.
 fn check_file(file: &PaymentFile) -> Result<String, WriteError> {
-    let v = file.version;
-    check::id(&file.message_id, 35).map_err(|r| WriteError::invalid("the file", "message_id", r))?;
+    let sum = check::file(file)?;
     if swift_text(&file.initiating_party, MAX_TEXT).is_empty() {
         return Err(WriteError::invalid("the file", "initiating_party", "is empty"));
     }
-    if file.blocks.is_empty() {
-        return Err(WriteError::NoBlocks);
-    }
-    for (i, block) in file.blocks.iter().enumerate() {
+    let letters_first_bic = file.version == Pain001Version::V03;
+    for block in &file.blocks {
         let at = format!("payment information {:?}", block.payment_information_id);
         let invalid = |field, reason| WriteError::invalid(at.clone(), field, reason);
-        check::id(&block.payment_information_id, 35).map_err(|r| invalid("payment_information_id", r))?;
-        if file.blocks[..i]
-            .iter()
-            .any(|b| b.payment_information_id == block.payment_information_id)
-        {
-            return Err(invalid("payment_information_id", "is used by an earlier block".into()));
-        }
         if swift_text(&block.debtor_name, MAX_TEXT).is_empty() {
             return Err(invalid("debtor_name", "is empty".into()));
         }
-        check_account(&block.debtor_account, v, true).map_err(|r| invalid("debtor_account", r))?;
-        check_agent(&block.debtor_agent, v).map_err(|r| invalid("debtor_agent", r))?;
+        if matches!(block.debtor_account, Account::Proxy(_)) {
+            return Err(invalid(
+                "debtor_account",
+                "cannot be a financial address: the debtor's account is debited".into(),
+            ));
+        }
+        check::account(&block.debtor_account).map_err(|r| invalid("debtor_account", r))?;
+        check::agent(&block.debtor_agent, letters_first_bic).map_err(|r| invalid("debtor_agent", r))?;
         if let Some(p) = &block.category_purpose {
             check::code(p, 4).map_err(|r| invalid("category_purpose", r))?;
         }
-        if block.transactions == 0 {
-            return Err(invalid(
-                "transactions",
-                "is zero: a block holds at least one payment".into(),
-            ));
-        }
-        if block.transactions > 999_999_999_999_999 {
-            return Err(invalid("transactions", "has more than 15 digits".into()));
-        }
-        check::digits(block.control_sum).map_err(|r| invalid("control_sum", r))?;
-    }
-    let sum = group_control_sum(&file.blocks);
-    let digits = sum.bytes().filter(u8::is_ascii_digit).count();
-    if digits > crate::amount::MAX_TOTAL_DIGITS as usize {
-        return Err(WriteError::invalid(
-            "the file",
-            "control_sum",
-            "of all blocks has more than 18 digits",
-        ));
     }
     Ok(sum)
-}
-
-fn group_control_sum(blocks: &[PaymentBlock]) -> String {
-    let exponent = blocks.iter().map(|b| b.currency.exponent()).max().unwrap_or(0);
-    let sum: u128 = blocks
-        .iter()
-        .map(|b| b.control_sum * 10u128.pow(exponent - b.currency.exponent()))
-        .sum();
-    crate::amount::format_decimal(sum, exponent)
-}
-
-fn check_scheme(scheme: &Scheme, code_max: usize) -> Result<(), String> {
-    match scheme {
-        Scheme::Code(c) => check::code(c, code_max).map_err(|r| format!("scheme {r}")),
-        Scheme::Proprietary(p) => check::id(p, 35).map_err(|r| format!("scheme {p:?} {r}")),
-    }
-}
-
-fn check_account(account: &Account, version: Pain001Version, debtor: bool) -> Result<(), String> {
-    match account {
-        Account::Iban(iban) => check::iban(iban),
-        Account::Other { id, scheme, issuer } => {
-            check::id(id, MAX_ACCOUNT_ID).map_err(|r| format!("id {r}"))?;
-            if let Some(s) = scheme {
-                check_scheme(s, 4)?;
-            }
-            if let Some(i) = issuer {
-                check::id(i, 35).map_err(|r| format!("issuer {r}"))?;
-            }
-            Ok(())
-        }
-        Account::Proxy(_) if debtor => Err("cannot be a financial address: the debtor's account is debited".into()),
-        Account::Proxy(_) if version == Pain001Version::V03 => {
-            Err("is a financial address, which pain.001.001.03 cannot carry: use pain.001.001.09".into())
-        }
-        Account::Proxy(address) => {
-            if address.id().len() > MAX_ACCOUNT_ID {
-                return Err(format!(
-                    "financial address id is longer than {MAX_ACCOUNT_ID} characters"
-                ));
-            }
-            if address.provider().len() > 35 || address.id_type().is_some_and(|t| t.len() > 35) {
-                return Err("financial address provider or id type is longer than 35 characters".into());
-            }
-            Ok(())
-        }
-    }
-}
-
-fn check_agent(agent: &Agent, version: Pain001Version) -> Result<(), String> {
-    match agent {
-        Agent::Bic(bic) => check::bic(bic, version == Pain001Version::V03),
-        Agent::ClearingMember { system, member_id } => {
-            if let Some(s) = system {
-                check_scheme(s, 5)?;
-            }
-            check::id(member_id, 35).map_err(|r| format!("member id {r}"))
-        }
-        Agent::Other { id, scheme } => {
-            check::id(id, 35).map_err(|r| format!("id {r}"))?;
-            scheme.as_ref().map_or(Ok(()), |s| check_scheme(s, 4))
-        }
-    }
 }
 
 fn write_scheme(b: &mut String, element: &str, scheme: &Scheme) {
