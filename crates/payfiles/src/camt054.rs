@@ -52,7 +52,7 @@ struct Detail {
 /// Reads a camt.054 notification from `input`; yields one [`PaymentStatus`]
 /// per transaction detail that is a payment made or returned (or pending).
 pub struct NotificationReader<R: BufRead> {
-    xml: XmlCursor<R>,
+    xml: XmlCursor<R, T>,
     header: NotificationHeader,
     entry: Entry,
     detail: Detail,
@@ -63,33 +63,63 @@ pub struct NotificationReader<R: BufRead> {
     done: bool,
 }
 
-fn tag_of(name: &str) -> &'static str {
-    const TAGS: &[&str] = &[
-        "BkToCstmrDbtCdtNtfctn",
-        "GrpHdr",
-        "MsgId",
-        "CreDtTm",
-        "Ntfctn",
-        "Ntry",
-        "Amt",
-        "CdtDbtInd",
-        "RvslInd",
-        "Sts",
-        "Cd",
-        "Prtry",
-        "NtryDtls",
-        "TxDtls",
-        "Refs",
-        "PmtInfId",
-        "EndToEndId",
-        "AmtDtls",
-        "InstdAmt",
-        "TxAmt",
-        "RtrInf",
-        "Rsn",
-        "AddtlInf",
-    ];
-    TAGS.iter().find(|t| **t == name).copied().unwrap_or("")
+/// The elements of a camt.054 this reader reads, by local name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum T {
+    BkToCstmrDbtCdtNtfctn,
+    GrpHdr,
+    MsgId,
+    CreDtTm,
+    Ntfctn,
+    Ntry,
+    Amt,
+    CdtDbtInd,
+    RvslInd,
+    Sts,
+    Cd,
+    Prtry,
+    NtryDtls,
+    TxDtls,
+    Refs,
+    PmtInfId,
+    EndToEndId,
+    AmtDtls,
+    InstdAmt,
+    TxAmt,
+    RtrInf,
+    Rsn,
+    AddtlInf,
+    /// Any element this reader does not read.
+    Other,
+}
+
+fn tag_of(name: &str) -> T {
+    match name {
+        "BkToCstmrDbtCdtNtfctn" => T::BkToCstmrDbtCdtNtfctn,
+        "GrpHdr" => T::GrpHdr,
+        "MsgId" => T::MsgId,
+        "CreDtTm" => T::CreDtTm,
+        "Ntfctn" => T::Ntfctn,
+        "Ntry" => T::Ntry,
+        "Amt" => T::Amt,
+        "CdtDbtInd" => T::CdtDbtInd,
+        "RvslInd" => T::RvslInd,
+        "Sts" => T::Sts,
+        "Cd" => T::Cd,
+        "Prtry" => T::Prtry,
+        "NtryDtls" => T::NtryDtls,
+        "TxDtls" => T::TxDtls,
+        "Refs" => T::Refs,
+        "PmtInfId" => T::PmtInfId,
+        "EndToEndId" => T::EndToEndId,
+        "AmtDtls" => T::AmtDtls,
+        "InstdAmt" => T::InstdAmt,
+        "TxAmt" => T::TxAmt,
+        "RtrInf" => T::RtrInf,
+        "Rsn" => T::Rsn,
+        "AddtlInf" => T::AddtlInf,
+        _ => T::Other,
+    }
 }
 
 fn credit_debit(value: &str, at: Position) -> Result<bool, ReadError> {
@@ -124,14 +154,14 @@ impl<R: BufRead> NotificationReader<R> {
             });
         };
         let message_name = format!("camt.054.001.{version}");
-        if !matches!(xml.next(tag_of)?, Step::Start("BkToCstmrDbtCdtNtfctn")) {
+        if !matches!(xml.next(tag_of)?, Step::Start(T::BkToCstmrDbtCdtNtfctn)) {
             return Err(ReadError::Missing {
                 at: xml.position(),
                 parent: "Document",
                 element: "BkToCstmrDbtCdtNtfctn",
             });
         }
-        if !matches!(xml.next(tag_of)?, Step::Start("GrpHdr")) {
+        if !matches!(xml.next(tag_of)?, Step::Start(T::GrpHdr)) {
             return Err(ReadError::Missing {
                 at: xml.position(),
                 parent: "BkToCstmrDbtCdtNtfctn",
@@ -141,10 +171,10 @@ impl<R: BufRead> NotificationReader<R> {
         let (mut message_id, mut created_at) = (None, None);
         loop {
             match xml.next(tag_of)? {
-                Step::End("GrpHdr") | Step::Eof => break,
-                Step::End(tag) if xml.path() == ["BkToCstmrDbtCdtNtfctn", "GrpHdr"] => match tag {
-                    "MsgId" => message_id = Some(xml.value().to_string()),
-                    "CreDtTm" => created_at = Some(xml.value().to_string()),
+                Step::End(T::GrpHdr) | Step::Eof => break,
+                Step::End(tag) if xml.path() == [T::BkToCstmrDbtCdtNtfctn, T::GrpHdr] => match tag {
+                    T::MsgId => message_id = Some(xml.value().to_string()),
+                    T::CreDtTm => created_at = Some(xml.value().to_string()),
                     _ => {}
                 },
                 _ => {}
@@ -192,9 +222,9 @@ impl<R: BufRead> NotificationReader<R> {
                     self.done = true;
                     return Ok(None);
                 }
-                Step::Start("Ntry") => self.entry = Entry::default(),
-                Step::Start("TxDtls") => self.detail = Detail::default(),
-                Step::Start("RtrInf") => self.detail.returned = true,
+                Step::Start(T::Ntry) => self.entry = Entry::default(),
+                Step::Start(T::TxDtls) => self.detail = Detail::default(),
+                Step::Start(T::RtrInf) => self.detail.returned = true,
                 Step::Start(_) => {}
                 Step::End(tag) => {
                     let currency = self.xml.currency.take();
@@ -202,34 +232,36 @@ impl<R: BufRead> NotificationReader<R> {
                     let path = self.xml.path();
                     let d = &mut self.detail;
                     match (path, tag) {
-                        ([.., "Ntry"], "Amt") => self.entry.amount = Some(reported_amount(value, currency, "Amt", at)?),
-                        ([.., "Ntry"], "CdtDbtInd") => self.entry.credit = Some(credit_debit(value, at)?),
-                        ([.., "Ntry"], "RvslInd") => self.entry.reversal = value == "true" || value == "1",
+                        ([.., T::Ntry], T::Amt) => {
+                            self.entry.amount = Some(reported_amount(value, currency, "Amt", at)?)
+                        }
+                        ([.., T::Ntry], T::CdtDbtInd) => self.entry.credit = Some(credit_debit(value, at)?),
+                        ([.., T::Ntry], T::RvslInd) => self.entry.reversal = value == "true" || value == "1",
                         // camt.054.001.02 gives the code as the text of Sts; .08 inside Cd or Prtry.
-                        ([.., "Ntry"], "Sts") if !value.is_empty() => self.entry.status = Some(value.to_string()),
-                        ([.., "Ntry", "Sts"], "Cd" | "Prtry") => self.entry.status = Some(value.to_string()),
-                        ([.., "TxDtls", "Refs"], "MsgId") => d.message_id = Some(value.to_string()),
-                        ([.., "TxDtls", "Refs"], "PmtInfId") => d.payment_information_id = Some(value.to_string()),
-                        ([.., "TxDtls", "Refs"], "EndToEndId") => d.end_to_end_id = Some(value.to_string()),
-                        ([.., "TxDtls"], "Amt") => d.amount = Some(reported_amount(value, currency, "Amt", at)?),
-                        ([.., "TxDtls"], "CdtDbtInd") => d.credit = Some(credit_debit(value, at)?),
-                        ([.., "TxDtls", "AmtDtls", "TxAmt"], "Amt") if d.amount.is_none() => {
+                        ([.., T::Ntry], T::Sts) if !value.is_empty() => self.entry.status = Some(value.to_string()),
+                        ([.., T::Ntry, T::Sts], T::Cd | T::Prtry) => self.entry.status = Some(value.to_string()),
+                        ([.., T::TxDtls, T::Refs], T::MsgId) => d.message_id = Some(value.to_string()),
+                        ([.., T::TxDtls, T::Refs], T::PmtInfId) => d.payment_information_id = Some(value.to_string()),
+                        ([.., T::TxDtls, T::Refs], T::EndToEndId) => d.end_to_end_id = Some(value.to_string()),
+                        ([.., T::TxDtls], T::Amt) => d.amount = Some(reported_amount(value, currency, "Amt", at)?),
+                        ([.., T::TxDtls], T::CdtDbtInd) => d.credit = Some(credit_debit(value, at)?),
+                        ([.., T::TxDtls, T::AmtDtls, T::TxAmt], T::Amt) if d.amount.is_none() => {
                             d.amount = Some(reported_amount(value, currency, "Amt", at)?);
                         }
-                        ([.., "TxDtls", "AmtDtls", "InstdAmt"], "Amt") => {
+                        ([.., T::TxDtls, T::AmtDtls, T::InstdAmt], T::Amt) => {
                             d.instructed_amount = Some(reported_amount(value, currency, "Amt", at)?);
                         }
-                        ([.., "RtrInf", "Rsn"], "Cd" | "Prtry") if d.reason.is_none() => {
+                        ([.., T::RtrInf, T::Rsn], T::Cd | T::Prtry) if d.reason.is_none() => {
                             d.reason = Some(value.to_string())
                         }
-                        ([.., "RtrInf"], "AddtlInf") => match &mut d.info {
+                        ([.., T::RtrInf], T::AddtlInf) => match &mut d.info {
                             Some(info) => {
                                 info.push(' ');
                                 info.push_str(value);
                             }
                             None => d.info = Some(value.to_string()),
                         },
-                        ([.., "NtryDtls"], "TxDtls") => {
+                        ([.., T::NtryDtls], T::TxDtls) => {
                             self.entry.details += 1;
                             let detail = std::mem::take(&mut self.detail);
                             match self.payment(detail, at)? {
@@ -241,7 +273,7 @@ impl<R: BufRead> NotificationReader<R> {
                                 None => self.skipped += 1,
                             }
                         }
-                        ([.., "Ntfctn"], "Ntry") => {
+                        ([.., T::Ntfctn], T::Ntry) => {
                             if self.entry.details == 0 {
                                 self.skipped += 1;
                             }

@@ -86,7 +86,7 @@ struct Transaction {
 /// reads up to the end of the report's header; the reader then yields
 /// [`StatusItem`]s.
 pub struct StatusReportReader<R: BufRead> {
-    xml: XmlCursor<R>,
+    xml: XmlCursor<R, T>,
     header: ReportHeader,
     original_message_id: Option<String>,
     original_message_name: Option<String>,
@@ -100,33 +100,63 @@ pub struct StatusReportReader<R: BufRead> {
     done: bool,
 }
 
-fn tag_of(name: &str) -> &'static str {
-    const TAGS: &[&str] = &[
-        "CstmrPmtStsRpt",
-        "GrpHdr",
-        "MsgId",
-        "CreDtTm",
-        "OrgnlGrpInfAndSts",
-        "OrgnlMsgId",
-        "OrgnlMsgNmId",
-        "GrpSts",
-        "StsRsnInf",
-        "Rsn",
-        "Cd",
-        "Prtry",
-        "AddtlInf",
-        "OrgnlPmtInfAndSts",
-        "OrgnlPmtInfId",
-        "PmtInfSts",
-        "TxInfAndSts",
-        "OrgnlEndToEndId",
-        "TxSts",
-        "OrgnlTxRef",
-        "Amt",
-        "InstdAmt",
-        "IntrBkSttlmAmt",
-    ];
-    TAGS.iter().find(|t| **t == name).copied().unwrap_or("")
+/// The elements of a pain.002 this reader reads, by local name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum T {
+    CstmrPmtStsRpt,
+    GrpHdr,
+    MsgId,
+    CreDtTm,
+    OrgnlGrpInfAndSts,
+    OrgnlMsgId,
+    OrgnlMsgNmId,
+    GrpSts,
+    StsRsnInf,
+    Rsn,
+    Cd,
+    Prtry,
+    AddtlInf,
+    OrgnlPmtInfAndSts,
+    OrgnlPmtInfId,
+    PmtInfSts,
+    TxInfAndSts,
+    OrgnlEndToEndId,
+    TxSts,
+    OrgnlTxRef,
+    Amt,
+    InstdAmt,
+    IntrBkSttlmAmt,
+    /// Any element this reader does not read.
+    Other,
+}
+
+fn tag_of(name: &str) -> T {
+    match name {
+        "CstmrPmtStsRpt" => T::CstmrPmtStsRpt,
+        "GrpHdr" => T::GrpHdr,
+        "MsgId" => T::MsgId,
+        "CreDtTm" => T::CreDtTm,
+        "OrgnlGrpInfAndSts" => T::OrgnlGrpInfAndSts,
+        "OrgnlMsgId" => T::OrgnlMsgId,
+        "OrgnlMsgNmId" => T::OrgnlMsgNmId,
+        "GrpSts" => T::GrpSts,
+        "StsRsnInf" => T::StsRsnInf,
+        "Rsn" => T::Rsn,
+        "Cd" => T::Cd,
+        "Prtry" => T::Prtry,
+        "AddtlInf" => T::AddtlInf,
+        "OrgnlPmtInfAndSts" => T::OrgnlPmtInfAndSts,
+        "OrgnlPmtInfId" => T::OrgnlPmtInfId,
+        "PmtInfSts" => T::PmtInfSts,
+        "TxInfAndSts" => T::TxInfAndSts,
+        "OrgnlEndToEndId" => T::OrgnlEndToEndId,
+        "TxSts" => T::TxSts,
+        "OrgnlTxRef" => T::OrgnlTxRef,
+        "Amt" => T::Amt,
+        "InstdAmt" => T::InstdAmt,
+        "IntrBkSttlmAmt" => T::IntrBkSttlmAmt,
+        _ => T::Other,
+    }
 }
 
 /// A status code (`ACSC`): 1 to 4 capitals or digits.
@@ -198,7 +228,7 @@ impl<R: BufRead> StatusReportReader<R> {
         };
         let message_name = format!("pain.002.001.{version}");
         match xml.next(tag_of)? {
-            Step::Start("CstmrPmtStsRpt") => {}
+            Step::Start(T::CstmrPmtStsRpt) => {}
             _ => {
                 return Err(ReadError::Missing {
                     at: xml.position(),
@@ -209,7 +239,7 @@ impl<R: BufRead> StatusReportReader<R> {
         }
         let (mut message_id, mut created_at) = (None, None);
         match xml.next(tag_of)? {
-            Step::Start("GrpHdr") => {}
+            Step::Start(T::GrpHdr) => {}
             _ => {
                 return Err(ReadError::Missing {
                     at: xml.position(),
@@ -220,10 +250,10 @@ impl<R: BufRead> StatusReportReader<R> {
         }
         loop {
             match xml.next(tag_of)? {
-                Step::End("GrpHdr") => break,
-                Step::End(tag) if xml.path() == ["CstmrPmtStsRpt", "GrpHdr"] => match tag {
-                    "MsgId" => message_id = Some(xml.value().to_string()),
-                    "CreDtTm" => created_at = Some(xml.value().to_string()),
+                Step::End(T::GrpHdr) => break,
+                Step::End(tag) if xml.path() == [T::CstmrPmtStsRpt, T::GrpHdr] => match tag {
+                    T::MsgId => message_id = Some(xml.value().to_string()),
+                    T::CreDtTm => created_at = Some(xml.value().to_string()),
                     _ => {}
                 },
                 Step::Eof => break,
@@ -278,7 +308,7 @@ impl<R: BufRead> StatusReportReader<R> {
                     return Ok(None);
                 }
                 Step::Start(tag) => match tag {
-                    "OrgnlPmtInfAndSts" => {
+                    T::OrgnlPmtInfAndSts => {
                         if self.original_message_id.is_none() {
                             return Err(ReadError::Missing {
                                 at,
@@ -291,7 +321,7 @@ impl<R: BufRead> StatusReportReader<R> {
                         self.block_reason = Reason::default();
                         self.block_announced = false;
                     }
-                    "TxInfAndSts" => {
+                    T::TxInfAndSts => {
                         self.tx = Transaction::default();
                         // The block's own status precedes its transactions.
                         if !self.block_announced {
@@ -307,45 +337,46 @@ impl<R: BufRead> StatusReportReader<R> {
                     let value = self.xml.value();
                     let path = self.xml.path();
                     match (path, tag) {
-                        ([.., "OrgnlGrpInfAndSts"], "OrgnlMsgId") => {
+                        ([.., T::OrgnlGrpInfAndSts], T::OrgnlMsgId) => {
                             self.original_message_id = Some(non_empty(value, "OrgnlMsgId", at)?);
                         }
-                        ([.., "OrgnlGrpInfAndSts"], "OrgnlMsgNmId") => {
+                        ([.., T::OrgnlGrpInfAndSts], T::OrgnlMsgNmId) => {
                             self.original_message_name = Some(non_empty(value, "OrgnlMsgNmId", at)?);
                         }
-                        ([.., "OrgnlGrpInfAndSts"], "GrpSts") => {
+                        ([.., T::OrgnlGrpInfAndSts], T::GrpSts) => {
                             self.group_status = Some(status_code(value, "GrpSts", at)?)
                         }
-                        ([.., level, "StsRsnInf", "Rsn"], "Cd" | "Prtry") | ([.., level, "StsRsnInf"], "AddtlInf") => {
+                        ([.., level, T::StsRsnInf, T::Rsn], T::Cd | T::Prtry)
+                        | ([.., level, T::StsRsnInf], T::AddtlInf) => {
                             let reason = match *level {
-                                "OrgnlGrpInfAndSts" => &mut self.group_reason,
-                                "OrgnlPmtInfAndSts" => &mut self.block_reason,
-                                "TxInfAndSts" => &mut self.tx.reason,
+                                T::OrgnlGrpInfAndSts => &mut self.group_reason,
+                                T::OrgnlPmtInfAndSts => &mut self.block_reason,
+                                T::TxInfAndSts => &mut self.tx.reason,
                                 _ => continue,
                             };
-                            if tag == "AddtlInf" {
+                            if tag == T::AddtlInf {
                                 reason.add_info(value);
                             } else if reason.code.is_none() && !value.is_empty() {
                                 reason.code = Some(value.to_string());
                             }
                         }
-                        ([.., "OrgnlPmtInfAndSts"], "OrgnlPmtInfId") => {
+                        ([.., T::OrgnlPmtInfAndSts], T::OrgnlPmtInfId) => {
                             self.block_id = Some(non_empty(value, "OrgnlPmtInfId", at)?);
                         }
-                        ([.., "OrgnlPmtInfAndSts"], "PmtInfSts") => {
+                        ([.., T::OrgnlPmtInfAndSts], T::PmtInfSts) => {
                             self.block_status = Some(status_code(value, "PmtInfSts", at)?);
                         }
-                        ([.., "TxInfAndSts"], "OrgnlEndToEndId") => {
+                        ([.., T::TxInfAndSts], T::OrgnlEndToEndId) => {
                             self.tx.end_to_end_id = Some(non_empty(value, "OrgnlEndToEndId", at)?);
                         }
-                        ([.., "TxInfAndSts"], "TxSts") => self.tx.status = Some(status_code(value, "TxSts", at)?),
-                        ([.., "OrgnlTxRef", "Amt"], "InstdAmt") => {
+                        ([.., T::TxInfAndSts], T::TxSts) => self.tx.status = Some(status_code(value, "TxSts", at)?),
+                        ([.., T::OrgnlTxRef, T::Amt], T::InstdAmt) => {
                             self.tx.amount = Some(reported_amount(value, currency, "InstdAmt", at)?);
                         }
-                        ([.., "OrgnlTxRef"], "IntrBkSttlmAmt") => {
+                        ([.., T::OrgnlTxRef], T::IntrBkSttlmAmt) => {
                             self.tx.settlement_amount = Some(reported_amount(value, currency, "IntrBkSttlmAmt", at)?);
                         }
-                        ([.., "CstmrPmtStsRpt"], "OrgnlGrpInfAndSts") => {
+                        ([.., T::CstmrPmtStsRpt], T::OrgnlGrpInfAndSts) => {
                             let missing = |element| ReadError::Missing {
                                 at,
                                 parent: "OrgnlGrpInfAndSts",
@@ -366,11 +397,11 @@ impl<R: BufRead> StatusReportReader<R> {
                                 additional_info: reason.info,
                             })));
                         }
-                        ([.., "CstmrPmtStsRpt"], "OrgnlPmtInfAndSts") if !self.block_announced => {
+                        ([.., T::CstmrPmtStsRpt], T::OrgnlPmtInfAndSts) if !self.block_announced => {
                             self.block_announced = true;
                             return self.block_item(at).map(Some);
                         }
-                        ([.., "OrgnlPmtInfAndSts"], "TxInfAndSts") => return self.payment_item(at).map(Some),
+                        ([.., T::OrgnlPmtInfAndSts], T::TxInfAndSts) => return self.payment_item(at).map(Some),
                         _ => {}
                     }
                 }

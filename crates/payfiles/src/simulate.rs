@@ -167,20 +167,25 @@ pub struct NotificationFacts<'a> {
     pub payment_information_id: &'a str,
 }
 
-/// Writes a camt.054 with one booked entry per payment: a debit for each
-/// payment made, a credit with return information for each return.
-pub fn write_notification<'a, W: Write>(
+/// Writes a camt.054 as a bank books a batch: one debit entry for the
+/// payments made, with a transaction detail for each, then a credit entry
+/// with return information for each payment returned. `payments` is gone
+/// through three times (the sum, the debits, the returns).
+pub fn write_notification<'a, W, I>(
     mut out: W,
     version: Camt054Version,
     facts: &NotificationFacts<'_>,
-    payments: impl IntoIterator<Item = NotifiedPayment<'a>>,
-) -> io::Result<W> {
+    payments: I,
+) -> io::Result<W>
+where
+    W: Write,
+    I: IntoIterator<Item = NotifiedPayment<'a>> + Clone,
+{
     let name = match version {
         Camt054Version::V08 => "camt.054.001.08",
         Camt054Version::V02 => "camt.054.001.02",
     };
     let created = facts.created_at.format("%Y-%m-%dT%H:%M:%S%:z").to_string();
-    let booked = facts.booking_date.format("%Y-%m-%d").to_string();
     let mut b = String::with_capacity(300 * 1024);
     b.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:");
     b.push_str(name);
@@ -193,45 +198,84 @@ pub fn write_notification<'a, W: Write>(
     b.push_str("<Acct><Id>");
     text(&mut b, "IBAN", facts.account_iban);
     b.push_str("</Id></Acct>\n");
-    for p in payments {
-        let indicator = if p.returned.is_some() { "CRDT" } else { "DBIT" };
-        b.push_str("<Ntry>");
-        amount(&mut b, "Amt", p.amount, facts.currency);
-        text(&mut b, "CdtDbtInd", indicator);
-        match version {
-            Camt054Version::V08 => b.push_str("<Sts><Cd>BOOK</Cd></Sts>"),
-            Camt054Version::V02 => b.push_str("<Sts>BOOK</Sts>"),
-        }
-        b.push_str("<BookgDt>");
-        text(&mut b, "Dt", &booked);
-        b.push_str("</BookgDt><BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>ICDT</Cd><SubFmlyCd>");
-        b.push_str(if p.returned.is_some() { "RRTN" } else { "ESCT" });
-        b.push_str("</SubFmlyCd></Fmly></Domn></BkTxCd><NtryDtls><TxDtls><Refs>");
-        text(&mut b, "MsgId", facts.original_message_id);
+    let paid = || payments.clone().into_iter().filter(|p| p.returned.is_none());
+    let (count, total) = paid().fold((0u64, 0u128), |(n, sum), p| (n + 1, sum + p.amount));
+    if count > 0 {
+        entry_head(&mut b, version, facts, total, "DBIT", "ESCT");
+        b.push_str("<NtryDtls><Btch>");
         text(&mut b, "PmtInfId", facts.payment_information_id);
-        text(&mut b, "EndToEndId", p.end_to_end_id);
-        b.push_str("</Refs>");
-        match version {
-            Camt054Version::V08 => {
-                amount(&mut b, "Amt", p.amount, facts.currency);
-                text(&mut b, "CdtDbtInd", indicator);
-            }
-            Camt054Version::V02 => {
-                b.push_str("<AmtDtls><TxAmt>");
-                amount(&mut b, "Amt", p.amount, facts.currency);
-                b.push_str("</TxAmt></AmtDtls>");
-            }
+        text(&mut b, "NbOfTxs", &count.to_string());
+        b.push_str("</Btch>\n");
+        for p in paid() {
+            detail(&mut b, version, facts, &p, "DBIT");
+            flush_if_full(&mut out, &mut b)?;
         }
-        if let Some(reason) = p.returned {
-            b.push_str("<RtrInf><Rsn>");
-            text(&mut b, "Cd", reason);
-            b.push_str("</Rsn></RtrInf>");
-        }
-        b.push_str("</TxDtls></NtryDtls></Ntry>\n");
+        b.push_str("</NtryDtls></Ntry>\n");
+    }
+    for p in payments.into_iter().filter(|p| p.returned.is_some()) {
+        entry_head(&mut b, version, facts, p.amount, "CRDT", "RRTN");
+        b.push_str("<NtryDtls>");
+        detail(&mut b, version, facts, &p, "CRDT");
+        b.push_str("</NtryDtls></Ntry>\n");
         flush_if_full(&mut out, &mut b)?;
     }
     b.push_str("</Ntfctn>\n</BkToCstmrDbtCdtNtfctn>\n</Document>\n");
     out.write_all(b.as_bytes())?;
     out.flush()?;
     Ok(out)
+}
+
+/// An entry up to its details: amount, direction, booked, bank transaction code.
+fn entry_head(
+    b: &mut String,
+    version: Camt054Version,
+    facts: &NotificationFacts<'_>,
+    minor: u128,
+    indicator: &str,
+    sub_family: &str,
+) {
+    b.push_str("<Ntry>");
+    amount(b, "Amt", minor, facts.currency);
+    text(b, "CdtDbtInd", indicator);
+    match version {
+        Camt054Version::V08 => b.push_str("<Sts><Cd>BOOK</Cd></Sts>"),
+        Camt054Version::V02 => b.push_str("<Sts>BOOK</Sts>"),
+    }
+    b.push_str("<BookgDt>");
+    text(b, "Dt", &facts.booking_date.format("%Y-%m-%d").to_string());
+    b.push_str("</BookgDt><BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>ICDT</Cd><SubFmlyCd>");
+    b.push_str(sub_family);
+    b.push_str("</SubFmlyCd></Fmly></Domn></BkTxCd>");
+}
+
+/// One transaction detail, with its references, amount and return information.
+fn detail(
+    b: &mut String,
+    version: Camt054Version,
+    facts: &NotificationFacts<'_>,
+    p: &NotifiedPayment<'_>,
+    indicator: &str,
+) {
+    b.push_str("<TxDtls><Refs>");
+    text(b, "MsgId", facts.original_message_id);
+    text(b, "PmtInfId", facts.payment_information_id);
+    text(b, "EndToEndId", p.end_to_end_id);
+    b.push_str("</Refs>");
+    match version {
+        Camt054Version::V08 => {
+            amount(b, "Amt", p.amount, facts.currency);
+            text(b, "CdtDbtInd", indicator);
+        }
+        Camt054Version::V02 => {
+            b.push_str("<AmtDtls><TxAmt>");
+            amount(b, "Amt", p.amount, facts.currency);
+            b.push_str("</TxAmt></AmtDtls>");
+        }
+    }
+    if let Some(reason) = p.returned {
+        b.push_str("<RtrInf><Rsn>");
+        text(b, "Cd", reason);
+        b.push_str("</Rsn></RtrInf>");
+    }
+    b.push_str("</TxDtls>\n");
 }

@@ -4,9 +4,8 @@
 
 use std::io::{self, BufRead, Read};
 
-use quick_xml::NsReader;
-use quick_xml::events::Event;
-use quick_xml::name::ResolveResult;
+use quick_xml::Reader;
+use quick_xml::events::{BytesStart, Event};
 
 use crate::status::{Position, ReadError};
 
@@ -48,8 +47,9 @@ pub(crate) enum Step<T> {
     Eof,
 }
 
-pub(crate) struct XmlCursor<R: BufRead> {
-    reader: NsReader<Lines<R>>,
+/// `T` names the elements a reader reads, from their local names.
+pub(crate) struct XmlCursor<R: BufRead, T> {
+    reader: Reader<Lines<R>>,
     buf: Vec<u8>,
     /// The text since the last start or end of an element: at an end, the
     /// text of the element that ended, if it held no other element.
@@ -58,13 +58,13 @@ pub(crate) struct XmlCursor<R: BufRead> {
     /// `Ccy` of the element that started last, if it had one.
     pub currency: Option<String>,
     /// The tags of the open elements inside the document element.
-    stack: Vec<&'static str>,
+    stack: Vec<T>,
     pending_end: bool,
 }
 
-impl<R: BufRead> XmlCursor<R> {
+impl<R: BufRead, T: Copy + std::fmt::Debug> XmlCursor<R, T> {
     pub fn new(input: R) -> Self {
-        let reader = NsReader::from_reader(Lines {
+        let reader = Reader::from_reader(Lines {
             inner: input,
             newlines: 0,
         });
@@ -101,9 +101,13 @@ impl<R: BufRead> XmlCursor<R> {
     }
 
     /// Reads up to the start of the `Document` element (the root, or inside
-    /// an envelope) and gives its namespace.
+    /// an envelope) and gives its namespace. Only this element's namespace
+    /// matters: the elements inside it are read by local name, so a plain
+    /// reader does, without resolving every element's namespace.
     pub fn open_document(&mut self) -> Result<String, ReadError> {
         let mut first: Option<String> = None;
+        // Namespace declarations met so far: (prefix, namespace), "" for the default.
+        let mut declared: Vec<(String, String)> = Vec::new();
         loop {
             self.buf.clear();
             let event = match self.reader.read_event_into(&mut self.buf) {
@@ -112,13 +116,17 @@ impl<R: BufRead> XmlCursor<R> {
             };
             match event {
                 Event::Start(ref e) | Event::Empty(ref e) => {
+                    declare_namespaces(e, &mut declared);
                     let local = e.local_name();
                     if local.as_ref() == "Document" {
-                        let (ns, _) = self.reader.resolver().resolve_element(e.name());
-                        let ns = match ns {
-                            ResolveResult::Bound(ns) => ns.0.to_string(),
-                            _ => String::new(),
-                        };
+                        let name = e.name();
+                        let prefix = name.as_ref().split_once(':').map_or("", |(p, _)| p);
+                        let ns = declared
+                            .iter()
+                            .rev()
+                            .find(|(p, _)| p == prefix)
+                            .map(|(_, ns)| ns.clone());
+                        let ns = ns.unwrap_or_default();
                         // `<Document/>` ends at once.
                         self.pending_end = matches!(event, Event::Empty(_));
                         return Ok(ns);
@@ -141,9 +149,9 @@ impl<R: BufRead> XmlCursor<R> {
     }
 
     /// The next start or end of an element inside the document element,
-    /// its tag given by `tag_of` from the local name (`None` ends the
-    /// document). Text, references and CDATA are gathered in `text`.
-    pub fn next(&mut self, tag_of: fn(&str) -> &'static str) -> Result<Step<&'static str>, ReadError> {
+    /// its tag given by `tag_of` from the local name; `Eof` at the end of
+    /// the document element. Text, references and CDATA are gathered in `text`.
+    pub fn next(&mut self, tag_of: fn(&str) -> T) -> Result<Step<T>, ReadError> {
         if self.pending_end {
             self.pending_end = false;
             self.text.clear();
@@ -165,7 +173,8 @@ impl<R: BufRead> XmlCursor<R> {
                     self.text.clear();
                     self.text_is_stale = false;
                     self.currency = None;
-                    if matches!(tag, "InstdAmt" | "Amt" | "IntrBkSttlmAmt")
+                    // Only amounts have attributes (their Ccy) among the elements read.
+                    if !e.attributes_raw().trim().is_empty()
                         && let Ok(Some(ccy)) = e.try_get_attribute("Ccy")
                     {
                         self.currency = Some(ccy.value.into_owned());
@@ -209,7 +218,7 @@ impl<R: BufRead> XmlCursor<R> {
                     }
                 }
                 Event::Eof => {
-                    let element = self.stack.last().copied().unwrap_or("Document").to_string();
+                    let element = self.stack.last().map_or("Document".to_string(), |t| format!("{t:?}"));
                     return Err(ReadError::Truncated {
                         at: self.position(),
                         element,
@@ -221,7 +230,7 @@ impl<R: BufRead> XmlCursor<R> {
     }
 
     /// The tags of the open elements, innermost last (the one just started included).
-    pub fn path(&self) -> &[&'static str] {
+    pub fn path(&self) -> &[T] {
         &self.stack
     }
 
@@ -238,4 +247,19 @@ fn fresh<'a>(text: &'a mut String, stale: &mut bool) -> &'a mut String {
         *stale = false;
     }
     text
+}
+
+/// Adds the `xmlns` and `xmlns:prefix` attributes of `e` to `declared`.
+fn declare_namespaces(e: &BytesStart<'_>, declared: &mut Vec<(String, String)>) {
+    for attribute in e.attributes().flatten() {
+        let key = attribute.key.as_ref();
+        let prefix = if key == "xmlns" {
+            ""
+        } else if let Some(p) = key.strip_prefix("xmlns:") {
+            p
+        } else {
+            continue;
+        };
+        declared.push((prefix.to_string(), attribute.value.trim().to_string()));
+    }
 }
