@@ -16,6 +16,12 @@ use himaya_payfiles::simulate::*;
 use himaya_payfiles::*;
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, kind, path, records] = &args[..]
+        && flag == "--read"
+    {
+        return read(kind, Path::new(path), records.parse().unwrap());
+    }
     let records: u64 = std::env::args()
         .skip(1)
         .find_map(|a| a.replace('_', "").parse().ok())
@@ -168,56 +174,61 @@ fn main() {
             .unwrap();
         }
     }
-    // Only the files are kept: the readers' memory is their own.
+    // Each reader runs in a process of its own, so that its peak memory is its own.
     drop(ids);
-
-    let step = Step::start();
-    let reader = StatusReportReader::open(BufReader::with_capacity(
-        1 << 16,
-        File::open(dir.join("pain002.xml")).unwrap(),
-    ))
-    .unwrap();
-    let mut read = 0;
-    for item in reader {
-        if let StatusItem::Payment(p) = item.unwrap() {
-            read += u64::from(p.outcome != Outcome::Pending);
-        }
+    for (kind, file) in [
+        ("pain.002", "pain002.xml"),
+        ("camt.054", "camt054.xml"),
+        ("csv", "status.csv"),
+    ] {
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--read", kind, &dir.join(file).to_string_lossy(), &records.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "reading {file} failed");
     }
-    assert_eq!(read, records);
-    step.report("read pain.002.001.10", records, &dir.join("pain002.xml"));
-
-    let step = Step::start();
-    let reader = NotificationReader::open(BufReader::with_capacity(
-        1 << 16,
-        File::open(dir.join("camt054.xml")).unwrap(),
-    ))
-    .unwrap();
-    let read = reader.map(Result::unwrap).count() as u64;
-    assert_eq!(read, records);
-    step.report("read camt.054.001.08", records, &dir.join("camt054.xml"));
-
-    let layout: StatusCsvLayout = toml_layout(
-        r#"
-        end_to_end_id = "Reference"
-        status = "Result"
-        reason = "Error Code"
-        amount = "Amount"
-        paid = ["SUCCESS"]
-        failed = ["FAILED"]
-        "#,
-    );
-    let step = Step::start();
-    let reader = StatusCsvReader::open(
-        BufReader::with_capacity(1 << 16, File::open(&path).unwrap()),
-        &layout,
-        &pkr,
-    )
-    .unwrap();
-    let read = reader.map(Result::unwrap).count() as u64;
-    assert_eq!(read, records);
-    step.report("read provider CSV status", records, &path);
-
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Reads a status file of `records` lines and prints its row.
+fn read(kind: &str, path: &Path, records: u64) {
+    let pkr = Currency::new("PKR", 2).unwrap();
+    let input = || BufReader::with_capacity(1 << 16, File::open(path).unwrap());
+    let step = Step::start();
+    let (workload, read) = match kind {
+        "pain.002" => {
+            let mut read = 0;
+            for item in StatusReportReader::open(input()).unwrap() {
+                if let StatusItem::Payment(p) = item.unwrap() {
+                    read += u64::from(p.outcome != Outcome::Pending);
+                }
+            }
+            ("read pain.002.001.10", read)
+        }
+        "camt.054" => (
+            "read camt.054.001.08",
+            NotificationReader::open(input()).unwrap().map(Result::unwrap).count() as u64,
+        ),
+        _ => {
+            let layout: StatusCsvLayout = toml_layout(
+                r#"
+                end_to_end_id = "Reference"
+                status = "Result"
+                reason = "Error Code"
+                amount = "Amount"
+                paid = ["SUCCESS"]
+                failed = ["FAILED"]
+                "#,
+            );
+            let read = StatusCsvReader::open(input(), &layout, &pkr)
+                .unwrap()
+                .map(Result::unwrap)
+                .count() as u64;
+            ("read provider CSV status", read)
+        }
+    };
+    assert_eq!(read, records);
+    step.report(workload, records, path);
 }
 
 fn toml_layout<T: serde::de::DeserializeOwned>(text: &str) -> T {
