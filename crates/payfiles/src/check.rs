@@ -284,6 +284,13 @@ pub(crate) fn file(file: &PaymentFile) -> Result<String, WriteError> {
         }
         digits(block.control_sum).map_err(|r| invalid("control_sum", r))?;
     }
+    if file.blocks.iter().map(|b| b.transactions).sum::<u64>() > 999_999_999_999_999 {
+        return Err(WriteError::invalid(
+            "the file",
+            "transactions",
+            "of all blocks have more than 15 digits",
+        ));
+    }
     let sum = group_control_sum(&file.blocks);
     if sum.bytes().filter(u8::is_ascii_digit).count() > MAX_TOTAL_DIGITS as usize {
         return Err(WriteError::invalid(

@@ -834,6 +834,14 @@ pub(crate) mod tests {
             Pain001Writer::start(Vec::new(), file(Pain001Version::V09, vec![])),
             Err(WriteError::NoBlocks)
         ));
+        let big = 999_999_999_999_999;
+        check(
+            file(
+                Pain001Version::V09,
+                vec![block("P1", big, big.into()), block("P2", 1, 1)],
+            ),
+            "transactions",
+        );
     }
 
     #[test]
