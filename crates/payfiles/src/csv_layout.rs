@@ -802,6 +802,36 @@ mod tests {
     }
 
     #[test]
+    fn blocks_follow_one_another_in_one_file() {
+        let layout = payment_layout(
+            r#"columns = ["payment_information_id", "end_to_end_id", "amount"]
+header = false"#,
+        );
+        let f = file(Pain001Version::V09, vec![block("PI-1", 1, 100), block("PI-2", 2, 300)]);
+        let mut w = PaymentCsvWriter::start(Vec::new(), &layout, f).unwrap();
+        w.add(&transfer(1, 100)).unwrap();
+        assert!(matches!(
+            w.add(&transfer(2, 100)),
+            Err(WriteError::TransactionCount {
+                declared: 1,
+                written: 2,
+                ..
+            })
+        ));
+        w.next_block().unwrap();
+        w.add(&transfer(2, 100)).unwrap();
+        w.add(&transfer(3, 200)).unwrap();
+        assert!(matches!(w.next_block(), Err(WriteError::NoMoreBlocks(_))));
+        let (out, totals) = w.finish().unwrap();
+        assert_eq!(totals.transactions, 3);
+        assert_eq!(totals.control_sum, "4.00");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "PI-1,ENT-00000001,1.00\nPI-2,ENT-00000002,1.00\nPI-2,ENT-00000003,2.00\n"
+        );
+    }
+
+    #[test]
     fn totals_and_payments_are_checked_as_for_pain001() {
         let layout = payment_layout(r#"columns = ["end_to_end_id", "amount"]"#);
         let e = write(&layout, &[transfer(1, 100)], 200).unwrap_err();
