@@ -42,7 +42,7 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-fn random_bytes<const N: usize>() -> Result<[u8; N], AppError> {
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], AppError> {
     let mut b = [0u8; N];
     getrandom::fill(&mut b).map_err(|e| AppError::Internal(format!("no randomness: {e}")))?;
     Ok(b)
@@ -569,6 +569,23 @@ impl App {
             .with_session(hash.clone(), session.csrf_token, user.must_change_password);
         self.credentials.put(hash, &actor, session.expires_at);
         Ok(actor)
+    }
+
+    /// The operator at the server's command line acting as a named user,
+    /// with that user's roles and areas (so that who made and who checked a
+    /// payment cycle is on record); a disabled or unknown user is refused.
+    pub async fn operator_as(&self, username: &str) -> Result<Actor, AppError> {
+        match self.store().user_by_username(username).await? {
+            Some(u) if !u.disabled => Ok(self.user_actor(&u)),
+            Some(_) => Err(AppError::unauthenticated(
+                "account-disabled",
+                format!("{username} is disabled"),
+            )),
+            None => Err(AppError::NotFound {
+                what: "user",
+                id: username.to_owned(),
+            }),
+        }
     }
 
     /// The actor of a bearer token: a user's personal token or an agency's.

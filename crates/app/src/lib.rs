@@ -15,6 +15,8 @@ mod error;
 mod export;
 mod import;
 pub mod json;
+mod payfile;
+mod payments;
 mod programmes;
 mod registry;
 mod scores;
@@ -33,6 +35,7 @@ pub use dashboard::Dashboard;
 pub use error::AppError;
 pub use himaya_store::{AgencyRow, EnrolmentRow};
 pub use import::{ImportOutcome, KeyedHousehold};
+pub use payments::{AccountChange, ComputeReport, CycleView, NewAccount, OpenCycle, ReconcileReport, ReportRow};
 pub use programmes::{
     DistrictTally, EligibilityView, ErrorExample, PmtPart, ProgrammeView, RunReport, Simulation, Tally, TargetRequest,
     Timing, money,

@@ -190,12 +190,12 @@ fn age_band(age: Option<u32>) -> &'static str {
 }
 
 /// Each area's code with the areas above it, top first (`household.areas`).
-type AreaLines = HashMap<String, Arc<[String]>>;
+pub(crate) type AreaLines = HashMap<String, Arc<[String]>>;
 
 /// Builds what rules see of a household from its stored rule facts:
 /// members head first, ages on `today`, the score. Stored facts that do
 /// not parse are an error for this household alone.
-fn facts_of(
+pub(crate) fn facts_of(
     unit: TargetingUnit,
     areas: &AreaLines,
     model: Option<&PmtModel>,
@@ -564,7 +564,7 @@ impl ProgrammeView {
 
 impl App {
     /// The line of areas above each of `codes`, for rules' `household.areas`.
-    fn area_lines<'a>(&self, codes: impl IntoIterator<Item = &'a str>) -> AreaLines {
+    pub(crate) fn area_lines<'a>(&self, codes: impl IntoIterator<Item = &'a str>) -> AreaLines {
         codes
             .into_iter()
             .filter_map(|code| {
@@ -619,7 +619,7 @@ impl App {
     }
 
     /// The programme in force, compiled, with its version.
-    async fn current_programme(&self, code: &str) -> Result<(Programme, i64), AppError> {
+    pub(crate) async fn current_programme(&self, code: &str) -> Result<(Programme, i64), AppError> {
         let row = self.stored_programme(code).await?;
         let def = parse_definition(&row.definition)?;
         // Saved definitions were checked; one that no longer compiles (the
@@ -1215,8 +1215,11 @@ impl App {
         self.require_area(actor, &household.record.area)?;
         let (programme, version) = self.current_programme(code).await?;
         let members = self.store().household_members(household_id).await?;
-        let mut enrolments: Vec<(String, String)> = Vec::new();
+        let (mut enrolments, mut paused) = (Vec::new(), Vec::new());
         for e in self.store().household_enrolments(household_id).await? {
+            if e.status == EnrolmentStatus::Paused {
+                paused.push((e.programme_code.clone(), e.beneficiary_id.clone()));
+            }
             if e.status.is_active() {
                 enrolments.push((e.programme_code, e.beneficiary_id));
             }
@@ -1233,6 +1236,7 @@ impl App {
             attributes: stored_json(&household.record.attributes)?,
             member_facts: stored_json(&member_facts)?,
             enrolments,
+            paused,
             compliance: self.store().household_compliance(household_id).await?,
         };
         let paths = self.area_lines([unit.area_code.as_str()]);

@@ -3,6 +3,7 @@
 mod admin;
 mod bench;
 mod compliance;
+mod cycle;
 mod export;
 mod import;
 mod pmt;
@@ -94,6 +95,15 @@ enum Command {
     /// Compliance with programme conditions: import school attendance and health visits.
     #[command(subcommand)]
     Compliance(compliance::ComplianceCommand),
+    /// Payment cycles: open, compute, submit, approve, reject, cancel, issue, reconcile, close, show, report.
+    #[command(subcommand)]
+    Cycle(cycle::CycleCommand),
+    /// Funding lines that payment cycles draw on: set, list.
+    #[command(subcommand)]
+    Funding(cycle::FundingCommand),
+    /// People's financial accounts: import.
+    #[command(subcommand)]
+    Account(cycle::AccountCommand),
     /// Staff accounts: add, set-role, disable, enable, list.
     #[command(subcommand)]
     User(admin::UserCommand),
@@ -415,6 +425,9 @@ async fn main() -> Result<()> {
         Command::Programme(command) => target::programme(command).await,
         Command::Target(command) => target::target(command).await,
         Command::Compliance(command) => compliance::run(command).await,
+        Command::Cycle(command) => cycle::cycle(command).await,
+        Command::Funding(command) => cycle::funding(command).await,
+        Command::Account(command) => cycle::account(command).await,
         Command::Import(args) => import::run(args).await,
         Command::Export(args) => export::run(args).await,
         Command::User(cmd) => admin::user(cmd).await,

@@ -37,6 +37,12 @@ vocabulary!(
         ProgrammesManage = "programmes.manage",
         TargetingRun = "targeting.run",
         EnrolmentsManage = "enrolments.manage",
+        AccountsRead = "accounts.read",
+        AccountsWrite = "accounts.write",
+        PaymentsRead = "payments.read",
+        PaymentsManage = "payments.manage",
+        PaymentsApprove = "payments.approve",
+        FundingManage = "funding.manage",
     }
 );
 
@@ -45,7 +51,6 @@ impl Role {
     /// authorisation matrix test holds an independent copy.
     pub fn permissions(self) -> &'static [Permission] {
         use Permission::*;
-        const READ: &[Permission] = &[AreasRead, HouseholdsRead, PersonsRead, ProgrammesRead];
         const READ_HISTORY: &[Permission] = &[
             AreasRead,
             HouseholdsRead,
@@ -73,12 +78,46 @@ impl Role {
             TargetingRun,
             EnrolmentsManage,
         ];
+        const REGISTER_ACCOUNTS: &[Permission] = &[
+            AreasRead,
+            HouseholdsRead,
+            PersonsRead,
+            HouseholdsHistory,
+            PersonsHistory,
+            HouseholdsWrite,
+            PersonsWrite,
+            ProgrammesRead,
+            AccountsRead,
+            AccountsWrite,
+        ];
+        // Maker and checker: the officer prepares and pays, the approver approves.
+        const PAY: &[Permission] = &[
+            AreasRead,
+            HouseholdsRead,
+            PersonsRead,
+            ProgrammesRead,
+            AccountsRead,
+            AccountsWrite,
+            PaymentsRead,
+            PaymentsManage,
+        ];
+        const APPROVE: &[Permission] = &[
+            AreasRead,
+            HouseholdsRead,
+            PersonsRead,
+            ProgrammesRead,
+            AccountsRead,
+            PaymentsRead,
+            PaymentsApprove,
+        ];
         match self {
             Role::Administrator => Permission::ALL,
-            Role::Registrar | Role::DistrictOfficer => REGISTER,
+            Role::Registrar => REGISTER_ACCOUNTS,
+            Role::DistrictOfficer => REGISTER,
             Role::GrievanceOfficer | Role::CaseWorker => READ_HISTORY,
             Role::ProgrammeOfficer => PROGRAMMES,
-            Role::Approver | Role::PaymentOfficer => READ,
+            Role::Approver => APPROVE,
+            Role::PaymentOfficer => PAY,
             Role::Auditor => &[
                 AreasRead,
                 HouseholdsRead,
@@ -87,6 +126,8 @@ impl Role {
                 PersonsHistory,
                 AuditRead,
                 ProgrammesRead,
+                AccountsRead,
+                PaymentsRead,
             ],
         }
     }

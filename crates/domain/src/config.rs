@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::attributes::{AttributeDef, AttributeSchema};
 use crate::identifier::IdentifierType;
+use crate::payment::{FileFormat, ProviderKind};
 use crate::pmt::PmtModel;
 use crate::vocab::Country;
 
@@ -30,6 +31,48 @@ pub struct Deployment {
     pub areas: Vec<Area>,
     /// The proxy means test households are scored with, if any.
     pub pmt: Option<PmtModel>,
+    /// The banks, mobile wallets and agent networks payments go through.
+    pub payment_providers: Vec<PaymentProvider>,
+}
+
+/// A payment provider: who it is, the accounts it serves, the file it takes
+/// and the programme's account it pays from.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentProvider {
+    pub code: String,
+    pub name: String,
+    pub kind: ProviderKind,
+    pub file: FileFormat,
+    /// The provider's BIC (or the id banks know it by) for the accounts it holds.
+    pub agent: Option<String>,
+    /// Payments per file: a larger batch is split into files of this many.
+    #[serde(default = "default_chunk")]
+    pub chunk_size: u32,
+    /// Files carry each payee's G2P Connect financial address
+    /// (`token:…@provider`) instead of the account itself.
+    #[serde(default)]
+    pub financial_address: bool,
+    pub debtor: Debtor,
+    /// The columns of the provider's payment file, when `file = "csv"`.
+    pub payment_file: Option<toml::Table>,
+    /// How to read the provider's status files, when it sends CSV.
+    pub status_file: Option<toml::Table>,
+}
+
+/// The account a provider debits for a programme's payments.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Debtor {
+    pub name: String,
+    /// An IBAN, or the account's id at its bank.
+    pub account: String,
+    /// The debtor's bank: a BIC, or the id the provider knows it by.
+    pub agent: String,
+}
+
+fn default_chunk() -> u32 {
+    50_000
 }
 
 /// One administrative area: a province, district, tehsil/upazila, union or village.
@@ -78,6 +121,8 @@ struct RawDeployment {
     areas_file: Option<String>,
     /// A proxy means test model (TOML), relative to the configuration file.
     pmt_model_file: Option<String>,
+    #[serde(default)]
+    payment_providers: Vec<PaymentProvider>,
 }
 
 #[derive(Deserialize)]
@@ -175,6 +220,7 @@ impl Deployment {
                 "use 1 to 12 ASCII letters, digits or dashes",
             ));
         }
+        check_providers(&raw.payment_providers)?;
         Ok(Deployment {
             name: raw.name.unwrap_or_else(|| format!("Himaya {}", country.alpha2())),
             country,
@@ -185,7 +231,12 @@ impl Deployment {
             household_attributes,
             areas,
             pmt,
+            payment_providers: raw.payment_providers,
         })
+    }
+
+    pub fn payment_provider(&self, code: &str) -> Option<&PaymentProvider> {
+        self.payment_providers.iter().find(|p| p.code == code)
     }
 
     pub fn default_language(&self) -> &str {
@@ -201,6 +252,42 @@ impl Deployment {
             _ => 2,
         }
     }
+}
+
+fn check_providers(providers: &[PaymentProvider]) -> Result<(), ConfigError> {
+    let mut seen = HashSet::new();
+    for (i, p) in providers.iter().enumerate() {
+        let key = |field: &str| format!("payment_providers[{i}].{field}");
+        if p.code.is_empty()
+            || p.code.len() > 12
+            || !p
+                .code
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            // Payment files' message ids carry the code within their 35 characters.
+            return Err(invalid(key("code"), "use 1 to 12 of a-z, 0-9 and -"));
+        }
+        if !seen.insert(p.code.as_str()) {
+            return Err(invalid(key("code"), format!("{:?} is named twice", p.code)));
+        }
+        if p.chunk_size == 0 {
+            return Err(invalid(key("chunk_size"), "a file holds at least one payment"));
+        }
+        if (p.file == FileFormat::Csv) != p.payment_file.is_some() {
+            return Err(invalid(
+                key("payment_file"),
+                "a provider with file = \"csv\" describes its columns in payment_file, and only such a provider",
+            ));
+        }
+        if p.financial_address && p.file == FileFormat::Pain001V03 {
+            return Err(invalid(
+                key("financial_address"),
+                "pain.001.001.03 has no proxy for a financial address; use pain.001.001.09 or csv",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn is_language_code(s: &str) -> bool {

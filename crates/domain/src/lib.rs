@@ -5,6 +5,7 @@
 //! database.
 
 pub mod access;
+pub mod account;
 pub mod attributes;
 pub mod audit;
 pub mod compliance;
@@ -18,6 +19,7 @@ pub mod household;
 pub mod identifier;
 mod ids;
 pub mod name;
+pub mod payment;
 pub mod person;
 pub mod phone;
 pub mod pmt;

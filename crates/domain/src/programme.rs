@@ -24,7 +24,7 @@ use crate::error::Problem;
 use crate::household::HouseholdId;
 use crate::person::PersonId;
 use crate::vocab::{MaritalStatus, MaternalStatus, Relationship, SchoolLevel, Sex};
-pub use facts::{HouseholdFacts, HouseholdView, MemberFacts, PersonFacts};
+pub use facts::{HouseholdFacts, HouseholdView, MemberFacts, PersonFacts, Reads};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -859,6 +859,28 @@ impl Programme {
         }
     }
 
+    /// What a payment cycle needs of one unit: the benefit formula's amount,
+    /// whether the conditions hold, and who receives it, each or the rule's
+    /// error; with every registry value the rules read, to freeze.
+    pub fn entitle(&self, facts: &HouseholdFacts, person: Option<usize>) -> Entitled {
+        let reads = facts::Reads::default();
+        let id = facts.id.to_string();
+        let (amount, conditions, recipient) = {
+            let view = HouseholdView::recording(facts, &id, Some(&reads));
+            let ctx = context(&view, &self.params, person, None);
+            let amount = self.amount(&ctx);
+            let conditions = self.conditions_met(&view, person);
+            let recipient = self.recipient(&ctx, &view, facts.members.len(), person);
+            (amount, conditions, recipient)
+        };
+        Entitled {
+            amount,
+            conditions,
+            recipient,
+            reads: reads.into_map(),
+        }
+    }
+
     /// Whether the unit meets the conditions on its latest compliance record
     /// (true when the programme sets none).
     pub fn conditions_met<'v>(&self, view: &'v HouseholdView<'v>, person: Option<usize>) -> Result<bool, String> {
@@ -923,6 +945,18 @@ impl Programme {
     pub fn clause_label(&self, i: usize, language: &str) -> Option<&str> {
         self.def.eligibility.get(i).and_then(|c| label_in(&c.label, language))
     }
+}
+
+/// One unit as a payment cycle computes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entitled {
+    /// The benefit formula's amount in minor units.
+    pub amount: Result<i64, String>,
+    pub conditions: Result<bool, String>,
+    /// The member who receives the payment.
+    pub recipient: Result<Option<usize>, String>,
+    /// The registry values the rules read, by path.
+    pub reads: BTreeMap<String, serde_json::Value>,
 }
 
 /// The variables of one evaluation, lent to CEL rather than copied.

@@ -10,6 +10,7 @@ mod access;
 mod bulk;
 mod dashboard;
 mod migrate;
+mod payments;
 mod programmes;
 mod registry;
 mod scores;
@@ -24,6 +25,11 @@ use sqlx::{AnyPool, Executor};
 pub use access::{AgencyRow, AuditFilter, AuditRow, NewAuditEntry, SessionRow, TokenOwner, TokenRow, UserRow};
 pub use bulk::{BaselineTiming, LoadHousehold};
 pub use dashboard::AreaCounts;
+pub use payments::{
+    AccountRow, ApprovalRefusal, BatchPayment, BatchRow, CycleCounts, CycleEventRow, CycleRow, EntitlementRow,
+    EntitlementState, FundingLineRow, IssueOutcome, ProviderSpec, ReconciliationError, ReconciliationFile,
+    StatusUpdate,
+};
 pub use programmes::{
     Admission, ComplianceRow, DecisionRow, EnrolmentEvent, EnrolmentRow, Moves, NotificationRow, ProgrammeRow, RunRow,
     TargetingCursor, TargetingUnit,

@@ -78,6 +78,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/postgres/0008_enrolment_status.sql"),
         fill: None,
     },
+    Migration {
+        version: 9,
+        name: "payments",
+        sqlite: include_str!("migrations/sqlite/0009_payments.sql"),
+        postgres: include_str!("migrations/postgres/0009_payments.sql"),
+        fill: None,
+    },
 ];
 
 pub(crate) async fn run(store: &Store, until: Option<i64>) -> Result<(), StoreError> {

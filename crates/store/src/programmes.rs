@@ -34,8 +34,10 @@ pub struct TargetingUnit {
     pub attributes: String,
     /// Its active members' facts, in id order: `[["person id", PersonFacts], …]`.
     pub member_facts: String,
-    /// (programme code, beneficiary id) of active enrolments.
+    /// (programme code, beneficiary id) of active enrolments: enrolled or paused.
     pub enrolments: Vec<(String, String)>,
+    /// Those of them that are paused.
+    pub paused: Vec<(String, String)>,
     /// Compliance recorded for the members: (person, kind, quarter, value).
     pub compliance: Vec<ComplianceRow>,
 }
@@ -237,7 +239,7 @@ pub struct TargetingCursor {
 
 const TARGETING_HOUSEHOLDS: &str =
     "SELECT h.id, h.area_code, h.updated_at, h.attributes, h.member_facts FROM households h WHERE h.status = 'active'";
-const TARGETING_ENROLMENTS: &str = "SELECT programme_code, beneficiary_id, household_id FROM enrolments \
+const TARGETING_ENROLMENTS: &str = "SELECT programme_code, beneficiary_id, household_id, status FROM enrolments \
      WHERE status IN ('enrolled', 'paused') AND ";
 const TARGETING_COMPLIANCE: &str = "SELECT person_id, household_id, kind, period, value FROM compliance_records WHERE ";
 
@@ -348,13 +350,16 @@ fn parse_uuid(s: &str) -> Result<uuid::Uuid, StoreError> {
 /// Sorts enrolments and compliance read for a page of households into them.
 fn distribute(
     units: &mut [TargetingUnit],
-    enrolments: Vec<(String, String, HouseholdId)>,
+    enrolments: Vec<(String, String, HouseholdId, bool)>,
     compliance: Vec<ComplianceRow>,
 ) {
     let index: std::collections::HashMap<HouseholdId, usize> =
         units.iter().enumerate().map(|(i, u)| (u.id, i)).collect();
-    for (code, beneficiary, household) in enrolments {
+    for (code, beneficiary, household, paused) in enrolments {
         if let Some(&i) = index.get(&household) {
+            if paused {
+                units[i].paused.push((code.clone(), beneficiary.clone()));
+            }
             units[i].enrolments.push((code, beneficiary));
         }
     }
@@ -394,6 +399,7 @@ fn sqlite_targeting_page(
                 attributes: stored_facts(row.get(3)?, &id)?,
                 member_facts: stored_facts(row.get(4)?, &id)?,
                 enrolments: Vec::new(),
+                paused: Vec::new(),
                 compliance: Vec::new(),
             });
         }
@@ -408,7 +414,13 @@ fn sqlite_targeting_page(
     let mut rows = statement.query(rusqlite::params_from_iter(span.values()))?;
     while let Some(row) = rows.next()? {
         let household: String = row.get(2)?;
-        enrolments.push((row.get(0)?, row.get(1)?, HouseholdId(parse_uuid(&household)?)));
+        let status: String = row.get(3)?;
+        enrolments.push((
+            row.get(0)?,
+            row.get(1)?,
+            HouseholdId(parse_uuid(&household)?),
+            status == "paused",
+        ));
     }
     let mut compliance = Vec::new();
     let sql = format!("{TARGETING_COMPLIANCE}{}", span.sql("household_id", q));
@@ -641,6 +653,7 @@ impl Store {
                     attributes: stored_facts(row.try_get("attributes")?, &id)?,
                     member_facts: stored_facts(row.try_get("member_facts")?, &id)?,
                     enrolments: Vec::new(),
+                    paused: Vec::new(),
                     compliance: Vec::new(),
                 });
             }
@@ -669,6 +682,7 @@ impl Store {
                     row.try_get("programme_code")?,
                     row.try_get("beneficiary_id")?,
                     HouseholdId(uuid_of(row, "household_id")?),
+                    row.try_get::<String, _>("status")? == "paused",
                 ))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

@@ -18,6 +18,7 @@ use himaya_domain::programme::ProgrammeDef;
 use serde::de::DeserializeOwned;
 
 use crate::auth::{Authenticated, LOGIN_ATTEMPTS_PER_MINUTE, SESSION_COOKIE};
+use crate::payments_api as pay;
 use crate::problem::ApiError;
 use crate::{AppState, MAX_BODY};
 
@@ -79,6 +80,33 @@ pub(crate) fn routes() -> Vec<Route> {
         r!(POST "/api/v1/programmes/{code}/enrolments/{beneficiary}/transitions" => transition_enrolment),
         r!(GET "/api/v1/households/{id}/programmes/{code}/eligibility" => eligibility),
         r!(POST "/api/v1/compliance" => record_compliance),
+        r!(GET "/api/v1/persons/{id}/accounts" => pay::person_accounts),
+        r!(POST "/api/v1/persons/{id}/accounts" => pay::add_account),
+        r!(PATCH "/api/v1/accounts/{id}" => pay::update_account),
+        r!(GET "/api/v1/funding-lines" => pay::funding_lines),
+        r!(PUT "/api/v1/funding-lines/{code}" => pay::set_funding_line),
+        r!(GET "/api/v1/cycles" => pay::list_cycles),
+        r!(POST "/api/v1/cycles" => pay::open_cycle),
+        r!(GET "/api/v1/cycles/{id}" => pay::get_cycle),
+        r!(GET "/api/v1/cycles/{id}/events" => pay::cycle_events),
+        r!(POST "/api/v1/cycles/{id}/compute" => pay::compute_cycle),
+        r!(POST "/api/v1/cycles/{id}/submit" => pay::submit_cycle),
+        r!(POST "/api/v1/cycles/{id}/approve" => pay::approve_cycle),
+        r!(POST "/api/v1/cycles/{id}/reject" => pay::reject_cycle),
+        r!(POST "/api/v1/cycles/{id}/cancel" => pay::cancel_cycle),
+        r!(POST "/api/v1/cycles/{id}/issue" => pay::issue_cycle),
+        r!(POST "/api/v1/cycles/{id}/close" => pay::close_cycle),
+        r!(GET "/api/v1/cycles/{id}/batches" => pay::cycle_batches),
+        r!(GET "/api/v1/cycles/{id}/batches/{batch}/file" => pay::batch_file),
+        route(
+            Method::POST,
+            "/api/v1/cycles/{id}/reconciliations",
+            on(axum::routing::MethodFilter::POST, pay::reconcile_cycle)
+                .layer(DefaultBodyLimit::max(pay::MAX_STATUS_FILE)),
+        ),
+        r!(GET "/api/v1/cycles/{id}/reconciliation-errors" => pay::reconciliation_errors),
+        r!(GET "/api/v1/cycles/{id}/report" => pay::cycle_report),
+        r!(GET "/api/v1/entitlements/{id}" => pay::get_entitlement),
     ]
 }
 
@@ -206,7 +234,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for StrictJson<T> {
     }
 }
 
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(t)| t).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

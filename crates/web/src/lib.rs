@@ -11,6 +11,7 @@ pub mod assets;
 pub mod auth;
 pub mod i18n;
 mod pages;
+mod payments_api;
 mod problem;
 
 use std::net::SocketAddr;

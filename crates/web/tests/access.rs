@@ -63,13 +63,32 @@ fn policy(method: &Method, path: &str) -> Option<Policy> {
         ("POST", "/api/v1/programmes/{code}/runs") => Needs("targeting.run"),
         ("POST", "/api/v1/programmes/{code}/enrolments/{beneficiary}/transitions") => Needs("enrolments.manage"),
         ("GET", "/api/v1/households/{id}/programmes/{code}/eligibility") => StaffNeeds("programmes.read"),
+        ("GET", "/api/v1/persons/{id}/accounts") => Needs("accounts.read"),
+        ("POST", "/api/v1/persons/{id}/accounts") | ("PATCH", "/api/v1/accounts/{id}") => Needs("accounts.write"),
+        ("PUT", "/api/v1/funding-lines/{code}") => Needs("funding.manage"),
+        ("GET", "/api/v1/funding-lines")
+        | ("GET", "/api/v1/cycles")
+        | ("GET", "/api/v1/cycles/{id}")
+        | ("GET", "/api/v1/cycles/{id}/events")
+        | ("GET", "/api/v1/cycles/{id}/batches")
+        | ("GET", "/api/v1/cycles/{id}/reconciliation-errors")
+        | ("GET", "/api/v1/cycles/{id}/report")
+        | ("GET", "/api/v1/entitlements/{id}") => Needs("payments.read"),
+        ("POST", "/api/v1/cycles")
+        | ("POST", "/api/v1/cycles/{id}/compute")
+        | ("POST", "/api/v1/cycles/{id}/submit")
+        | ("POST", "/api/v1/cycles/{id}/cancel")
+        | ("POST", "/api/v1/cycles/{id}/issue")
+        | ("POST", "/api/v1/cycles/{id}/close")
+        | ("GET", "/api/v1/cycles/{id}/batches/{batch}/file")
+        | ("POST", "/api/v1/cycles/{id}/reconciliations") => Needs("payments.manage"),
+        ("POST", "/api/v1/cycles/{id}/approve") | ("POST", "/api/v1/cycles/{id}/reject") => Needs("payments.approve"),
         _ => return None,
     })
 }
 
 /// The matrix's own copy of what each role grants.
 fn grants(role: &str) -> &'static [&'static str] {
-    const READ: &[&str] = &["areas.read", "households.read", "persons.read", "programmes.read"];
     const HISTORY: &[&str] = &[
         "areas.read",
         "households.read",
@@ -88,6 +107,18 @@ fn grants(role: &str) -> &'static [&'static str] {
         "persons.write",
         "programmes.read",
     ];
+    const REGISTER_ACCOUNTS: &[&str] = &[
+        "areas.read",
+        "households.read",
+        "persons.read",
+        "households.history",
+        "persons.history",
+        "households.write",
+        "persons.write",
+        "programmes.read",
+        "accounts.read",
+        "accounts.write",
+    ];
     match role {
         "administrator" => &[
             "areas.read",
@@ -103,8 +134,15 @@ fn grants(role: &str) -> &'static [&'static str] {
             "programmes.manage",
             "targeting.run",
             "enrolments.manage",
+            "accounts.read",
+            "accounts.write",
+            "payments.read",
+            "payments.manage",
+            "payments.approve",
+            "funding.manage",
         ],
-        "registrar" | "district_officer" => REGISTER,
+        "registrar" => REGISTER_ACCOUNTS,
+        "district_officer" => REGISTER,
         "grievance_officer" | "case_worker" => HISTORY,
         "programme_officer" => &[
             "areas.read",
@@ -115,7 +153,25 @@ fn grants(role: &str) -> &'static [&'static str] {
             "targeting.run",
             "enrolments.manage",
         ],
-        "approver" | "payment_officer" => READ,
+        "approver" => &[
+            "areas.read",
+            "households.read",
+            "persons.read",
+            "programmes.read",
+            "accounts.read",
+            "payments.read",
+            "payments.approve",
+        ],
+        "payment_officer" => &[
+            "areas.read",
+            "households.read",
+            "persons.read",
+            "programmes.read",
+            "accounts.read",
+            "accounts.write",
+            "payments.read",
+            "payments.manage",
+        ],
         "auditor" => &[
             "areas.read",
             "households.read",
@@ -124,6 +180,8 @@ fn grants(role: &str) -> &'static [&'static str] {
             "persons.history",
             "audit.read",
             "programmes.read",
+            "accounts.read",
+            "payments.read",
         ],
         other => panic!("role {other} has no line in the matrix"),
     }
@@ -164,11 +222,16 @@ fn request_for(
     h: &str,
     p: &str,
     other: &str,
+    account: &str,
 ) -> (String, Option<Value>, Vec<(&'static str, &'static str)>) {
     let nobody = "0190f0f0-0000-7000-8000-000000000000";
     let concrete = path
         .replace("/households/{id}", &format!("/households/{h}"))
         .replace("/persons/{id}", &format!("/persons/{p}"))
+        .replace("/accounts/{id}", &format!("/accounts/{account}"))
+        .replace("/cycles/{id}", &format!("/cycles/{nobody}"))
+        .replace("/entitlements/{id}", &format!("/entitlements/{nobody}"))
+        .replace("{batch}", nobody)
         .replace("{code}", "pk-kafalat")
         .replace("{beneficiary}", h);
     let stale = vec![("if-match", "\"999\"")];
@@ -207,6 +270,21 @@ fn request_for(
             Some(json!({"to_household": other, "relationship": "other_relative"})),
             stale,
         ),
+        // A provider the deployment does not have: refused after the checks of who and where.
+        ("POST", "/api/v1/persons/{id}/accounts") => (
+            Some(json!({"kind": "mobile_wallet", "provider": "no-such-provider", "msisdn": "03001234567"})),
+            vec![],
+        ),
+        ("PATCH", "/api/v1/accounts/{id}") => (Some(json!({"verified": true, "closed": true})), vec![]),
+        // Less than approved cycles committed is refused; nothing is, so zero is allowed: a line no cycle names.
+        ("PUT", "/api/v1/funding-lines/{code}") => (Some(json!({"name": "Matrix line", "allocated": 0})), vec![]),
+        ("POST", "/api/v1/cycles") => (
+            Some(json!({"programme": "pk-kafalat", "period": "2999-Q1", "plan": {"funding": ["no-such-line"]}})),
+            vec![],
+        ),
+        ("POST", "/api/v1/cycles/{id}/issue") | ("POST", "/api/v1/cycles/{id}/close") => (Some(json!({})), vec![]),
+        ("POST", "/api/v1/cycles/{id}/reject") => (Some(json!({"reason": "matrix"})), vec![]),
+        ("POST", "/api/v1/cycles/{id}/reconciliations") => (Some(json!({"not": "a status file"})), vec![]),
         _ => (None, vec![]),
     };
     (concrete, body, headers)
@@ -226,6 +304,22 @@ async fn every_route_is_authorised_for_every_role() {
     let a = t.register(household("3520212345671")).await;
     let b = t.register(household("4210112345673")).await;
     let (hid, pid, other) = (id(&a), id(&a["members"][1]), id(&b));
+    let account = t
+        .app
+        .add_account(
+            &Actor::system("test"),
+            &pid,
+            himaya_app::NewAccount {
+                draft: serde_json::from_value(
+                    json!({"kind": "mobile_wallet", "provider": "jazzcash", "msisdn": "03001234567"}),
+                )
+                .unwrap(),
+                holder_name: None,
+            },
+        )
+        .await
+        .unwrap()
+        .id;
 
     let mut principals = vec![Principal {
         label: "anonymous".into(),
@@ -289,7 +383,7 @@ async fn every_route_is_authorised_for_every_role() {
             if policy == Policy::Public && who.token.is_some() {
                 continue;
             }
-            let (url, body, headers) = request_for(&method, path, &hid, &pid, &other);
+            let (url, body, headers) = request_for(&method, path, &hid, &pid, &other, &account);
             let r = match &who.token {
                 Some(token) => t.send_as(token, method.clone(), &url, body, &headers).await,
                 None => {

@@ -2,6 +2,7 @@
 //! a view of them that CEL reads field by field without copying them into
 //! maps first (building maps per household cost more than evaluating).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use cel::ExecutionError;
@@ -74,6 +75,34 @@ impl MemberFacts {
             attendance: None,
             health_visits: None,
         }
+    }
+}
+
+/// The registry values rules read while deciding one unit, by path
+/// (`household.size`, `household.members[1].age`,
+/// `household.attributes.rooms`): what a payment cycle freezes with each
+/// entitlement, so that it can be explained and computed again from them.
+#[derive(Debug, Default)]
+pub struct Reads(std::sync::Mutex<BTreeMap<String, serde_json::Value>>);
+
+impl Reads {
+    fn record(&self, path: String, value: serde_json::Value) {
+        // Poisoned only if a thread panicked while inserting: the map is still whole.
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(path, value);
+    }
+
+    pub fn into_map(self) -> BTreeMap<String, serde_json::Value> {
+        self.0.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn json_of(v: AttrValue<'_>) -> serde_json::Value {
+    match v {
+        AttrValue::Bool(b) => b.into(),
+        AttrValue::Int(i) => i.into(),
+        AttrValue::Float(x) => x.into(),
+        AttrValue::Text(t) => t.into(),
     }
 }
 
@@ -200,6 +229,8 @@ fn strings<S: AsRef<str>>(values: &[S]) -> CelList<'_> {
 #[derive(Clone, Debug)]
 pub struct MemberView<'a> {
     facts: &'a MemberFacts,
+    index: usize,
+    reads: Option<&'a Reads>,
     sex: CelString<'a>,
     age: Option<CelInt>,
     relationship: CelString<'a>,
@@ -212,9 +243,11 @@ pub struct MemberView<'a> {
 }
 
 impl<'a> MemberView<'a> {
-    pub fn new(m: &'a MemberFacts) -> MemberView<'a> {
+    pub fn new(m: &'a MemberFacts, index: usize, reads: Option<&'a Reads>) -> MemberView<'a> {
         MemberView {
             facts: m,
+            index,
+            reads,
             sex: CelString::from(m.sex.code()),
             age: m.age.map(|a| CelInt::from(i64::from(a))),
             relationship: CelString::from(m.relationship.code()),
@@ -244,6 +277,25 @@ impl<'a> Indexer for MemberView<'a> {
         Self: 'v,
     {
         let field = field_name(idx)?;
+        if let Some(reads) = self.reads {
+            let m = self.facts;
+            let value = match field {
+                "id" => m.id.to_string().into(),
+                "sex" => m.sex.code().into(),
+                "age" => m.age.into(),
+                "relationship" => m.relationship.code().into(),
+                "marital_status" => m.marital_status.map(|s| s.code()).into(),
+                "maternal_status" => m.maternal_status.map(|s| s.code()).into(),
+                "disability" => m.disability.into(),
+                "school_level" => m.school_level.map(|s| s.code()).into(),
+                "identifier_types" => m.identifier_types.clone().into(),
+                "enrolments" => m.enrolments.clone().into(),
+                "attendance" => m.attendance.into(),
+                "health_visits" => m.health_visits.into(),
+                _ => serde_json::Value::Null,
+            };
+            reads.record(format!("household.members[{}].{field}", self.index), value);
+        }
         match field {
             "id" => Ok(CowVal::owned(CelString::from(self.facts.id.to_string()))),
             "sex" => Ok(CowVal::Borrowed(&self.sex)),
@@ -273,7 +325,7 @@ record_val!(MemberView, MEMBER);
 
 /// Household attributes, converted to CEL values as they are read.
 #[derive(Clone, Debug)]
-struct AttributesView<'a>(&'a StoredAttributes);
+struct AttributesView<'a>(&'a StoredAttributes, Option<&'a Reads>);
 
 fn attribute_value<'a>(v: AttrValue<'a>) -> Box<dyn Val + 'a> {
     match v {
@@ -290,8 +342,14 @@ impl<'a> Indexer for AttributesView<'a> {
         Self: 'v,
     {
         let field = field_name(idx)?;
-        let value = self.0.value(field).ok_or_else(|| missing(field))?;
-        Ok(CowVal::Owned(attribute_value(value)))
+        let value = self.0.value(field);
+        if let Some(reads) = self.1 {
+            reads.record(
+                format!("household.attributes.{field}"),
+                value.map_or(serde_json::Value::Null, json_of),
+            );
+        }
+        Ok(CowVal::Owned(attribute_value(value.ok_or_else(|| missing(field))?)))
     }
 
     fn steal<'v>(self: Box<Self>, idx: &dyn Val) -> Result<Box<dyn Val + 'v>, ExecutionError>
@@ -392,6 +450,7 @@ impl<'a> Val for MembersView<'a> {
 #[derive(Clone, Debug)]
 pub struct HouseholdView<'a> {
     facts: &'a HouseholdFacts,
+    reads: Option<&'a Reads>,
     id: CelString<'a>,
     area: CelString<'a>,
     pmt_score: Option<CelDouble>,
@@ -403,14 +462,31 @@ pub struct HouseholdView<'a> {
 impl<'a> HouseholdView<'a> {
     /// `id` is the household's id as text, which the caller keeps.
     pub fn new(h: &'a HouseholdFacts, id: &'a str) -> HouseholdView<'a> {
+        HouseholdView::recording(h, id, None)
+    }
+
+    /// A view that notes in `reads` every value a rule reads through it.
+    pub fn recording(h: &'a HouseholdFacts, id: &'a str, reads: Option<&'a Reads>) -> HouseholdView<'a> {
+        if let Some(r) = reads {
+            // How many members there are, whether or not a rule asks: a
+            // household is rebuilt from its reads with its members in place.
+            r.record("household.size".into(), h.members.len().into());
+        }
         HouseholdView {
             facts: h,
+            reads,
             id: CelString::from(id),
             area: CelString::from(h.area.as_str()),
             pmt_score: h.pmt_score.map(CelDouble::from),
             size: CelInt::from(h.members.len() as i64),
-            attributes: AttributesView(&h.attributes),
-            members: MembersView(h.members.iter().map(MemberView::new).collect()),
+            attributes: AttributesView(&h.attributes, reads),
+            members: MembersView(
+                h.members
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| MemberView::new(m, i, reads))
+                    .collect(),
+            ),
         }
     }
 
@@ -426,6 +502,21 @@ impl<'a> Indexer for HouseholdView<'a> {
         Self: 'v,
     {
         let field = field_name(idx)?;
+        if let Some(reads) = self.reads {
+            let h = self.facts;
+            let value = match field {
+                "id" => Some(h.id.to_string().into()),
+                "area" => Some(h.area.clone().into()),
+                "areas" => Some(h.areas.to_vec().into()),
+                "pmt_score" => Some(h.pmt_score.into()),
+                "enrolments" => Some(h.enrolments.clone().into()),
+                // Containers: their values are noted as they are read.
+                _ => None,
+            };
+            if let Some(value) = value {
+                reads.record(format!("household.{field}"), value);
+            }
+        }
         match field {
             "id" => Ok(CowVal::Borrowed(&self.id)),
             "area" => Ok(CowVal::Borrowed(&self.area)),

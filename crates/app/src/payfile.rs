@@ -1,0 +1,288 @@
+//! The cycle's side of payment files: a batch written in its provider's
+//! format (pain.001 or the provider's CSV), and a status file (pain.002,
+//! camt.054 or the provider's CSV) read into lines to reconcile.
+
+use std::io::BufRead;
+
+use chrono::{DateTime, Utc};
+use himaya_domain::config::{Deployment, PaymentProvider};
+use himaya_domain::payment::{EntitlementStatus, FileFormat, end_to_end_id};
+use himaya_payfiles::{
+    Account, Agent, CreditTransfer, Currency, FinancialAddress, Outcome, Pain001Version, Pain001Writer, PaymentBlock,
+    PaymentCsvLayout, PaymentCsvWriter, PaymentFile, PaymentStatus, ReadError, Scheme, StatusCsvLayout,
+    StatusCsvReader, StatusItem, StatusReportReader,
+};
+use himaya_store::{BatchPayment, BatchRow, ReconciliationError};
+use sha2::Digest;
+
+use crate::AppError;
+
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = sha2::Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn invalid_provider(provider: &PaymentProvider, what: impl std::fmt::Display) -> AppError {
+    AppError::conflict(
+        "provider-misconfigured",
+        format!(
+            "payment provider {} cannot be paid as configured: {what}",
+            provider.code
+        ),
+    )
+}
+
+/// An account as the configuration writes it: an IBAN, or another id.
+fn configured_account(text: &str) -> Account {
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let looks_iban = compact.len() > 4
+        && compact[..2].bytes().all(|b| b.is_ascii_uppercase())
+        && compact[2..4].bytes().all(|b| b.is_ascii_digit());
+    if looks_iban {
+        Account::Iban(compact)
+    } else {
+        Account::Other {
+            id: compact,
+            scheme: None,
+            issuer: None,
+        }
+    }
+}
+
+fn configured_agent(text: &str) -> Agent {
+    let t = text.trim();
+    let bic = (t.len() == 8 || t.len() == 11) && t.bytes().all(|b| b.is_ascii_alphanumeric());
+    if bic {
+        Agent::Bic(t.to_owned())
+    } else {
+        Agent::Other {
+            id: t.to_owned(),
+            scheme: None,
+        }
+    }
+}
+
+/// The payee's account as the file carries it: a financial address as a
+/// proxy, an IBAN, an MSISDN, or another account number.
+fn payee_account(p: &BatchPayment, provider: &PaymentProvider) -> Result<Account, AppError> {
+    if provider.financial_address {
+        let fa = FinancialAddress::parse(&p.payee_account).map_err(|e| invalid_provider(provider, e))?;
+        return Ok(Account::Proxy(fa));
+    }
+    Ok(match p.account_kind.as_str() {
+        "mobile_wallet" => Account::Other {
+            id: p.payee_account.trim_start_matches('+').to_owned(),
+            scheme: Some(Scheme::Proprietary("MSISDN".into())),
+            issuer: Some(provider.code.clone()),
+        },
+        "bank_account" if !p.payee_account.contains(':') => Account::Iban(p.payee_account.clone()),
+        _ => Account::Other {
+            id: p.payee_account.replace(':', ""),
+            scheme: None,
+            issuer: Some(provider.code.clone()),
+        },
+    })
+}
+
+/// Writes a batch's payments into `out` in its provider's format; returns
+/// how many payments it holds. The same batch always gives the same bytes.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn write(
+    provider: &PaymentProvider,
+    batch: &BatchRow,
+    payments: &[BatchPayment],
+    currency: &str,
+    exponent: u32,
+    created_at: DateTime<Utc>,
+    initiating_party: &str,
+    remittance: &str,
+    out: &mut Vec<u8>,
+) -> Result<u64, AppError> {
+    let currency = Currency::new(currency, exponent).map_err(|e| invalid_provider(provider, e))?;
+    let control_sum: u128 = payments.iter().map(|p| p.amount.max(0) as u128).sum();
+    let block = PaymentBlock {
+        payment_information_id: batch.message_id.clone(),
+        debtor_name: provider.debtor.name.clone(),
+        debtor_account: configured_account(&provider.debtor.account),
+        debtor_agent: configured_agent(&provider.debtor.agent),
+        execution_date: created_at.date_naive(),
+        currency,
+        category_purpose: Some("SSBE".into()),
+        batch_booking: Some(true),
+        charge_bearer: None,
+        transactions: payments.len() as u64,
+        control_sum,
+    };
+    let version = match provider.file {
+        FileFormat::Pain001V03 => Pain001Version::V03,
+        _ => Pain001Version::V09,
+    };
+    let file = PaymentFile {
+        version,
+        message_id: batch.message_id.clone(),
+        created_at,
+        initiating_party: initiating_party.to_owned(),
+        blocks: vec![block],
+    };
+    let agent = provider.agent.as_deref().map(configured_agent);
+    let transfer = |p: &BatchPayment| -> Result<CreditTransfer, AppError> {
+        Ok(CreditTransfer {
+            end_to_end_id: end_to_end_id(
+                uuid::Uuid::parse_str(&p.entitlement_id).map_err(|e| AppError::Internal(e.to_string()))?,
+                p.attempt as u32,
+            ),
+            amount: p.amount,
+            payee_name: p.payee_name.clone(),
+            payee_account: payee_account(p, provider)?,
+            payee_agent: agent.clone(),
+            remittance: Some(remittance.to_owned()),
+        })
+    };
+    let refused = |e: himaya_payfiles::WriteError| invalid_provider(provider, e);
+    match provider.file {
+        FileFormat::Csv => {
+            let table = provider
+                .payment_file
+                .clone()
+                .ok_or_else(|| invalid_provider(provider, "no payment_file layout"))?;
+            let layout: PaymentCsvLayout = table.try_into().map_err(|e| invalid_provider(provider, e))?;
+            let mut w = PaymentCsvWriter::start(out, &layout, file).map_err(refused)?;
+            for p in payments {
+                w.add(&transfer(p)?).map_err(refused)?;
+            }
+            w.finish().map_err(refused)?;
+        }
+        FileFormat::Pain001V09 | FileFormat::Pain001V03 => {
+            let mut w = Pain001Writer::start(out, file).map_err(refused)?;
+            for p in payments {
+                w.add(&transfer(p)?).map_err(refused)?;
+            }
+            w.finish().map_err(refused)?;
+        }
+    }
+    Ok(payments.len() as u64)
+}
+
+/// One line of a status file, as the cycle matches it.
+pub(crate) struct StatusLine {
+    pub line: u64,
+    pub end_to_end_id: String,
+    pub message_id: Option<String>,
+    /// `None` while the provider has not decided.
+    pub status: Option<EntitlementStatus>,
+    pub provider_status: String,
+    pub reason: Option<String>,
+    pub amount: Option<i64>,
+}
+
+pub(crate) struct StatusFile {
+    pub format: &'static str,
+    pub lines: Vec<StatusLine>,
+    pub errors: Vec<ReconciliationError>,
+}
+
+fn unreadable(e: ReadError) -> AppError {
+    AppError::invalid("file", "file-unreadable", e.to_string())
+}
+
+/// Reads a status file: pain.002 or camt.054 by their XML, otherwise the
+/// CSV layout of `provider`.
+pub(crate) fn read_statuses(
+    bytes: &[u8],
+    provider: Option<&str>,
+    deployment: &Deployment,
+    currency: &str,
+    exponent: u32,
+) -> Result<StatusFile, AppError> {
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]).to_string();
+    let currency_of = Currency::new(currency, exponent).map_err(|e| AppError::Internal(e.to_string()))?;
+    let mut file = StatusFile {
+        format: "csv",
+        lines: Vec::new(),
+        errors: Vec::new(),
+    };
+    let push = |s: PaymentStatus, file: &mut StatusFile| {
+        let amount = match &s.amount {
+            None => None,
+            Some(a) if a.currency.as_deref().is_some_and(|c| c != currency) => {
+                file.errors.push(ReconciliationError {
+                    line: s.position.line as i64,
+                    end_to_end_id: Some(s.end_to_end_id.clone()),
+                    code: "currency-mismatch".into(),
+                    detail: format!(
+                        "the line is in {}, the cycle pays in {currency}",
+                        a.currency.clone().unwrap_or_default()
+                    ),
+                });
+                return;
+            }
+            Some(a) => match a.value.to_minor(exponent) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    file.errors.push(ReconciliationError {
+                        line: s.position.line as i64,
+                        end_to_end_id: Some(s.end_to_end_id.clone()),
+                        code: "amount-invalid".into(),
+                        detail: e.to_string(),
+                    });
+                    return;
+                }
+            },
+        };
+        file.lines.push(StatusLine {
+            line: s.position.line,
+            end_to_end_id: s.end_to_end_id,
+            message_id: s.original_message_id,
+            status: match s.outcome {
+                Outcome::Paid => Some(EntitlementStatus::Paid),
+                Outcome::Failed => Some(EntitlementStatus::Failed),
+                Outcome::Returned => Some(EntitlementStatus::Returned),
+                Outcome::Pending => None,
+            },
+            provider_status: s.status,
+            reason: s.reason,
+            amount,
+        });
+    };
+    let reader: &mut dyn BufRead = &mut &bytes[..];
+    if head.contains("pain.002") {
+        file.format = "pain.002";
+        for item in StatusReportReader::open(reader).map_err(unreadable)? {
+            if let StatusItem::Payment(p) = item.map_err(unreadable)? {
+                push(p, &mut file);
+            }
+        }
+    } else if head.contains("camt.054") {
+        file.format = "camt.054";
+        for p in himaya_payfiles::NotificationReader::open(reader).map_err(unreadable)? {
+            push(p.map_err(unreadable)?, &mut file);
+        }
+    } else {
+        let Some(code) = provider else {
+            return Err(AppError::invalid(
+                "provider",
+                "required",
+                "the file is neither pain.002 nor camt.054: name the provider whose CSV layout it follows",
+            ));
+        };
+        let p = deployment.payment_provider(code).ok_or_else(|| {
+            AppError::invalid(
+                "provider",
+                "provider-unknown",
+                format!("{code:?} is not a payment provider of this deployment"),
+            )
+        })?;
+        let table = p.status_file.clone().ok_or_else(|| {
+            AppError::invalid(
+                "provider",
+                "no-status-layout",
+                format!("{code} has no status_file layout in the configuration"),
+            )
+        })?;
+        let layout: StatusCsvLayout = table.try_into().map_err(|e| invalid_provider(p, e))?;
+        for s in StatusCsvReader::open(reader, &layout, &currency_of).map_err(unreadable)? {
+            push(s.map_err(unreadable)?, &mut file);
+        }
+    }
+    Ok(file)
+}

@@ -1,0 +1,1580 @@
+//! Payments: financial accounts, funding lines, cycles and their events,
+//! entitlements, payment batches and reconciled status files.
+//!
+//! The steps that touch every entitlement of a cycle (writing them, issuing
+//! them into batches, applying a status file) each run in one transaction,
+//! so that a process killed half-way leaves the cycle as it was before the
+//! step; on SQLite they go through the bulk connection with prepared
+//! statements.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use himaya_domain::payment::{CycleStatus, EntitlementStatus};
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::registry::{insert_many, is_unique_violation};
+use crate::{Backend, Store, StoreError, parse_time, time_text};
+
+/// A person's financial account.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AccountRow {
+    pub id: String,
+    pub person_id: String,
+    pub household_id: String,
+    pub kind: String,
+    pub provider: String,
+    pub number: String,
+    pub holder_name: String,
+    pub token: String,
+    pub primary: bool,
+    pub verified: bool,
+    pub verified_at: Option<DateTime<Utc>>,
+    /// `active` or `closed`.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FundingLineRow {
+    pub code: String,
+    pub name: String,
+    pub currency: String,
+    pub allocated: i64,
+    pub committed: i64,
+    pub changed_at: DateTime<Utc>,
+    pub changed_by: String,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct CycleRow {
+    pub id: String,
+    pub programme_code: String,
+    pub programme_version: Option<i64>,
+    pub period: String,
+    /// The plan as JSON.
+    pub plan: String,
+    pub currency: String,
+    pub status: CycleStatus,
+    pub version: i64,
+    pub submitted_version: Option<i64>,
+    pub opened_by: String,
+    pub opened_at: DateTime<Utc>,
+    pub computed_at: Option<DateTime<Utc>>,
+    pub submitted_by: Option<String>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct CycleEventRow {
+    pub from_status: CycleStatus,
+    pub to_status: CycleStatus,
+    pub actor: String,
+    pub at: DateTime<Utc>,
+    /// JSON.
+    pub detail: String,
+}
+
+/// One beneficiary's entitlement in a cycle.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct EntitlementRow {
+    pub id: String,
+    pub cycle_id: String,
+    pub programme_code: String,
+    pub beneficiary_id: String,
+    pub household_id: String,
+    pub recipient_id: Option<String>,
+    pub area_code: String,
+    pub recipient_sex: Option<String>,
+    pub status: EntitlementStatus,
+    pub reason: Option<String>,
+    pub formula_amount: i64,
+    pub arrears: i64,
+    pub amount: i64,
+    /// The registry values the rules read, as JSON.
+    pub facts: String,
+    pub provider: Option<String>,
+    pub payee_account: Option<String>,
+    pub payee_name: Option<String>,
+    pub attempt: i64,
+    pub batch_id: Option<String>,
+    pub provider_status: Option<String>,
+    pub provider_reason: Option<String>,
+    pub reconciled_by: Option<String>,
+    pub settled_by: Option<String>,
+}
+
+/// A payment file as recorded.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct BatchRow {
+    pub id: String,
+    pub cycle_id: String,
+    pub provider: String,
+    pub round: i64,
+    pub chunk: i64,
+    pub message_id: String,
+    pub file_name: String,
+    pub format: String,
+    pub payments: i64,
+    pub amount: i64,
+    pub sha256: Option<String>,
+}
+
+/// One payment of a batch, as its file carries it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchPayment {
+    pub entitlement_id: String,
+    pub attempt: i64,
+    pub amount: i64,
+    pub payee_name: String,
+    pub payee_account: String,
+    pub account_kind: String,
+}
+
+/// How a provider's share of a cycle is cut into files, and what its files carry.
+#[derive(Clone, Debug)]
+pub struct ProviderSpec {
+    pub chunk_size: u32,
+    pub financial_address: bool,
+    /// `pain.001.001.09`, `csv`…: recorded with each batch.
+    pub format: String,
+}
+
+/// What issuing a cycle did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct IssueOutcome {
+    pub round: i64,
+    pub batches: Vec<BatchRow>,
+    pub issued: u64,
+    /// Failed for want of a usable account.
+    pub no_account: u64,
+}
+
+/// A status a provider reported, matched to an entitlement.
+#[derive(Clone, Debug)]
+pub struct StatusUpdate {
+    pub entitlement_id: String,
+    pub status: EntitlementStatus,
+    pub provider_status: String,
+    pub provider_reason: Option<String>,
+}
+
+/// A status line that was not applied.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ReconciliationError {
+    pub line: i64,
+    pub end_to_end_id: Option<String>,
+    pub code: String,
+    pub detail: String,
+}
+
+/// A status file to record with the updates it brought.
+#[derive(Clone, Debug)]
+pub struct ReconciliationFile {
+    pub id: String,
+    pub cycle_id: String,
+    pub sha256: String,
+    pub format: String,
+    pub file_name: String,
+    pub lines: i64,
+}
+
+/// An entitlement's standing, for matching status lines against.
+#[derive(Clone, Debug)]
+pub struct EntitlementState {
+    pub id: String,
+    pub cycle_id: String,
+    pub status: EntitlementStatus,
+    pub attempt: i64,
+    pub amount: i64,
+    pub batch_id: Option<String>,
+}
+
+/// Counts and sums by status, and by provider, area and sex within each.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct CycleCounts {
+    /// (status, entitlements, amount).
+    pub by_status: Vec<(EntitlementStatus, i64, i64)>,
+    /// (provider or "", area, recipient sex or "", status, entitlements, amount).
+    pub detail: Vec<(String, String, String, EntitlementStatus, i64, i64)>,
+}
+
+/// Why approval was refused in its transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApprovalRefusal {
+    /// The cycle is not the one submitted: its status or version moved.
+    Changed,
+    /// Arrears a computed entitlement counted were paid by another cycle since.
+    ArrearsChanged(i64),
+    /// The funding lines lack this much (minor units).
+    Shortfall {
+        needed: i64,
+        available: i64,
+    },
+    UnknownFundingLine(String),
+}
+
+fn cycle_status(row: &AnyRow, col: &str) -> Result<CycleStatus, StoreError> {
+    let s: String = row.try_get(col)?;
+    CycleStatus::from_code(&s).ok_or_else(|| StoreError::Corrupt(format!("cycle status {s:?}")))
+}
+
+fn entitlement_status(s: &str) -> Result<EntitlementStatus, StoreError> {
+    EntitlementStatus::from_code(s).ok_or_else(|| StoreError::Corrupt(format!("entitlement status {s:?}")))
+}
+
+fn time_opt(row: &AnyRow, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let t: Option<String> = row.try_get(col)?;
+    t.as_deref().map(parse_time).transpose()
+}
+
+fn account_row(row: &AnyRow) -> Result<AccountRow, StoreError> {
+    Ok(AccountRow {
+        id: row.try_get("id")?,
+        person_id: row.try_get("person_id")?,
+        household_id: row.try_get("household_id")?,
+        kind: row.try_get("kind")?,
+        provider: row.try_get("provider")?,
+        number: row.try_get("number")?,
+        holder_name: row.try_get("holder_name")?,
+        token: row.try_get("token")?,
+        primary: row.try_get::<i64, _>("is_primary")? == 1,
+        verified: row.try_get::<i64, _>("verified")? == 1,
+        verified_at: time_opt(row, "verified_at")?,
+        status: row.try_get("status")?,
+        created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
+        created_by: row.try_get("created_by")?,
+    })
+}
+
+fn funding_row(row: &AnyRow) -> Result<FundingLineRow, StoreError> {
+    Ok(FundingLineRow {
+        code: row.try_get("code")?,
+        name: row.try_get("name")?,
+        currency: row.try_get("currency")?,
+        allocated: row.try_get("allocated")?,
+        committed: row.try_get("committed")?,
+        changed_at: parse_time(&row.try_get::<String, _>("changed_at")?)?,
+        changed_by: row.try_get("changed_by")?,
+    })
+}
+
+const CYCLE_COLUMNS: &str = "id, programme_code, programme_version, period, plan, currency, status, version, \
+     submitted_version, opened_by, opened_at, computed_at, submitted_by, submitted_at, approved_by, approved_at, closed_at";
+
+fn cycle_row(row: &AnyRow) -> Result<CycleRow, StoreError> {
+    Ok(CycleRow {
+        id: row.try_get("id")?,
+        programme_code: row.try_get("programme_code")?,
+        programme_version: row.try_get("programme_version")?,
+        period: row.try_get("period")?,
+        plan: row.try_get("plan")?,
+        currency: row.try_get("currency")?,
+        status: cycle_status(row, "status")?,
+        version: row.try_get("version")?,
+        submitted_version: row.try_get("submitted_version")?,
+        opened_by: row.try_get("opened_by")?,
+        opened_at: parse_time(&row.try_get::<String, _>("opened_at")?)?,
+        computed_at: time_opt(row, "computed_at")?,
+        submitted_by: row.try_get("submitted_by")?,
+        submitted_at: time_opt(row, "submitted_at")?,
+        approved_by: row.try_get("approved_by")?,
+        approved_at: time_opt(row, "approved_at")?,
+        closed_at: time_opt(row, "closed_at")?,
+    })
+}
+
+const ENTITLEMENT_COLUMNS: &str = "id, cycle_id, programme_code, beneficiary_id, household_id, recipient_id, area_code, \
+     recipient_sex, status, reason, formula_amount, arrears, amount, facts, provider, payee_account, payee_name, attempt, \
+     batch_id, provider_status, provider_reason, reconciled_by, settled_by";
+
+fn entitlement_row(row: &AnyRow) -> Result<EntitlementRow, StoreError> {
+    Ok(EntitlementRow {
+        id: row.try_get("id")?,
+        cycle_id: row.try_get("cycle_id")?,
+        programme_code: row.try_get("programme_code")?,
+        beneficiary_id: row.try_get("beneficiary_id")?,
+        household_id: row.try_get("household_id")?,
+        recipient_id: row.try_get("recipient_id")?,
+        area_code: row.try_get("area_code")?,
+        recipient_sex: row.try_get("recipient_sex")?,
+        status: entitlement_status(&row.try_get::<String, _>("status")?)?,
+        reason: row.try_get("reason")?,
+        formula_amount: row.try_get("formula_amount")?,
+        arrears: row.try_get("arrears")?,
+        amount: row.try_get("amount")?,
+        facts: row.try_get("facts")?,
+        provider: row.try_get("provider")?,
+        payee_account: row.try_get("payee_account")?,
+        payee_name: row.try_get("payee_name")?,
+        attempt: row.try_get("attempt")?,
+        batch_id: row.try_get("batch_id")?,
+        provider_status: row.try_get("provider_status")?,
+        provider_reason: row.try_get("provider_reason")?,
+        reconciled_by: row.try_get("reconciled_by")?,
+        settled_by: row.try_get("settled_by")?,
+    })
+}
+
+const BATCH_COLUMNS: &str =
+    "id, cycle_id, provider, round, chunk, message_id, file_name, format, payments, amount, sha256";
+
+fn batch_row(row: &AnyRow) -> Result<BatchRow, StoreError> {
+    Ok(BatchRow {
+        id: row.try_get("id")?,
+        cycle_id: row.try_get("cycle_id")?,
+        provider: row.try_get("provider")?,
+        round: row.try_get("round")?,
+        chunk: row.try_get("chunk")?,
+        message_id: row.try_get("message_id")?,
+        file_name: row.try_get("file_name")?,
+        format: row.try_get("format")?,
+        payments: row.try_get("payments")?,
+        amount: row.try_get("amount")?,
+        sha256: row.try_get("sha256")?,
+    })
+}
+
+/// The statuses a status file may move an entitlement from, for each it reports.
+fn reported_from(to: EntitlementStatus) -> &'static [EntitlementStatus] {
+    use EntitlementStatus::*;
+    match to {
+        Paid | Failed => &[Issued],
+        Returned => &[Paid],
+        _ => &[],
+    }
+}
+
+impl Store {
+    // ---- Financial accounts -------------------------------------------------
+
+    /// Records an account; a primary one makes the person's other accounts secondary.
+    pub async fn add_account(&self, a: &AccountRow) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        if a.primary {
+            sqlx::query(
+                "UPDATE financial_accounts SET is_primary = 0, changed_at = $1 WHERE person_id = $2 AND is_primary = 1",
+            )
+            .bind(time_text(a.created_at))
+            .bind(a.person_id.clone())
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO financial_accounts (id, person_id, household_id, kind, provider, number, holder_name, token, \
+             is_primary, verified, verified_at, status, created_at, created_by, changed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13)",
+        )
+        .bind(a.id.clone())
+        .bind(a.person_id.clone())
+        .bind(a.household_id.clone())
+        .bind(a.kind.clone())
+        .bind(a.provider.clone())
+        .bind(a.number.clone())
+        .bind(a.holder_name.clone())
+        .bind(a.token.clone())
+        .bind(i64::from(a.primary))
+        .bind(i64::from(a.verified))
+        .bind(a.verified_at.map(time_text))
+        .bind(a.status.clone())
+        .bind(time_text(a.created_at))
+        .bind(a.created_by.clone())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records many new accounts at once (an import), each the primary of
+    /// a person who has none.
+    pub async fn load_accounts(&self, accounts: &[AccountRow]) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let rows: Vec<(&AccountRow, String, Option<String>)> = accounts
+            .iter()
+            .map(|a| (a, time_text(a.created_at), a.verified_at.map(time_text)))
+            .collect();
+        insert_many(
+            &mut tx,
+            self.backend,
+            "financial_accounts (id, person_id, household_id, kind, provider, number, holder_name, token, is_primary, \
+             verified, verified_at, status, created_at, created_by, changed_at)",
+            15,
+            &rows,
+            |q, (a, at, verified_at)| {
+                q.bind(a.id.as_str())
+                    .bind(a.person_id.as_str())
+                    .bind(a.household_id.as_str())
+                    .bind(a.kind.as_str())
+                    .bind(a.provider.as_str())
+                    .bind(a.number.as_str())
+                    .bind(a.holder_name.as_str())
+                    .bind(a.token.as_str())
+                    .bind(i64::from(a.primary))
+                    .bind(i64::from(a.verified))
+                    .bind(verified_at.as_deref())
+                    .bind(a.status.as_str())
+                    .bind(at.as_str())
+                    .bind(a.created_by.as_str())
+                    .bind(at.as_str())
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// (household id, area, status) of each of the given people who exist.
+    pub async fn persons_brief(&self, ids: &[String]) -> Result<HashMap<String, (String, String, String)>, StoreError> {
+        let mut found = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(1_000) {
+            let mut n = 0;
+            let list: Vec<String> = chunk.iter().map(|_| self.placeholder(&mut n)).collect();
+            let sql = format!(
+                "SELECT id, household_id, area_code, status FROM persons WHERE id IN ({})",
+                list.join(", ")
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
+            for id in chunk {
+                q = q.bind(id.clone());
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                found.insert(
+                    r.try_get("id")?,
+                    (
+                        r.try_get("household_id")?,
+                        r.try_get("area_code")?,
+                        r.try_get("status")?,
+                    ),
+                );
+            }
+        }
+        Ok(found)
+    }
+
+    /// The people among `ids` who have an active primary account.
+    pub async fn with_primary_account(&self, ids: &[String]) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut found = std::collections::HashSet::new();
+        for chunk in ids.chunks(1_000) {
+            let mut n = 0;
+            let list: Vec<String> = chunk.iter().map(|_| self.placeholder(&mut n)).collect();
+            let sql = format!(
+                "SELECT person_id FROM financial_accounts WHERE is_primary = 1 AND status = 'active' AND person_id IN ({})",
+                list.join(", ")
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
+            for id in chunk {
+                q = q.bind(id.clone());
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                found.insert(r.try_get("person_id")?);
+            }
+        }
+        Ok(found)
+    }
+
+    pub async fn person_accounts(&self, person_id: &str) -> Result<Vec<AccountRow>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM financial_accounts WHERE person_id = $1 ORDER BY created_at, id")
+            .bind(person_id.to_owned())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(account_row).collect()
+    }
+
+    pub async fn account(&self, id: &str) -> Result<Option<AccountRow>, StoreError> {
+        let row = sqlx::query("SELECT * FROM financial_accounts WHERE id = $1")
+            .bind(id.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(account_row).transpose()
+    }
+
+    /// Makes an account primary, verified or closed; a primary one makes the
+    /// person's others secondary, a closed one stops being primary.
+    pub async fn update_account(
+        &self,
+        id: &str,
+        primary: Option<bool>,
+        verified: Option<bool>,
+        closed: bool,
+        at: DateTime<Utc>,
+    ) -> Result<Option<AccountRow>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let Some(row) = sqlx::query("SELECT * FROM financial_accounts WHERE id = $1")
+            .bind(id.to_owned())
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut a = account_row(&row)?;
+        if primary == Some(true) && !closed {
+            sqlx::query(
+                "UPDATE financial_accounts SET is_primary = 0, changed_at = $1 WHERE person_id = $2 AND is_primary = 1 AND id <> $3",
+            )
+            .bind(time_text(at))
+            .bind(a.person_id.clone())
+            .bind(a.id.clone())
+            .execute(&mut *tx)
+            .await?;
+            a.primary = true;
+        }
+        if primary == Some(false) || closed {
+            a.primary = false;
+        }
+        if let Some(v) = verified {
+            a.verified = v;
+            a.verified_at = v.then_some(at);
+        }
+        if closed {
+            a.status = "closed".into();
+        }
+        sqlx::query(
+            "UPDATE financial_accounts SET is_primary = $1, verified = $2, verified_at = $3, status = $4, changed_at = $5 \
+             WHERE id = $6",
+        )
+        .bind(i64::from(a.primary))
+        .bind(i64::from(a.verified))
+        .bind(a.verified_at.map(time_text))
+        .bind(a.status.clone())
+        .bind(time_text(at))
+        .bind(a.id.clone())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(a))
+    }
+
+    // ---- Funding lines ------------------------------------------------------
+
+    /// Creates or changes a funding line; the allocation cannot fall below
+    /// what approved cycles have committed. `Ok(false)` when it would.
+    pub async fn set_funding_line(
+        &self,
+        code: &str,
+        name: &str,
+        currency: &str,
+        allocated: i64,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO funding_lines (code, name, currency, allocated, committed, changed_at, changed_by) \
+             VALUES ($1, $2, $3, $4, 0, $5, $6) ON CONFLICT (code) DO UPDATE SET name = excluded.name, \
+             allocated = excluded.allocated, changed_at = excluded.changed_at, changed_by = excluded.changed_by \
+             WHERE funding_lines.committed <= excluded.allocated AND funding_lines.currency = excluded.currency",
+        )
+        .bind(code.to_owned())
+        .bind(name.to_owned())
+        .bind(currency.to_owned())
+        .bind(allocated)
+        .bind(time_text(at))
+        .bind(actor.to_owned())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn funding_lines(&self) -> Result<Vec<FundingLineRow>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM funding_lines ORDER BY code")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(funding_row).collect()
+    }
+
+    pub async fn funding_line(&self, code: &str) -> Result<Option<FundingLineRow>, StoreError> {
+        let row = sqlx::query("SELECT * FROM funding_lines WHERE code = $1")
+            .bind(code.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(funding_row).transpose()
+    }
+
+    // ---- Cycles -------------------------------------------------------------
+
+    /// Opens a cycle; `Ok(false)` when the programme has a live cycle for the period.
+    pub async fn insert_cycle(&self, c: &CycleRow) -> Result<bool, StoreError> {
+        let at = time_text(c.opened_at);
+        let done = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO cycles ({CYCLE_COLUMNS}, changed_at) \
+             VALUES ($1, $2, NULL, $3, $4, $5, $6, 1, NULL, $7, $8, NULL, NULL, NULL, NULL, NULL, NULL, $8)"
+        )))
+        .bind(c.id.clone())
+        .bind(c.programme_code.clone())
+        .bind(c.period.clone())
+        .bind(c.plan.clone())
+        .bind(c.currency.clone())
+        .bind(c.status.code())
+        .bind(c.opened_by.clone())
+        .bind(at)
+        .execute(&self.writer)
+        .await;
+        match done {
+            Ok(_) => Ok(true),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn cycle(&self, id: &str) -> Result<Option<CycleRow>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {CYCLE_COLUMNS} FROM cycles WHERE id = $1"
+        )))
+        .bind(id.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(cycle_row).transpose()
+    }
+
+    pub async fn cycles(&self, programme: Option<&str>) -> Result<Vec<CycleRow>, StoreError> {
+        let rows = match programme {
+            Some(p) => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {CYCLE_COLUMNS} FROM cycles WHERE programme_code = $1 ORDER BY opened_at DESC, id DESC"
+                )))
+                .bind(p.to_owned())
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {CYCLE_COLUMNS} FROM cycles ORDER BY opened_at DESC, id DESC"
+                )))
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(cycle_row).collect()
+    }
+
+    /// Moves a cycle from `from` to `to` if it is still at `version`, raising
+    /// its version, and records the event. `Ok(false)` when it moved meanwhile.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn transition_cycle(
+        &self,
+        id: &str,
+        from: CycleStatus,
+        to: CycleStatus,
+        version: i64,
+        actor: &str,
+        at: DateTime<Utc>,
+        detail: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let column = match to {
+            CycleStatus::Computed => ", computed_at = $6",
+            CycleStatus::Submitted => ", submitted_at = $6, submitted_by = $7, submitted_version = version + 1",
+            CycleStatus::Closed => ", closed_at = $6",
+            _ => "",
+        };
+        let sql = format!(
+            "UPDATE cycles SET status = $1, version = version + 1, changed_at = $2{column} \
+             WHERE id = $3 AND status = $4 AND version = $5"
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(to.code())
+            .bind(time_text(at))
+            .bind(id.to_owned())
+            .bind(from.code())
+            .bind(version);
+        if !column.is_empty() {
+            q = q.bind(time_text(at));
+        }
+        if to == CycleStatus::Submitted {
+            q = q.bind(actor.to_owned());
+        }
+        if q.execute(&mut *tx).await?.rows_affected() != 1 {
+            return Ok(false);
+        }
+        insert_event(&mut tx, id, from, to, actor, at, detail).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn cycle_events(&self, id: &str) -> Result<Vec<CycleEventRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT from_status, to_status, actor, at, detail FROM cycle_events WHERE cycle_id = $1 ORDER BY at, id",
+        )
+        .bind(id.to_owned())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CycleEventRow {
+                    from_status: cycle_status(r, "from_status")?,
+                    to_status: cycle_status(r, "to_status")?,
+                    actor: r.try_get("actor")?,
+                    at: parse_time(&r.try_get::<String, _>("at")?)?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
+    // ---- Entitlements -------------------------------------------------------
+
+    /// What earlier cycles of the programme still owe each beneficiary
+    /// (deferred or carried forward, not yet settled).
+    pub async fn owed_arrears(
+        &self,
+        programme: &str,
+        beneficiaries: &[String],
+    ) -> Result<HashMap<String, i64>, StoreError> {
+        let mut owed = HashMap::new();
+        for chunk in beneficiaries.chunks(1_000) {
+            let mut n = 0;
+            let first = self.placeholder(&mut n);
+            let list: Vec<String> = chunk.iter().map(|_| self.placeholder(&mut n)).collect();
+            let sql = format!(
+                "SELECT beneficiary_id, CAST(SUM(amount) AS BIGINT) AS owed FROM entitlements \
+                 WHERE programme_code = {first} AND status IN ('deferred', 'carried_forward') AND settled_by IS NULL \
+                 AND beneficiary_id IN ({}) GROUP BY beneficiary_id",
+                list.join(", ")
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql))
+                .persistent(false)
+                .bind(programme.to_owned());
+            for b in chunk {
+                q = q.bind(b.clone());
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                owed.insert(row.try_get("beneficiary_id")?, row.try_get("owed")?);
+            }
+        }
+        Ok(owed)
+    }
+
+    /// Whether earlier cycles of the programme owe anything at all: when
+    /// none does, computing a cycle looks up no one's arrears.
+    pub async fn owed_arrears_exist(&self, programme: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT 1 FROM entitlements WHERE programme_code = $1 AND status IN ('deferred', 'carried_forward') \
+             AND settled_by IS NULL LIMIT 1",
+        )
+        .bind(programme.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Notes the programme version that computed a cycle.
+    pub async fn set_cycle_programme_version(&self, cycle_id: &str, version: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE cycles SET programme_version = $1 WHERE id = $2")
+            .bind(version)
+            .bind(cycle_id.to_owned())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks every entitlement of a cycle given up as cancelled.
+    pub async fn cancel_entitlements(&self, cycle_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE entitlements SET status = 'cancelled', changed_at = $1 WHERE cycle_id = $2")
+            .bind(time_text(Utc::now()))
+            .bind(cycle_id.to_owned())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes a cycle's entitlements before it is computed again.
+    pub async fn clear_entitlements(&self, cycle_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM entitlements WHERE cycle_id = $1")
+            .bind(cycle_id.to_owned())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Writes a page of computed entitlements.
+    pub async fn insert_entitlements(&self, rows: Vec<EntitlementRow>) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let at = time_text(Utc::now());
+        if self.sqlite_file() {
+            return self
+                .with_sqlite_writer(move |conn| {
+                    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    {
+                        let mut insert = tx.prepare_cached(
+                            "INSERT INTO entitlements (id, cycle_id, programme_code, beneficiary_id, household_id, \
+                             recipient_id, area_code, recipient_sex, status, reason, formula_amount, arrears, amount, facts, \
+                             attempt, changed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 0, ?15)",
+                        )?;
+                        for r in &rows {
+                            insert.execute(rusqlite::params![
+                                r.id,
+                                r.cycle_id,
+                                r.programme_code,
+                                r.beneficiary_id,
+                                r.household_id,
+                                r.recipient_id,
+                                r.area_code,
+                                r.recipient_sex,
+                                r.status.code(),
+                                r.reason,
+                                r.formula_amount,
+                                r.arrears,
+                                r.amount,
+                                r.facts,
+                                at,
+                            ])?;
+                        }
+                    }
+                    tx.commit()?;
+                    Ok(())
+                })
+                .await;
+        }
+        let mut tx = self.writer.begin().await?;
+        insert_many(
+            &mut tx,
+            self.backend,
+            "entitlements (id, cycle_id, programme_code, beneficiary_id, household_id, recipient_id, area_code, \
+             recipient_sex, status, reason, formula_amount, arrears, amount, facts, attempt, changed_at)",
+            16,
+            &rows,
+            |q, r| {
+                q.bind(r.id.as_str())
+                    .bind(r.cycle_id.as_str())
+                    .bind(r.programme_code.as_str())
+                    .bind(r.beneficiary_id.as_str())
+                    .bind(r.household_id.as_str())
+                    .bind(r.recipient_id.as_deref())
+                    .bind(r.area_code.as_str())
+                    .bind(r.recipient_sex.as_deref())
+                    .bind(r.status.code())
+                    .bind(r.reason.as_deref())
+                    .bind(r.formula_amount)
+                    .bind(r.arrears)
+                    .bind(r.amount)
+                    .bind(r.facts.as_str())
+                    .bind(0i64)
+                    .bind(at.as_str())
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn entitlement(&self, id: &str) -> Result<Option<EntitlementRow>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {ENTITLEMENT_COLUMNS} FROM entitlements WHERE id = $1"
+        )))
+        .bind(id.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(entitlement_row).transpose()
+    }
+
+    /// A page of a cycle's entitlements in id order, after `after`.
+    pub async fn cycle_entitlements(
+        &self,
+        cycle_id: &str,
+        status: Option<EntitlementStatus>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<EntitlementRow>, StoreError> {
+        let mut sql = format!("SELECT {ENTITLEMENT_COLUMNS} FROM entitlements WHERE cycle_id = $1");
+        let mut n = 1;
+        if status.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND status = ${n}"));
+        }
+        if after.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND id > ${n}"));
+        }
+        sql.push_str(&format!(" ORDER BY id LIMIT {}", limit.max(1)));
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(cycle_id.to_owned());
+        if let Some(s) = status {
+            q = q.bind(s.code());
+        }
+        if let Some(a) = after {
+            q = q.bind(a.to_owned());
+        }
+        q.fetch_all(&self.pool).await?.iter().map(entitlement_row).collect()
+    }
+
+    /// Counts and sums of a cycle's entitlements by status, and by
+    /// provider, area and recipient's sex.
+    pub async fn cycle_counts(&self, cycle_id: &str, detail: bool) -> Result<CycleCounts, StoreError> {
+        let mut counts = CycleCounts::default();
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM entitlements \
+             WHERE cycle_id = $1 GROUP BY status ORDER BY status",
+        )
+        .bind(cycle_id.to_owned())
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            counts.by_status.push((
+                entitlement_status(&r.try_get::<String, _>("status")?)?,
+                r.try_get("n")?,
+                r.try_get("total")?,
+            ));
+        }
+        if detail {
+            let rows = sqlx::query(
+                "SELECT COALESCE(provider, '') AS provider, area_code, COALESCE(recipient_sex, '') AS sex, status, \
+                 COUNT(*) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM entitlements WHERE cycle_id = $1 \
+                 GROUP BY COALESCE(provider, ''), area_code, COALESCE(recipient_sex, ''), status \
+                 ORDER BY 1, 2, 3, 4",
+            )
+            .bind(cycle_id.to_owned())
+            .fetch_all(&self.pool)
+            .await?;
+            for r in &rows {
+                counts.detail.push((
+                    r.try_get("provider")?,
+                    r.try_get("area_code")?,
+                    r.try_get("sex")?,
+                    entitlement_status(&r.try_get::<String, _>("status")?)?,
+                    r.try_get("n")?,
+                    r.try_get("total")?,
+                ));
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Approves a submitted cycle in one transaction: checks it is the
+    /// version submitted and that the arrears it counted are still owed,
+    /// takes its total from the funding lines in order (refusing if they
+    /// lack it), approves its computed entitlements and settles the arrears
+    /// they pay.
+    pub async fn approve_cycle(
+        &self,
+        cycle_id: &str,
+        submitted_version: i64,
+        funding: &[String],
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Result<i64, ApprovalRefusal>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let at_text = time_text(at);
+        let lock = if self.backend == Backend::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT status, version, submitted_version, programme_code FROM cycles WHERE id = $1{lock}"
+        )))
+        .bind(cycle_id.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Err(ApprovalRefusal::Changed));
+        };
+        let status = cycle_status(&row, "status")?;
+        let version: i64 = row.try_get("version")?;
+        let submitted: Option<i64> = row.try_get("submitted_version")?;
+        if status != CycleStatus::Submitted || version != submitted_version || submitted != Some(version) {
+            return Ok(Err(ApprovalRefusal::Changed));
+        }
+        let programme: String = row.try_get("programme_code")?;
+        let changed: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM entitlements e WHERE e.cycle_id = $1 AND e.status = 'computed' AND e.arrears > 0 \
+             AND e.arrears <> (SELECT COALESCE(SUM(o.amount), 0) FROM entitlements o WHERE o.programme_code = $2 \
+             AND o.beneficiary_id = e.beneficiary_id AND o.status IN ('deferred', 'carried_forward') \
+             AND o.settled_by IS NULL AND o.cycle_id <> e.cycle_id)",
+        )
+        .bind(cycle_id.to_owned())
+        .bind(programme.clone())
+        .fetch_one(&mut *tx)
+        .await?;
+        if changed > 0 {
+            return Ok(Err(ApprovalRefusal::ArrearsChanged(changed)));
+        }
+        let needed: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM entitlements WHERE cycle_id = $1 AND status = 'computed'",
+        )
+        .bind(cycle_id.to_owned())
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut lines = Vec::new();
+        for code in funding {
+            let row = sqlx::query(AssertSqlSafe(format!(
+                "SELECT allocated, committed FROM funding_lines WHERE code = $1{lock}"
+            )))
+            .bind(code.clone())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else {
+                return Ok(Err(ApprovalRefusal::UnknownFundingLine(code.clone())));
+            };
+            let (allocated, committed): (i64, i64) = (row.try_get("allocated")?, row.try_get("committed")?);
+            lines.push((code.clone(), (allocated - committed).max(0)));
+        }
+        let available: i64 = lines.iter().map(|(_, a)| *a).sum();
+        if available < needed {
+            return Ok(Err(ApprovalRefusal::Shortfall { needed, available }));
+        }
+        let mut rest = needed;
+        for (code, free) in lines {
+            let take = rest.min(free);
+            rest -= take;
+            if take == 0 {
+                continue;
+            }
+            sqlx::query("UPDATE funding_lines SET committed = committed + $1, changed_at = $2 WHERE code = $3")
+                .bind(take)
+                .bind(at_text.clone())
+                .bind(code.clone())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO cycle_funding (cycle_id, funding_line, amount) VALUES ($1, $2, $3)")
+                .bind(cycle_id.to_owned())
+                .bind(code)
+                .bind(take)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "UPDATE entitlements SET settled_by = (SELECT n.id FROM entitlements n WHERE n.cycle_id = $1 \
+             AND n.beneficiary_id = entitlements.beneficiary_id), changed_at = $2 \
+             WHERE programme_code = $3 AND status IN ('deferred', 'carried_forward') AND settled_by IS NULL \
+             AND cycle_id <> $1 AND beneficiary_id IN \
+             (SELECT beneficiary_id FROM entitlements WHERE cycle_id = $1 AND status = 'computed' AND arrears > 0)",
+        )
+        .bind(cycle_id.to_owned())
+        .bind(at_text.clone())
+        .bind(programme)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE entitlements SET status = 'approved', changed_at = $1 WHERE cycle_id = $2 AND status = 'computed'",
+        )
+        .bind(at_text.clone())
+        .bind(cycle_id.to_owned())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE cycles SET status = 'approved', version = version + 1, approved_by = $1, approved_at = $2, \
+             changed_at = $2 WHERE id = $3",
+        )
+        .bind(actor.to_owned())
+        .bind(at_text)
+        .bind(cycle_id.to_owned())
+        .execute(&mut *tx)
+        .await?;
+        insert_event(
+            &mut tx,
+            cycle_id,
+            CycleStatus::Submitted,
+            CycleStatus::Approved,
+            actor,
+            at,
+            &serde_json::json!({"committed": needed}).to_string(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(needed))
+    }
+
+    /// Issues a round of payments in one transaction: each approved
+    /// entitlement (and with `retry`, each failed or returned one) whose
+    /// recipient has an active primary account at a known provider is put in
+    /// a batch of that provider, in id order, cut at its chunk size; the
+    /// others fail for want of an account. The account and name are frozen
+    /// on the entitlement, so the batch's file can be written again, the same.
+    pub async fn issue_round(
+        &self,
+        cycle_id: &str,
+        retry: bool,
+        providers: &BTreeMap<String, ProviderSpec>,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<IssueOutcome, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let at_text = time_text(at);
+        let lock = if self.backend == Backend::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let round: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT COALESCE((SELECT MAX(round) FROM payment_batches WHERE cycle_id = $1), 0) + 1 FROM cycles WHERE id = $1{lock}"
+        )))
+        .bind(cycle_id.to_owned())
+        .fetch_one(&mut *tx)
+        .await?;
+        let statuses = if retry {
+            "'approved', 'failed', 'returned'"
+        } else {
+            "'approved'"
+        };
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT e.id, e.amount, e.attempt, a.id AS account_id, a.kind, a.provider, a.number, a.holder_name, a.token \
+             FROM entitlements e LEFT JOIN financial_accounts a ON a.person_id = e.recipient_id \
+             AND a.is_primary = 1 AND a.status = 'active' \
+             WHERE e.cycle_id = $1 AND e.status IN ({statuses}) ORDER BY e.id"
+        )))
+        .bind(cycle_id.to_owned())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut outcome = IssueOutcome {
+            round,
+            ..IssueOutcome::default()
+        };
+        struct Open {
+            batch: BatchRow,
+        }
+        let mut open: BTreeMap<String, Open> = BTreeMap::new();
+        let mut updates: Vec<(String, Option<Issued>)> = Vec::with_capacity(rows.len());
+        // The random end of the cycle's id: cycles opened in the same millisecond differ there.
+        let simple = cycle_id.replace('-', "");
+        let short = &simple[simple.len().saturating_sub(12)..];
+        for r in &rows {
+            let id: String = r.try_get("id")?;
+            let provider: Option<String> = r.try_get("provider")?;
+            let Some(spec) = provider.as_ref().and_then(|p| providers.get(p)) else {
+                updates.push((id, None));
+                outcome.no_account += 1;
+                continue;
+            };
+            let provider = provider.unwrap_or_default();
+            let amount: i64 = r.try_get("amount")?;
+            let entry = open.entry(provider.clone()).or_insert_with(|| Open {
+                batch: new_batch(cycle_id, short, &provider, round, 1, spec),
+            });
+            if entry.batch.payments >= i64::from(spec.chunk_size) {
+                let next = entry.batch.chunk + 1;
+                let full = std::mem::replace(
+                    &mut entry.batch,
+                    new_batch(cycle_id, short, &provider, round, next, spec),
+                );
+                outcome.batches.push(full);
+            }
+            entry.batch.payments += 1;
+            entry.batch.amount = entry.batch.amount.saturating_add(amount);
+            let number: String = r.try_get("number")?;
+            let token: String = r.try_get("token")?;
+            let account = if spec.financial_address {
+                himaya_domain::account::financial_address(&token, &provider)
+            } else {
+                number
+            };
+            updates.push((
+                id,
+                Some(Issued {
+                    provider,
+                    account_id: r.try_get("account_id")?,
+                    account,
+                    name: r.try_get("holder_name")?,
+                    batch: entry.batch.id.clone(),
+                }),
+            ));
+            outcome.issued += 1;
+        }
+        outcome.batches.extend(open.into_values().map(|o| o.batch));
+        for b in &outcome.batches {
+            sqlx::query(
+                "INSERT INTO payment_batches (id, cycle_id, provider, round, chunk, message_id, file_name, format, payments, \
+                 amount, sha256, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, $12)",
+            )
+            .bind(b.id.clone())
+            .bind(b.cycle_id.clone())
+            .bind(b.provider.clone())
+            .bind(b.round)
+            .bind(b.chunk)
+            .bind(b.message_id.clone())
+            .bind(b.file_name.clone())
+            .bind(b.format.clone())
+            .bind(b.payments)
+            .bind(b.amount)
+            .bind(at_text.clone())
+            .bind(actor.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        }
+        for chunk in updates.chunks(500) {
+            for (id, to) in chunk {
+                match to {
+                    Some(Issued {
+                        provider,
+                        account_id,
+                        account,
+                        name,
+                        batch,
+                    }) => {
+                        sqlx::query(
+                            "UPDATE entitlements SET status = 'issued', reason = NULL, provider = $1, account_id = $2, \
+                             payee_account = $3, payee_name = $4, batch_id = $5, attempt = attempt + 1, \
+                             provider_status = NULL, provider_reason = NULL, changed_at = $6 WHERE id = $7",
+                        )
+                        .bind(provider.clone())
+                        .bind(account_id.clone())
+                        .bind(account.clone())
+                        .bind(name.clone())
+                        .bind(batch.clone())
+                        .bind(at_text.clone())
+                        .bind(id.clone())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    None => {
+                        sqlx::query(
+                            "UPDATE entitlements SET status = 'failed', reason = 'no_account', changed_at = $1 WHERE id = $2",
+                        )
+                        .bind(at_text.clone())
+                        .bind(id.clone())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    pub async fn cycle_batches(&self, cycle_id: &str) -> Result<Vec<BatchRow>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {BATCH_COLUMNS} FROM payment_batches WHERE cycle_id = $1 ORDER BY round, provider, chunk"
+        )))
+        .bind(cycle_id.to_owned())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(batch_row).collect()
+    }
+
+    pub async fn batch_by_message_id(&self, message_id: &str) -> Result<Option<BatchRow>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {BATCH_COLUMNS} FROM payment_batches WHERE message_id = $1"
+        )))
+        .bind(message_id.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(batch_row).transpose()
+    }
+
+    /// The payments of a batch in id order, as its file carries them.
+    pub async fn batch_payments(&self, batch_id: &str) -> Result<Vec<BatchPayment>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.attempt, e.amount, e.payee_name, e.payee_account, COALESCE(a.kind, '') AS kind \
+             FROM entitlements e LEFT JOIN financial_accounts a ON a.id = e.account_id \
+             WHERE e.batch_id = $1 ORDER BY e.id",
+        )
+        .bind(batch_id.to_owned())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(BatchPayment {
+                    entitlement_id: r.try_get("id")?,
+                    attempt: r.try_get("attempt")?,
+                    amount: r.try_get("amount")?,
+                    payee_name: r.try_get::<Option<String>, _>("payee_name")?.unwrap_or_default(),
+                    payee_account: r.try_get::<Option<String>, _>("payee_account")?.unwrap_or_default(),
+                    account_kind: r.try_get("kind")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records a batch file's SHA-256 the first time it is written; returns
+    /// the one recorded (which a later writing must equal).
+    pub async fn record_batch_hash(&self, batch_id: &str, sha256: &str) -> Result<String, StoreError> {
+        sqlx::query("UPDATE payment_batches SET sha256 = $1 WHERE id = $2 AND sha256 IS NULL")
+            .bind(sha256.to_owned())
+            .bind(batch_id.to_owned())
+            .execute(&self.writer)
+            .await?;
+        let recorded: Option<String> = sqlx::query_scalar("SELECT sha256 FROM payment_batches WHERE id = $1")
+            .bind(batch_id.to_owned())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(recorded.unwrap_or_default())
+    }
+
+    /// The standing of the given entitlements, for matching status lines.
+    pub async fn entitlement_states(&self, ids: &[String]) -> Result<Vec<EntitlementState>, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(2_000) {
+            let mut n = 0;
+            let list: Vec<String> = chunk.iter().map(|_| self.placeholder(&mut n)).collect();
+            let sql = format!(
+                "SELECT id, cycle_id, status, attempt, amount, batch_id FROM entitlements WHERE id IN ({})",
+                list.join(", ")
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
+            for id in chunk {
+                q = q.bind(id.clone());
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                found.push(EntitlementState {
+                    id: r.try_get("id")?,
+                    cycle_id: r.try_get("cycle_id")?,
+                    status: entitlement_status(&r.try_get::<String, _>("status")?)?,
+                    attempt: r.try_get("attempt")?,
+                    amount: r.try_get("amount")?,
+                    batch_id: r.try_get("batch_id")?,
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    /// Applies a status file in one transaction: records the file (its
+    /// SHA-256 once only: `Ok(false)` when it was applied before), moves each
+    /// entitlement it names from the status the update expects, and lists
+    /// the lines not applied. An entitlement that moved meanwhile is listed too.
+    pub async fn apply_reconciliation(
+        &self,
+        file: &ReconciliationFile,
+        updates: &[StatusUpdate],
+        mut errors: Vec<ReconciliationError>,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<(i64, Vec<ReconciliationError>)>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let at_text = time_text(at);
+        let recorded = sqlx::query(
+            "INSERT INTO reconciliation_files (id, cycle_id, sha256, format, file_name, lines, applied, errors, imported_at, \
+             imported_by) VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7, $8)",
+        )
+        .bind(file.id.clone())
+        .bind(file.cycle_id.clone())
+        .bind(file.sha256.clone())
+        .bind(file.format.clone())
+        .bind(file.file_name.clone())
+        .bind(file.lines)
+        .bind(at_text.clone())
+        .bind(actor.to_owned())
+        .execute(&mut *tx)
+        .await;
+        match recorded {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        let mut applied = 0i64;
+        for u in updates {
+            let from: Vec<String> = reported_from(u.status)
+                .iter()
+                .map(|s| format!("'{}'", s.code()))
+                .collect();
+            if from.is_empty() {
+                continue;
+            }
+            let done = sqlx::query(AssertSqlSafe(format!(
+                "UPDATE entitlements SET status = $1, provider_status = $2, provider_reason = $3, reconciled_by = $4, \
+                 reason = CASE WHEN $1 = 'failed' THEN 'rejected_by_provider' ELSE reason END, changed_at = $5 \
+                 WHERE id = $6 AND cycle_id = $7 AND status IN ({})",
+                from.join(", ")
+            )))
+            .bind(u.status.code())
+            .bind(u.provider_status.clone())
+            .bind(u.provider_reason.clone())
+            .bind(file.id.clone())
+            .bind(at_text.clone())
+            .bind(u.entitlement_id.clone())
+            .bind(file.cycle_id.clone())
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 1 {
+                applied += 1;
+            } else {
+                errors.push(ReconciliationError {
+                    line: 0,
+                    end_to_end_id: Some(u.entitlement_id.clone()),
+                    code: "changed-meanwhile".into(),
+                    detail: format!(
+                        "the payment was no longer where the file found it; {} not applied",
+                        u.status
+                    ),
+                });
+            }
+        }
+        for (i, e) in errors.iter_mut().enumerate() {
+            if e.line == 0 {
+                // Lines of their own, after the file's, so that the key stays unique.
+                e.line = file.lines + 1 + i as i64;
+            }
+        }
+        let rows: Vec<&ReconciliationError> = errors.iter().collect();
+        insert_many(
+            &mut tx,
+            self.backend,
+            "reconciliation_errors (file_id, line, cycle_id, end_to_end_id, code, detail)",
+            6,
+            &rows,
+            |q, e| {
+                q.bind(file.id.as_str())
+                    .bind(e.line)
+                    .bind(file.cycle_id.as_str())
+                    .bind(e.end_to_end_id.as_deref())
+                    .bind(e.code.as_str())
+                    .bind(e.detail.as_str())
+            },
+        )
+        .await?;
+        sqlx::query("UPDATE reconciliation_files SET applied = $1, errors = $2 WHERE id = $3")
+            .bind(applied)
+            .bind(errors.len() as i64)
+            .bind(file.id.clone())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some((applied, errors)))
+    }
+
+    pub async fn reconciliation_errors(
+        &self,
+        cycle_id: &str,
+        limit: u32,
+    ) -> Result<Vec<ReconciliationError>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT line, end_to_end_id, code, detail FROM reconciliation_errors WHERE cycle_id = $1 \
+             ORDER BY file_id, line LIMIT {}",
+            limit.max(1)
+        )))
+        .bind(cycle_id.to_owned())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ReconciliationError {
+                    line: r.try_get("line")?,
+                    end_to_end_id: r.try_get("end_to_end_id")?,
+                    code: r.try_get("code")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Settles what is left of a cycle and closes it in one transaction:
+    /// failed and returned payments are written off or carried forward as
+    /// arrears, pending ones expire if `expire_pending`. `Ok(false)` when
+    /// payments are still pending and may not expire, or the cycle moved.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn close_cycle(
+        &self,
+        cycle_id: &str,
+        from: CycleStatus,
+        version: i64,
+        carry_forward: bool,
+        expire_pending: bool,
+        actor: &str,
+        at: DateTime<Utc>,
+        detail: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let at_text = time_text(at);
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM entitlements WHERE cycle_id = $1 AND status IN ('issued', 'approved', 'computed')",
+        )
+        .bind(cycle_id.to_owned())
+        .fetch_one(&mut *tx)
+        .await?;
+        if pending > 0 && !expire_pending {
+            return Ok(false);
+        }
+        let unpaid = if carry_forward {
+            "carried_forward"
+        } else {
+            "written_off"
+        };
+        for (to, statuses) in [
+            (unpaid, "'failed', 'returned'"),
+            ("expired", "'issued'"),
+            ("cancelled", "'approved', 'computed'"),
+        ] {
+            sqlx::query(AssertSqlSafe(format!(
+                "UPDATE entitlements SET status = $1, changed_at = $2 WHERE cycle_id = $3 AND status IN ({statuses})"
+            )))
+            .bind(to)
+            .bind(at_text.clone())
+            .bind(cycle_id.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let done = sqlx::query(
+            "UPDATE cycles SET status = 'closed', version = version + 1, closed_at = $1, changed_at = $1 \
+             WHERE id = $2 AND status = $3 AND version = $4",
+        )
+        .bind(at_text)
+        .bind(cycle_id.to_owned())
+        .bind(from.code())
+        .bind(version)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        insert_event(&mut tx, cycle_id, from, CycleStatus::Closed, actor, at, detail).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    fn placeholder(&self, n: &mut usize) -> String {
+        *n += 1;
+        match self.backend {
+            Backend::Sqlite => "?".to_owned(),
+            Backend::Postgres => format!("${n}"),
+        }
+    }
+}
+
+/// What issuing freezes on an entitlement.
+struct Issued {
+    provider: String,
+    account_id: String,
+    account: String,
+    name: String,
+    batch: String,
+}
+
+fn new_batch(cycle_id: &str, short: &str, provider: &str, round: i64, chunk: i64, spec: &ProviderSpec) -> BatchRow {
+    // Unique per initiating party and stable: the cycle, the round, the
+    // provider and the chunk, within pain.001's 35 characters (provider
+    // codes are at most 12).
+    let message_id = format!("{short}-R{round}-{provider}-{chunk}");
+    let extension = if spec.format == "csv" { "csv" } else { "xml" };
+    BatchRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        cycle_id: cycle_id.to_owned(),
+        provider: provider.to_owned(),
+        round,
+        chunk,
+        file_name: format!("{message_id}.{extension}"),
+        message_id,
+        format: spec.format.clone(),
+        payments: 0,
+        amount: 0,
+        sha256: None,
+    }
+}
+
+async fn insert_event(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    cycle_id: &str,
+    from: CycleStatus,
+    to: CycleStatus,
+    actor: &str,
+    at: DateTime<Utc>,
+    detail: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO cycle_events (id, cycle_id, from_status, to_status, actor, at, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(cycle_id.to_owned())
+    .bind(from.code())
+    .bind(to.code())
+    .bind(actor.to_owned())
+    .bind(time_text(at))
+    .bind(detail.to_owned())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

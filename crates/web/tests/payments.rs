@@ -1,0 +1,674 @@
+//! Payments over HTTP: accounts, funding lines, a cycle from opening to
+//! closing with maker and checker, payment files checked against the ISO
+//! 20022 schema and written the same twice, status files applied once,
+//! failed payments issued again, arrears carried to a later cycle, and
+//! concurrent approvals and issues that pay no one twice.
+
+mod common;
+
+use common::{TestApp, household, programme_json, spawn};
+use himaya_payfiles::simulate::{Pain002Version, ReportFacts, ReportedPayment, write_status_report};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_owned()
+}
+
+/// A poor household whose wife receives Kafalat.
+fn poor_household(cnic: &str) -> Value {
+    let mut h = household(cnic);
+    h["household"]["attributes"] = json!({"wall_material": "unbaked_brick_or_mud", "floor_material": "earth_or_sand",
+        "toilet_type": "none", "cooking_fuel": "wood", "has_refrigerator": false, "has_television": false,
+        "has_motorcycle": false, "has_car": false, "rooms": 1, "urban_rural": "rural"});
+    h
+}
+
+struct Setup {
+    t: TestApp,
+    maker: String,
+    checker: String,
+    /// The women who receive the payments, by household.
+    recipients: Vec<String>,
+}
+
+/// Five enrolled Kafalat households; the first four recipients have a
+/// JazzCash wallet, the fifth has none; a treasury line of `allocated`.
+async fn setup(allocated: i64) -> Setup {
+    let t = spawn().await;
+    let mut recipients = Vec::new();
+    for i in 0..5 {
+        let h = t.register(poor_household(&format!("3520212345{:02}1", 10 + i))).await;
+        recipients.push(id(&h["members"][1]));
+    }
+    let r = t
+        .send(
+            Method::PUT,
+            "/api/v1/programmes/pk-kafalat",
+            Some(programme_json("pk-kafalat")),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let r = t
+        .post("/api/v1/programmes/pk-kafalat/runs", json!({"enrol": true}))
+        .await;
+    assert_eq!(r.body["enrolled"], 5, "{:#}", r.body);
+    for (i, p) in recipients.iter().take(4).enumerate() {
+        let r = t
+            .post(
+                &format!("/api/v1/persons/{p}/accounts"),
+                json!({"kind": "mobile_wallet", "provider": "jazzcash", "msisdn": format!("0300 12345{i:02}"), "verified": true}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:#}", r.body);
+        assert_eq!(r.body["primary"], true);
+    }
+    let r = t
+        .send(
+            Method::PUT,
+            "/api/v1/funding-lines/treasury",
+            Some(json!({"name": "Treasury FY2026", "allocated": allocated})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let maker = t.user("maker", &["payment_officer"], &[]).await;
+    let checker = t.user("checker", &["approver"], &[]).await;
+    Setup {
+        t,
+        maker,
+        checker,
+        recipients,
+    }
+}
+
+impl Setup {
+    async fn as_maker(&self, method: Method, path: &str, body: Option<Value>) -> common::Reply {
+        self.t.send_as(&self.maker, method, path, body, &[]).await
+    }
+
+    async fn as_checker(&self, method: Method, path: &str, body: Option<Value>) -> common::Reply {
+        self.t.send_as(&self.checker, method, path, body, &[]).await
+    }
+
+    async fn open(&self, period: &str, plan: Value) -> String {
+        let r = self
+            .as_maker(
+                Method::POST,
+                "/api/v1/cycles",
+                Some(json!({"programme": "pk-kafalat", "period": period, "plan": plan})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:#}", r.body);
+        id(&r.body)
+    }
+
+    async fn step(&self, cycle: &str, step: &str, body: Option<Value>) -> common::Reply {
+        let path = format!("/api/v1/cycles/{cycle}/{step}");
+        if matches!(step, "approve" | "reject") {
+            self.as_checker(Method::POST, &path, body).await
+        } else {
+            self.as_maker(Method::POST, &path, body).await
+        }
+    }
+
+    /// Opens, computes, submits and approves a cycle.
+    async fn approved(&self, period: &str, plan: Value) -> String {
+        let c = self.open(period, plan).await;
+        for s in ["compute", "submit", "approve"] {
+            let r = self.step(&c, s, None).await;
+            assert_eq!(r.status, StatusCode::OK, "{s}: {:#}", r.body);
+        }
+        c
+    }
+
+    /// Uploads a status file as the maker.
+    async fn reconcile(&self, cycle: &str, bytes: Vec<u8>, provider: Option<&str>) -> (StatusCode, Value) {
+        let mut url = format!("{}/api/v1/cycles/{cycle}/reconciliations?file_name=status", self.t.base);
+        if let Some(p) = provider {
+            url.push_str(&format!("&provider={p}"));
+        }
+        let r = self
+            .t
+            .bare
+            .post(url)
+            .header("authorization", format!("Bearer {}", self.maker))
+            .header("content-type", "application/xml")
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn file(&self, cycle: &str, batch: &str) -> (String, String) {
+        let r = self
+            .t
+            .bare
+            .get(format!("{}/api/v1/cycles/{cycle}/batches/{batch}/file", self.t.base))
+            .header("authorization", format!("Bearer {}", self.maker))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+        (etag, r.text().await.unwrap())
+    }
+
+    async fn totals(&self, cycle: &str) -> Value {
+        self.as_maker(Method::GET, &format!("/api/v1/cycles/{cycle}"), None)
+            .await
+            .body["totals"]
+            .clone()
+    }
+}
+
+/// `xmllint --noout --schema` on a file, against a schema of ../shared/specs.
+fn validates(xml: &str, schema: &str) {
+    let xsd = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../../shared/specs/iso20022/{schema}"));
+    let have = std::process::Command::new("xmllint").arg("--version").output().is_ok() && xsd.exists();
+    if !have {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must validate payment files: install libxml2-utils and put shared/specs beside the repository"
+        );
+        eprintln!("SKIPPED schema validation: xmllint or {} missing", xsd.display());
+        return;
+    }
+    let file = std::env::temp_dir().join(format!("himaya-pain-{}.xml", uuid::Uuid::now_v7()));
+    std::fs::write(&file, xml).unwrap();
+    let out = std::process::Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&xsd)
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A pain.002 answering a pain.001: each end-to-end id with its status.
+fn status_report(pain001: &str, statuses: &[(&str, &str)]) -> Vec<u8> {
+    let message_id = pain001.split("<MsgId>").nth(1).unwrap().split('<').next().unwrap();
+    let currency = himaya_payfiles::Currency::new("PKR", 2).unwrap();
+    let facts = ReportFacts {
+        message_id: "STATUS-1",
+        created_at: chrono::Utc::now(),
+        original_message_id: message_id,
+        original_message_name: "pain.001.001.09",
+        payment_information_id: message_id,
+        currency: &currency,
+    };
+    let payments = statuses.iter().map(|(e, s)| ReportedPayment {
+        end_to_end_id: e,
+        status: s,
+        reason: (*s == "RJCT").then_some("AC04"),
+        amount: None,
+    });
+    write_status_report(Vec::new(), Pain002Version::V10, &facts, None, payments).unwrap()
+}
+
+fn end_to_end_ids(pain001: &str) -> Vec<String> {
+    pain001
+        .split("<EndToEndId>")
+        .skip(1)
+        .map(|s| s.split('<').next().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_cycle_goes_from_opening_to_closing_with_maker_and_checker() {
+    let s = setup(100_000_000).await;
+    let c = s.open("2026-Q3", json!({"funding": ["treasury"]})).await;
+
+    // Nothing moves out of turn.
+    let r = s.step(&c, "submit", None).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("illegal-transition"))
+    );
+    let r = s.step(&c, "compute", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    assert_eq!(r.body["payable"], 5);
+    assert_eq!(r.body["amount"], 5 * 1_350_000);
+
+    // The entitlement keeps what its rules read: the recipient rule read the wife's sex.
+    let e = s
+        .as_maker(Method::GET, &format!("/api/v1/cycles/{c}/report"), None)
+        .await;
+    assert_eq!(e.status, StatusCode::OK);
+    let r = s.step(&c, "submit", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    // The maker cannot check their own work; the checker can, once.
+    let r = s
+        .as_maker(Method::POST, &format!("/api/v1/cycles/{c}/approve"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:#}", r.body);
+    let admin_self =
+        s.t.send(Method::POST, &format!("/api/v1/cycles/{c}/approve"), None, &[])
+            .await;
+    assert_eq!(
+        admin_self.status,
+        StatusCode::OK,
+        "another user may approve: {:#}",
+        admin_self.body
+    );
+    let again = s.step(&c, "approve", None).await;
+    assert_eq!(
+        (again.status, again.body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("illegal-transition"))
+    );
+    let lines = s.as_maker(Method::GET, "/api/v1/funding-lines", None).await;
+    assert_eq!(lines.body["items"][0]["committed"], 5 * 1_350_000);
+
+    // Issue: four wallets in one batch, the fifth fails for want of an account.
+    let r = s.step(&c, "issue", Some(json!({}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    assert_eq!(
+        (r.body["issued"].as_u64(), r.body["no_account"].as_u64()),
+        (Some(4), Some(1))
+    );
+    let batch = id(&r.body["batches"][0]);
+    let (etag, xml) = s.file(&c, &batch).await;
+    validates(&xml, "pain.001.001.09.xsd");
+    assert!(
+        xml.contains("<NbOfTxs>4</NbOfTxs>") && xml.contains("<CtrlSum>54000.00</CtrlSum>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<Prxy><Id>token:"),
+        "JazzCash takes financial addresses: {xml}"
+    );
+    let (etag_again, xml_again) = s.file(&c, &batch).await;
+    assert_eq!(
+        (etag, xml.clone()),
+        (etag_again, xml_again),
+        "the same batch gives the same bytes"
+    );
+    // Issuing again issues nothing twice.
+    let r = s.step(&c, "issue", Some(json!({}))).await;
+    assert_eq!(r.body["issued"], 0, "{:#}", r.body);
+    assert_eq!(s.totals(&c).await["issued"]["count"], 5);
+
+    // The provider pays three and refuses one.
+    let ids = end_to_end_ids(&xml);
+    let report = status_report(
+        &xml,
+        &[
+            (&ids[0], "ACSC"),
+            (&ids[1], "ACSC"),
+            (&ids[2], "ACCC"),
+            (&ids[3], "RJCT"),
+        ],
+    );
+    validates(std::str::from_utf8(&report).unwrap(), "pain.002.001.10.xsd");
+    let (status, body) = s.reconcile(&c, report.clone(), None).await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert_eq!(body["applied"], 4);
+    let (status, body) = s.reconcile(&c, report, None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("file-already-reconciled"))
+    );
+    let totals = s.totals(&c).await;
+    assert_eq!(
+        (totals["paid"]["count"].as_u64(), totals["failed"]["count"].as_u64()),
+        (Some(3), Some(2))
+    );
+    // A report on another registry's file, a duplicate line, an unknown id: named, not applied.
+    let foreign = xml.replace(
+        &xml.split("<MsgId>")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap()
+            .to_owned(),
+        "SOMEONE-ELSES",
+    );
+    let (status, body) = s
+        .reconcile(&c, status_report(&foreign, &[(&ids[0], "ACSC")]), None)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("wrong-cycle")),
+        "{body:#}"
+    );
+    let bogus = "0".repeat(32);
+    let (_, body) = s
+        .reconcile(
+            &c,
+            status_report(&xml, &[(&ids[1], "ACSC"), (&ids[1], "ACSC"), (&bogus, "ACSC")]),
+            None,
+        )
+        .await;
+    let codes: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["duplicate", "duplicate", "unknown-id"], "{body:#}");
+
+    // The fifth gets a wallet, the refused one a new one: issued again, paid, closed.
+    for p in [&s.recipients[4], &s.recipients[3]] {
+        let r = s
+            .as_maker(
+                Method::POST,
+                &format!("/api/v1/persons/{p}/accounts"),
+                Some(
+                    json!({"kind": "mobile_wallet", "provider": "jazzcash", "msisdn": "0301 7654321", "primary": true}),
+                ),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:#}", r.body);
+    }
+    let r = s.step(&c, "issue", Some(json!({"retry": true}))).await;
+    assert_eq!(
+        (r.body["round"].as_u64(), r.body["issued"].as_u64()),
+        (Some(2), Some(2)),
+        "{:#}",
+        r.body
+    );
+    let retry_batch = id(&r.body["batches"][0]);
+    let (_, retry_xml) = s.file(&c, &retry_batch).await;
+    let retry_ids = end_to_end_ids(&retry_xml);
+    assert!(retry_ids.iter().any(|e| e.ends_with("R2")), "{retry_ids:?}");
+    let r = s.step(&c, "close", Some(json!({}))).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("payments-pending"))
+    );
+    let statuses: Vec<(&str, &str)> = retry_ids.iter().map(|e| (e.as_str(), "ACSC")).collect();
+    let (status, body) = s.reconcile(&c, status_report(&retry_xml, &statuses), None).await;
+    assert_eq!(
+        (status, body["applied"].as_u64()),
+        (StatusCode::OK, Some(2)),
+        "{body:#}"
+    );
+    let r = s.step(&c, "close", Some(json!({}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    assert_eq!(r.body["status"], "closed");
+    assert_eq!(r.body["totals"]["paid"], json!({"count": 5, "amount": 5 * 1_350_000}));
+
+    // The report balances and names every step.
+    let report =
+        s.t.send_as(
+            &s.maker,
+            Method::GET,
+            &format!("/api/v1/cycles/{c}/report?format=csv"),
+            None,
+            &[],
+        )
+        .await;
+    let csv = report.body.as_str().unwrap().to_owned();
+    assert!(
+        csv.starts_with("provider,area,sex,status,count,amount_minor\n"),
+        "{csv}"
+    );
+    assert!(csv.contains("jazzcash,PK-PB-MUL-SDR,female,paid,5,6750000"), "{csv}");
+    let events = s
+        .as_maker(Method::GET, &format!("/api/v1/cycles/{c}/events"), None)
+        .await;
+    let who: Vec<(String, String)> = events.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["to_status"].as_str().unwrap().to_owned(),
+                e["actor"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        who.contains(&("submitted".into(), "maker".into())) && who.contains(&("approved".into(), "admin".into())),
+        "{who:?}"
+    );
+}
+
+#[tokio::test]
+async fn approval_needs_the_funds_and_the_cycle_as_submitted() {
+    let s = setup(2_000_000).await;
+    let c = s.open("2026-Q3", json!({"funding": ["treasury"]})).await;
+    for step in ["compute", "submit"] {
+        assert_eq!(s.step(&c, step, None).await.status, StatusCode::OK);
+    }
+    let r = s.step(&c, "approve", None).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("insufficient-funds")),
+        "{:#}",
+        r.body
+    );
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("47,500.00 short"),
+        "{:#}",
+        r.body
+    );
+    // Nothing was committed or approved.
+    assert_eq!(s.totals(&c).await["awaiting"]["count"], 5);
+    let lines = s.as_maker(Method::GET, "/api/v1/funding-lines", None).await;
+    assert_eq!(lines.body["items"][0]["committed"], 0);
+    // Sent back, computed again and submitted: the first submission cannot be approved.
+    assert_eq!(
+        s.step(&c, "reject", Some(json!({"reason": "over budget"})))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let r =
+        s.t.send(
+            Method::PUT,
+            "/api/v1/funding-lines/treasury",
+            Some(json!({"name": "Treasury", "allocated": 10_000_000})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    for step in ["compute", "submit", "approve"] {
+        let r = s.step(&c, step, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{step}: {:#}", r.body);
+    }
+    // An allocation below what is committed is refused.
+    let r =
+        s.t.send(
+            Method::PUT,
+            "/api/v1/funding-lines/treasury",
+            Some(json!({"name": "Treasury", "allocated": 1})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("funding-committed"))
+    );
+    // A second cycle for the same period is refused; bad plans are named.
+    let r = s
+        .as_maker(
+            Method::POST,
+            "/api/v1/cycles",
+            Some(json!({"programme": "pk-kafalat", "period": "2026-Q3", "plan": {"funding": ["treasury"]}})),
+        )
+        .await;
+    assert_eq!(r.body["code"], "cycle-exists");
+    let r = s
+        .as_maker(
+            Method::POST,
+            "/api/v1/cycles",
+            Some(json!({"programme": "pk-kafalat", "period": "Q3!", "plan": {"funding": ["nowhere"], "share_percent": 0, "areas": ["XX"]}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:#}", r.body);
+    assert_eq!(r.field_errors(), ["period=invalid"]);
+    let r = s
+        .as_maker(
+            Method::POST,
+            "/api/v1/cycles",
+            Some(json!({"programme": "pk-kafalat", "period": "2026-Q4", "plan": {"funding": ["nowhere"], "share_percent": 0, "areas": ["XX"]}})),
+        )
+        .await;
+    assert_eq!(
+        r.field_errors(),
+        [
+            "plan.share_percent=invalid",
+            "plan.areas[0]=invalid",
+            "plan.funding[0]=not-found"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_skipped_cycle_is_owed_and_paid_as_arrears_by_the_next() {
+    let s = setup(100_000_000).await;
+    let skipped = s
+        .approved("2026-Q1", json!({"funding": ["treasury"], "skip": true}))
+        .await;
+    assert_eq!(s.totals(&skipped).await["deferred"]["count"], 5);
+    // Half the formula next quarter, plus what the skipped one owes.
+    let next = s
+        .open("2026-Q2", json!({"funding": ["treasury"], "share_percent": 50}))
+        .await;
+    let r = s.step(&next, "compute", None).await;
+    assert_eq!(r.body["arrears"], 5 * 1_350_000, "{:#}", r.body);
+    assert_eq!(r.body["amount"], 5 * (675_000 + 1_350_000));
+    for step in ["submit", "approve"] {
+        assert_eq!(s.step(&next, step, None).await.status, StatusCode::OK);
+    }
+    // Once paid, the arrears are owed no more.
+    let third = s.open("2026-Q3", json!({"funding": ["treasury"]})).await;
+    let r = s.step(&third, "compute", None).await;
+    assert_eq!(r.body["arrears"], 0, "{:#}", r.body);
+    // A top-up to one area only, a flat amount.
+    let topup = s
+        .open(
+            "2026-Q3-flood",
+            json!({"funding": ["treasury"], "flat_amount": 500_000, "areas": ["PK-SD"]}),
+        )
+        .await;
+    let r = s.step(&topup, "compute", None).await;
+    assert_eq!(r.body["entitlements"], 0, "no one lives in Sindh here: {:#}", r.body);
+}
+
+#[tokio::test]
+async fn concurrent_approvals_and_issues_pay_no_one_twice() {
+    let s = setup(100_000_000).await;
+    let c = s.open("2026-Q3", json!({"funding": ["treasury"]})).await;
+    for step in ["compute", "submit"] {
+        assert_eq!(s.step(&c, step, None).await.status, StatusCode::OK);
+    }
+    let second_checker = s.t.user("checker2", &["approver"], &[]).await;
+    let path = format!("/api/v1/cycles/{c}/approve");
+    let (a, b) = tokio::join!(
+        s.t.send_as(&s.checker, Method::POST, &path, None, &[]),
+        s.t.send_as(&second_checker, Method::POST, &path, None, &[])
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::CONFLICT],
+        "{:#} {:#}",
+        a.body,
+        b.body
+    );
+    let lines = s.as_maker(Method::GET, "/api/v1/funding-lines", None).await;
+    assert_eq!(lines.body["items"][0]["committed"], 5 * 1_350_000, "committed once");
+    let issue = format!("/api/v1/cycles/{c}/issue");
+    let officer2 = s.t.user("maker2", &["payment_officer"], &[]).await;
+    let (a, b) = tokio::join!(
+        s.t.send_as(&s.maker, Method::POST, &issue, Some(json!({})), &[]),
+        s.t.send_as(&officer2, Method::POST, &issue, Some(json!({})), &[])
+    );
+    let issued = a.body["issued"].as_u64().unwrap_or(0) + b.body["issued"].as_u64().unwrap_or(0);
+    assert_eq!(issued, 4, "{:#} {:#}", a.body, b.body);
+    let batches = s
+        .as_maker(Method::GET, &format!("/api/v1/cycles/{c}/batches"), None)
+        .await;
+    let payments: u64 = batches.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["payments"].as_u64().unwrap())
+        .sum();
+    assert_eq!(payments, 4, "{:#}", batches.body);
+    assert_eq!(s.totals(&c).await["issued"]["count"], 5);
+}
+
+#[tokio::test]
+async fn accounts_are_checked_and_their_changes_kept() {
+    let s = setup(1).await;
+    let p = &s.recipients[4];
+    let add = |body: Value| {
+        let t = &s.t;
+        let path = format!("/api/v1/persons/{p}/accounts");
+        async move { t.post(&path, body).await }
+    };
+    let r = add(json!({"kind": "bank_account", "provider": "hbl", "iban": "PK36SCBL0000001123456703"})).await;
+    assert_eq!(r.field_errors(), ["iban=iban-invalid"]);
+    let r = add(json!({"kind": "bank_account", "provider": "jazzcash", "iban": "PK36SCBL0000001123456702"})).await;
+    assert_eq!(r.field_errors(), ["provider=provider-kind"]);
+    let r = add(json!({"kind": "wallet", "provider": "nowhere"})).await;
+    assert_eq!(r.field_errors(), ["kind=not-allowed", "provider=provider-unknown"]);
+    let r = add(json!({"kind": "mobile_wallet", "provider": "jazzcash", "msisdn": "12"})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r =
+        add(json!({"kind": "mobile_wallet", "provider": "jazzcash", "msisdn": "0300 1234567", "pin": "1234"})).await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "unknown fields are refused: {:#}",
+        r.body
+    );
+    let listed = s.t.get(&format!("/api/v1/persons/{p}/accounts")).await;
+    assert_eq!(listed.body["items"], json!([]), "nothing was recorded");
+    let bank = add(json!({"kind": "bank_account", "provider": "hbl", "iban": "pk36 scbl 0000 0011 2345 6702"})).await;
+    assert_eq!(bank.status, StatusCode::CREATED, "{:#}", bank.body);
+    assert_eq!(
+        (bank.body["number"].as_str(), bank.body["primary"].as_bool()),
+        (Some("PK36SCBL0000001123456702"), Some(true))
+    );
+    let wallet = add(json!({"kind": "mobile_wallet", "provider": "jazzcash", "msisdn": "+92 300 7654321"})).await;
+    assert_eq!(wallet.body["primary"], false, "the first stays primary");
+    let r =
+        s.t.send(
+            Method::PATCH,
+            &format!("/api/v1/accounts/{}", id(&wallet.body)),
+            Some(json!({"primary": true})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.body["primary"], true);
+    let listed = s.t.get(&format!("/api/v1/persons/{p}/accounts")).await;
+    let primaries: Vec<bool> = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["primary"].as_bool().unwrap())
+        .collect();
+    assert_eq!(primaries, [false, true]);
+    let r =
+        s.t.send(
+            Method::PATCH,
+            &format!("/api/v1/accounts/{}", id(&wallet.body)),
+            Some(json!({"closed": true})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (r.body["status"].as_str(), r.body["primary"].as_bool()),
+        (Some("closed"), Some(false))
+    );
+    let r =
+        s.t.send(
+            Method::PATCH,
+            &format!("/api/v1/accounts/{}", id(&wallet.body)),
+            Some(json!({"verified": true})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.body["code"], "account-closed");
+}
