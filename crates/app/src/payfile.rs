@@ -18,8 +18,43 @@ use sha2::Digest;
 use crate::AppError;
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = sha2::Sha256::digest(bytes);
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Passes bytes on and hashes them on the way, so that a file's SHA-256 is
+/// known when it is written, without holding it.
+pub(crate) struct Hashing<'a> {
+    inner: &'a mut (dyn std::io::Write + Send),
+    hasher: sha2::Sha256,
+}
+
+impl<'a> Hashing<'a> {
+    pub(crate) fn new(inner: &'a mut (dyn std::io::Write + Send)) -> Hashing<'a> {
+        Hashing {
+            inner,
+            hasher: sha2::Sha256::new(),
+        }
+    }
+
+    pub(crate) fn sha256(self) -> String {
+        hex(&self.hasher.finalize())
+    }
+}
+
+impl std::io::Write for Hashing<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 fn invalid_provider(provider: &PaymentProvider, what: impl std::fmt::Display) -> AppError {
@@ -96,7 +131,7 @@ pub(crate) fn write(
     created_at: DateTime<Utc>,
     initiating_party: &str,
     remittance: &str,
-    out: &mut Vec<u8>,
+    out: &mut Hashing<'_>,
 ) -> Result<u64, AppError> {
     let currency = Currency::new(currency, exponent).map_err(|e| invalid_provider(provider, e))?;
     let control_sum: u128 = payments.iter().map(|p| p.amount.max(0) as u128).sum();

@@ -19,8 +19,8 @@ use himaya_domain::payment::{
 use himaya_domain::pmt::PmtModel;
 use himaya_domain::programme::{Programme, TargetUnit};
 use himaya_store::{
-    AccountRow, ApprovalRefusal, BatchRow, CycleEventRow, CycleRow, EntitlementRow, FundingLineRow, IssueOutcome,
-    ProviderSpec, ReconciliationError, ReconciliationFile, StatusUpdate, TargetingCursor, TargetingUnit,
+    AccountRow, Applied, ApprovalRefusal, BatchRow, CycleEventRow, CycleRow, EntitlementRow, FundingLineRow,
+    IssueOutcome, ProviderSpec, ReconciliationError, ReconciliationFile, StatusUpdate, TargetingCursor, TargetingUnit,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -291,6 +291,22 @@ impl App {
         self.audit(actor, "accounts.import", None, json!({"accounts": accounts.len()}))
             .await?;
         Ok(accounts.len() as u64)
+    }
+
+    /// The recipients of a programme's beneficiaries who have no account to
+    /// be paid through: to be given one before a cycle is issued.
+    pub async fn recipients_without_account(&self, actor: &Actor, programme: &str) -> Result<Vec<String>, AppError> {
+        self.require_payments(actor, Permission::PaymentsRead)?;
+        let rows = self.store().recipients_without_account(programme).await?;
+        self.audit_read(
+            actor,
+            "accounts.missing",
+            Some(Record::new("programme", programme)),
+            json!({"recipients": rows.len()}),
+            Vec::new(),
+        )
+        .await?;
+        Ok(rows)
     }
 
     /// A person's accounts.
@@ -880,7 +896,7 @@ impl App {
         Ok(self.store().cycle_batches(id).await?)
     }
 
-    /// Writes a batch's payment file into `out` and returns its SHA-256:
+    /// Writes a batch's payment file to `out` and returns its SHA-256:
     /// the same bytes every time (the first writing records the hash; a
     /// later one that differed would be refused).
     pub async fn write_batch_file(
@@ -888,7 +904,7 @@ impl App {
         actor: &Actor,
         cycle_id: &str,
         batch_id: &str,
-        out: &mut Vec<u8>,
+        out: &mut (dyn std::io::Write + Send),
     ) -> Result<(BatchRow, String), AppError> {
         self.require_payments(actor, Permission::PaymentsManage)?;
         let cycle = self.stored_cycle(cycle_id).await?;
@@ -926,6 +942,7 @@ impl App {
         );
         let created_at = cycle.approved_at.unwrap_or(cycle.opened_at);
         let exponent = self.deployment().currency_exponent();
+        let mut hashing = crate::payfile::Hashing::new(out);
         let file = crate::payfile::write(
             &provider,
             &batch,
@@ -935,9 +952,10 @@ impl App {
             created_at,
             &self.deployment().name,
             &remittance,
-            out,
+            &mut hashing,
         )?;
-        let sha = crate::payfile::sha256_hex(out);
+        drop(payments);
+        let sha = hashing.sha256();
         let recorded = self.store().record_batch_hash(batch_id, &sha).await?;
         if recorded != sha {
             return Err(AppError::Internal(format!(
@@ -1002,24 +1020,11 @@ impl App {
                 }
             }
         }
-        let ids: Vec<String> = parsed
-            .lines
-            .iter()
-            .filter_map(|l| parse_end_to_end_id(&l.end_to_end_id).map(|(u, _)| u.simple().to_string()))
-            .collect();
-        let states: HashMap<String, himaya_store::EntitlementState> = self
-            .store()
-            .entitlement_states(&ids)
-            .await?
-            .into_iter()
-            .map(|s| (s.id.clone(), s))
-            .collect();
-        let mut updates = Vec::new();
+        let mut updates = Vec::with_capacity(parsed.lines.len());
         let mut errors = parsed.errors;
-        let mut seen: HashMap<String, u64> = HashMap::new();
+        let mut seen: HashMap<String, u64> = HashMap::with_capacity(parsed.lines.len());
         let mut pending = 0;
-        let mut other_cycle = 0u64;
-        for line in &parsed.lines {
+        for line in parsed.lines.iter() {
             let error = |code: &str, detail: String| ReconciliationError {
                 line: line.line as i64,
                 end_to_end_id: Some(line.end_to_end_id.clone()),
@@ -1030,42 +1035,10 @@ impl App {
                 errors.push(error("unknown-id", "not an end-to-end id this registry issued".into()));
                 continue;
             };
-            let key = entitlement.simple().to_string();
-            if let Some(first) = seen.insert(format!("{key}/{attempt}"), line.line) {
+            if let Some(first) = seen.insert(line.end_to_end_id.to_ascii_lowercase(), line.line) {
                 errors.push(error(
                     "duplicate",
                     format!("the payment was already reported on line {first} of this file"),
-                ));
-                continue;
-            }
-            let Some(state) = states.get(&key) else {
-                errors.push(error("unknown-id", "no entitlement has this id".into()));
-                continue;
-            };
-            if state.cycle_id != id {
-                other_cycle += 1;
-                errors.push(error(
-                    "wrong-cycle",
-                    format!("the payment belongs to cycle {}", state.cycle_id),
-                ));
-                continue;
-            }
-            if i64::from(attempt) != state.attempt {
-                errors.push(error(
-                    "stale-attempt",
-                    format!(
-                        "reports attempt {attempt} of a payment issued again since (attempt {}); look into it with the provider",
-                        state.attempt
-                    ),
-                ));
-                continue;
-            }
-            if let Some(amount) = line.amount
-                && amount != state.amount
-            {
-                errors.push(error(
-                    "amount-mismatch",
-                    format!("the file says {amount}, the payment was {} (minor units)", state.amount),
                 ));
                 continue;
             }
@@ -1073,36 +1046,18 @@ impl App {
                 pending += 1;
                 continue;
             };
-            let allowed = match to {
-                EntitlementStatus::Paid | EntitlementStatus::Failed => state.status == EntitlementStatus::Issued,
-                EntitlementStatus::Returned => state.status == EntitlementStatus::Paid,
-                _ => false,
-            };
-            if !allowed {
-                let code = if state.status == to {
-                    "duplicate"
-                } else {
-                    "unexpected-status"
-                };
-                errors.push(error(
-                    code,
-                    format!("the payment is {}; the file says {to}", state.status),
-                ));
-                continue;
-            }
             updates.push(StatusUpdate {
-                entitlement_id: key,
+                line: line.line as i64,
+                end_to_end_id: line.end_to_end_id.clone(),
+                entitlement_id: entitlement.simple().to_string(),
+                attempt: i64::from(attempt),
                 status: to,
+                amount: line.amount,
                 provider_status: line.provider_status.clone(),
                 provider_reason: line.reason.clone(),
             });
         }
-        if !parsed.lines.is_empty() && other_cycle as usize == parsed.lines.len() {
-            return Err(AppError::conflict(
-                "wrong-cycle",
-                "every payment in the file belongs to another cycle: nothing was applied",
-            ));
-        }
+        drop(seen);
         let file = ReconciliationFile {
             id: uuid::Uuid::now_v7().to_string(),
             cycle_id: id.to_owned(),
@@ -1111,25 +1066,31 @@ impl App {
             file_name: file_name.chars().take(200).collect(),
             lines: parsed.lines.len() as i64,
         };
-        let Some((applied, errors)) = self
+        drop(parsed.lines);
+        let (applied, errors) = match self
             .store()
-            .apply_reconciliation(&file, &updates, errors, &actor.name, Utc::now())
+            .apply_reconciliation(&file, updates, errors, &actor.name, Utc::now())
             .await?
-        else {
-            return Err(AppError::conflict(
-                "file-already-reconciled",
-                format!("this file (SHA-256 {sha}) was reconciled before; nothing was applied again"),
-            ));
+        {
+            Applied::Done { applied, errors } => (applied, errors),
+            Applied::AlreadyReconciled => {
+                return Err(AppError::conflict(
+                    "file-already-reconciled",
+                    format!("this file (SHA-256 {sha}) was reconciled before; nothing was applied again"),
+                ));
+            }
+            Applied::OtherCycle => {
+                return Err(AppError::conflict(
+                    "wrong-cycle",
+                    "every payment in the file belongs to another cycle: nothing was applied",
+                ));
+            }
         };
-        let cycle = self.stored_cycle(id).await?;
+        // The store moved the cycle to reconciling with the first file, in its transaction.
         let detail = json!({"file": file.id, "sha256": sha, "lines": file.lines, "applied": applied,
                             "errors": errors.len(), "pending": pending});
-        if cycle.status == CycleStatus::Issued {
-            self.moved(actor, &cycle, CycleStatus::Reconciling, detail).await?;
-        } else {
-            self.audit(actor, "cycle.reconcile", Some(cycle_record(id)), detail)
-                .await?;
-        }
+        self.audit(actor, "cycle.reconcile", Some(cycle_record(id)), detail)
+            .await?;
         let totals = self.balanced(id).await?;
         Ok(ReconcileReport {
             file_id: file.id,

@@ -929,7 +929,7 @@ impl App {
             .store()
             .enrolment_queue(programme.code(), run_id, def.priority == Priority::LowestScoreFirst)
             .await?;
-        for ids in queue.chunks(1_000) {
+        for ids in queue.chunks(10_000) {
             let batch = self.store().enrolments_of(programme.code(), ids).await?;
             let take: Vec<&EnrolmentRow> = batch.iter().collect();
             let notes = self.notifications(programme, &take).await?;

@@ -56,6 +56,10 @@ pub enum Workload {
     /// households (or the one `--registry` names): a run that writes its
     /// decisions, a dry run of the largest district, a run for people.
     Targeting,
+    /// A payment cycle over every household of a registry of `--households`
+    /// households (or the one `--registry` names): compute, approve, issue
+    /// its pain.001, reconcile a pain.002 with a line per payment.
+    Payments,
 }
 
 /// Peak resident memory of this process, in MiB (Linux; 0 elsewhere).
@@ -78,7 +82,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-fn row(workload: &str, records: usize, elapsed: Duration, latencies: Option<&mut Vec<Duration>>) {
+pub(crate) fn row(workload: &str, records: usize, elapsed: Duration, latencies: Option<&mut Vec<Duration>>) {
     let secs = elapsed.as_secs_f64();
     let (p50, p99) = match latencies {
         Some(l) => {
@@ -128,6 +132,13 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     if args.workloads.contains(&Workload::Targeting) {
         targeting_workloads(&args).await?;
+    }
+    if args.workloads.contains(&Workload::Payments) {
+        let (url, _, made) = registry_to_run_on(&args).await?;
+        crate::bench_payments::run(&args, &url).await?;
+        if let Some(dir) = made {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+        }
     }
     if args.database_url.is_none() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
@@ -478,8 +489,13 @@ async fn import_workloads(args: &BenchArgs, url: &str) -> Result<()> {
 /// The country's programmes over a registry: the first programme run for
 /// real (decisions written), a dry run of its largest district, and a dry
 /// run of the first programme for people.
-async fn targeting_workloads(args: &BenchArgs) -> Result<()> {
-    let dir = std::env::temp_dir().join(format!("himaya-bench-targeting-{}", std::process::id()));
+/// The registry `--registry` names, or a new one imported from a synthetic
+/// population of `--households` households: its URL, the population's
+/// household truth, and the directory made for it (to remove afterwards).
+async fn registry_to_run_on(
+    args: &BenchArgs,
+) -> Result<(String, Option<std::path::PathBuf>, Option<std::path::PathBuf>)> {
+    let dir = std::env::temp_dir().join(format!("himaya-bench-registry-{}", std::process::id()));
     let mut truth = args.truth.clone();
     let url = match &args.registry {
         Some(url) => url.clone(),
@@ -524,6 +540,12 @@ async fn targeting_workloads(args: &BenchArgs) -> Result<()> {
             url
         }
     };
+    let made = args.registry.is_none().then_some(dir);
+    Ok((url, truth, made))
+}
+
+async fn targeting_workloads(args: &BenchArgs) -> Result<()> {
+    let (url, truth, made) = registry_to_run_on(args).await?;
     let app = crate::open(&url, himaya_app::demo::deployment(args.country)?).await?;
     himaya_app::demo::load_programmes(&app, args.country).await?;
     let actor = Actor::system("bench");
@@ -621,7 +643,7 @@ async fn targeting_workloads(args: &BenchArgs) -> Result<()> {
     }
     app.flush_audit().await?;
     app.store().close().await;
-    if args.registry.is_none() {
+    if let Some(dir) = made {
         std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
     }
     Ok(())

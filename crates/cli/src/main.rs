@@ -2,6 +2,7 @@
 
 mod admin;
 mod bench;
+mod bench_payments;
 mod compliance;
 mod cycle;
 mod export;

@@ -1656,3 +1656,274 @@ fn the_targeting_benchmark_runs_on_a_small_registry() {
         assert!(stdout.contains(expected), "{expected:?} in {stdout}");
     }
 }
+
+/// Numbers from a SQLite registry, one query each.
+async fn counts(db: &std::path::Path, queries: &[&'static str]) -> Vec<i64> {
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for sql in queries {
+        out.push(sqlx::query(*sql).fetch_one(&mut conn).await.unwrap().get::<i64, _>(0));
+    }
+    conn.close().await.unwrap();
+    out
+}
+
+/// Kills `himaya ARGS` after `after`, unless it finished first; says whether it was killed.
+fn kill_after(args: &[&str], after: std::time::Duration) -> bool {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_remove("HIMAYA_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(after);
+    let killed = matches!(child.try_wait(), Ok(None));
+    let _ = child.kill();
+    child.wait().unwrap();
+    killed
+}
+
+#[tokio::test]
+async fn a_payment_cycle_on_the_command_line_pays_once_through_kills() {
+    let dir = temp("cycle");
+    let db = dir.join("r.db");
+    let d = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    let ok = |out: Output| {
+        assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+        text(&out.stdout)
+    };
+    let data = dir.join("data");
+    ok(run(&[
+        "synth",
+        "--country",
+        "pk",
+        "--households",
+        "4000",
+        "--seed",
+        "8",
+        "--out",
+        &d(&data),
+    ]));
+    let base = ["--config", "demo:pk", "--db"];
+    let with_db = |args: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        v.extend(base.iter().map(|s| s.to_string()));
+        v.push(d(&db));
+        v
+    };
+    let go = |args: &[&str]| ok(run(&with_db(args).iter().map(String::as_str).collect::<Vec<_>>()));
+    go(&[
+        "import",
+        "--households",
+        &d(&data.join("households.csv")),
+        "--persons",
+        &d(&data.join("persons.csv")),
+    ]);
+    let kafalat = format!("{}/../../config/programmes/pk-kafalat.toml", env!("CARGO_MANIFEST_DIR"));
+    go(&["programme", "save", &kafalat]);
+    go(&["target", "run", "--programme", "pk-kafalat", "--enrol"]);
+    for (user, role) in [("maker", "payment_officer"), ("checker", "approver")] {
+        let mut add = Command::new(BIN)
+            .args(with_db(&[
+                "user",
+                "add",
+                "--username",
+                user,
+                "--role",
+                role,
+                "--password-stdin",
+            ]))
+            .env_remove("HIMAYA_DATABASE_URL")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        add.stdin
+            .take()
+            .unwrap()
+            .write_all(b"correct horse battery staple\n")
+            .unwrap();
+        assert!(add.wait().unwrap().success());
+    }
+    go(&[
+        "funding",
+        "set",
+        "--code",
+        "treasury",
+        "--name",
+        "Treasury",
+        "--allocated",
+        "100000000000",
+    ]);
+    // A wallet for every recipient but one in twenty.
+    let recipients: Vec<String> = {
+        use sqlx::{Connection, Row};
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        let rows = sqlx::query("SELECT recipient_id FROM enrolments WHERE status = 'enrolled' ORDER BY recipient_id")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        rows.iter().map(|r| r.get::<String, _>(0)).collect()
+    };
+    assert!(recipients.len() > 500, "{} enrolled", recipients.len());
+    let mut csv = String::from("person_id,kind,provider,msisdn,holder_name\n");
+    for (i, p) in recipients.iter().enumerate().filter(|(i, _)| i % 20 != 7) {
+        let provider = if i % 2 == 0 { "jazzcash" } else { "easypaisa" };
+        csv.push_str(&format!(
+            "{p},mobile_wallet,{provider},0300{:07},Payee {i}\n",
+            1_000_000 + i
+        ));
+    }
+    let accounts = dir.join("accounts.csv");
+    std::fs::write(&accounts, csv).unwrap();
+    // A file with one bad row records nothing.
+    let bad = dir.join("bad.csv");
+    std::fs::write(
+        &bad,
+        format!(
+            "person_id,kind,provider,msisdn\n{},mobile_wallet,jazzcash,12\n",
+            recipients[0]
+        ),
+    )
+    .unwrap();
+    let refused = run(&with_db(&["account", "import", &d(&bad)])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("line 2.msisdn"),
+        "{}",
+        text(&refused.stderr)
+    );
+    go(&["account", "import", &d(&accounts)]);
+
+    let cycle = go(&[
+        "cycle",
+        "open",
+        "--programme",
+        "pk-kafalat",
+        "--period",
+        "2026-Q3",
+        "--funding",
+        "treasury",
+        "--user",
+        "maker",
+    ])
+    .trim()
+    .to_owned();
+    let on = |step: &str, user: &str| -> Vec<String> { with_db(&["cycle", step, "--cycle", &cycle, "--user", user]) };
+    let step = |s: &str, user: &str| ok(run(&on(s, user).iter().map(String::as_str).collect::<Vec<_>>()));
+    step("compute", "maker");
+    step("submit", "maker");
+    let own = run(&on("approve", "maker").iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!own.status.success(), "the maker cannot approve");
+    step("approve", "checker");
+
+    // Killed while issuing, again and again: never a payment twice, never one lost.
+    let out = dir.join("files");
+    let mut issue = on("issue", "maker");
+    issue.extend(["--out".to_owned(), d(&out)]);
+    let issue: Vec<&str> = issue.iter().map(String::as_str).collect();
+    let payable = recipients.len() as i64;
+    let state = [
+        "SELECT COUNT(*) FROM entitlements WHERE status = 'issued'",
+        "SELECT COUNT(*) FROM entitlements WHERE status = 'approved'",
+        "SELECT COUNT(*) FROM entitlements WHERE status = 'failed'",
+        "SELECT COALESCE(SUM(payments), 0) FROM payment_batches",
+    ];
+    let mut kills = 0;
+    for ms in [5u64, 20, 60, 150, 400] {
+        if kill_after(&issue, std::time::Duration::from_millis(ms)) {
+            kills += 1;
+        }
+        let [issued, approved, failed, in_batches] = counts(&db, &state).await[..] else {
+            unreachable!()
+        };
+        assert_eq!(issued + approved + failed, payable, "killed after {ms} ms: none lost");
+        assert_eq!(
+            issued, in_batches,
+            "killed after {ms} ms: each issued payment in exactly one batch"
+        );
+    }
+    assert!(kills > 0, "no kill landed before issuing finished");
+    ok(run(&issue));
+    let [issued, approved, failed, in_batches] = counts(&db, &state).await[..] else {
+        unreachable!()
+    };
+    assert_eq!((approved, issued + failed, issued), (0, payable, in_batches));
+    assert_eq!(
+        failed as usize,
+        recipients.iter().enumerate().filter(|(i, _)| i % 20 == 7).count()
+    );
+    let files: Vec<PathBuf> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(
+        files.iter().all(|f| !f.to_string_lossy().contains(".partial")),
+        "{files:?}"
+    );
+    let before: Vec<Vec<u8>> = {
+        let mut f = files.clone();
+        f.sort();
+        f.iter().map(|p| std::fs::read(p).unwrap()).collect()
+    };
+    ok(run(&issue));
+    let mut again: Vec<PathBuf> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
+    again.sort();
+    assert_eq!(
+        before,
+        again.iter().map(|p| std::fs::read(p).unwrap()).collect::<Vec<_>>(),
+        "the same files"
+    );
+
+    // The wallet provider's CSV status file, applied through kills: once.
+    let easypaisa = again
+        .iter()
+        .find(|f| f.to_string_lossy().contains("easypaisa"))
+        .unwrap();
+    let lines = std::fs::read_to_string(easypaisa).unwrap();
+    let mut status = String::from("Reference,Status,Reason,Amount\n");
+    for l in lines.lines().skip(1) {
+        let cells: Vec<&str> = l.split(',').collect();
+        status.push_str(&format!("{},SUCCESS,,{}\n", cells[0], cells[2]));
+    }
+    let status_file = dir.join("easypaisa-status.csv");
+    std::fs::write(&status_file, status).unwrap();
+    let mut reconcile = on("reconcile", "maker");
+    reconcile.extend([
+        "--file".to_owned(),
+        d(&status_file),
+        "--provider".into(),
+        "easypaisa".into(),
+    ]);
+    let reconcile: Vec<&str> = reconcile.iter().map(String::as_str).collect();
+    let paid = ["SELECT COUNT(*) FROM entitlements WHERE status = 'paid'"];
+    for ms in [5u64, 30, 120] {
+        kill_after(&reconcile, std::time::Duration::from_millis(ms));
+        let n = counts(&db, &paid).await[0];
+        assert!(
+            n == 0 || n as usize == lines.lines().count() - 1,
+            "killed after {ms} ms: all or nothing ({n})"
+        );
+    }
+    let r = run(&reconcile);
+    let n = counts(&db, &paid).await[0] as usize;
+    assert_eq!(n, lines.lines().count() - 1);
+    if r.status.success() {
+        assert!(text(&r.stdout).contains("applied"), "{}", text(&r.stdout));
+    } else {
+        assert!(text(&r.stderr).contains("reconciled before"), "{}", text(&r.stderr));
+    }
+    let shown = step("show", "maker");
+    assert!(shown.contains("reconciling"), "{shown}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -151,7 +151,7 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-fn sqlite_unique_violation(e: &rusqlite::Error) -> bool {
+pub(crate) fn sqlite_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(
         e,
         rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE

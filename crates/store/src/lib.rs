@@ -26,9 +26,8 @@ pub use access::{AgencyRow, AuditFilter, AuditRow, NewAuditEntry, SessionRow, To
 pub use bulk::{BaselineTiming, LoadHousehold};
 pub use dashboard::AreaCounts;
 pub use payments::{
-    AccountRow, ApprovalRefusal, BatchPayment, BatchRow, CycleCounts, CycleEventRow, CycleRow, EntitlementRow,
-    EntitlementState, FundingLineRow, IssueOutcome, ProviderSpec, ReconciliationError, ReconciliationFile,
-    StatusUpdate,
+    AccountRow, Applied, ApprovalRefusal, BatchPayment, BatchRow, CycleCounts, CycleEventRow, CycleRow, EntitlementRow,
+    FundingLineRow, IssueOutcome, ProviderSpec, ReconciliationError, ReconciliationFile, StatusUpdate,
 };
 pub use programmes::{
     Admission, ComplianceRow, DecisionRow, EnrolmentEvent, EnrolmentRow, Moves, NotificationRow, ProgrammeRow, RunRow,

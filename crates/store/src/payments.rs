@@ -155,13 +155,32 @@ pub struct IssueOutcome {
     pub no_account: u64,
 }
 
-/// A status a provider reported, matched to an entitlement.
+/// A status a provider reported for one payment.
 #[derive(Clone, Debug)]
 pub struct StatusUpdate {
+    /// The line of the status file.
+    pub line: i64,
+    pub end_to_end_id: String,
     pub entitlement_id: String,
+    pub attempt: i64,
     pub status: EntitlementStatus,
+    /// What the file says was paid, when it says.
+    pub amount: Option<i64>,
     pub provider_status: String,
     pub provider_reason: Option<String>,
+}
+
+/// What applying a status file did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// Its SHA-256 was applied before: nothing was done again.
+    AlreadyReconciled,
+    /// Every payment it names belongs to another cycle: nothing was applied.
+    OtherCycle,
+    Done {
+        applied: i64,
+        errors: Vec<ReconciliationError>,
+    },
 }
 
 /// A status line that was not applied.
@@ -182,17 +201,6 @@ pub struct ReconciliationFile {
     pub format: String,
     pub file_name: String,
     pub lines: i64,
-}
-
-/// An entitlement's standing, for matching status lines against.
-#[derive(Clone, Debug)]
-pub struct EntitlementState {
-    pub id: String,
-    pub cycle_id: String,
-    pub status: EntitlementStatus,
-    pub attempt: i64,
-    pub amount: i64,
-    pub batch_id: Option<String>,
 }
 
 /// Counts and sums by status, and by provider, area and sex within each.
@@ -340,16 +348,6 @@ fn batch_row(row: &AnyRow) -> Result<BatchRow, StoreError> {
     })
 }
 
-/// The statuses a status file may move an entitlement from, for each it reports.
-fn reported_from(to: EntitlementStatus) -> &'static [EntitlementStatus] {
-    use EntitlementStatus::*;
-    match to {
-        Paid | Failed => &[Issued],
-        Returned => &[Paid],
-        _ => &[],
-    }
-}
-
 impl Store {
     // ---- Financial accounts -------------------------------------------------
 
@@ -475,6 +473,21 @@ impl Store {
             }
         }
         Ok(found)
+    }
+
+    /// The recipients of a programme's active enrolments who have no active
+    /// primary account: those a cycle could not pay.
+    pub async fn recipients_without_account(&self, programme: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT e.recipient_id FROM enrolments e WHERE e.programme_code = $1 \
+             AND e.status IN ('enrolled', 'paused') AND e.recipient_id IS NOT NULL AND NOT EXISTS \
+             (SELECT 1 FROM financial_accounts a WHERE a.person_id = e.recipient_id AND a.is_primary = 1 \
+             AND a.status = 'active') ORDER BY e.recipient_id",
+        )
+        .bind(programme.to_owned())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
     pub async fn person_accounts(&self, person_id: &str) -> Result<Vec<AccountRow>, StoreError> {
@@ -1093,144 +1106,91 @@ impl Store {
         actor: &str,
         at: DateTime<Utc>,
     ) -> Result<IssueOutcome, StoreError> {
-        let mut tx = self.writer.begin().await?;
         let at_text = time_text(at);
-        let lock = if self.backend == Backend::Postgres {
-            " FOR UPDATE"
-        } else {
-            ""
-        };
-        let round: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT COALESCE((SELECT MAX(round) FROM payment_batches WHERE cycle_id = $1), 0) + 1 FROM cycles WHERE id = $1{lock}"
-        )))
+        if self.sqlite_file() {
+            let (cycle_id, providers, actor) = (cycle_id.to_owned(), providers.clone(), actor.to_owned());
+            return self
+                .with_sqlite_writer(move |conn| {
+                    sqlite_issue_round(conn, &cycle_id, retry, &providers, &actor, &at_text)
+                })
+                .await;
+        }
+        let mut tx = self.writer.begin().await?;
+        let round: i64 = sqlx::query_scalar(
+            "SELECT COALESCE((SELECT MAX(round) FROM payment_batches WHERE cycle_id = $1), 0) + 1 FROM cycles \
+             WHERE id = $1 FOR UPDATE",
+        )
         .bind(cycle_id.to_owned())
         .fetch_one(&mut *tx)
         .await?;
-        let statuses = if retry {
-            "'approved', 'failed', 'returned'"
-        } else {
-            "'approved'"
-        };
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT e.id, e.amount, e.attempt, a.id AS account_id, a.kind, a.provider, a.number, a.holder_name, a.token \
-             FROM entitlements e LEFT JOIN financial_accounts a ON a.person_id = e.recipient_id \
-             AND a.is_primary = 1 AND a.status = 'active' \
-             WHERE e.cycle_id = $1 AND e.status IN ({statuses}) ORDER BY e.id"
-        )))
-        .bind(cycle_id.to_owned())
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut outcome = IssueOutcome {
-            round,
-            ..IssueOutcome::default()
-        };
-        struct Open {
-            batch: BatchRow,
-        }
-        let mut open: BTreeMap<String, Open> = BTreeMap::new();
-        let mut updates: Vec<(String, Option<Issued>)> = Vec::with_capacity(rows.len());
-        // The random end of the cycle's id: cycles opened in the same millisecond differ there.
-        let simple = cycle_id.replace('-', "");
-        let short = &simple[simple.len().saturating_sub(12)..];
-        for r in &rows {
-            let id: String = r.try_get("id")?;
-            let provider: Option<String> = r.try_get("provider")?;
-            let Some(spec) = provider.as_ref().and_then(|p| providers.get(p)) else {
-                updates.push((id, None));
-                outcome.no_account += 1;
-                continue;
-            };
-            let provider = provider.unwrap_or_default();
-            let amount: i64 = r.try_get("amount")?;
-            let entry = open.entry(provider.clone()).or_insert_with(|| Open {
-                batch: new_batch(cycle_id, short, &provider, round, 1, spec),
-            });
-            if entry.batch.payments >= i64::from(spec.chunk_size) {
-                let next = entry.batch.chunk + 1;
-                let full = std::mem::replace(
-                    &mut entry.batch,
-                    new_batch(cycle_id, short, &provider, round, next, spec),
-                );
-                outcome.batches.push(full);
-            }
-            entry.batch.payments += 1;
-            entry.batch.amount = entry.batch.amount.saturating_add(amount);
-            let number: String = r.try_get("number")?;
-            let token: String = r.try_get("token")?;
-            let account = if spec.financial_address {
-                himaya_domain::account::financial_address(&token, &provider)
-            } else {
-                number
-            };
-            updates.push((
-                id,
-                Some(Issued {
-                    provider,
-                    account_id: r.try_get("account_id")?,
-                    account,
-                    name: r.try_get("holder_name")?,
-                    batch: entry.batch.id.clone(),
-                }),
-            ));
-            outcome.issued += 1;
-        }
-        outcome.batches.extend(open.into_values().map(|o| o.batch));
-        for b in &outcome.batches {
-            sqlx::query(
-                "INSERT INTO payment_batches (id, cycle_id, provider, round, chunk, message_id, file_name, format, payments, \
-                 amount, sha256, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, $12)",
-            )
-            .bind(b.id.clone())
-            .bind(b.cycle_id.clone())
-            .bind(b.provider.clone())
-            .bind(b.round)
-            .bind(b.chunk)
-            .bind(b.message_id.clone())
-            .bind(b.file_name.clone())
-            .bind(b.format.clone())
-            .bind(b.payments)
-            .bind(b.amount)
-            .bind(at_text.clone())
-            .bind(actor.to_owned())
-            .execute(&mut *tx)
+        let mut batcher = Batcher::new(cycle_id, round, providers);
+        let mut no_account = 0u64;
+        let mut after = String::new();
+        loop {
+            let rows = sqlx::query(AssertSqlSafe(format!(
+                "SELECT e.id, e.amount, a.id AS account_id, a.kind, a.provider, a.number, a.holder_name, a.token \
+                 FROM entitlements e LEFT JOIN financial_accounts a ON a.person_id = e.recipient_id \
+                 AND a.is_primary = 1 AND a.status = 'active' \
+                 WHERE e.cycle_id = $1 AND e.status IN ({}) AND e.id > $2 ORDER BY e.id LIMIT {ISSUE_PAGE}",
+                issuable(retry)
+            )))
+            .bind(cycle_id.to_owned())
+            .bind(after.clone())
+            .fetch_all(&mut *tx)
             .await?;
-        }
-        for chunk in updates.chunks(500) {
-            for (id, to) in chunk {
-                match to {
-                    Some(Issued {
-                        provider,
-                        account_id,
-                        account,
-                        name,
-                        batch,
-                    }) => {
-                        sqlx::query(
-                            "UPDATE entitlements SET status = 'issued', reason = NULL, provider = $1, account_id = $2, \
-                             payee_account = $3, payee_name = $4, batch_id = $5, attempt = attempt + 1, \
-                             provider_status = NULL, provider_reason = NULL, changed_at = $6 WHERE id = $7",
-                        )
-                        .bind(provider.clone())
-                        .bind(account_id.clone())
-                        .bind(account.clone())
-                        .bind(name.clone())
-                        .bind(batch.clone())
-                        .bind(at_text.clone())
-                        .bind(id.clone())
-                        .execute(&mut *tx)
-                        .await?;
+            let Some(last) = rows.last() else { break };
+            after = last.try_get("id")?;
+            for r in &rows {
+                let candidate = Candidate {
+                    id: r.try_get("id")?,
+                    amount: r.try_get("amount")?,
+                    account_id: r.try_get("account_id")?,
+                    provider: r.try_get("provider")?,
+                    number: r.try_get("number")?,
+                    holder_name: r.try_get("holder_name")?,
+                    token: r.try_get("token")?,
+                };
+                match batcher.take(&candidate) {
+                    Some(i) => {
+                        sqlx::query(ISSUE_ONE)
+                            .bind(i.provider)
+                            .bind(i.account_id)
+                            .bind(i.account)
+                            .bind(i.name)
+                            .bind(i.batch)
+                            .bind(at_text.clone())
+                            .bind(candidate.id)
+                            .execute(&mut *tx)
+                            .await?;
                     }
                     None => {
-                        sqlx::query(
-                            "UPDATE entitlements SET status = 'failed', reason = 'no_account', changed_at = $1 WHERE id = $2",
-                        )
-                        .bind(at_text.clone())
-                        .bind(id.clone())
-                        .execute(&mut *tx)
-                        .await?;
+                        no_account += 1;
+                        sqlx::query(NO_ACCOUNT)
+                            .bind(at_text.clone())
+                            .bind(candidate.id)
+                            .execute(&mut *tx)
+                            .await?;
                     }
                 }
             }
+        }
+        let outcome = batcher.finish(no_account);
+        for b in &outcome.batches {
+            sqlx::query(INSERT_BATCH)
+                .bind(b.id.clone())
+                .bind(b.cycle_id.clone())
+                .bind(b.provider.clone())
+                .bind(b.round)
+                .bind(b.chunk)
+                .bind(b.message_id.clone())
+                .bind(b.file_name.clone())
+                .bind(b.format.clone())
+                .bind(b.payments)
+                .bind(b.amount)
+                .bind(at_text.clone())
+                .bind(actor.to_owned())
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(outcome)
@@ -1258,6 +1218,29 @@ impl Store {
 
     /// The payments of a batch in id order, as its file carries them.
     pub async fn batch_payments(&self, batch_id: &str) -> Result<Vec<BatchPayment>, StoreError> {
+        if self.sqlite_file() {
+            let batch_id = batch_id.to_owned();
+            return self
+                .with_reader(move |conn| {
+                    let mut q = conn.prepare(
+                        "SELECT e.id, e.attempt, e.amount, e.payee_name, e.payee_account, COALESCE(a.kind, '') \
+                         FROM entitlements e LEFT JOIN financial_accounts a ON a.id = e.account_id \
+                         WHERE e.batch_id = ?1 ORDER BY e.id",
+                    )?;
+                    let rows = q.query_map([&batch_id], |r| {
+                        Ok(BatchPayment {
+                            entitlement_id: r.get(0)?,
+                            attempt: r.get(1)?,
+                            amount: r.get(2)?,
+                            payee_name: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                            payee_account: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                            account_kind: r.get(5)?,
+                        })
+                    })?;
+                    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                })
+                .await;
+        }
         let rows = sqlx::query(
             "SELECT e.id, e.attempt, e.amount, e.payee_name, e.payee_account, COALESCE(a.kind, '') AS kind \
              FROM entitlements e LEFT JOIN financial_accounts a ON a.id = e.account_id \
@@ -1295,112 +1278,81 @@ impl Store {
         Ok(recorded.unwrap_or_default())
     }
 
-    /// The standing of the given entitlements, for matching status lines.
-    pub async fn entitlement_states(&self, ids: &[String]) -> Result<Vec<EntitlementState>, StoreError> {
-        let mut found = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(2_000) {
-            let mut n = 0;
-            let list: Vec<String> = chunk.iter().map(|_| self.placeholder(&mut n)).collect();
-            let sql = format!(
-                "SELECT id, cycle_id, status, attempt, amount, batch_id FROM entitlements WHERE id IN ({})",
-                list.join(", ")
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
-            for id in chunk {
-                q = q.bind(id.clone());
-            }
-            for r in q.fetch_all(&self.pool).await? {
-                found.push(EntitlementState {
-                    id: r.try_get("id")?,
-                    cycle_id: r.try_get("cycle_id")?,
-                    status: entitlement_status(&r.try_get::<String, _>("status")?)?,
-                    attempt: r.try_get("attempt")?,
-                    amount: r.try_get("amount")?,
-                    batch_id: r.try_get("batch_id")?,
-                });
-            }
-        }
-        Ok(found)
-    }
-
     /// Applies a status file in one transaction: records the file (its
-    /// SHA-256 once only: `Ok(false)` when it was applied before), moves each
-    /// entitlement it names from the status the update expects, and lists
-    /// the lines not applied. An entitlement that moved meanwhile is listed too.
+    /// SHA-256 once only), moves each payment it names from where the
+    /// report expects it (issued to paid or failed, paid to returned) when
+    /// it is of this cycle, this attempt and this amount, and lists every
+    /// line it could not apply with the reason.
     pub async fn apply_reconciliation(
         &self,
         file: &ReconciliationFile,
-        updates: &[StatusUpdate],
-        mut errors: Vec<ReconciliationError>,
+        updates: Vec<StatusUpdate>,
+        errors: Vec<ReconciliationError>,
         actor: &str,
         at: DateTime<Utc>,
-    ) -> Result<Option<(i64, Vec<ReconciliationError>)>, StoreError> {
-        let mut tx = self.writer.begin().await?;
+    ) -> Result<Applied, StoreError> {
         let at_text = time_text(at);
-        let recorded = sqlx::query(
-            "INSERT INTO reconciliation_files (id, cycle_id, sha256, format, file_name, lines, applied, errors, imported_at, \
-             imported_by) VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7, $8)",
-        )
-        .bind(file.id.clone())
-        .bind(file.cycle_id.clone())
-        .bind(file.sha256.clone())
-        .bind(file.format.clone())
-        .bind(file.file_name.clone())
-        .bind(file.lines)
-        .bind(at_text.clone())
-        .bind(actor.to_owned())
-        .execute(&mut *tx)
-        .await;
+        if self.sqlite_file() {
+            let (file, actor) = (file.clone(), actor.to_owned());
+            return self
+                .with_sqlite_writer(move |conn| sqlite_reconcile(conn, &file, &updates, errors, &actor, &at_text))
+                .await;
+        }
+        let mut tx = self.writer.begin().await?;
+        let recorded = sqlx::query(INSERT_FILE)
+            .bind(file.id.clone())
+            .bind(file.cycle_id.clone())
+            .bind(file.sha256.clone())
+            .bind(file.format.clone())
+            .bind(file.file_name.clone())
+            .bind(file.lines)
+            .bind(at_text.clone())
+            .bind(actor.to_owned())
+            .execute(&mut *tx)
+            .await;
         match recorded {
             Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => return Ok(None),
+            Err(e) if is_unique_violation(&e) => return Ok(Applied::AlreadyReconciled),
             Err(e) => return Err(e.into()),
         }
-        let mut applied = 0i64;
-        for u in updates {
-            let from: Vec<String> = reported_from(u.status)
-                .iter()
-                .map(|s| format!("'{}'", s.code()))
-                .collect();
-            if from.is_empty() {
+        let mut outcome = Reconciled::new(errors);
+        for u in &updates {
+            let done = sqlx::query(APPLY_STATUS)
+                .bind(u.status.code())
+                .bind(u.provider_status.clone())
+                .bind(u.provider_reason.clone())
+                .bind(file.id.clone())
+                .bind(at_text.clone())
+                .bind(u.entitlement_id.clone())
+                .bind(file.cycle_id.clone())
+                .bind(u.attempt)
+                .bind(from_status(u.status).code())
+                .bind(u.amount)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 1 {
+                outcome.applied += 1;
                 continue;
             }
-            let done = sqlx::query(AssertSqlSafe(format!(
-                "UPDATE entitlements SET status = $1, provider_status = $2, provider_reason = $3, reconciled_by = $4, \
-                 reason = CASE WHEN $1 = 'failed' THEN 'rejected_by_provider' ELSE reason END, changed_at = $5 \
-                 WHERE id = $6 AND cycle_id = $7 AND status IN ({})",
-                from.join(", ")
-            )))
-            .bind(u.status.code())
-            .bind(u.provider_status.clone())
-            .bind(u.provider_reason.clone())
-            .bind(file.id.clone())
-            .bind(at_text.clone())
-            .bind(u.entitlement_id.clone())
-            .bind(file.cycle_id.clone())
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() == 1 {
-                applied += 1;
-            } else {
-                errors.push(ReconciliationError {
-                    line: 0,
-                    end_to_end_id: Some(u.entitlement_id.clone()),
-                    code: "changed-meanwhile".into(),
-                    detail: format!(
-                        "the payment was no longer where the file found it; {} not applied",
-                        u.status
-                    ),
-                });
-            }
+            let found = sqlx::query("SELECT cycle_id, status, attempt, amount FROM entitlements WHERE id = $1")
+                .bind(u.entitlement_id.clone())
+                .fetch_optional(&mut *tx)
+                .await?;
+            let found = match found {
+                Some(r) => Some((
+                    r.try_get::<String, _>("cycle_id")?,
+                    entitlement_status(&r.try_get::<String, _>("status")?)?,
+                    r.try_get::<i64, _>("attempt")?,
+                    r.try_get::<i64, _>("amount")?,
+                )),
+                None => None,
+            };
+            outcome.refuse(u, &file.cycle_id, found);
         }
-        for (i, e) in errors.iter_mut().enumerate() {
-            if e.line == 0 {
-                // Lines of their own, after the file's, so that the key stays unique.
-                e.line = file.lines + 1 + i as i64;
-            }
+        if outcome.only_other_cycles(updates.len()) {
+            return Ok(Applied::OtherCycle);
         }
-        let rows: Vec<&ReconciliationError> = errors.iter().collect();
+        let rows: Vec<&ReconciliationError> = outcome.errors.iter().collect();
         insert_many(
             &mut tx,
             self.backend,
@@ -1418,13 +1370,36 @@ impl Store {
         )
         .await?;
         sqlx::query("UPDATE reconciliation_files SET applied = $1, errors = $2 WHERE id = $3")
-            .bind(applied)
-            .bind(errors.len() as i64)
+            .bind(outcome.applied)
+            .bind(outcome.errors.len() as i64)
             .bind(file.id.clone())
             .execute(&mut *tx)
             .await?;
+        // The first status file moves the cycle to reconciling, in the same transaction.
+        let moved = sqlx::query(
+            "UPDATE cycles SET status = 'reconciling', version = version + 1, changed_at = $1 WHERE id = $2 AND status = 'issued'",
+        )
+        .bind(at_text.clone())
+        .bind(file.cycle_id.clone())
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() == 1 {
+            insert_event(
+                &mut tx,
+                &file.cycle_id,
+                CycleStatus::Issued,
+                CycleStatus::Reconciling,
+                actor,
+                at,
+                &reconciled_detail(file, outcome.applied, outcome.errors.len()),
+            )
+            .await?;
+        }
         tx.commit().await?;
-        Ok(Some((applied, errors)))
+        Ok(Applied::Done {
+            applied: outcome.applied,
+            errors: outcome.errors,
+        })
     }
 
     pub async fn reconciliation_errors(
@@ -1523,6 +1498,390 @@ impl Store {
             Backend::Postgres => format!("${n}"),
         }
     }
+}
+
+fn reconciled_detail(file: &ReconciliationFile, applied: i64, errors: usize) -> String {
+    serde_json::json!({"file": file.id, "sha256": file.sha256, "lines": file.lines, "applied": applied, "errors": errors})
+        .to_string()
+}
+
+/// Where a reported status moves a payment from.
+fn from_status(to: EntitlementStatus) -> EntitlementStatus {
+    match to {
+        EntitlementStatus::Returned => EntitlementStatus::Paid,
+        _ => EntitlementStatus::Issued,
+    }
+}
+
+const INSERT_FILE: &str = "INSERT INTO reconciliation_files (id, cycle_id, sha256, format, file_name, lines, applied, \
+     errors, imported_at, imported_by) VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7, $8)";
+
+/// One status line applied if the payment is of this cycle and attempt, where
+/// the status expects it, for the amount the file gives (if it gives one).
+const APPLY_STATUS: &str = "UPDATE entitlements SET status = $1, provider_status = $2, provider_reason = $3, \
+     reconciled_by = $4, reason = CASE WHEN $1 = 'failed' THEN 'rejected_by_provider' ELSE reason END, changed_at = $5 \
+     WHERE id = $6 AND cycle_id = $7 AND attempt = $8 AND status = $9 AND ($10 IS NULL OR amount = $10)";
+
+/// The lines of a status file applied and refused so far.
+struct Reconciled {
+    applied: i64,
+    errors: Vec<ReconciliationError>,
+    other_cycle: usize,
+}
+
+impl Reconciled {
+    fn new(errors: Vec<ReconciliationError>) -> Reconciled {
+        Reconciled {
+            applied: 0,
+            errors,
+            other_cycle: 0,
+        }
+    }
+
+    /// Says why a line did not apply, from the payment as it stands.
+    fn refuse(&mut self, u: &StatusUpdate, cycle_id: &str, found: Option<(String, EntitlementStatus, i64, i64)>) {
+        let (code, detail) = match found {
+            None => ("unknown-id", "no payment of this registry has this id".to_owned()),
+            Some((c, _, _, _)) if c != cycle_id => {
+                self.other_cycle += 1;
+                ("wrong-cycle", format!("the payment belongs to cycle {c}"))
+            }
+            Some((_, _, attempt, _)) if attempt != u.attempt => (
+                "stale-attempt",
+                format!(
+                    "reports attempt {} of a payment issued again since (attempt {attempt}); look into it with the provider",
+                    u.attempt
+                ),
+            ),
+            Some((_, _, _, amount)) if u.amount.is_some_and(|a| a != amount) => (
+                "amount-mismatch",
+                format!(
+                    "the file says {}, the payment was {amount} (minor units)",
+                    u.amount.unwrap_or_default()
+                ),
+            ),
+            Some((_, status, _, _)) if status == u.status => ("duplicate", format!("the payment is {status} already")),
+            Some((_, status, _, _)) => (
+                "unexpected-status",
+                format!("the payment is {status}; the file says {}", u.status),
+            ),
+        };
+        self.errors.push(ReconciliationError {
+            line: u.line,
+            end_to_end_id: Some(u.end_to_end_id.clone()),
+            code: code.to_owned(),
+            detail,
+        });
+    }
+
+    fn only_other_cycles(&self, updates: usize) -> bool {
+        updates > 0 && self.applied == 0 && self.other_cycle == updates
+    }
+}
+
+/// [`Store::apply_reconciliation`] on SQLite's own API.
+fn sqlite_reconcile(
+    conn: &mut rusqlite::Connection,
+    file: &ReconciliationFile,
+    updates: &[StatusUpdate],
+    errors: Vec<ReconciliationError>,
+    actor: &str,
+    at: &str,
+) -> Result<Applied, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let recorded = tx.execute(
+        "INSERT INTO reconciliation_files (id, cycle_id, sha256, format, file_name, lines, applied, errors, imported_at, \
+         imported_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, ?7, ?8)",
+        rusqlite::params![file.id, file.cycle_id, file.sha256, file.format, file.file_name, file.lines, at, actor],
+    );
+    match recorded {
+        Ok(_) => {}
+        Err(e) if crate::bulk::sqlite_unique_violation(&e) => return Ok(Applied::AlreadyReconciled),
+        Err(e) => return Err(e.into()),
+    }
+    let mut outcome = Reconciled::new(errors);
+    {
+        let mut apply = tx.prepare(
+            "UPDATE entitlements SET status = ?1, provider_status = ?2, provider_reason = ?3, reconciled_by = ?4, \
+             reason = CASE WHEN ?1 = 'failed' THEN 'rejected_by_provider' ELSE reason END, changed_at = ?5 \
+             WHERE id = ?6 AND cycle_id = ?7 AND attempt = ?8 AND status = ?9 AND (?10 IS NULL OR amount = ?10)",
+        )?;
+        let mut find = tx.prepare("SELECT cycle_id, status, attempt, amount FROM entitlements WHERE id = ?1")?;
+        for u in updates {
+            let done = apply.execute(rusqlite::params![
+                u.status.code(),
+                u.provider_status,
+                u.provider_reason,
+                file.id,
+                at,
+                u.entitlement_id,
+                file.cycle_id,
+                u.attempt,
+                from_status(u.status).code(),
+                u.amount,
+            ])?;
+            if done == 1 {
+                outcome.applied += 1;
+                continue;
+            }
+            let found = {
+                let mut rows = find.query([&u.entitlement_id])?;
+                match rows.next()? {
+                    Some(r) => {
+                        let status: String = r.get(1)?;
+                        Some((r.get(0)?, entitlement_status(&status)?, r.get(2)?, r.get(3)?))
+                    }
+                    None => None,
+                }
+            };
+            outcome.refuse(u, &file.cycle_id, found);
+        }
+        if outcome.only_other_cycles(updates.len()) {
+            return Ok(Applied::OtherCycle);
+        }
+        let mut error = tx.prepare(
+            "INSERT INTO reconciliation_errors (file_id, line, cycle_id, end_to_end_id, code, detail) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for e in &outcome.errors {
+            error.execute(rusqlite::params![
+                file.id,
+                e.line,
+                file.cycle_id,
+                e.end_to_end_id,
+                e.code,
+                e.detail
+            ])?;
+        }
+    }
+    tx.execute(
+        "UPDATE reconciliation_files SET applied = ?1, errors = ?2 WHERE id = ?3",
+        rusqlite::params![outcome.applied, outcome.errors.len() as i64, file.id],
+    )?;
+    // The first status file moves the cycle to reconciling, in the same transaction.
+    let moved = tx.execute(
+        "UPDATE cycles SET status = 'reconciling', version = version + 1, changed_at = ?1 WHERE id = ?2 AND status = 'issued'",
+        rusqlite::params![at, file.cycle_id],
+    )?;
+    if moved == 1 {
+        tx.execute(
+            "INSERT INTO cycle_events (id, cycle_id, from_status, to_status, actor, at, detail) \
+             VALUES (?1, ?2, 'issued', 'reconciling', ?3, ?4, ?5)",
+            rusqlite::params![
+                uuid::Uuid::now_v7().to_string(),
+                file.cycle_id,
+                actor,
+                at,
+                reconciled_detail(file, outcome.applied, outcome.errors.len())
+            ],
+        )?;
+    }
+    tx.commit()?;
+    Ok(Applied::Done {
+        applied: outcome.applied,
+        errors: outcome.errors,
+    })
+}
+
+/// Entitlements issued per page of the issuing transaction.
+const ISSUE_PAGE: u32 = 10_000;
+
+const ISSUE_ONE: &str = "UPDATE entitlements SET status = 'issued', reason = NULL, provider = $1, account_id = $2, \
+     payee_account = $3, payee_name = $4, batch_id = $5, attempt = attempt + 1, provider_status = NULL, \
+     provider_reason = NULL, changed_at = $6 WHERE id = $7";
+const NO_ACCOUNT: &str =
+    "UPDATE entitlements SET status = 'failed', reason = 'no_account', changed_at = $1 WHERE id = $2";
+const INSERT_BATCH: &str = "INSERT INTO payment_batches (id, cycle_id, provider, round, chunk, message_id, file_name, \
+     format, payments, amount, sha256, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, $12)";
+
+fn issuable(retry: bool) -> &'static str {
+    if retry {
+        "'approved', 'failed', 'returned'"
+    } else {
+        "'approved'"
+    }
+}
+
+/// An entitlement to issue, with its recipient's primary account if any.
+struct Candidate {
+    id: String,
+    amount: i64,
+    account_id: Option<String>,
+    provider: Option<String>,
+    number: Option<String>,
+    holder_name: Option<String>,
+    token: Option<String>,
+}
+
+/// Cuts a round's payments into batches per provider, in the order they come.
+struct Batcher<'a> {
+    cycle_id: String,
+    /// The random end of the cycle's id: cycles opened in the same millisecond differ there.
+    short: String,
+    round: i64,
+    providers: &'a BTreeMap<String, ProviderSpec>,
+    open: BTreeMap<String, BatchRow>,
+    outcome: IssueOutcome,
+}
+
+impl<'a> Batcher<'a> {
+    fn new(cycle_id: &str, round: i64, providers: &'a BTreeMap<String, ProviderSpec>) -> Batcher<'a> {
+        let simple = cycle_id.replace('-', "");
+        Batcher {
+            cycle_id: cycle_id.to_owned(),
+            short: simple[simple.len().saturating_sub(12)..].to_owned(),
+            round,
+            providers,
+            open: BTreeMap::new(),
+            outcome: IssueOutcome {
+                round,
+                ..IssueOutcome::default()
+            },
+        }
+    }
+
+    /// Where the payment goes, or `None` when it has no usable account.
+    fn take(&mut self, c: &Candidate) -> Option<Issued> {
+        let (provider, spec) = c
+            .provider
+            .as_ref()
+            .and_then(|p| self.providers.get(p).map(|s| (p.clone(), s)))
+            .filter(|_| c.account_id.is_some())?;
+        let entry = self
+            .open
+            .entry(provider.clone())
+            .or_insert_with(|| new_batch(&self.cycle_id, &self.short, &provider, self.round, 1, spec));
+        if entry.payments >= i64::from(spec.chunk_size) {
+            let next = entry.chunk + 1;
+            let full = std::mem::replace(
+                entry,
+                new_batch(&self.cycle_id, &self.short, &provider, self.round, next, spec),
+            );
+            self.outcome.batches.push(full);
+        }
+        entry.payments += 1;
+        entry.amount = entry.amount.saturating_add(c.amount);
+        let account = if spec.financial_address {
+            himaya_domain::account::financial_address(c.token.as_deref().unwrap_or_default(), &provider)
+        } else {
+            c.number.clone().unwrap_or_default()
+        };
+        self.outcome.issued += 1;
+        Some(Issued {
+            provider,
+            account_id: c.account_id.clone().unwrap_or_default(),
+            account,
+            name: c.holder_name.clone().unwrap_or_default(),
+            batch: entry.id.clone(),
+        })
+    }
+
+    fn finish(mut self, no_account: u64) -> IssueOutcome {
+        self.outcome.no_account = no_account;
+        self.outcome
+            .batches
+            .extend(std::mem::take(&mut self.open).into_values());
+        self.outcome
+    }
+}
+
+/// [`Store::issue_round`] on SQLite's own API: one transaction, a page of
+/// entitlements at a time, each updated by a prepared statement.
+fn sqlite_issue_round(
+    conn: &mut rusqlite::Connection,
+    cycle_id: &str,
+    retry: bool,
+    providers: &BTreeMap<String, ProviderSpec>,
+    actor: &str,
+    at: &str,
+) -> Result<IssueOutcome, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let round: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(round), 0) + 1 FROM payment_batches WHERE cycle_id = ?1",
+        [cycle_id],
+        |r| r.get(0),
+    )?;
+    let mut batcher = Batcher::new(cycle_id, round, providers);
+    let mut no_account = 0u64;
+    {
+        let mut page = tx.prepare(&format!(
+            "SELECT e.id, e.amount, a.id, a.provider, a.number, a.holder_name, a.token \
+             FROM entitlements e LEFT JOIN financial_accounts a ON a.person_id = e.recipient_id \
+             AND a.is_primary = 1 AND a.status = 'active' \
+             WHERE e.cycle_id = ?1 AND e.status IN ({}) AND e.id > ?2 ORDER BY e.id LIMIT {ISSUE_PAGE}",
+            issuable(retry)
+        ))?;
+        let mut issue = tx.prepare(
+            "UPDATE entitlements SET status = 'issued', reason = NULL, provider = ?1, account_id = ?2, \
+             payee_account = ?3, payee_name = ?4, batch_id = ?5, attempt = attempt + 1, provider_status = NULL, \
+             provider_reason = NULL, changed_at = ?6 WHERE id = ?7",
+        )?;
+        let mut fail = tx.prepare(
+            "UPDATE entitlements SET status = 'failed', reason = 'no_account', changed_at = ?1 WHERE id = ?2",
+        )?;
+        let mut after = String::new();
+        loop {
+            let candidates: Vec<Candidate> = page
+                .query_map(rusqlite::params![cycle_id, after], |r| {
+                    Ok(Candidate {
+                        id: r.get(0)?,
+                        amount: r.get(1)?,
+                        account_id: r.get(2)?,
+                        provider: r.get(3)?,
+                        number: r.get(4)?,
+                        holder_name: r.get(5)?,
+                        token: r.get(6)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            let Some(last) = candidates.last() else { break };
+            after = last.id.clone();
+            for c in &candidates {
+                match batcher.take(c) {
+                    Some(i) => {
+                        issue.execute(rusqlite::params![
+                            i.provider,
+                            i.account_id,
+                            i.account,
+                            i.name,
+                            i.batch,
+                            at,
+                            c.id
+                        ])?;
+                    }
+                    None => {
+                        no_account += 1;
+                        fail.execute(rusqlite::params![at, c.id])?;
+                    }
+                }
+            }
+        }
+    }
+    let outcome = batcher.finish(no_account);
+    {
+        let mut insert = tx.prepare(
+            "INSERT INTO payment_batches (id, cycle_id, provider, round, chunk, message_id, file_name, format, payments, \
+             amount, sha256, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11, ?12)",
+        )?;
+        for b in &outcome.batches {
+            insert.execute(rusqlite::params![
+                b.id,
+                b.cycle_id,
+                b.provider,
+                b.round,
+                b.chunk,
+                b.message_id,
+                b.file_name,
+                b.format,
+                b.payments,
+                b.amount,
+                at,
+                actor
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(outcome)
 }
 
 /// What issuing freezes on an entitlement.

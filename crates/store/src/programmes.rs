@@ -106,6 +106,134 @@ pub struct Admission {
     pub exclusive_with: Vec<String>,
 }
 
+impl Admission {
+    /// Whether a quota or a budget limits how many the programme takes in.
+    pub fn is_capped(&self) -> bool {
+        self.quota.is_some() || self.budget.is_some()
+    }
+}
+
+/// A batch of moves along the enrolment lifecycle.
+struct Transition<'a> {
+    programme: &'a str,
+    beneficiaries: &'a [String],
+    from: EnrolmentStatus,
+    to: EnrolmentStatus,
+    reason: Option<&'a str>,
+    actor: &'a str,
+    version: i64,
+    at: &'a str,
+    admission: Option<&'a Admission>,
+    notifications: &'a [NotificationRow],
+}
+
+/// [`Store::transition_enrolments`] on SQLite's own API, with prepared
+/// statements: enrolling a million households is a million of each.
+fn sqlite_transition(conn: &mut rusqlite::Connection, t: &Transition<'_>) -> Result<Moves, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut moves = Moves::default();
+    let mut totals = (0u64, 0i64);
+    if t.admission.is_some_and(Admission::is_capped) {
+        totals = tx.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM enrolments WHERE programme_code = ?1 \
+             AND status IN ('enrolled', 'paused')",
+            [t.programme],
+            |r| Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get(1)?)),
+        )?;
+    }
+    {
+        let mut amount_of = tx.prepare_cached(
+            "SELECT amount FROM enrolments WHERE programme_code = ?1 AND beneficiary_id = ?2 AND status = ?3",
+        )?;
+        let exclusive = t.admission.map(|a| a.exclusive_with.clone()).unwrap_or_default();
+        let mut excluded_by = (!exclusive.is_empty())
+            .then(|| {
+                let list = vec!["?"; exclusive.len()].join(", ");
+                tx.prepare(&format!(
+                    "SELECT programme_code FROM enrolments WHERE beneficiary_id = ? \
+                     AND status IN ('enrolled', 'paused') AND programme_code IN ({list}) LIMIT 1"
+                ))
+            })
+            .transpose()?;
+        let mut update = tx.prepare_cached(
+            "UPDATE enrolments SET status = ?1, reason = ?2, changed_at = ?3 \
+             WHERE programme_code = ?4 AND beneficiary_id = ?5 AND status = ?6",
+        )?;
+        let mut event = tx.prepare_cached(
+            "INSERT INTO enrolment_events (id, programme_code, beneficiary_id, from_status, to_status, reason, actor, at, \
+             programme_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        for b in t.beneficiaries {
+            if let Some(a) = t.admission {
+                let amount: Option<Option<i64>> = amount_of
+                    .query_row(rusqlite::params![t.programme, b, t.from.code()], |r| r.get(0))
+                    .map(Some)
+                    .or_else(|e| match e {
+                        rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                        e => Err(e),
+                    })?;
+                let Some(amount) = amount else { continue };
+                let amount = amount.unwrap_or(0);
+                if a.quota.is_some_and(|q| totals.0 >= q)
+                    || a.budget.is_some_and(|limit| totals.1.saturating_add(amount) > limit)
+                {
+                    moves.full = true;
+                    break;
+                }
+                if let Some(q) = excluded_by.as_mut() {
+                    let params = std::iter::once(b.as_str()).chain(exclusive.iter().map(String::as_str));
+                    if q.exists(rusqlite::params_from_iter(params))? {
+                        moves.excluded.push(b.clone());
+                        continue;
+                    }
+                }
+                totals = (totals.0 + 1, totals.1.saturating_add(amount));
+            }
+            let done = update.execute(rusqlite::params![
+                t.to.code(),
+                t.reason,
+                t.at,
+                t.programme,
+                b,
+                t.from.code()
+            ])?;
+            if done == 0 {
+                continue;
+            }
+            event.execute(rusqlite::params![
+                uuid::Uuid::now_v7().to_string(),
+                t.programme,
+                b,
+                t.from.code(),
+                t.to.code(),
+                t.reason,
+                t.actor,
+                t.at,
+                t.version
+            ])?;
+            moves.moved.push(b.clone());
+        }
+        let moved: std::collections::HashSet<&String> = moves.moved.iter().collect();
+        let mut note = tx.prepare_cached(
+            "INSERT INTO notifications (id, household_id, person_id, phone, language, body, status, queued_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7)",
+        )?;
+        for n in t.notifications.iter().filter(|n| moved.contains(&n.beneficiary_id)) {
+            note.execute(rusqlite::params![
+                uuid::Uuid::now_v7().to_string(),
+                n.household_id.to_string(),
+                n.person_id.map(|p| p.to_string()),
+                n.phone,
+                n.language,
+                n.body,
+                t.at
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(moves)
+}
+
 /// What a batch of moves did.
 #[derive(Clone, Debug, Default)]
 pub struct Moves {
@@ -1024,6 +1152,34 @@ impl Store {
         notifications: &[NotificationRow],
     ) -> Result<Moves, StoreError> {
         let at_text = time_text(at);
+        if self.sqlite_file() {
+            let (programme, beneficiaries, reason, actor) = (
+                programme.to_owned(),
+                beneficiaries.to_vec(),
+                reason.map(str::to_owned),
+                actor.to_owned(),
+            );
+            let (admission, notifications) = (admission.cloned(), notifications.to_vec());
+            return self
+                .with_sqlite_writer(move |conn| {
+                    sqlite_transition(
+                        conn,
+                        &Transition {
+                            programme: &programme,
+                            beneficiaries: &beneficiaries,
+                            from,
+                            to,
+                            reason: reason.as_deref(),
+                            actor: &actor,
+                            version,
+                            at: &at_text,
+                            admission: admission.as_ref(),
+                            notifications: &notifications,
+                        },
+                    )
+                })
+                .await;
+        }
         let mut tx = self.writer.begin().await?;
         let mut moves = Moves::default();
         let mut totals = (0u64, 0i64);
@@ -1043,14 +1199,16 @@ impl Store {
                         .await?;
                 }
             }
-            let row = sqlx::query(
-                "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM enrolments \
-                 WHERE programme_code = $1 AND status IN ('enrolled', 'paused')",
-            )
-            .bind(programme.to_owned())
-            .fetch_one(&mut *tx)
-            .await?;
-            totals = (row.try_get::<i64, _>("n")?.max(0) as u64, row.try_get("total")?);
+            if admission.is_some_and(Admission::is_capped) {
+                let row = sqlx::query(
+                    "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM enrolments \
+                     WHERE programme_code = $1 AND status IN ('enrolled', 'paused')",
+                )
+                .bind(programme.to_owned())
+                .fetch_one(&mut *tx)
+                .await?;
+                totals = (row.try_get::<i64, _>("n")?.max(0) as u64, row.try_get("total")?);
+            }
         }
         for b in beneficiaries {
             if let Some(a) = admission {
@@ -1127,7 +1285,8 @@ impl Store {
             .await?;
             moves.moved.push(b.clone());
         }
-        for note in notifications.iter().filter(|n| moves.moved.contains(&n.beneficiary_id)) {
+        let moved: std::collections::HashSet<&String> = moves.moved.iter().collect();
+        for note in notifications.iter().filter(|n| moved.contains(&n.beneficiary_id)) {
             sqlx::query(
                 "INSERT INTO notifications (id, household_id, person_id, phone, language, body, status, queued_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7)",
