@@ -281,6 +281,7 @@ fn consonants(latin: &str) -> String {
     // "Abd al-Rahman" and "Abdur Rahman": the article's l assimilates, so it never counts.
     if let Some(rest) = out.strip_prefix("bdl")
         && !rest.is_empty()
+        && !rest.starts_with('d')
     {
         return format!("bd{rest}");
     }
