@@ -24,6 +24,8 @@ pub enum KeyPart {
     /// Two words of the full name, in any order.
     WordPair,
     BirthYear,
+    /// A full date of birth (a partial one gives no key).
+    BirthDate,
     Sex,
 }
 
@@ -38,6 +40,7 @@ impl KeyPart {
             KeyPart::Father => "father's name",
             KeyPart::WordPair => "two name words",
             KeyPart::BirthYear => "birth year",
+            KeyPart::BirthDate => "date of birth",
             KeyPart::Sex => "sex",
         }
     }
@@ -52,7 +55,7 @@ impl KeyPart {
             KeyPart::Family => &[Comparison::FamilyName],
             KeyPart::Father => &[Comparison::FatherName],
             KeyPart::WordPair => &[Comparison::FullName],
-            KeyPart::BirthYear => &[Comparison::DateOfBirth],
+            KeyPart::BirthYear | KeyPart::BirthDate => &[Comparison::DateOfBirth],
             KeyPart::Sex => &[Comparison::Sex],
         }
     }
@@ -101,6 +104,7 @@ impl KeyPart {
                 v
             }
             KeyPart::BirthYear => r.birth.map(|d| d.year() as u64).into_iter().collect(),
+            KeyPart::BirthDate => r.birth.as_ref().and_then(crate::record::full).map(|d| hash(&d)).into_iter().collect(),
             KeyPart::Sex => r.sex.map(|s| u64::from(s == Sex::Female)).into_iter().collect(),
         }
     }
@@ -218,6 +222,40 @@ pub fn default_rules(roles: &[Role]) -> Vec<Rule> {
         }
         let parts = optional(vec![KeyPart::WordPair], Role::Sex, KeyPart::Sex);
         rules.push(Rule { parts });
+    }
+    rules
+}
+
+/// The rules EM learns m on: pairs that nearly all are one person, so that
+/// the model is identified (on pairs that merely share a name and a birth
+/// year, EM finds a "match" class that is really "same sex", given names
+/// being gendered). Each leaves out what it fixes: the identifier, the
+/// phone, and names with the full date of birth.
+pub fn training_rules(roles: &[Role]) -> Vec<Rule> {
+    let has = |r| roles.contains(&r);
+    let mut rules = Vec::new();
+    if has(Role::NationalId) {
+        rules.push(Rule {
+            parts: vec![KeyPart::NationalId],
+        });
+    }
+    if has(Role::Phone) {
+        rules.push(Rule { parts: vec![KeyPart::Phone] });
+    }
+    if has(Role::DateOfBirth) {
+        let mut parts = match (has(Role::GivenName), has(Role::FamilyName), has(Role::FullName)) {
+            (true, true, _) => vec![KeyPart::GivenAndFamily],
+            (true, false, _) => vec![KeyPart::Given],
+            (false, _, true) => vec![KeyPart::WordPair],
+            _ => Vec::new(),
+        };
+        if !parts.is_empty() {
+            if has(Role::FatherName) {
+                parts.push(KeyPart::Father);
+            }
+            parts.push(KeyPart::BirthDate);
+            rules.push(Rule { parts });
+        }
     }
     rules
 }

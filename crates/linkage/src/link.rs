@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
-use crate::block::{Blocks, Keys, Rule, default_rules};
+use crate::block::{Blocks, Keys, Rule, default_rules, training_rules};
 use crate::cluster::clusters;
 use crate::compare::{Comparison, MAX_COMPARISONS, NULL, compare};
 use crate::model::{self, Levels, Model, Pattern, Session};
@@ -54,7 +54,7 @@ impl Default for Settings {
             threshold: 0.5,
             max_block: 2_000,
             term_frequency: true,
-            random_pairs: 2_000_000,
+            random_pairs: 1_000_000,
             training_pairs: 1_000_000,
             cluster_density: 0.5,
             seed: 1,
@@ -128,6 +128,7 @@ struct Run<'a> {
     comparisons: Vec<Comparison>,
     rules: Vec<Rule>,
     keys: Keys,
+    training: Vec<Rule>,
     settings: &'a Settings,
 }
 
@@ -159,6 +160,7 @@ impl<'a> Run<'a> {
             comparisons,
             rules,
             keys,
+            training: training_rules(roles),
             settings,
         })
     }
@@ -265,14 +267,13 @@ impl<'a> Run<'a> {
         agreeing / self.total_pairs().max(1.0)
     }
 
-    /// One EM session per blocking rule, on a sample of its pairs, with the
-    /// comparisons the rule fixes left out; the prior from the rules that are
-    /// one comparison's exact agreement.
-    fn estimate_m(&self, u: &[Levels]) -> (Vec<Levels>, f64) {
+    /// EM sessions, one per rule, on a sample of each rule's pairs, with the
+    /// comparisons the rule fixes left out.
+    fn sessions(&self, rules: &[Rule], keys: &Keys, u: &[Levels]) -> Vec<Trained> {
         let n = self.comparisons.len();
-        let mut sessions: Vec<(Session, HashMap<Pattern, u64>, u64, Option<Comparison>)> = Vec::new();
-        for (r, rule) in self.rules.iter().enumerate() {
-            let blocks = Blocks::new(&self.keys, r, self.records.len(), self.settings.max_block, self.right_from);
+        let mut sessions = Vec::new();
+        for (r, rule) in rules.iter().enumerate() {
+            let blocks = Blocks::new(keys, r, self.records.len(), self.settings.max_block, self.right_from);
             let block_pairs = blocks.pairs(self.right_from);
             if block_pairs == 0 {
                 continue;
@@ -287,7 +288,7 @@ impl<'a> Run<'a> {
                 |acc: &mut HashMap<Pattern, u64>, a, b, key| {
                     // Pairs met under several keys of the rule count once; pairs
                     // other rules also find count here too, as the rule's own.
-                    if mix(u64::from(a) << 32 | u64::from(b)) > cut || !self.keys.first_in_rule(a, b, r, key) {
+                    if mix(u64::from(a) << 32 | u64::from(b)) > cut || !keys.first_in_rule(a, b, r, key) {
                         return;
                     }
                     let mut levels = self.levels(a, b);
@@ -301,15 +302,41 @@ impl<'a> Run<'a> {
                 merge_counts,
             );
             let session = model::em(&self.comparisons, u, &patterns, &free, 200);
-            sessions.push((session, patterns, block_pairs, rule.single_exact()));
+            sessions.push(Trained {
+                session,
+                patterns,
+                block_pairs,
+                single: rule.single_exact(),
+            });
         }
-        let plain: Vec<Session> = sessions.iter().map(|s| s.0.clone()).collect();
-        let mut m = model::combine(&self.comparisons, &plain);
-        // A comparison every rule fixes: estimated, biased, on the largest session with everything free.
+        sessions
+    }
+
+    /// m from the training rules' sessions (see [`training_rules`]); a
+    /// comparison none of them is free to estimate from the sessions of the
+    /// blocking rules, and failing those from the largest session with every
+    /// comparison free. The prior from the rules that are one comparison's
+    /// exact agreement: their matches ÷ the share of all matches they find.
+    fn estimate_m(&self, u: &[Levels]) -> (Vec<Levels>, f64) {
+        let n = self.comparisons.len();
+        let training_keys = Keys::new(&self.training, self.records);
+        let mut sessions = self.sessions(&self.training, &training_keys, u);
+        let plain = |s: &[Trained]| s.iter().map(|t| t.session.clone()).collect::<Vec<_>>();
+        let mut m = model::combine(&self.comparisons, &plain(&sessions));
+        if m.iter().any(Option::is_none) {
+            let more = self.sessions(&self.rules, &self.keys, u);
+            for (slot, est) in m.iter_mut().zip(model::combine(&self.comparisons, &plain(&more))) {
+                if slot.is_none() {
+                    *slot = est;
+                }
+            }
+            sessions.extend(more);
+        }
+        // A comparison every rule fixes: estimated, biased, with everything free.
         if m.iter().any(Option::is_none)
-            && let Some((_, patterns, _, _)) = sessions.iter().max_by_key(|s| s.0.pairs)
+            && let Some(t) = sessions.iter().max_by_key(|t| t.session.pairs)
         {
-            let all = model::em(&self.comparisons, u, patterns, &vec![true; n], 200);
+            let all = model::em(&self.comparisons, u, &t.patterns, &vec![true; n], 200);
             for (slot, est) in m.iter_mut().zip(all.m) {
                 if slot.is_none() {
                     *slot = est;
@@ -321,14 +348,13 @@ impl<'a> Run<'a> {
             .zip(u)
             .map(|(m, u)| m.unwrap_or_else(|| u.clone()))
             .collect();
-        // Matches in all = matches among a rule's pairs ÷ the share of matches the rule finds.
         let total = self.total_pairs();
         let mut estimates: Vec<f64> = sessions
             .iter()
-            .filter_map(|(s, _, block_pairs, single)| {
-                let i = self.comparisons.iter().position(|c| Some(*c) == *single)?;
+            .filter_map(|t| {
+                let i = self.comparisons.iter().position(|c| Some(*c) == t.single)?;
                 let found = m[i][0];
-                (found > 1e-3).then(|| s.matches_share * *block_pairs as f64 / found / total)
+                (found > 1e-3).then(|| t.session.matches_share * t.block_pairs as f64 / found / total)
             })
             .collect();
         estimates.sort_by(f64::total_cmp);
@@ -336,18 +362,32 @@ impl<'a> Run<'a> {
             0 => {
                 sessions
                     .iter()
-                    .map(|(s, _, p, _)| s.matches_share * *p as f64)
+                    .map(|t| t.session.matches_share * t.block_pairs as f64)
                     .fold(1.0, f64::max)
                     / total
             }
             k => estimates[k / 2],
         };
+        if std::env::var_os("HIMAYA_LINK_DEBUG").is_some() {
+            for t in &sessions {
+                eprintln!("session pairs {} share {:.4} m {:?}", t.session.pairs, t.session.matches_share, t.session.m);
+            }
+            eprintln!("prior {prior:e} estimates {estimates:?}");
+        }
         (m, prior)
     }
 
     fn run(self) -> Result<Outcome, LinkError> {
+        let debug = std::env::var_os("HIMAYA_LINK_DEBUG").is_some();
+        let started = std::time::Instant::now();
         let u = self.estimate_u();
+        if debug {
+            eprintln!("u {:?}", started.elapsed());
+        }
         let (m, prior) = self.estimate_m(&u);
+        if debug {
+            eprintln!("m {:?}", started.elapsed());
+        }
         let model = Model::new(self.comparisons.clone(), m, u, prior);
         let tf = self.settings.term_frequency.then(|| self.term_frequencies());
         let right_from = self.right_from;
@@ -393,6 +433,9 @@ impl<'a> Run<'a> {
                 oversized_records: blocks.oversized.1,
             });
             pairs.extend(kept);
+        }
+        if debug {
+            eprintln!("scored {:?}", started.elapsed());
         }
         pairs.par_sort_unstable_by_key(|p| (p.left, p.right));
         let offset = right_from.unwrap_or(0);
@@ -447,6 +490,14 @@ impl<'a> Run<'a> {
             per_record,
         }
     }
+}
+
+/// A session with what its prior estimate needs.
+struct Trained {
+    session: Session,
+    patterns: HashMap<Pattern, u64>,
+    block_pairs: u64,
+    single: Option<Comparison>,
 }
 
 fn merge_counts(mut x: HashMap<Pattern, u64>, y: HashMap<Pattern, u64>) -> HashMap<Pattern, u64> {

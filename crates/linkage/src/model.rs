@@ -83,8 +83,17 @@ impl Model {
 
     /// The match weight of a pair with these levels.
     pub fn weight(&self, levels: &[u8; MAX_COMPARISONS]) -> f64 {
+        // Given names are a man's or a woman's: once they agree, that the
+        // sexes agree too is no further evidence (counted twice, it made
+        // pairs that share only their names look a bit surer than they are).
+        let given_agrees = self
+            .comparisons
+            .iter()
+            .position(|c| *c == Comparison::GivenName)
+            .is_some_and(|i| levels[i] <= 2);
         self.prior_weight
             + (0..self.comparisons.len())
+                .filter(|&i| !(given_agrees && self.comparisons[i] == Comparison::Sex && levels[i] == 0))
                 .map(|i| self.level_weight(i, levels[i]))
                 .sum::<f64>()
     }
@@ -255,7 +264,7 @@ mod tests {
         assert!((s.matches_share - share_true).abs() < 0.01, "{}", s.matches_share);
         let m = s.m[1].as_ref().unwrap();
         assert!((m[0] - 0.8).abs() < 0.02, "{m:?}");
-        let model = Model::new(comparisons, s.m.into_iter().map(Option::unwrap).collect(), u, 0.001);
+        let model = Model::new(comparisons.clone(), s.m.into_iter().map(Option::unwrap).collect(), u, 0.001);
         let mut agree = [NULL; MAX_COMPARISONS];
         agree[..3].copy_from_slice(&[0, 0, 0]);
         let mut differ = [NULL; MAX_COMPARISONS];

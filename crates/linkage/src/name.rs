@@ -86,15 +86,19 @@ const SUFFIXES: &[&str] = &["uddin", "uddeen", "aldin", "eddin", "ullah", "ulla"
 /// relation markers such as s/o, with titles removed, abbreviations of
 /// Muhammad expanded, the article dropped and compounds joined.
 pub fn words(raw: &str) -> Vec<String> {
+    let mut marked = raw.to_lowercase();
     // Relation markers written with a slash would otherwise become two words.
-    let lowered = raw.to_lowercase();
-    let mut marked = lowered.replace("s/o", " ").replace("d/o", " ").replace("w/o", " ");
-    for phrase in ["son of", "daughter of", "wife of"] {
-        marked = marked.replace(phrase, " ");
+    if marked.contains('/') || marked.contains(" of") {
+        marked = marked.replace("s/o", " ").replace("d/o", " ").replace("w/o", " ");
+        for phrase in ["son of", "daughter of", "wife of"] {
+            marked = marked.replace(phrase, " ");
+        }
     }
     // Bengali abbreviations end in the visarga or a colon; keep it so that মোঃ stays one word.
-    let marked = marked.replace("মো:", "মোঃ").replace("মোছা:", "মোছাঃ").replace("মোসা:", "মোসাঃ");
-    let key = normalise_name(&marked);
+    if marked.contains(':') {
+        marked = marked.replace("মো:", "মোঃ").replace("মোছা:", "মোছাঃ").replace("মোসা:", "মোসাঃ");
+    }
+    let key = search_key(&marked);
     let mut out: Vec<String> = Vec::new();
     let mut join_next = false;
     for word in key.split(' ').filter(|w| !w.is_empty()) {
@@ -140,6 +144,22 @@ pub fn words(raw: &str) -> Vec<String> {
             "আব্দ" => "আব্দুল".to_owned(),
             _ => last.clone(),
         };
+    }
+    out
+}
+
+/// The registry's search key, without its Unicode normalisation passes
+/// for plain ASCII, which they leave as it is (most Latin names).
+fn search_key(s: &str) -> String {
+    if !s.is_ascii() {
+        return normalise_name(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    for word in s.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.extend(word.chars().map(|c| c.to_ascii_lowercase()));
     }
     out
 }
@@ -405,6 +425,11 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_ascii_shortcut_is_the_search_key(s in "[ -~]{0,30}") {
+            prop_assert_eq!(search_key(&s), normalise_name(&s));
+        }
 
         #[test]
         fn never_panics_and_keys_are_tidy(s in any::<String>()) {
