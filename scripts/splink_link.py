@@ -132,8 +132,8 @@ def main():
         link_type = "dedupe_only"
     else:
         tables = [
-            db.register(read(f"{d}/left.csv"), dataset_display_name="left"),
-            db.register(read(f"{d}/right.csv"), dataset_display_name="right"),
+            db.register(read(f"{d}/left.csv"), dataset_display_name="left_list"),
+            db.register(read(f"{d}/right.csv"), dataset_display_name="right_list"),
         ]
         link_type = "link_only"
     linker = Linker(tables if len(tables) > 1 else tables[0], settings(link_type), log_level=None)

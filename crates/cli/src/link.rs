@@ -523,7 +523,7 @@ pub fn bench(households: u64, splink: Option<&Path>, keep: Option<&Path>) -> Res
         let dir = base.join(country.code());
         std::fs::create_dir_all(&dir)?;
         let written = crate::bench::synthesise(&dir, country, households, 7, 0.05)?;
-        write_people(&dir)?;
+        let cross = write_people(&dir)?;
         let records = written.persons as usize;
 
         let out = dir.join("dedupe");
@@ -561,14 +561,18 @@ pub fn bench(households: u64, splink: Option<&Path>, keep: Option<&Path>) -> Res
         let seconds = started.elapsed();
         let sides = (key_set(&dir.join("left.csv"))?, key_set(&dir.join("right.csv"))?);
         let q = evaluate(&truth, &out.join("pairs.csv"), true_pairs(&truth, Some(&sides)))?;
+        let both_named = cross_script_recall(&truth, &out.join("pairs.csv"), &cross)?;
         crate::bench::row(
             &format!(
-                "link match {}, native script against Latin letters ({} pairs kept; precision {:.4}, recall {:.4}, F1 {:.4})",
+                "link match {}, native script against Latin letters ({} pairs kept; precision {:.4}, recall {:.4}, F1 {:.4}; \
+                 recall {:.4} of the {} pairs with a given name on both sides)",
                 country.code(),
                 summary.outcome.pairs.len(),
                 q.precision,
                 q.recall,
-                q.f1
+                q.f1,
+                both_named,
+                cross.len()
             ),
             summary.records,
             seconds,
@@ -644,8 +648,10 @@ fn bench_args(out: &Path) -> CommonArgs {
 /// people.csv: each person with their household's area (the persons file
 /// has none); left.csv: the first registrations with names in native
 /// script only; right.csv: the second registrations with names in Latin
-/// letters only.
-fn write_people(dir: &Path) -> Result<()> {
+/// letters only. Returns the second registrations that keep a given name
+/// in Latin letters whose first registration has one in native script: the
+/// pairs whose names can only be compared across scripts.
+fn write_people(dir: &Path) -> Result<std::collections::HashSet<String>> {
     let mut areas: HashMap<String, String> = HashMap::new();
     let mut households = csv::Reader::from_path(dir.join("households.csv"))?;
     for row in households.records() {
@@ -670,6 +676,8 @@ fn write_people(dir: &Path) -> Result<()> {
     for w in [&mut people, &mut left, &mut right] {
         w.write_record(&out_head)?;
     }
+    let mut native_given: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut latin_given: Vec<(String, String)> = Vec::new();
     for row in persons.records() {
         let row = row?;
         let mut cells: Vec<&str> = vec![&row[key]];
@@ -685,15 +693,41 @@ fn write_people(dir: &Path) -> Result<()> {
             .map(|(i, c)| if (1..=6).contains(&i) && (i % 2 == 0) != keep_latin { "" } else { *c })
             .collect();
         if original {
+            if !split[1].is_empty() {
+                native_given.insert(row[key].to_owned());
+            }
             left.write_record(&split)?;
         } else {
+            if !split[2].is_empty() {
+                latin_given.push((row[key].to_owned(), truth.get(&row[key]).cloned().unwrap_or_default()));
+            }
             right.write_record(&split)?;
         }
     }
     for w in [&mut people, &mut left, &mut right] {
         w.flush()?;
     }
-    Ok(())
+    Ok(latin_given
+        .into_iter()
+        .filter(|(_, original)| native_given.contains(original))
+        .map(|(k, _)| k)
+        .collect())
+}
+
+/// The share of `among` (right records) whose true match was kept.
+fn cross_script_recall(
+    truth: &HashMap<String, String>,
+    pairs: &Path,
+    among: &std::collections::HashSet<String>,
+) -> Result<f64> {
+    let mut found = std::collections::HashSet::new();
+    for row in csv::Reader::from_path(pairs)?.records() {
+        let row = row?;
+        if among.contains(&row[1]) && truth.get(&row[0]).is_some() && truth.get(&row[0]) == truth.get(&row[1]) {
+            found.insert(row[1].to_owned());
+        }
+    }
+    Ok(found.len() as f64 / among.len().max(1) as f64)
 }
 
 fn read_truth(dir: &Path) -> Result<HashMap<String, String>> {

@@ -173,8 +173,9 @@ impl Rule {
 }
 
 /// The rules for a set of mapped roles: identifiers and phones alone, names
-/// with a birth year, names with the father's name and sex, and the
-/// household's names (family and father) with a birth year and sex.
+/// with a birth year, names with the father's name and sex, the given name
+/// with the full date of birth, and the household's names (family and
+/// father) with a birth year and sex.
 pub fn default_rules(roles: &[Role]) -> Vec<Rule> {
     let has = |r| roles.contains(&r);
     let mut rules = Vec::new();
@@ -206,6 +207,11 @@ pub fn default_rules(roles: &[Role]) -> Vec<Rule> {
         if with_sex.len() > 1 {
             rules.push(Rule { parts: with_sex });
         }
+    }
+    // Records that lack a family name (or have it in another script only) still meet on
+    // the given name and the full date of birth.
+    if has(Role::GivenName) && has(Role::DateOfBirth) {
+        rules.push(rule(&[KeyPart::Given, KeyPart::BirthDate]));
     }
     if has(Role::FamilyName) && has(Role::FatherName) && has(Role::DateOfBirth) {
         rules.push(Rule {
@@ -437,6 +443,7 @@ mod tests {
                 "phone",
                 "given+family name + birth year",
                 "given+family name + father's name + sex",
+                "given name + date of birth",
                 "family name + father's name + birth year + sex"
             ]
         );
