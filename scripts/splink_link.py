@@ -2,7 +2,9 @@
 with a model comparable to Himaya's: the same fields, name levels on both
 scripts' columns, the same date levels, the same kinds of blocking rules
 (without a phonetic key, which Splink does not have for these scripts), u
-from 2 million random pairs, m by EM sessions on three training rules.
+from 2 million random pairs, m by EM sessions on three training rules (the
+identifier, the phone, and the Latin given name with the birth year — in a
+match across scripts, the date of birth instead).
 
     python3 scripts/splink_link.py dedupe DIR   # DIR/people.csv, DIR/truth.csv
     python3 scripts/splink_link.py match DIR    # DIR/left.csv, DIR/right.csv, DIR/truth.csv
@@ -140,11 +142,11 @@ def main():
     # The prior from the identifier, assuming it finds half the duplicates.
     linker.training.estimate_probability_two_random_records_match([block_on("identifier")], recall=0.5)
     linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=1)
-    for rule in [
-        block_on("identifier"),
-        block_on("given_name_latin", "substr(date_of_birth, 1, 4)"),
-        block_on("phone"),
-    ]:
+    # In a match the two lists share no script, so no name can select training pairs.
+    names_or_date = (
+        block_on("given_name_latin", "substr(date_of_birth, 1, 4)") if mode == "dedupe" else block_on("date_of_birth")
+    )
+    for rule in [block_on("identifier"), names_or_date, block_on("phone")]:
         linker.training.estimate_parameters_using_expectation_maximisation(rule)
     predictions = linker.inference.predict(threshold_match_probability=0.5).as_pandas_dataframe()
     seconds = time.time() - started

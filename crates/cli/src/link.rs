@@ -180,7 +180,15 @@ fn layout(path: &Path, flag: &str, header: &csv::ByteRecord, common: &CommonArgs
             )
         })?;
         // A byte order mark before the first column name is not part of it.
-        names.push(if i == 0 { name.trim_start_matches('\u{FEFF}') } else { name }.trim().to_owned());
+        names.push(
+            if i == 0 {
+                name.trim_start_matches('\u{FEFF}')
+            } else {
+                name
+            }
+            .trim()
+            .to_owned(),
+        );
     }
     let position = |column: &str, what: &str| -> Result<usize> {
         names.iter().position(|n| n == column).ok_or_else(|| {
@@ -213,13 +221,18 @@ fn read(path: &Path, flag: &str, common: &CommonArgs, rejects: &mut Rejects) -> 
         .has_headers(false)
         .flexible(true)
         .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
-    let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let name = path
+        .file_name()
+        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
     let mut row = csv::ByteRecord::new();
     if !reader
         .read_byte_record(&mut row)
         .with_context(|| format!("{flag}: cannot read {}", path.display()))?
     {
-        bail!("{flag}: {} is empty: it needs a header row and at least one record", path.display());
+        bail!(
+            "{flag}: {} is empty: it needs a header row and at least one record",
+            path.display()
+        );
     }
     let layout = layout(path, flag, &row, common)?;
     let mut table = Table {
@@ -324,7 +337,11 @@ fn prepare_out(out: &Path, inputs: &[&Path]) -> Result<()> {
             if let (Ok(a), Ok(b)) = (out.join(name).canonicalize(), input.canonicalize())
                 && a == b
             {
-                bail!("--out: {} would overwrite the input {}", out.join(name).display(), input.display());
+                bail!(
+                    "--out: {} would overwrite the input {}",
+                    out.join(name).display(),
+                    input.display()
+                );
             }
         }
     }
@@ -353,7 +370,12 @@ fn write_outcome(out: &Path, outcome: &Outcome, left: &[String], right: Option<&
             format!("{:.6}", p.probability),
             format!("{:.3}", p.weight),
         ];
-        row.extend(comparisons.iter().zip(p.levels).map(|(c, l)| c.level_name(l).to_owned()));
+        row.extend(
+            comparisons
+                .iter()
+                .zip(p.levels)
+                .map(|(c, l)| c.level_name(l).to_owned()),
+        );
         pairs.write_record(&row)?;
     }
     pairs.flush()?;
@@ -382,7 +404,11 @@ fn write_outcome(out: &Path, outcome: &Outcome, left: &[String], right: Option<&
     m.write_record(["prior", "", "", "", &format!("{:.3}", model.prior_weight())])?;
     for (i, c) in comparisons.iter().enumerate() {
         for l in 0..=c.levels().len() {
-            let level = if l == c.levels().len() { himaya_linkage::compare::NULL } else { l as u8 };
+            let level = if l == c.levels().len() {
+                himaya_linkage::compare::NULL
+            } else {
+                l as u8
+            };
             m.write_record([
                 c.code(),
                 c.level_name(level),
@@ -425,7 +451,10 @@ fn print_summary(s: &Summary, out: &Path) {
         } else {
             String::new()
         };
-        println!("  blocking on {}: {} pairs compared, {} kept{oversized}", r.rule, r.compared, r.kept);
+        println!(
+            "  blocking on {}: {} pairs compared, {} kept{oversized}",
+            r.rule, r.compared, r.kept
+        );
     }
     println!("Wrote pairs.csv, clusters.csv and model.csv to {}.", out.display());
 }
@@ -447,10 +476,10 @@ pub fn dedupe(args: &DedupeArgs) -> Result<Summary> {
     let table = read(&args.input, "--input", common, &mut rejects)?;
     rejects.out.flush()?;
     if table.records.is_empty() {
-        bail!("--input: no row of {} could be read; see rejects.csv", args.input.display());
-    }
-    if std::env::var_os("HIMAYA_LINK_DEBUG").is_some() {
-        eprintln!("read {:?}", started.elapsed());
+        bail!(
+            "--input: no row of {} could be read; see rejects.csv",
+            args.input.display()
+        );
     }
     let outcome = himaya_linkage::dedupe(&table.records, &common.roles(), &common.settings())?;
     write_outcome(&common.out, &outcome, &table.ids, None)?;
@@ -582,7 +611,16 @@ pub fn bench(households: u64, splink: Option<&Path>, keep: Option<&Path>) -> Res
 
         if let Some(python) = splink {
             for mode in ["dedupe", "match"] {
-                let q = run_splink(python, mode, &dir)?;
+                let q = match run_splink(python, mode, &dir) {
+                    Ok(q) => q,
+                    Err(e) => {
+                        println!(
+                            "| splink {mode} {} failed: {e:#} | – | – | – | – | – | – |",
+                            country.code()
+                        );
+                        continue;
+                    }
+                };
                 let n = if mode == "dedupe" { records } else { summary.records };
                 println!(
                     "| splink {mode} {} (precision {:.4}, recall {:.4}, F1 {:.4}) | {n} | {:.2} | {:.0} | – | – | – |",
@@ -661,7 +699,11 @@ fn write_people(dir: &Path) -> Result<std::collections::HashSet<String>> {
     let truth = read_truth(dir)?;
     let mut persons = csv::Reader::from_path(dir.join("persons.csv"))?;
     let head: Vec<String> = persons.headers()?.iter().map(str::to_owned).collect();
-    let at = |name: &str| head.iter().position(|h| h == name).context(format!("persons.csv has no {name}"));
+    let at = |name: &str| {
+        head.iter()
+            .position(|h| h == name)
+            .context(format!("persons.csv has no {name}"))
+    };
     let columns: Vec<usize> = BENCH_FIELDS
         .iter()
         .filter(|(c, _)| *c != "area")
@@ -690,7 +732,13 @@ fn write_people(dir: &Path) -> Result<std::collections::HashSet<String>> {
         let split: Vec<&str> = cells
             .iter()
             .enumerate()
-            .map(|(i, c)| if (1..=6).contains(&i) && (i % 2 == 0) != keep_latin { "" } else { *c })
+            .map(|(i, c)| {
+                if (1..=6).contains(&i) && (i % 2 == 0) != keep_latin {
+                    ""
+                } else {
+                    *c
+                }
+            })
             .collect();
         if original {
             if !split[1].is_empty() {
@@ -764,7 +812,13 @@ fn true_pairs(truth: &HashMap<String, String>, sides: Option<&Sides>) -> u64 {
     }
     per_person
         .values()
-        .map(|&(a, b)| if sides.is_none() { a * a.saturating_sub(1) / 2 } else { a * b })
+        .map(|&(a, b)| {
+            if sides.is_none() {
+                a * a.saturating_sub(1) / 2
+            } else {
+                a * b
+            }
+        })
         .sum()
 }
 
@@ -806,7 +860,11 @@ fn run_splink(python: &Path, mode: &str, dir: &Path) -> Result<(Quality, f64)> {
         .output()
         .with_context(|| format!("--splink: cannot run {}", python.display()))?;
     if !out.status.success() {
-        bail!("Splink failed: {}", String::from_utf8_lossy(&out.stderr));
+        let err = String::from_utf8_lossy(&out.stderr);
+        bail!(
+            "{}",
+            err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message")
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().last().context("Splink printed nothing")?;

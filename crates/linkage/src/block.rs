@@ -73,8 +73,8 @@ impl KeyPart {
             v
         };
         match self {
-            KeyPart::NationalId => r.ids.iter().map(|s| hash(s)).collect(),
-            KeyPart::Phone => r.phones.iter().map(|s| hash(s)).collect(),
+            KeyPart::NationalId => r.ids.iter().map(hash).collect(),
+            KeyPart::Phone => r.phones.iter().map(hash).collect(),
             KeyPart::GivenAndFamily => {
                 let (g, f) = (names(&r.given), names(&r.family));
                 let mut v = Vec::new();
@@ -104,7 +104,13 @@ impl KeyPart {
                 v
             }
             KeyPart::BirthYear => r.birth.map(|d| d.year() as u64).into_iter().collect(),
-            KeyPart::BirthDate => r.birth.as_ref().and_then(crate::record::full).map(|d| hash(&d)).into_iter().collect(),
+            KeyPart::BirthDate => r
+                .birth
+                .as_ref()
+                .and_then(crate::record::full)
+                .map(|d| hash(&d))
+                .into_iter()
+                .collect(),
             KeyPart::Sex => r.sex.map(|s| u64::from(s == Sex::Female)).into_iter().collect(),
         }
     }
@@ -133,7 +139,10 @@ impl Rule {
 
     /// The comparisons that agree on every pair the rule makes.
     pub fn uses(&self) -> Vec<Comparison> {
-        self.parts.iter().flat_map(|p| p.comparisons().iter().copied()).collect()
+        self.parts
+            .iter()
+            .flat_map(|p| p.comparisons().iter().copied())
+            .collect()
     }
 
     /// Which comparison, at its exact level, this rule is: the rules that
@@ -246,7 +255,9 @@ pub fn training_rules(roles: &[Role]) -> Vec<Rule> {
         });
     }
     if has(Role::Phone) {
-        rules.push(Rule { parts: vec![KeyPart::Phone] });
+        rules.push(Rule {
+            parts: vec![KeyPart::Phone],
+        });
     }
     if has(Role::DateOfBirth) {
         let mut parts = match (has(Role::GivenName), has(Role::FamilyName), has(Role::FullName)) {
@@ -456,8 +467,16 @@ mod tests {
         let rule = Rule {
             parts: vec![KeyPart::GivenAndFamily, KeyPart::BirthYear],
         };
-        let a = rec(&[(Role::GivenName, "Imran"), (Role::FamilyName, "Khan"), (Role::DateOfBirth, "1980")]);
-        let b = rec(&[(Role::GivenName, "خان"), (Role::FamilyName, "عمران"), (Role::DateOfBirth, "1980-02-03")]);
+        let a = rec(&[
+            (Role::GivenName, "Imran"),
+            (Role::FamilyName, "Khan"),
+            (Role::DateOfBirth, "1980"),
+        ]);
+        let b = rec(&[
+            (Role::GivenName, "خان"),
+            (Role::FamilyName, "عمران"),
+            (Role::DateOfBirth, "1980-02-03"),
+        ]);
         let c = rec(&[(Role::GivenName, "Imran"), (Role::FamilyName, "Khan")]);
         assert!(rule.keys(&a).iter().any(|k| rule.keys(&b).contains(k)));
         assert!(rule.keys(&c).is_empty());

@@ -61,13 +61,12 @@ pub fn clusters(records: usize, pairs: &[(u32, u32, f64)], density: f64) -> Vec<
     }
     // Name each group by its first record.
     let mut first = vec![u32::MAX; records];
-    for r in 0..records {
-        let g = group[r] as usize;
-        if first[g] == u32::MAX {
-            first[g] = r as u32;
+    for (r, &g) in group.iter().enumerate() {
+        if first[g as usize] == u32::MAX {
+            first[g as usize] = r as u32;
         }
     }
-    (0..records).map(|r| first[group[r] as usize]).collect()
+    group.iter().map(|&g| first[g as usize]).collect()
 }
 
 #[cfg(test)]

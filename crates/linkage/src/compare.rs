@@ -160,14 +160,18 @@ fn names_aligned(a: &Record, b: &Record) -> (u8, u8) {
     }
     // Comparing crossed is worth it only when the names could be swapped.
     let meets = |x: &[NameForm], y: &[NameForm]| {
-        x.iter().any(|f| y.iter().any(|g| f.phonetic == g.phonetic || f.key == g.key))
+        x.iter()
+            .any(|f| y.iter().any(|g| f.phonetic == g.phonetic || f.key == g.key))
     };
     if !(meets(&a.given, &b.family) || meets(&a.family, &b.given)) {
         return straight;
     }
     let crossed = (name_level(&a.given, &b.family), name_level(&a.family, &b.given));
     // Only a swap that explains both names better is taken.
-    if crossed.0 != NULL && crossed.1 != NULL && u16::from(crossed.0) + u16::from(crossed.1) < u16::from(straight.0) + u16::from(straight.1) {
+    if crossed.0 != NULL
+        && crossed.1 != NULL
+        && u16::from(crossed.0) + u16::from(crossed.1) < u16::from(straight.0) + u16::from(straight.1)
+    {
         crossed
     } else {
         straight
@@ -212,8 +216,8 @@ fn jaro_winkler_chars(a: &[char], b: &[char]) -> f64 {
     for (i, ca) in a.iter().enumerate() {
         let lo = i.saturating_sub(window);
         let hi = (i + window + 1).min(b.len());
-        for j in lo..hi {
-            if b_matched & (1 << j) == 0 && b[j] == *ca {
+        for (j, cb) in b.iter().enumerate().take(hi).skip(lo) {
+            if b_matched & (1 << j) == 0 && cb == ca {
                 a_matched |= 1 << i;
                 b_matched |= 1 << j;
                 matches += 1;
@@ -275,7 +279,9 @@ fn form_level(x: &NameForm, y: &NameForm) -> u8 {
     if !x.phonetic.is_empty() && x.phonetic == y.phonetic {
         return 2;
     }
-    if key_similarity >= 0.8 || (!x.phonetic.is_empty() && !y.phonetic.is_empty() && jaro_winkler(&x.phonetic, &y.phonetic) >= 0.85) {
+    if key_similarity >= 0.8
+        || (!x.phonetic.is_empty() && !y.phonetic.is_empty() && jaro_winkler(&x.phonetic, &y.phonetic) >= 0.85)
+    {
         return 3;
     }
     4
@@ -293,9 +299,9 @@ fn words_level(a: &Record, b: &Record) -> u8 {
     let matched = small
         .iter()
         .filter(|(k, p)| {
-            large.iter().any(|(k2, p2)| {
-                k == k2 || (p.len() >= 2 && p == p2) || jaro_winkler(k, k2) >= 0.9
-            })
+            large
+                .iter()
+                .any(|(k2, p2)| k == k2 || (!p.is_empty() && p == p2) || jaro_winkler(k, k2) >= 0.9)
         })
         .count();
     let share = matched as f64 / small.len() as f64;
@@ -431,14 +437,20 @@ mod tests {
         assert_eq!(levels(&[(GivenName, "Ali")], &[(GivenName, "Omar")]), ["different"]);
         assert_eq!(levels(&[(GivenName, "Ali")], &[(GivenName, "")]), ["null"]);
         assert_eq!(
-            levels(&[(GivenName, "Khan"), (FamilyName, "Imran")], &[(GivenName, "Imran"), (FamilyName, "Khan")]),
+            levels(
+                &[(GivenName, "Khan"), (FamilyName, "Imran")],
+                &[(GivenName, "Imran"), (FamilyName, "Khan")]
+            ),
             ["exact", "exact"]
         );
         assert_eq!(
             levels(&[(FullName, "Imran Ahmed Khan")], &[(FullName, "Khan Imran Ahmad")]),
             ["same words"]
         );
-        assert_eq!(levels(&[(FullName, "Imran Ahmed Khan")], &[(FullName, "Imran Khan")]), ["most words"]);
+        assert_eq!(
+            levels(&[(FullName, "Imran Ahmed Khan")], &[(FullName, "Imran Khan")]),
+            ["most words"]
+        );
     }
 
     proptest::proptest! {
@@ -459,7 +471,10 @@ mod tests {
         assert_eq!(level(d(1980, 5, 12), PartialDate::YearMonth(1980, 5)), "same month");
         assert_eq!(level(d(1980, 5, 12), PartialDate::Year(1980)), "same year");
         assert_eq!(level(d(1980, 5, 12), d(1980, 5, 13)), "same month, other day");
-        assert_eq!(level(d(1980, 5, 12), PartialDate::YearMonth(1980, 6)), "same year, other month");
+        assert_eq!(
+            level(d(1980, 5, 12), PartialDate::YearMonth(1980, 6)),
+            "same year, other month"
+        );
         assert_eq!(level(PartialDate::Year(1981), PartialDate::Year(1980)), "1 year apart");
         assert_eq!(level(PartialDate::Year(1983), d(1980, 1, 1)), "3 years apart");
         assert_eq!(level(d(1981, 5, 12), d(1980, 5, 12)), "different");
@@ -469,18 +484,45 @@ mod tests {
     #[test]
     fn identifiers_phones_and_areas() {
         use Role::*;
-        assert_eq!(levels(&[(NationalId, "35202-1234567-1")], &[(NationalId, "3520212345671")]), ["exact"]);
-        assert_eq!(levels(&[(NationalId, "3520212345671")], &[(NationalId, "3520212345681")]), ["one digit apart"]);
-        assert_eq!(levels(&[(NationalId, "3520212345671")], &[(NationalId, "3520212345617")]), ["one digit apart"]);
-        assert_eq!(levels(&[(NationalId, "3520212345671")], &[(NationalId, "3520212349999")]), ["different"]);
-        assert_eq!(levels(&[(Phone, "+923001234567")], &[(Phone, "۰۳۰۰ ۱۲۳۴۵۶۷")]), ["exact"]);
-        assert_eq!(levels(&[(Area, "PK-PB-MUL-01")], &[(Area, "PK-PB-MUL-02")]), ["same parent area"]);
-        assert_eq!(levels(&[(Area, "PK-PB-MUL-01")], &[(Area, "pk-pb-mul-01")]), ["same area"]);
-        assert_eq!(levels(&[(Area, "PK-PB-MUL-01")], &[(Area, "PK-SD-HYD-01")]), ["different"]);
+        assert_eq!(
+            levels(&[(NationalId, "35202-1234567-1")], &[(NationalId, "3520212345671")]),
+            ["exact"]
+        );
+        assert_eq!(
+            levels(&[(NationalId, "3520212345671")], &[(NationalId, "3520212345681")]),
+            ["one digit apart"]
+        );
+        assert_eq!(
+            levels(&[(NationalId, "3520212345671")], &[(NationalId, "3520212345617")]),
+            ["one digit apart"]
+        );
+        assert_eq!(
+            levels(&[(NationalId, "3520212345671")], &[(NationalId, "3520212349999")]),
+            ["different"]
+        );
+        assert_eq!(
+            levels(&[(Phone, "+923001234567")], &[(Phone, "۰۳۰۰ ۱۲۳۴۵۶۷")]),
+            ["exact"]
+        );
+        assert_eq!(
+            levels(&[(Area, "PK-PB-MUL-01")], &[(Area, "PK-PB-MUL-02")]),
+            ["same parent area"]
+        );
+        assert_eq!(
+            levels(&[(Area, "PK-PB-MUL-01")], &[(Area, "pk-pb-mul-01")]),
+            ["same area"]
+        );
+        assert_eq!(
+            levels(&[(Area, "PK-PB-MUL-01")], &[(Area, "PK-SD-HYD-01")]),
+            ["different"]
+        );
         assert_eq!(levels(&[(Sex, "female")], &[(Sex, "M")]), ["different"]);
         assert_eq!(levels(&[(Sex, "?")], &[(Sex, "M")]), ["null"]);
         assert_eq!(
-            levels(&[(Address, "12 Railway Road, Multan")], &[(Address, "12 railway road multan")]),
+            levels(
+                &[(Address, "12 Railway Road, Multan")],
+                &[(Address, "12 railway road multan")]
+            ),
             ["same"]
         );
     }

@@ -17,12 +17,15 @@ use crate::record::{Record, Role};
 pub enum LinkError {
     #[error("there are no records to link")]
     NoRecords,
+    #[error("one record has no one to be the same person as: at least two are needed")]
+    OneRecord,
     #[error("one of the two lists has no records")]
     EmptyList,
     #[error("more than {} records: split the input", u32::MAX - 1)]
     TooManyRecords,
     #[error(
-        "no blocking rule can be made from the roles given: map a national_id, a phone, a given_name or family_name, or a full_name"
+        "no blocking rule can be made from the roles given: map a national_id or a phone, a full_name, or a \
+         given_name or family_name with a date_of_birth, a father_name or sex"
     )]
     NoBlockingRule,
     #[error("the threshold must be a probability between 0 and 1, not {0}")]
@@ -106,8 +109,10 @@ impl Outcome {
 
 /// Finds the records of one list that are the same person.
 pub fn dedupe(records: &[Record], roles: &[Role], settings: &Settings) -> Result<Outcome, LinkError> {
-    if records.is_empty() {
-        return Err(LinkError::NoRecords);
+    match records.len() {
+        0 => return Err(LinkError::NoRecords),
+        1 => return Err(LinkError::OneRecord),
+        _ => {}
     }
     Run::new(records, None, roles, settings)?.run()
 }
@@ -141,7 +146,12 @@ fn mix(mut z: u64) -> u64 {
 }
 
 impl<'a> Run<'a> {
-    fn new(records: &'a [Record], right_from: Option<u32>, roles: &[Role], settings: &'a Settings) -> Result<Run<'a>, LinkError> {
+    fn new(
+        records: &'a [Record],
+        right_from: Option<u32>,
+        roles: &[Role],
+        settings: &'a Settings,
+    ) -> Result<Run<'a>, LinkError> {
         if !(0.0..=1.0).contains(&settings.threshold) || settings.threshold.is_nan() {
             return Err(LinkError::Threshold(settings.threshold));
         }
@@ -167,7 +177,12 @@ impl<'a> Run<'a> {
 
     fn levels(&self, a: u32, b: u32) -> [u8; MAX_COMPARISONS] {
         let mut out = [NULL; MAX_COMPARISONS];
-        compare(&self.comparisons, &self.records[a as usize], &self.records[b as usize], &mut out);
+        compare(
+            &self.comparisons,
+            &self.records[a as usize],
+            &self.records[b as usize],
+            &mut out,
+        );
         out
     }
 
@@ -188,7 +203,10 @@ impl<'a> Run<'a> {
             let y = *rng;
             let (a, b) = match self.right_from {
                 None => ((x % n) as u32, (y % n) as u32),
-                Some(from) => ((x % u64::from(from)) as u32, (u64::from(from) + y % (n - u64::from(from))) as u32),
+                Some(from) => (
+                    (x % u64::from(from)) as u32,
+                    (u64::from(from) + y % (n - u64::from(from))) as u32,
+                ),
             };
             if a != b {
                 return (a, b);
@@ -205,7 +223,8 @@ impl<'a> Run<'a> {
             .into_par_iter()
             .map(|chunk| {
                 let mut rng = mix(self.settings.seed ^ (chunk as u64).wrapping_mul(0xA24B_AED4_963E_E407));
-                let mut counts: Vec<Vec<u64>> = self.comparisons.iter().map(|c| vec![0; c.levels().len() + 1]).collect();
+                let mut counts: Vec<Vec<u64>> =
+                    self.comparisons.iter().map(|c| vec![0; c.levels().len() + 1]).collect();
                 for _ in 0..per_chunk {
                     let (a, b) = self.random_pair(&mut rng);
                     model::count_levels(&self.comparisons, &self.levels(a, b), &mut counts);
@@ -223,16 +242,11 @@ impl<'a> Run<'a> {
             .unwrap_or_default();
         let mut u = model::u_from_counts(&self.comparisons, &counts);
         for (i, c) in self.comparisons.iter().enumerate() {
-            let values = |r: &'a Record| -> &'a [Box<str>] {
-                match c {
-                    Comparison::NationalId => &r.ids,
-                    Comparison::Phone => &r.phones,
-                    _ => &[],
-                }
+            let values: ValuesOf = match c {
+                Comparison::NationalId => |r| &r.ids,
+                Comparison::Phone => |r| &r.phones,
+                _ => continue,
             };
-            if !matches!(c, Comparison::NationalId | Comparison::Phone) {
-                continue;
-            }
             let exact = self.exact_share(values);
             let rest: f64 = u[i][1..].iter().sum();
             let scale = (1.0 - exact) / rest.max(1e-12);
@@ -245,7 +259,7 @@ impl<'a> Run<'a> {
     }
 
     /// The share of all pairs that agree exactly on a value.
-    fn exact_share(&self, values: impl Fn(&'a Record) -> &'a [Box<str>]) -> f64 {
+    fn exact_share(&self, values: ValuesOf) -> f64 {
         let mut left: HashMap<&str, u64> = HashMap::new();
         let mut right: HashMap<&str, u64> = HashMap::new();
         for (i, r) in self.records.iter().enumerate() {
@@ -368,26 +382,12 @@ impl<'a> Run<'a> {
             }
             k => estimates[k / 2],
         };
-        if std::env::var_os("HIMAYA_LINK_DEBUG").is_some() {
-            for t in &sessions {
-                eprintln!("session pairs {} share {:.4} m {:?}", t.session.pairs, t.session.matches_share, t.session.m);
-            }
-            eprintln!("prior {prior:e} estimates {estimates:?}");
-        }
         (m, prior)
     }
 
     fn run(self) -> Result<Outcome, LinkError> {
-        let debug = std::env::var_os("HIMAYA_LINK_DEBUG").is_some();
-        let started = std::time::Instant::now();
         let u = self.estimate_u();
-        if debug {
-            eprintln!("u {:?}", started.elapsed());
-        }
         let (m, prior) = self.estimate_m(&u);
-        if debug {
-            eprintln!("m {:?}", started.elapsed());
-        }
         let model = Model::new(self.comparisons.clone(), m, u, prior);
         let tf = self.settings.term_frequency.then(|| self.term_frequencies());
         let right_from = self.right_from;
@@ -434,9 +434,6 @@ impl<'a> Run<'a> {
             });
             pairs.extend(kept);
         }
-        if debug {
-            eprintln!("scored {:?}", started.elapsed());
-        }
         pairs.par_sort_unstable_by_key(|p| (p.left, p.right));
         let offset = right_from.unwrap_or(0);
         let edges: Vec<(u32, u32, f64)> = pairs
@@ -453,7 +450,7 @@ impl<'a> Run<'a> {
     }
 
     fn term_frequencies(&self) -> TermFrequencies {
-        let names: Vec<(usize, fn(&Record) -> &[crate::name::NameForm])> = self
+        let names: Vec<(usize, NamesOf)> = self
             .comparisons
             .iter()
             .enumerate()
@@ -491,6 +488,12 @@ impl<'a> Run<'a> {
         }
     }
 }
+
+/// A record's identifiers or phones.
+type ValuesOf = fn(&Record) -> &[Box<str>];
+
+/// One of a record's name fields.
+type NamesOf = fn(&Record) -> &[crate::name::NameForm];
 
 /// A session with what its prior estimate needs.
 struct Trained {

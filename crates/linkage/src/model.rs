@@ -29,7 +29,11 @@ pub type Levels = Vec<f64>;
 
 /// Index of a level in a [`Levels`] vector.
 fn slot(c: Comparison, level: u8) -> usize {
-    if level == NULL { c.levels().len() } else { level as usize }
+    if level == NULL {
+        c.levels().len()
+    } else {
+        level as usize
+    }
 }
 
 /// A trained model.
@@ -244,7 +248,11 @@ mod tests {
         let comparisons = vec![Comparison::Sex, Comparison::NationalId, Comparison::Postcode];
         // Levels: sex same/different, id exact/one/different, postcode same/different; null last.
         let m_true = [vec![0.95, 0.05, 0.0], vec![0.8, 0.1, 0.1, 0.0], vec![0.9, 0.1, 0.0]];
-        let u = vec![vec![0.5, 0.5, 0.0001], vec![0.001, 0.01, 0.989, 0.0001], vec![0.05, 0.95, 0.0001]];
+        let u = vec![
+            vec![0.5, 0.5, 0.0001],
+            vec![0.001, 0.01, 0.989, 0.0001],
+            vec![0.05, 0.95, 0.0001],
+        ];
         let share_true = 0.2;
         let mut patterns: HashMap<Pattern, u64> = HashMap::new();
         let total: f64 = 200_000.0;
@@ -264,7 +272,12 @@ mod tests {
         assert!((s.matches_share - share_true).abs() < 0.01, "{}", s.matches_share);
         let m = s.m[1].as_ref().unwrap();
         assert!((m[0] - 0.8).abs() < 0.02, "{m:?}");
-        let model = Model::new(comparisons.clone(), s.m.into_iter().map(Option::unwrap).collect(), u, 0.001);
+        let model = Model::new(
+            comparisons.clone(),
+            s.m.into_iter().map(Option::unwrap).collect(),
+            u,
+            0.001,
+        );
         let mut agree = [NULL; MAX_COMPARISONS];
         agree[..3].copy_from_slice(&[0, 0, 0]);
         let mut differ = [NULL; MAX_COMPARISONS];

@@ -53,14 +53,65 @@ pub struct NameForm {
 /// give them their low weight.)
 const TITLES: &[&str] = &[
     // Latin
-    "mr", "mrs", "ms", "miss", "dr", "haji", "hajji", "hajj", "alhaj", "alhajj", "hajja", "late", "mst", "most",
-    "mosammat", "mossammat", "mosammot", "mosamat", "mohtarma", "janab", "smt", "sri", "shri",
+    "mr",
+    "mrs",
+    "ms",
+    "miss",
+    "dr",
+    "haji",
+    "hajji",
+    "hajj",
+    "alhaj",
+    "alhajj",
+    "hajja",
+    "late",
+    "mst",
+    "most",
+    "mosammat",
+    "mossammat",
+    "mosammot",
+    "mosamat",
+    "mohtarma",
+    "janab",
+    "smt",
+    "sri",
+    "shri",
     // Patronymic and relation markers: the father's or husband's name is its own field.
-    "bin", "bint", "binti", "ibn", "ben", "so", "do", "wo",
+    "bin",
+    "bint",
+    "binti",
+    "ibn",
+    "ben",
+    "so",
+    "do",
+    "wo",
     // Arabic script (after folding: ي for ی, ه for ہ and ة)
-    "السيد", "السيده", "الحاج", "الحاجه", "حاجي", "جناب", "محترمه", "مسز", "بن", "بنت", "ابن", "ولد", "زوجه",
+    "السيد",
+    "السيده",
+    "الحاج",
+    "الحاجه",
+    "حاجي",
+    "جناب",
+    "محترمه",
+    "مسز",
+    "بن",
+    "بنت",
+    "ابن",
+    "ولد",
+    "زوجه",
     // Bengali
-    "মোছাঃ", "মোসাঃ", "মোছা", "মোসা", "মোছাম্মৎ", "মোসাম্মৎ", "মোসাম্মত", "মোছাম্মত", "শ্রী", "শ্রীমতী", "জনাব", "বেগম সাহেবা",
+    "মোছাঃ",
+    "মোসাঃ",
+    "মোছা",
+    "মোসা",
+    "মোছাম্মৎ",
+    "মোসাম্মৎ",
+    "মোসাম্মত",
+    "মোছাম্মত",
+    "শ্রী",
+    "শ্রীমতী",
+    "জনাব",
+    "বেগম সাহেবা",
 ];
 
 /// Abbreviations of Muhammad as clerks write them.
@@ -80,7 +131,18 @@ const ABD_FORMS: &[&str] = &[
 
 /// Second halves of compounds written apart or together: Nasir Uddin and
 /// Nasiruddin, Saif Ullah and Saifullah.
-const SUFFIXES: &[&str] = &["uddin", "uddeen", "aldin", "eddin", "ullah", "ulla", "الدين", "الله", "উদ্দিন", "উল্লাহ"];
+const SUFFIXES: &[&str] = &[
+    "uddin",
+    "uddeen",
+    "aldin",
+    "eddin",
+    "ullah",
+    "ulla",
+    "الدين",
+    "الله",
+    "উদ্দিন",
+    "উল্লাহ",
+];
 
 /// The key words of a name as written: the registry's search key, without
 /// relation markers such as s/o, with titles removed, abbreviations of
@@ -96,7 +158,10 @@ pub fn words(raw: &str) -> Vec<String> {
     }
     // Bengali abbreviations end in the visarga or a colon; keep it so that মোঃ stays one word.
     if marked.contains(':') {
-        marked = marked.replace("মো:", "মোঃ").replace("মোছা:", "মোছাঃ").replace("মোসা:", "মোসাঃ");
+        marked = marked
+            .replace("মো:", "মোঃ")
+            .replace("মোছা:", "মোছাঃ")
+            .replace("মোসা:", "মোসাঃ");
     }
     let key = search_key(&marked);
     let mut out: Vec<String> = Vec::new();
@@ -123,7 +188,8 @@ pub fn words(raw: &str) -> Vec<String> {
             join_next = false;
             continue;
         }
-        if ABD_FORMS.contains(&word.as_str()) || word == "عبد" || word == "আব্দুর" || word == "আব্দুল" {
+        if ABD_FORMS.contains(&word.as_str()) || word == "عبد" || word == "আব্দুর" || word == "আব্দুল"
+        {
             // "Abdul Rehman", "Abd al-Rahman", "عبد الرحمن": one name.
             out.push(canonical_abd(&word));
             join_next = true;
@@ -353,7 +419,14 @@ mod tests {
 
     #[test]
     fn compounds_are_one_word() {
-        for v in ["Abdul Rehman", "Abdur Rahman", "Abdelrahman", "Abd al-Rahman", "Abdurrahman", "Abdul-Rahman"] {
+        for v in [
+            "Abdul Rehman",
+            "Abdur Rahman",
+            "Abdelrahman",
+            "Abd al-Rahman",
+            "Abdurrahman",
+            "Abdul-Rahman",
+        ] {
             assert_eq!(phon(v), "bdrhmn", "{v}");
         }
         assert_eq!(phon("عبد الرحمن"), "bdrhmn");
@@ -368,7 +441,17 @@ mod tests {
     #[test]
     fn spellings_and_scripts_share_a_phonetic_key() {
         let groups: &[&[&str]] = &[
-            &["Muhammad", "Mohammad", "Mohammed", "Muhammed", "Mohd", "Md.", "محمد", "মোহাম্মদ", "মোঃ"],
+            &[
+                "Muhammad",
+                "Mohammad",
+                "Mohammed",
+                "Muhammed",
+                "Mohd",
+                "Md.",
+                "محمد",
+                "মোহাম্মদ",
+                "মোঃ",
+            ],
             &["Ahmed", "Ahmad", "أحمد", "احمد", "আহমেদ"],
             &["Hussain", "Husain", "Hussein", "Hossain", "حسين", "حسین", "হোসেন"],
             &["Fatima", "Fatema", "Fatimah", "فاطمة", "فاطمہ", "ফাতেমা"],

@@ -79,9 +79,8 @@ pub enum Sex {
 fn parse_sex(raw: &str) -> Option<Sex> {
     let v = raw.trim().to_lowercase();
     match v.as_str() {
-        "f" | "female" | "woman" | "girl" | "2" | "أنثى" | "انثى" | "عورت" | "خاتون" | "مونث" | "মহিলা" | "নারী" | "স্ত্রী" => {
-            Some(Sex::Female)
-        }
+        "f" | "female" | "woman" | "girl" | "2" | "أنثى" | "انثى" | "عورت" | "خاتون" | "مونث" | "মহিলা" | "নারী"
+        | "স্ত্রী" => Some(Sex::Female),
         "m" | "male" | "man" | "boy" | "1" | "ذكر" | "مرد" | "مذکر" | "পুরুষ" => Some(Sex::Male),
         _ => None,
     }
@@ -251,14 +250,30 @@ mod tests {
     #[test]
     fn dates_in_every_accepted_form() {
         let d = NaiveDate::from_ymd_opt(1980, 5, 12).unwrap();
-        for s in ["1980-05-12", "19800512", "12/05/1980", "12/5/1980", "١٩٨٠-٠٥-١٢", "১৯৮০০৫১২"] {
+        for s in [
+            "1980-05-12",
+            "19800512",
+            "12/05/1980",
+            "12/5/1980",
+            "١٩٨٠-٠٥-١٢",
+            "১৯৮০০৫১২",
+        ] {
             assert_eq!(parse_date(s), Ok(PartialDate::Full(d)), "{s}");
         }
         assert_eq!(parse_date("1980"), Ok(PartialDate::Year(1980)));
         assert_eq!(parse_date("1980-05"), Ok(PartialDate::YearMonth(1980, 5)));
-        assert!(matches!(parse_date("31/02/1980"), Err(ValueError::Date(_, DateError::Impossible))));
-        assert!(matches!(parse_date("05/1980"), Err(ValueError::Date(_, DateError::Format))));
-        assert!(matches!(parse_date("12/05/80"), Err(ValueError::Date(_, DateError::Format))));
+        assert!(matches!(
+            parse_date("31/02/1980"),
+            Err(ValueError::Date(_, DateError::Impossible))
+        ));
+        assert!(matches!(
+            parse_date("05/1980"),
+            Err(ValueError::Date(_, DateError::Format))
+        ));
+        assert!(matches!(
+            parse_date("12/05/80"),
+            Err(ValueError::Date(_, DateError::Format))
+        ));
         assert!(parse_date("yesterday").is_err());
     }
 
@@ -279,7 +294,10 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(r.given.len(), 2);
-        assert_eq!(r.birth, Some(PartialDate::Full(NaiveDate::from_ymd_opt(1990, 3, 4).unwrap())));
+        assert_eq!(
+            r.birth,
+            Some(PartialDate::Full(NaiveDate::from_ymd_opt(1990, 3, 4).unwrap()))
+        );
         assert_eq!(r.sex, Some(Sex::Female));
         assert_eq!(r.ids, vec![Box::from("3520212345671")]);
         assert_eq!(r.phones, vec![Box::from("001234567")]);
