@@ -147,7 +147,12 @@ def main():
         block_on("given_name_latin", "substr(date_of_birth, 1, 4)") if mode == "dedupe" else block_on("date_of_birth")
     )
     for rule in [block_on("identifier"), names_or_date, block_on("phone")]:
-        linker.training.estimate_parameters_using_expectation_maximisation(rule)
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(rule)
+        except ValueError as e:
+            # Splink's EM can drive an m probability to 0, which it then refuses;
+            # the session is skipped, as a user would, and the others stand.
+            print(f"EM session skipped: {e}", file=sys.stderr)
     predictions = linker.inference.predict(threshold_match_probability=0.5).as_pandas_dataframe()
     seconds = time.time() - started
 

@@ -430,8 +430,13 @@ pub struct Summary {
     pub outcome: Outcome,
 }
 
+/// The summary on standard output; the files are written, so a closed
+/// output (a pipe into `head`) is no failure.
 fn print_summary(s: &Summary, out: &Path) {
-    println!(
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    let _ = writeln!(
+        o,
         "Linked {} records ({} rejected, see rejects.csv) in {:.1} s: {} candidate pairs compared, {} kept, \
          {} clusters of two or more records; peak memory {:.0} MiB.",
         s.records,
@@ -451,12 +456,13 @@ fn print_summary(s: &Summary, out: &Path) {
         } else {
             String::new()
         };
-        println!(
+        let _ = writeln!(
+            o,
             "  blocking on {}: {} pairs compared, {} kept{oversized}",
             r.rule, r.compared, r.kept
         );
     }
-    println!("Wrote pairs.csv, clusters.csv and model.csv to {}.", out.display());
+    let _ = writeln!(o, "Wrote pairs.csv, clusters.csv and model.csv to {}.", out.display());
 }
 
 fn multi_clusters(clusters: &[u32]) -> usize {
