@@ -11,7 +11,7 @@ match across scripts, the date of birth instead).
 
 Prints one JSON line: pairs, true pairs, precision, recall, f1, seconds
 (reading the files, training and predicting; not the evaluation).
-Needs `pip install splink` (it brings DuckDB). The benchmark may use Python;
+Needs `pip install splink pandas` (Splink brings DuckDB). The benchmark may use Python;
 the product does not.
 """
 

@@ -48,6 +48,7 @@ pub struct Settings {
     pub training_pairs: usize,
     /// Groups join only if this share of the pairs between them are kept.
     pub cluster_density: f64,
+    /// Seeds the sampling of random pairs: the same input and seed give the same model.
     pub seed: u64,
 }
 
@@ -536,5 +537,168 @@ impl TermFrequencies {
             w += (u_exact / f64::from(f)).log2().clamp(-8.0, 4.0);
         }
         w
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+    use himaya_domain::Country;
+    use himaya_domain::config::Deployment;
+    use himaya_synth::{Generator, SynthPerson};
+
+    /// A synthetic population with 5 % duplicates, as records and their truth.
+    fn population(country: Country, households: u64) -> (Vec<Record>, Vec<String>) {
+        let dir = format!("{}/../../config", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(format!("{dir}/{}.toml", country.code())).unwrap();
+        let deployment = Deployment::from_toml_with_files(&text, |f| {
+            std::fs::read_to_string(format!("{dir}/{f}")).map_err(|e| e.to_string())
+        })
+        .unwrap();
+        let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        let generator = Generator::new(deployment, 3, 0.05, today).unwrap();
+        let people: Vec<SynthPerson> = generator
+            .block(0, households)
+            .households
+            .into_iter()
+            .flat_map(|h| h.members)
+            .collect();
+        let records = people
+            .iter()
+            .map(|p| {
+                let o = |s: &Option<String>| s.as_deref().unwrap_or("").to_owned();
+                let fields = [
+                    (Role::GivenName, o(&p.given_name.0)),
+                    (Role::GivenName, o(&p.given_name.1)),
+                    (Role::FamilyName, o(&p.family_name.0)),
+                    (Role::FamilyName, o(&p.family_name.1)),
+                    (Role::FatherName, o(&p.father_name.0)),
+                    (Role::FatherName, o(&p.father_name.1)),
+                    (Role::Sex, p.sex.to_owned()),
+                    (Role::DateOfBirth, o(&p.date_of_birth)),
+                    (Role::Phone, o(&p.phone)),
+                    (
+                        Role::NationalId,
+                        p.identifier.as_ref().map(|i| i.1.clone()).unwrap_or_default(),
+                    ),
+                ];
+                Record::parse(fields.iter().map(|(r, v)| (*r, v.as_str()))).unwrap()
+            })
+            .collect();
+        (records, people.into_iter().map(|p| p.truth).collect())
+    }
+
+    const ROLES: &[Role] = &[
+        Role::GivenName,
+        Role::FamilyName,
+        Role::FatherName,
+        Role::Sex,
+        Role::DateOfBirth,
+        Role::Phone,
+        Role::NationalId,
+    ];
+
+    /// Fewer random pairs than a real run counts: tests build without optimisation.
+    fn quick() -> Settings {
+        Settings {
+            random_pairs: 100_000,
+            ..Settings::default()
+        }
+    }
+
+    fn quality(pairs: &[Pair], truth_left: &[String], truth_right: &[String], true_pairs: usize) -> (f64, f64) {
+        let right = pairs
+            .iter()
+            .filter(|p| truth_left[p.left as usize] == truth_right[p.right as usize])
+            .count();
+        (right as f64 / pairs.len() as f64, right as f64 / true_pairs as f64)
+    }
+
+    #[test]
+    fn dedupe_finds_duplicates_the_same_way_every_time() {
+        let (records, truth) = population(Country::Jo, 800);
+        let mut per_person: HashMap<&str, usize> = HashMap::new();
+        for t in &truth {
+            *per_person.entry(t).or_default() += 1;
+        }
+        let true_pairs: usize = per_person.values().map(|n| n * (n - 1) / 2).sum();
+        let settings = quick();
+        let first = dedupe(&records, ROLES, &settings).unwrap();
+        let (precision, recall) = quality(&first.pairs, &truth, &truth, true_pairs);
+        assert!(
+            precision >= 0.9 && recall >= 0.9,
+            "precision {precision}, recall {recall}"
+        );
+        assert!(first.pairs.iter().all(|p| p.left < p.right && p.probability >= 0.5));
+        // Every kept pair was compared once: no pair twice.
+        let mut seen: Vec<(u32, u32)> = first.pairs.iter().map(|p| (p.left, p.right)).collect();
+        seen.dedup();
+        assert_eq!(seen.len(), first.pairs.len());
+        let again = dedupe(&records, ROLES, &settings).unwrap();
+        assert_eq!(first.pairs, again.pairs);
+        assert_eq!(first.clusters, again.clusters);
+        assert_eq!(first.clusters.len(), records.len());
+    }
+
+    #[test]
+    fn two_lists_are_matched_across_them_only() {
+        let (records, truth) = population(Country::Pk, 800);
+        // Left: first registrations; right: the second ones.
+        let mut seen = std::collections::HashSet::new();
+        let own: Vec<bool> = truth.iter().map(|t| seen.insert(t.clone())).collect();
+        let (mut left, mut right) = (Vec::new(), Vec::new());
+        let (mut truth_left, mut truth_right) = (Vec::new(), Vec::new());
+        for ((r, t), first) in records.into_iter().zip(truth).zip(own) {
+            if first {
+                left.push(r);
+                truth_left.push(t);
+            } else {
+                right.push(r);
+                truth_right.push(t);
+            }
+        }
+        let right_from = left.len();
+        let true_pairs = truth_right.len();
+        left.extend(right);
+        let outcome = link(&left, right_from, ROLES, &quick()).unwrap();
+        let (precision, recall) = quality(&outcome.pairs, &truth_left, &truth_right, true_pairs);
+        assert!(
+            precision >= 0.9 && recall >= 0.85,
+            "precision {precision}, recall {recall}"
+        );
+        assert!(
+            outcome
+                .pairs
+                .iter()
+                .all(|p| (p.left as usize) < right_from && (p.right as usize) < true_pairs)
+        );
+        assert_eq!(
+            link(&left, 0, ROLES, &Settings::default()).unwrap_err(),
+            LinkError::EmptyList
+        );
+    }
+
+    #[test]
+    fn runs_that_cannot_start_say_why() {
+        let one = Record::parse([(Role::NationalId, "1")]).unwrap();
+        assert_eq!(
+            dedupe(&[], ROLES, &Settings::default()).unwrap_err(),
+            LinkError::NoRecords
+        );
+        assert_eq!(
+            dedupe(std::slice::from_ref(&one), ROLES, &Settings::default()).unwrap_err(),
+            LinkError::OneRecord
+        );
+        let two = [one.clone(), one];
+        assert_eq!(
+            dedupe(&two, &[Role::Sex], &Settings::default()).unwrap_err(),
+            LinkError::NoBlockingRule
+        );
+        let bad = Settings {
+            threshold: 1.5,
+            ..Settings::default()
+        };
+        assert_eq!(dedupe(&two, ROLES, &bad).unwrap_err(), LinkError::Threshold(1.5));
     }
 }

@@ -173,7 +173,9 @@ pub fn em(
     let mut m: Vec<Levels> = comparisons.iter().zip(u).map(|(c, u)| initial_m(*c, u)).collect();
     let mut share: f64 = 0.3;
     let total: u64 = patterns.values().sum();
-    let rows: Vec<(Pattern, f64)> = patterns.iter().map(|(p, c)| (*p, *c as f64)).collect();
+    // In pattern order, so that sums, and so the model, are the same on every run.
+    let mut rows: Vec<(Pattern, f64)> = patterns.iter().map(|(p, c)| (*p, *c as f64)).collect();
+    rows.sort_by_key(|r| r.0);
     for _ in 0..iterations {
         let mut m_acc: Vec<Levels> = comparisons.iter().map(|c| vec![0.0; c.levels().len() + 1]).collect();
         let mut matched = 0.0;
