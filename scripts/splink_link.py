@@ -1,5 +1,6 @@
 """Splink (DuckDB backend) on the files `himaya bench --workloads link` writes,
-with a model comparable to Himaya's: the same fields, name levels on both
+with a model comparable to Himaya's: the same fields but the household's
+address (see below), name levels on both
 scripts' columns, the same date levels, the same kinds of blocking rules
 (without a phonetic key, which Splink does not have for these scripts), u
 from 2 million random pairs, m by EM sessions on three training rules (the
@@ -114,6 +115,8 @@ def settings(link_type):
             cl.DamerauLevenshteinAtThresholds("identifier", [1]),
             cl.DamerauLevenshteinAtThresholds("phone", [1]),
             AREA,
+            # No address: with an exact-address comparison, Splink's EM learnt
+            # models that kept 40,481 pairs at precision 0.09 (Bangladesh).
         ],
         blocking_rules_to_generate_predictions=rules,
         retain_intermediate_calculation_columns=False,

@@ -676,6 +676,7 @@ const BENCH_FIELDS: &[(&str, Role)] = &[
     ("phone", Role::Phone),
     ("identifier", Role::NationalId),
     ("area", Role::Area),
+    ("address", Role::Address),
 ];
 
 fn bench_args(out: &Path) -> CommonArgs {
@@ -689,18 +690,19 @@ fn bench_args(out: &Path) -> CommonArgs {
     }
 }
 
-/// people.csv: each person with their household's area (the persons file
-/// has none); left.csv: the first registrations with names in native
+/// people.csv: each person with their household's area and address (the
+/// persons file has neither); left.csv: the first registrations with names in native
 /// script only; right.csv: the second registrations with names in Latin
 /// letters only. Returns the second registrations that keep a given name
 /// in Latin letters whose first registration has one in native script: the
 /// pairs whose names can only be compared across scripts.
 fn write_people(dir: &Path) -> Result<std::collections::HashSet<String>> {
-    let mut areas: HashMap<String, String> = HashMap::new();
+    // Each household's area and address, the household context of its people.
+    let mut homes: HashMap<String, (String, String)> = HashMap::new();
     let mut households = csv::Reader::from_path(dir.join("households.csv"))?;
     for row in households.records() {
         let row = row?;
-        areas.insert(row[0].to_owned(), row[1].to_owned());
+        homes.insert(row[0].to_owned(), (row[1].to_owned(), row[2].to_owned()));
     }
     let truth = read_truth(dir)?;
     let mut persons = csv::Reader::from_path(dir.join("persons.csv"))?;
@@ -712,7 +714,7 @@ fn write_people(dir: &Path) -> Result<std::collections::HashSet<String>> {
     };
     let columns: Vec<usize> = BENCH_FIELDS
         .iter()
-        .filter(|(c, _)| *c != "area")
+        .filter(|(c, _)| !matches!(*c, "area" | "address"))
         .map(|(c, _)| at(c))
         .collect::<Result<_>>()?;
     let (key, household) = (at("person_key")?, at("household_key")?);
@@ -730,7 +732,9 @@ fn write_people(dir: &Path) -> Result<std::collections::HashSet<String>> {
         let row = row?;
         let mut cells: Vec<&str> = vec![&row[key]];
         cells.extend(columns.iter().map(|&i| &row[i]));
-        cells.push(areas.get(&row[household]).map_or("", String::as_str));
+        let home = homes.get(&row[household]);
+        cells.push(home.map_or("", |h| h.0.as_str()));
+        cells.push(home.map_or("", |h| h.1.as_str()));
         people.write_record(&cells)?;
         // Names are the first six mapped columns, native and Latin in turn.
         let original = truth.get(&row[key]).is_some_and(|t| t == &row[key]);
