@@ -516,6 +516,14 @@ mod tests {
             levels(&[(Area, "PK-PB-MUL-01")], &[(Area, "PK-SD-HYD-01")]),
             ["different"]
         );
+        assert_eq!(levels(&[(Postcode, "54000")], &[(Postcode, "54 000")]), ["same"]);
+        assert_eq!(levels(&[(Postcode, "54000")], &[(Postcode, "54001")]), ["different"]);
+        assert_eq!(levels(&[(Locality, "Chak 12")], &[(Locality, "chak-12")]), ["same"]);
+        assert_eq!(
+            levels(&[(Locality, "Shujabad")], &[(Locality, "Shujaabad")]),
+            ["similar"]
+        );
+        assert_eq!(levels(&[(Locality, "Multan")], &[(Locality, "Lahore")]), ["different"]);
         assert_eq!(levels(&[(Sex, "female")], &[(Sex, "M")]), ["different"]);
         assert_eq!(levels(&[(Sex, "?")], &[(Sex, "M")]), ["null"]);
         assert_eq!(
