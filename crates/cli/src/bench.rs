@@ -43,6 +43,12 @@ pub struct BenchArgs {
     /// measure the programme's decisions against true welfare.
     #[arg(long, requires = "registry")]
     pub truth: Option<std::path::PathBuf>,
+    /// For the link workload: a Python with Splink installed, to run Splink on the same files.
+    #[arg(long)]
+    pub splink: Option<std::path::PathBuf>,
+    /// For the link workload: keep the files in this directory.
+    #[arg(long)]
+    pub keep: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -60,6 +66,10 @@ pub enum Workload {
     /// households (or the one `--registry` names): compute, approve, issue
     /// its pain.001, reconcile a pain.002 with a line per payment.
     Payments,
+    /// Record linkage in all four countries: `--households` households with
+    /// 5 % duplicates deduplicated, and matched across scripts; precision,
+    /// recall and F1 against the truth (with `--splink`, Splink's too).
+    Link,
 }
 
 /// Peak resident memory of this process, in MiB (Linux; 0 elsewhere).
@@ -82,7 +92,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-pub(crate) fn row(workload: &str, records: usize, elapsed: Duration, latencies: Option<&mut Vec<Duration>>) {
+pub fn row(workload: &str, records: usize, elapsed: Duration, latencies: Option<&mut Vec<Duration>>) {
     let secs = elapsed.as_secs_f64();
     let (p50, p99) = match latencies {
         Some(l) => {
@@ -140,10 +150,41 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
         }
     }
+    if args.workloads.contains(&Workload::Link) {
+        crate::link::bench(args.households as u64, args.splink.as_deref(), args.keep.as_deref())?;
+    }
     if args.database_url.is_none() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
     }
     Ok(())
+}
+
+/// Writes a synthetic population of the country's example deployment to
+/// `dir`: households.csv, persons.csv, truth.csv and household_truth.csv.
+pub fn synthesise(
+    dir: &std::path::Path,
+    country: Country,
+    households: u64,
+    seed: u64,
+    duplicates: f64,
+) -> Result<himaya_synth::Summary> {
+    let deployment = himaya_app::demo::deployment(country)?;
+    let generator = himaya_synth::Generator::new(deployment, seed, duplicates, chrono::Utc::now().date_naive())?;
+    let file = |name: &str| -> Result<std::io::BufWriter<std::fs::File>> {
+        Ok(std::io::BufWriter::new(std::fs::File::create(dir.join(name))?))
+    };
+    let mut outputs = himaya_synth::write::Outputs {
+        households: file("households.csv")?,
+        persons: file("persons.csv")?,
+        truth: file("truth.csv")?,
+        household_truth: file("household_truth.csv")?,
+    };
+    Ok(himaya_synth::write_population(
+        &generator,
+        households,
+        himaya_synth::Format::Csv,
+        &mut outputs,
+    )?)
 }
 
 /// The top-level areas, so a district officer's scope covers every generated household.
@@ -384,21 +425,8 @@ async fn import_workloads(args: &BenchArgs, url: &str) -> Result<()> {
     let import_dir = std::env::temp_dir().join(format!("himaya-bench-import-{}", std::process::id()));
     std::fs::create_dir_all(&import_dir)?;
     let synth_households = (args.households as u64 / 5).max(1_000);
-    let deployment = himaya_app::demo::deployment(args.country)?;
-    let generator = himaya_synth::Generator::new(deployment, 7, 0.05, chrono::Utc::now().date_naive())?;
-    let file = |name: &str| -> Result<std::io::BufWriter<std::fs::File>> {
-        Ok(std::io::BufWriter::new(std::fs::File::create(import_dir.join(name))?))
-    };
-    let mut outputs = himaya_synth::write::Outputs {
-        households: file("households.csv")?,
-        persons: file("persons.csv")?,
-        truth: file("truth.csv")?,
-        household_truth: file("household_truth.csv")?,
-    };
     let started = Instant::now();
-    let written =
-        himaya_synth::write_population(&generator, synth_households, himaya_synth::Format::Csv, &mut outputs)?;
-    drop(outputs);
+    let written = synthesise(&import_dir, args.country, synth_households, 7, 0.05)?;
     row(
         &format!("synthesise people ({} households, 5 % duplicates)", written.households),
         written.persons as usize,
@@ -502,24 +530,7 @@ async fn registry_to_run_on(
         None => {
             // A registry of `--households` households, imported from a synthetic population.
             std::fs::create_dir_all(&dir)?;
-            let deployment = himaya_app::demo::deployment(args.country)?;
-            let generator = himaya_synth::Generator::new(deployment, 11, 0.0, chrono::Utc::now().date_naive())?;
-            let file = |name: &str| -> Result<std::io::BufWriter<std::fs::File>> {
-                Ok(std::io::BufWriter::new(std::fs::File::create(dir.join(name))?))
-            };
-            let mut outputs = himaya_synth::write::Outputs {
-                households: file("households.csv")?,
-                persons: file("persons.csv")?,
-                truth: file("truth.csv")?,
-                household_truth: file("household_truth.csv")?,
-            };
-            himaya_synth::write_population(
-                &generator,
-                args.households as u64,
-                himaya_synth::Format::Csv,
-                &mut outputs,
-            )?;
-            drop(outputs);
+            synthesise(&dir, args.country, args.households as u64, 11, 0.0)?;
             let url = format!("sqlite://{}", dir.join("registry.db").display());
             let started = Instant::now();
             crate::import::import(crate::import::ImportArgs::of_files(

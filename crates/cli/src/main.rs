@@ -7,6 +7,7 @@ mod compliance;
 mod cycle;
 mod export;
 mod import;
+mod link;
 mod pmt;
 mod synth;
 mod target;
@@ -84,6 +85,9 @@ enum Command {
     Export(export::ExportArgs),
     /// Write a synthetic population (households, persons, and the truth about its duplicates).
     Synth(synth::SynthArgs),
+    /// Record linkage on CSV files: dedupe one list, or match two.
+    #[command(subcommand)]
+    Link(link::LinkCommand),
     /// Proxy means test models: fit one on a synthetic survey, evaluate one.
     #[command(subcommand)]
     Pmt(pmt::PmtCommand),
@@ -422,6 +426,7 @@ async fn main() -> Result<()> {
             bench::run(args).await
         }
         Command::Synth(args) => synth::run(args),
+        Command::Link(command) => link::run(command),
         Command::Pmt(command) => pmt::run(command).await,
         Command::Programme(command) => target::programme(command).await,
         Command::Target(command) => target::target(command).await,

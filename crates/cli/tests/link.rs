@@ -1,0 +1,340 @@
+//! The real `himaya link` on CSV files: a synthetic population with known
+//! duplicates, two lists in two scripts, and every kind of bad input.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_himaya");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("run himaya")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("himaya-link-{}-{name}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const FIELDS: &[&str] = &[
+    "given_name=given_name",
+    "given_name_latin=given_name",
+    "family_name=family_name",
+    "family_name_latin=family_name",
+    "father_name=father_name",
+    "father_name_latin=father_name",
+    "sex=sex",
+    "date_of_birth=date_of_birth",
+    "phone=phone",
+    "identifier=national_id",
+];
+
+fn with_fields(mut args: Vec<&str>) -> Vec<&str> {
+    for f in FIELDS {
+        args.extend(["--field", f]);
+    }
+    args
+}
+
+fn csv_rows(path: &Path) -> Vec<HashMap<String, String>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let head: Vec<String> = r.headers().unwrap().iter().map(str::to_owned).collect();
+    r.records()
+        .map(|row| {
+            head.iter()
+                .cloned()
+                .zip(row.unwrap().iter().map(str::to_owned))
+                .collect()
+        })
+        .collect()
+}
+
+fn truth(dir: &Path) -> HashMap<String, String> {
+    csv_rows(&dir.join("truth.csv"))
+        .into_iter()
+        .map(|r| (r["person_key"].clone(), r["person_id"].clone()))
+        .collect()
+}
+
+#[test]
+fn dedupe_finds_the_synthetic_duplicates_and_writes_every_file() {
+    let dir = temp("dedupe");
+    let data = dir.join("data");
+    let out = run(&[
+        "synth",
+        "--country",
+        "pk",
+        "--households",
+        "3000",
+        "--seed",
+        "3",
+        "--duplicates",
+        "0.05",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let result = dir.join("out");
+    let input = data.join("persons.csv");
+    let args = with_fields(vec![
+        "link",
+        "dedupe",
+        "--input",
+        input.to_str().unwrap(),
+        "--id-column",
+        "person_key",
+        "--out",
+        result.to_str().unwrap(),
+    ]);
+    let out = run(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("0 rejected"), "{}", text(&out.stdout));
+
+    let truth = truth(&data);
+    let pairs = csv_rows(&result.join("pairs.csv"));
+    let mut groups: HashMap<&str, usize> = HashMap::new();
+    for v in truth.values() {
+        *groups.entry(v).or_default() += 1;
+    }
+    let true_pairs: usize = groups.values().map(|n| n * (n - 1) / 2).sum();
+    let found = pairs
+        .iter()
+        .filter(|p| truth[&p["left_id"]] == truth[&p["right_id"]])
+        .count();
+    let precision = found as f64 / pairs.len() as f64;
+    let recall = found as f64 / true_pairs as f64;
+    // The benchmark measures the figures; here they must be those of a working linker.
+    assert!(
+        precision >= 0.9 && recall >= 0.9,
+        "precision {precision}, recall {recall}"
+    );
+    for p in &pairs {
+        let prob: f64 = p["match_probability"].parse().unwrap();
+        assert!((0.5..=1.0).contains(&prob));
+        assert!(["exact", "typo", "phonetic", "similar", "different", "null"].contains(&p["given_name"].as_str()));
+    }
+    // Every record is in clusters.csv exactly once, and a kept true pair shares a cluster.
+    let clusters = csv_rows(&result.join("clusters.csv"));
+    assert_eq!(clusters.len(), truth.len());
+    let cluster: HashMap<&str, &str> = clusters
+        .iter()
+        .map(|r| (r["record_id"].as_str(), r["cluster_id"].as_str()))
+        .collect();
+    assert_eq!(cluster.len(), truth.len());
+    let same = pairs
+        .iter()
+        .filter(|p| cluster[p["left_id"].as_str()] == cluster[p["right_id"].as_str()])
+        .count();
+    assert!(same as f64 >= 0.95 * pairs.len() as f64);
+    let model = std::fs::read_to_string(result.join("model.csv")).unwrap();
+    assert!(model.contains("national_id,exact,"), "{model}");
+    assert_eq!(
+        std::fs::read_to_string(result.join("rejects.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An agency's list in Latin letters against a registry's in Urdu script.
+#[test]
+fn match_links_two_lists_written_in_two_scripts() {
+    let dir = temp("match");
+    let left = dir.join("left.csv");
+    let right = dir.join("right.csv");
+    std::fs::write(
+        &left,
+        "id,name,father,dob,sex\n\
+         L1,شازیہ بی بی,محمد اسلم,1990-03-14,F\n\
+         L2,عمران خان,عبدالرحمن,1985,M\n\
+         L3,فاطمہ,علی,2001-07-01,F\n\
+         L4,زینب,حسین,1978-11-30,F\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &right,
+        "id,name,father,dob,sex\n\
+         R1,Shazia Bibi,Muhammad Aslam,14/03/1990,female\n\
+         R2,Khan Imran,Abdul Rehman,19850612,male\n\
+         R3,Ayesha,Umar,1960,F\n\
+         R4,Zainab,Hussain,1978-11-30,F\n\
+         R5,Fatima,Ali,2001-01-07,F\n",
+    )
+    .unwrap();
+    let out_dir = dir.join("out");
+    let out = run(&[
+        "link",
+        "match",
+        "--left",
+        left.to_str().unwrap(),
+        "--right",
+        right.to_str().unwrap(),
+        "--id-column",
+        "id",
+        "--field",
+        "name=full_name",
+        "--field",
+        "father=father_name",
+        "--field",
+        "dob=date_of_birth",
+        "--field",
+        "sex=sex",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let pairs: HashSet<(String, String)> = csv_rows(&out_dir.join("pairs.csv"))
+        .into_iter()
+        .map(|r| (r["left_id"].clone(), r["right_id"].clone()))
+        .collect();
+    for expected in [("L1", "R1"), ("L2", "R2"), ("L3", "R5"), ("L4", "R4")] {
+        assert!(
+            pairs.contains(&(expected.0.to_owned(), expected.1.to_owned())),
+            "{expected:?} not in {pairs:?}"
+        );
+    }
+    assert!(!pairs.iter().any(|(_, r)| r == "R3"), "{pairs:?}");
+    let clusters = csv_rows(&out_dir.join("clusters.csv"));
+    assert_eq!(clusters.len(), 9);
+    assert!(clusters.iter().any(|r| r["record_id"] == "R3" && r["list"] == "right"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_input_is_refused_before_any_work_or_rejected_by_row() {
+    let dir = temp("bad");
+    let input = dir.join("in.csv");
+    let out_dir = dir.join("out");
+    let dedupe = |extra: &[&str]| {
+        let mut args = vec![
+            "link",
+            "dedupe",
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let refused = |extra: &[&str], expected: &str| {
+        let out = dedupe(extra);
+        assert!(!out.status.success(), "{extra:?} succeeded");
+        let err = text(&out.stderr);
+        assert!(err.contains(expected), "{extra:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!out_dir.join("pairs.csv").exists(), "{extra:?} wrote pairs.csv");
+    };
+    let ok = [
+        "--id-column",
+        "id",
+        "--field",
+        "name=full_name",
+        "--field",
+        "dob=date_of_birth",
+    ];
+
+    std::fs::write(&input, "").unwrap();
+    refused(&ok, "is empty");
+    std::fs::write(&input, "id,name,dob\n").unwrap();
+    refused(&ok, "has a header but no records");
+    std::fs::write(&input, "id,name,dob\n1,Ali,1980\n").unwrap();
+    refused(&ok, "at least two are needed");
+    std::fs::write(&input, "id,name,dob\n1,Ali,1980\n2,Omar,1981\n1,Ali Khan,1980\n").unwrap();
+    refused(&ok, "repeats the id \"1\" (column \"id\") on lines 2 and 4");
+    refused(&["--id-column", "key", "--field", "name=full_name"], "--id-column: ");
+    refused(
+        &[
+            "--id-column",
+            "id",
+            "--field",
+            "surname=family_name",
+            "--field",
+            "dob=date_of_birth",
+        ],
+        "has no column \"surname\"",
+    );
+    refused(
+        &["--id-column", "id", "--field", "name=family_name"],
+        "no blocking rule",
+    );
+    refused(
+        &["--id-column", "id", "--field", "name=nickname"],
+        "unknown role \"nickname\"",
+    );
+    refused(&["--id-column", "id", "--field", "name"], "is not COLUMN=ROLE");
+    refused(
+        &[
+            "--id-column",
+            "id",
+            "--field",
+            "name=full_name",
+            "--field",
+            "name=given_name",
+        ],
+        "mapped twice",
+    );
+    refused(&["--id-column", "id"], "--field");
+    refused(
+        &["--id-column", "id", "--field", "name=full_name", "--threshold", "1.5"],
+        "not a probability",
+    );
+    refused(
+        &["--id-column", "id", "--field", "dob=date_of_birth"],
+        "no blocking rule",
+    );
+    std::fs::write(&input, b"id,n\xe4me,dob\n1,Ali,1980\n").unwrap();
+    refused(&ok, "the header is not UTF-8");
+    std::fs::remove_file(&input).unwrap();
+    refused(&ok, "--input: cannot read");
+    let out = run(&[
+        "link",
+        "match",
+        "--left",
+        "a.csv",
+        "--right",
+        "registry",
+        "--id-column",
+        "id",
+        "--field",
+        "n=full_name",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(text(&out.stderr).contains("--right registry"), "{}", text(&out.stderr));
+
+    // Rows that cannot be read are listed in the rejects; the rest are linked.
+    let mut rows = b"id,name,dob\n1,Ali Khan,1980-01-02\n2,Ali Khan,02/01/1980\n".to_vec();
+    rows.extend_from_slice(b"3,\xff\xfe Khan,1980\n");
+    rows.extend_from_slice(b"4,Omar,31/02/1980\n");
+    rows.extend_from_slice(b"5,Umar\n");
+    rows.extend_from_slice(b",Nameless,1990\n");
+    rows.extend_from_slice(b"7,Sana Bibi,1991\n");
+    std::fs::write(&input, rows).unwrap();
+    let out = dedupe(&ok);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("Linked 3 records (4 rejected"),
+        "{}",
+        text(&out.stdout)
+    );
+    let rejects = std::fs::read_to_string(out_dir.join("rejects.csv")).unwrap();
+    for expected in [
+        "in.csv,4,3,name,the text is not UTF-8",
+        "in.csv,5,4,dob,\"\"\"31/02/1980\"\" is not a date",
+        "in.csv,6,,,2 cells where the header has 3",
+        "in.csv,7,,,no id",
+    ] {
+        assert!(rejects.contains(expected), "{expected} missing from\n{rejects}");
+    }
+    let pairs = std::fs::read_to_string(out_dir.join("pairs.csv")).unwrap();
+    assert!(pairs.lines().any(|l| l.starts_with("1,2,")), "{pairs}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
