@@ -72,6 +72,12 @@ pub enum Workload {
     Link,
 }
 
+/// Starts counting peak resident memory afresh (Linux), so that a row's
+/// peak is its own workload's rather than the highest of the run so far.
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 /// Peak resident memory of this process, in MiB (Linux; 0 elsewhere).
 pub fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")

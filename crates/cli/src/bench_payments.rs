@@ -12,7 +12,7 @@ use himaya_domain::payment::CyclePlan;
 use himaya_domain::programme::ProgrammeDef;
 use himaya_payfiles::simulate::{Pain002Version, ReportFacts, ReportedPayment, write_status_report};
 
-use crate::bench::{BenchArgs, row};
+use crate::bench::{BenchArgs, peak_rss_mib, reset_peak_rss, row};
 
 /// A programme that takes every household in: the cycle pays them all.
 const PROGRAMME: &str = r#"
@@ -126,6 +126,7 @@ pub async fn run(args: &BenchArgs, url: &str) -> Result<()> {
         )
         .await?;
     let id = cycle.cycle.id.clone();
+    reset_peak_rss();
     let started = Instant::now();
     let computed = app.compute_cycle(&maker, &id).await?;
     row(
@@ -138,6 +139,7 @@ pub async fn run(args: &BenchArgs, url: &str) -> Result<()> {
         None,
     );
     app.submit_cycle(&maker, &id).await?;
+    reset_peak_rss();
     let started = Instant::now();
     app.approve_cycle(&checker, &id).await?;
     row(
@@ -147,38 +149,46 @@ pub async fn run(args: &BenchArgs, url: &str) -> Result<()> {
         None,
     );
 
+    reset_peak_rss();
     let started = Instant::now();
     let issued = app.issue_cycle(&maker, &id, false).await?;
     let assigned = started.elapsed();
-    let mut files = Vec::new();
-    let mut bytes = 0usize;
+    let assigned_rss = peak_rss_mib();
+    let dir = std::env::temp_dir().join(format!("himaya-bench-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut bytes = 0u64;
     for b in &issued.batches {
-        let mut out = Vec::new();
-        app.write_batch_file(&maker, &id, &b.id, &mut out).await?;
-        bytes += out.len();
-        files.push((b.clone(), out));
+        let path = dir.join(&b.file_name);
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
+        app.write_batch_file(&maker, &id, &b.id, &mut w).await?;
+        std::io::Write::flush(&mut w)?;
+        bytes += std::fs::metadata(&path)?.len();
     }
     row(
         &format!(
-            "issue it: payments into batches ({:.2} s) and their pain.001 files written ({:.2} s, {} MiB)",
+            "issue it: payments into batches ({:.2} s, peak {assigned_rss:.0} MiB) and their pain.001 files written ({:.2} s, {} MiB)",
             assigned.as_secs_f64(),
             (started.elapsed() - assigned).as_secs_f64(),
-            bytes / (1 << 20)
+            bytes >> 20
         ),
         issued.issued as usize,
         started.elapsed(),
         None,
     );
+    std::fs::remove_dir_all(&dir)?;
 
     // The provider's answer: every payment made but one in a hundred refused.
     let currency = himaya_payfiles::Currency::new("PKR", 2)?;
-    for (batch, xml) in files {
-        let text = std::str::from_utf8(&xml).context("pain.001 is UTF-8")?;
-        let ids: Vec<&str> = text
-            .split("<EndToEndId>")
-            .skip(1)
-            .filter_map(|s| s.split('<').next())
+    for batch in &issued.batches {
+        let payments = app.store().batch_payments(&batch.id).await?;
+        let ids: Vec<String> = payments
+            .iter()
+            .map(|p| {
+                let id = uuid::Uuid::parse_str(&p.entitlement_id).unwrap_or_default();
+                himaya_domain::payment::end_to_end_id(id, p.attempt as u32)
+            })
             .collect();
+        drop(payments);
         let facts = ReportFacts {
             message_id: "BENCH-STATUS",
             created_at: chrono::Utc::now(),
@@ -187,23 +197,25 @@ pub async fn run(args: &BenchArgs, url: &str) -> Result<()> {
             payment_information_id: &batch.message_id,
             currency: &currency,
         };
-        let payments = ids.iter().enumerate().map(|(i, e)| ReportedPayment {
+        let statuses = ids.iter().enumerate().map(|(i, e)| ReportedPayment {
             end_to_end_id: e,
             status: if i % 100 == 99 { "RJCT" } else { "ACSC" },
             reason: (i % 100 == 99).then_some("AC04"),
             amount: None,
         });
-        let report = write_status_report(Vec::new(), Pain002Version::V10, &facts, None, payments)?;
-        drop(xml);
+        let report = write_status_report(Vec::new(), Pain002Version::V10, &facts, None, statuses)?;
+        drop(ids);
+        reset_peak_rss();
         let started = Instant::now();
         let r = app
             .reconcile_cycle(&maker, &id, "bench-status.xml", None, &report)
-            .await?;
+            .await
+            .context("reconciling the simulated status report")?;
         row(
             &format!(
                 "reconcile a pain.002 of {} lines ({} MiB): {} applied, {} not",
                 r.lines,
-                report.len() / (1 << 20),
+                report.len() >> 20,
                 r.applied,
                 r.errors.len()
             ),

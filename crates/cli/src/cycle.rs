@@ -302,17 +302,16 @@ pub async fn cycle(command: CycleCommand) -> Result<()> {
                 outcome.no_account
             );
             // Every batch's file, new or not: writing one again gives the same bytes.
-            let mut buf = Vec::new();
             for b in app.cycle_batches(&actor, &on.cycle).await? {
-                buf.clear();
-                let (batch, sha) = app.write_batch_file(&actor, &on.cycle, &b.id, &mut buf).await?;
-                let path = out.join(&batch.file_name);
+                let path = out.join(&b.file_name);
                 // Written under a temporary name, then renamed: a file in DIR is whole.
-                let partial = out.join(format!(".{}.partial", batch.file_name));
-                let mut f =
+                let partial = out.join(format!(".{}.partial", b.file_name));
+                let file =
                     std::fs::File::create(&partial).with_context(|| format!("cannot write {}", partial.display()))?;
-                f.write_all(&buf)?;
-                f.sync_all()?;
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+                let (batch, sha) = app.write_batch_file(&actor, &on.cycle, &b.id, &mut w).await?;
+                w.flush()?;
+                w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
                 std::fs::rename(&partial, &path)?;
                 println!("  {}  {} payments  sha256 {sha}", path.display(), batch.payments);
             }
