@@ -202,7 +202,6 @@ pub(crate) fn write(
 pub(crate) struct StatusLine {
     pub line: u64,
     pub end_to_end_id: String,
-    pub message_id: Option<String>,
     /// `None` while the provider has not decided.
     pub status: Option<EntitlementStatus>,
     pub provider_status: String,
@@ -212,7 +211,10 @@ pub(crate) struct StatusLine {
 
 pub(crate) struct StatusFile {
     pub format: &'static str,
-    pub lines: Vec<StatusLine>,
+    /// How many payment lines the file has.
+    pub lines: u64,
+    /// The payment files it reports on (pain.001 message ids), when it says.
+    pub message_ids: std::collections::BTreeSet<String>,
     pub errors: Vec<ReconciliationError>,
 }
 
@@ -220,23 +222,32 @@ fn unreadable(e: ReadError) -> AppError {
     AppError::invalid("file", "file-unreadable", e.to_string())
 }
 
-/// Reads a status file: pain.002 or camt.054 by their XML, otherwise the
-/// CSV layout of `provider`.
+/// Reads a status file — pain.002 or camt.054 by their XML, otherwise the
+/// CSV layout of `provider` — handing each payment's line to `take` as it
+/// is read, so that a million lines are never held twice.
 pub(crate) fn read_statuses(
     bytes: &[u8],
     provider: Option<&str>,
     deployment: &Deployment,
     currency: &str,
     exponent: u32,
+    mut take: impl FnMut(StatusLine),
 ) -> Result<StatusFile, AppError> {
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]).to_string();
     let currency_of = Currency::new(currency, exponent).map_err(|e| AppError::Internal(e.to_string()))?;
     let mut file = StatusFile {
         format: "csv",
-        lines: Vec::new(),
+        lines: 0,
+        message_ids: std::collections::BTreeSet::new(),
         errors: Vec::new(),
     };
-    let push = |s: PaymentStatus, file: &mut StatusFile| {
+    let mut push = |s: PaymentStatus, file: &mut StatusFile| {
+        file.lines += 1;
+        if let Some(m) = s.original_message_id
+            && !file.message_ids.contains(&m)
+        {
+            file.message_ids.insert(m);
+        }
         let amount = match &s.amount {
             None => None,
             Some(a) if a.currency.as_deref().is_some_and(|c| c != currency) => {
@@ -264,10 +275,9 @@ pub(crate) fn read_statuses(
                 }
             },
         };
-        file.lines.push(StatusLine {
+        take(StatusLine {
             line: s.position.line,
             end_to_end_id: s.end_to_end_id,
-            message_id: s.original_message_id,
             status: match s.outcome {
                 Outcome::Paid => Some(EntitlementStatus::Paid),
                 Outcome::Failed => Some(EntitlementStatus::Failed),

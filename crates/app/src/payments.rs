@@ -994,13 +994,50 @@ impl App {
             ));
         }
         let exponent = self.deployment().currency_exponent();
-        let parsed = crate::payfile::read_statuses(bytes, provider, self.deployment(), &cycle.currency, exponent)?;
+        // Each line becomes an update as it is read; duplicates and ids not
+        // ours are set aside with their reason.
+        let mut updates = Vec::new();
+        let mut line_errors = Vec::new();
+        // By payment and attempt: 24 bytes a line.
+        let mut seen: HashMap<(u128, u32), u64> = HashMap::new();
+        let mut pending = 0;
+        let parsed =
+            crate::payfile::read_statuses(bytes, provider, self.deployment(), &cycle.currency, exponent, |line| {
+                let error = |code: &str, detail: String| ReconciliationError {
+                    line: line.line as i64,
+                    end_to_end_id: Some(line.end_to_end_id.clone()),
+                    code: code.to_owned(),
+                    detail,
+                };
+                let Some((entitlement, attempt)) = parse_end_to_end_id(&line.end_to_end_id) else {
+                    line_errors.push(error("unknown-id", "not an end-to-end id this registry issued".into()));
+                    return;
+                };
+                if let Some(first) = seen.insert((entitlement.as_u128(), attempt), line.line) {
+                    line_errors.push(error(
+                        "duplicate",
+                        format!("the payment was already reported on line {first} of this file"),
+                    ));
+                    return;
+                }
+                let Some(to) = line.status else {
+                    pending += 1;
+                    return;
+                };
+                updates.push(StatusUpdate {
+                    line: line.line as i64,
+                    entitlement,
+                    attempt: i64::from(attempt),
+                    status: to,
+                    amount: line.amount,
+                    provider_status: line.provider_status,
+                    provider_reason: line.reason,
+                });
+            })?;
+        drop(seen);
         let sha = crate::payfile::sha256_hex(bytes);
         // A file answering another cycle's batches is refused whole.
-        let mut message_ids: Vec<&String> = parsed.lines.iter().filter_map(|l| l.message_id.as_ref()).collect();
-        message_ids.sort();
-        message_ids.dedup();
-        for m in message_ids {
+        for m in &parsed.message_ids {
             match self.store().batch_by_message_id(m).await? {
                 Some(b) if b.cycle_id == id => {}
                 Some(b) => {
@@ -1020,53 +1057,17 @@ impl App {
                 }
             }
         }
-        let mut updates = Vec::with_capacity(parsed.lines.len());
+        let lines = parsed.lines as i64;
         let mut errors = parsed.errors;
-        let mut seen: HashMap<String, u64> = HashMap::with_capacity(parsed.lines.len());
-        let mut pending = 0;
-        for line in parsed.lines.iter() {
-            let error = |code: &str, detail: String| ReconciliationError {
-                line: line.line as i64,
-                end_to_end_id: Some(line.end_to_end_id.clone()),
-                code: code.to_owned(),
-                detail,
-            };
-            let Some((entitlement, attempt)) = parse_end_to_end_id(&line.end_to_end_id) else {
-                errors.push(error("unknown-id", "not an end-to-end id this registry issued".into()));
-                continue;
-            };
-            if let Some(first) = seen.insert(line.end_to_end_id.to_ascii_lowercase(), line.line) {
-                errors.push(error(
-                    "duplicate",
-                    format!("the payment was already reported on line {first} of this file"),
-                ));
-                continue;
-            }
-            let Some(to) = line.status else {
-                pending += 1;
-                continue;
-            };
-            updates.push(StatusUpdate {
-                line: line.line as i64,
-                end_to_end_id: line.end_to_end_id.clone(),
-                entitlement_id: entitlement.simple().to_string(),
-                attempt: i64::from(attempt),
-                status: to,
-                amount: line.amount,
-                provider_status: line.provider_status.clone(),
-                provider_reason: line.reason.clone(),
-            });
-        }
-        drop(seen);
+        errors.append(&mut line_errors);
         let file = ReconciliationFile {
             id: uuid::Uuid::now_v7().to_string(),
             cycle_id: id.to_owned(),
             sha256: sha.clone(),
             format: parsed.format.to_owned(),
             file_name: file_name.chars().take(200).collect(),
-            lines: parsed.lines.len() as i64,
+            lines,
         };
-        drop(parsed.lines);
         let (applied, errors) = match self
             .store()
             .apply_reconciliation(&file, updates, errors, &actor.name, Utc::now())

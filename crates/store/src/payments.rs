@@ -160,14 +160,20 @@ pub struct IssueOutcome {
 pub struct StatusUpdate {
     /// The line of the status file.
     pub line: i64,
-    pub end_to_end_id: String,
-    pub entitlement_id: String,
+    pub entitlement: uuid::Uuid,
     pub attempt: i64,
     pub status: EntitlementStatus,
     /// What the file says was paid, when it says.
     pub amount: Option<i64>,
     pub provider_status: String,
     pub provider_reason: Option<String>,
+}
+
+impl StatusUpdate {
+    /// The entitlement's id as stored: 32 hexadecimal digits.
+    fn entitlement_id(&self) -> String {
+        self.entitlement.simple().to_string()
+    }
 }
 
 /// What applying a status file did.
@@ -1323,7 +1329,7 @@ impl Store {
                 .bind(u.provider_reason.clone())
                 .bind(file.id.clone())
                 .bind(at_text.clone())
-                .bind(u.entitlement_id.clone())
+                .bind(u.entitlement_id())
                 .bind(file.cycle_id.clone())
                 .bind(u.attempt)
                 .bind(from_status(u.status).code())
@@ -1335,7 +1341,7 @@ impl Store {
                 continue;
             }
             let found = sqlx::query("SELECT cycle_id, status, attempt, amount FROM entitlements WHERE id = $1")
-                .bind(u.entitlement_id.clone())
+                .bind(u.entitlement_id())
                 .fetch_optional(&mut *tx)
                 .await?;
             let found = match found {
@@ -1568,7 +1574,10 @@ impl Reconciled {
         };
         self.errors.push(ReconciliationError {
             line: u.line,
-            end_to_end_id: Some(u.end_to_end_id.clone()),
+            end_to_end_id: Some(himaya_domain::payment::end_to_end_id(
+                u.entitlement,
+                u32::try_from(u.attempt).unwrap_or(1),
+            )),
             code: code.to_owned(),
             detail,
         });
@@ -1607,14 +1616,16 @@ fn sqlite_reconcile(
              WHERE id = ?6 AND cycle_id = ?7 AND attempt = ?8 AND status = ?9 AND (?10 IS NULL OR amount = ?10)",
         )?;
         let mut find = tx.prepare("SELECT cycle_id, status, attempt, amount FROM entitlements WHERE id = ?1")?;
+        let mut id_text = [0u8; uuid::fmt::Simple::LENGTH];
         for u in updates {
+            let id: &str = u.entitlement.simple().encode_lower(&mut id_text);
             let done = apply.execute(rusqlite::params![
                 u.status.code(),
                 u.provider_status,
                 u.provider_reason,
                 file.id,
                 at,
-                u.entitlement_id,
+                id,
                 file.cycle_id,
                 u.attempt,
                 from_status(u.status).code(),
@@ -1625,7 +1636,7 @@ fn sqlite_reconcile(
                 continue;
             }
             let found = {
-                let mut rows = find.query([&u.entitlement_id])?;
+                let mut rows = find.query([id])?;
                 match rows.next()? {
                     Some(r) => {
                         let status: String = r.get(1)?;
@@ -1805,7 +1816,7 @@ fn sqlite_issue_round(
     let mut no_account = 0u64;
     {
         let mut page = tx.prepare(&format!(
-            "SELECT e.id, e.amount, a.id, a.provider, a.number, a.holder_name, a.token \
+            "SELECT e.id, e.amount, a.id, a.provider, a.number, a.holder_name, a.token, e.rowid \
              FROM entitlements e LEFT JOIN financial_accounts a ON a.person_id = e.recipient_id \
              AND a.is_primary = 1 AND a.status = 'active' \
              WHERE e.cycle_id = ?1 AND e.status IN ({}) AND e.id > ?2 ORDER BY e.id LIMIT {ISSUE_PAGE}",
@@ -1814,29 +1825,33 @@ fn sqlite_issue_round(
         let mut issue = tx.prepare(
             "UPDATE entitlements SET status = 'issued', reason = NULL, provider = ?1, account_id = ?2, \
              payee_account = ?3, payee_name = ?4, batch_id = ?5, attempt = attempt + 1, provider_status = NULL, \
-             provider_reason = NULL, changed_at = ?6 WHERE id = ?7",
+             provider_reason = NULL, changed_at = ?6 WHERE rowid = ?7",
         )?;
         let mut fail = tx.prepare(
-            "UPDATE entitlements SET status = 'failed', reason = 'no_account', changed_at = ?1 WHERE id = ?2",
+            "UPDATE entitlements SET status = 'failed', reason = 'no_account', changed_at = ?1 WHERE rowid = ?2",
         )?;
         let mut after = String::new();
         loop {
-            let candidates: Vec<Candidate> = page
+            // Updated by rowid: the row is found without going through its id's index.
+            let candidates: Vec<(Candidate, i64)> = page
                 .query_map(rusqlite::params![cycle_id, after], |r| {
-                    Ok(Candidate {
-                        id: r.get(0)?,
-                        amount: r.get(1)?,
-                        account_id: r.get(2)?,
-                        provider: r.get(3)?,
-                        number: r.get(4)?,
-                        holder_name: r.get(5)?,
-                        token: r.get(6)?,
-                    })
+                    Ok((
+                        Candidate {
+                            id: r.get(0)?,
+                            amount: r.get(1)?,
+                            account_id: r.get(2)?,
+                            provider: r.get(3)?,
+                            number: r.get(4)?,
+                            holder_name: r.get(5)?,
+                            token: r.get(6)?,
+                        },
+                        r.get(7)?,
+                    ))
                 })?
                 .collect::<Result<_, _>>()?;
-            let Some(last) = candidates.last() else { break };
+            let Some((last, _)) = candidates.last() else { break };
             after = last.id.clone();
-            for c in &candidates {
+            for (c, rowid) in &candidates {
                 match batcher.take(c) {
                     Some(i) => {
                         issue.execute(rusqlite::params![
@@ -1846,12 +1861,12 @@ fn sqlite_issue_round(
                             i.name,
                             i.batch,
                             at,
-                            c.id
+                            rowid
                         ])?;
                     }
                     None => {
                         no_account += 1;
-                        fail.execute(rusqlite::params![at, c.id])?;
+                        fail.execute(rusqlite::params![at, rowid])?;
                     }
                 }
             }

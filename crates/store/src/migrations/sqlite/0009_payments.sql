@@ -123,8 +123,9 @@ CREATE TABLE entitlements (
 CREATE UNIQUE INDEX entitlements_beneficiary ON entitlements (cycle_id, beneficiary_id);
 -- In id order within a status: issuing pages through it without sorting.
 CREATE INDEX entitlements_cycle_status ON entitlements (cycle_id, status, id);
--- A batch's payments in id order, as its file lists them.
-CREATE INDEX entitlements_batch ON entitlements (batch_id, id);
+-- A batch's payments in id order, as its file lists them; only issued ones have a batch,
+-- so computing a cycle writes nothing here.
+CREATE INDEX entitlements_batch ON entitlements (batch_id, id) WHERE batch_id IS NOT NULL;
 CREATE INDEX entitlements_owed ON entitlements (programme_code, beneficiary_id) WHERE status IN ('deferred', 'carried_forward') AND settled_by IS NULL;
 
 -- One payment file: a provider's share of a cycle, cut to its chunk size.
