@@ -15,11 +15,14 @@ impl ScratchKeys {
     pub fn new() -> Result<ScratchKeys, StoreError> {
         // An empty file name: a private on-disk database, removed on close.
         let conn = rusqlite::Connection::open("")?;
-        // Nothing here outlives the process: no journal, no syncing.
+        // Nothing here outlives the process: no journal, no syncing, and one
+        // transaction left open for the connection's life, never committed:
+        // a statement in a transaction of its own would end it each time and
+        // drop the page cache with it.
         conn.execute_batch(
             "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -8192; \
              CREATE TABLE keys (set_id INTEGER NOT NULL, key TEXT NOT NULL, value INTEGER NOT NULL, \
-             PRIMARY KEY (set_id, key)) WITHOUT ROWID;",
+             PRIMARY KEY (set_id, key)) WITHOUT ROWID; BEGIN;",
         )?;
         Ok(ScratchKeys { conn })
     }
