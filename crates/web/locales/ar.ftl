@@ -445,8 +445,8 @@ total-written-off = المشطوب
 total-carried-forward = المُرحّل
 total-expired = المنتهي
 total-cancelled = الملغى
-balance-entitled = المستحق = المُصدر + المحجوب + المؤجل + غير المُصدر بعد
-balance-issued = المُصدر = المدفوع + الفاشل + المُرتجع + المنتظر + المشطوب + المُرحّل + المنتهي
+balance-entitled = المُصدر + المحجوب + المؤجل + غير المُصدر بعد: يجب أن يساوي المستحق
+balance-issued = المدفوع + الفاشل + المُرتجع + المنتظر + المشطوب + المُرحّل + المنتهي: يجب أن يساوي المُصدر
 totals-balance = المجاميع متوازنة.
 totals-do-not-balance = المجاميع غير متوازنة: لا يمكن اتخاذ أي خطوة.
 computed-title = حُسبت الدورة
@@ -576,3 +576,4 @@ field-error-provider-unknown = ليس مقدم خدمة دفع في هذا ال�
 field-error-provider-kind = يخدم مقدم الخدمة هذا نوعاً آخر من الحسابات.
 field-error-no-status-layout = لا يرسل مقدم الخدمة هذا ملفات حالة CSV: اختر ISO 20022.
 field-error-status-layout-required = ليس الملف { $formats }: اختر مقدم الخدمة الذي يتبع الملف تنسيق CSV الخاص به.
+balance-check = التحقق

@@ -445,8 +445,8 @@ total-written-off = অবলোপিত
 total-carried-forward = পরবর্তী চক্রে স্থানান্তরিত
 total-expired = মেয়াদোত্তীর্ণ
 total-cancelled = বাতিল
-balance-entitled = প্রাপ্য = ছাড় করা + আটকে রাখা + স্থগিত + এখনও ছাড় হয়নি
-balance-issued = ছাড় করা = পরিশোধিত + ব্যর্থ + ফেরত + অপেক্ষমাণ + অবলোপিত + স্থানান্তরিত + মেয়াদোত্তীর্ণ
+balance-entitled = ছাড় করা + আটকে রাখা + স্থগিত + এখনও ছাড় হয়নি: প্রাপ্যের সমান হতে হবে
+balance-issued = পরিশোধিত + ব্যর্থ + ফেরত + অপেক্ষমাণ + অবলোপিত + স্থানান্তরিত + মেয়াদোত্তীর্ণ: ছাড় করার সমান হতে হবে
 totals-balance = মোট হিসাব মিলেছে।
 totals-do-not-balance = মোট হিসাব মেলেনি: কোনো ধাপ নেওয়া যাবে না।
 computed-title = চক্রের হিসাব হয়েছে
@@ -576,3 +576,4 @@ field-error-provider-unknown = এই ব্যবস্থার পেমে�
 field-error-provider-kind = এই প্রদানকারী অন্য ধরনের অ্যাকাউন্টের।
 field-error-no-status-layout = এই প্রদানকারী CSV স্ট্যাটাস ফাইল পাঠায় না: ISO 20022 বেছে নিন।
 field-error-status-layout-required = ফাইলটি { $formats } নয়: যে প্রদানকারীর CSV বিন্যাস এটি অনুসরণ করে তাকে বেছে নিন।
+balance-check = যাচাই

@@ -445,8 +445,8 @@ total-written-off = Written off
 total-carried-forward = Carried forward
 total-expired = Expired
 total-cancelled = Cancelled
-balance-entitled = Entitled = issued + withheld + deferred + not yet issued
-balance-issued = Issued = paid + failed + returned + waiting + written off + carried forward + expired
+balance-entitled = Issued + withheld + deferred + not yet issued: must equal the entitled
+balance-issued = Paid + failed + returned + waiting + written off + carried forward + expired: must equal the issued
 totals-balance = The totals balance.
 totals-do-not-balance = The totals do not balance: no step can be taken.
 computed-title = The cycle was computed
@@ -576,3 +576,4 @@ field-error-provider-unknown = Not a payment provider of this deployment.
 field-error-provider-kind = This provider serves another kind of account.
 field-error-no-status-layout = This provider sends no CSV status files: choose ISO 20022.
 field-error-status-layout-required = The file is neither { $formats }: choose the provider whose CSV layout it follows.
+balance-check = Check

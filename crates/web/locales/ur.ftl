@@ -445,8 +445,8 @@ total-written-off = ختم کی گئی
 total-carried-forward = اگلے دور میں منتقل
 total-expired = میعاد ختم
 total-cancelled = منسوخ
-balance-entitled = حقدار = جاری + روکی گئی + مؤخر + ابھی جاری نہیں ہوئی
-balance-issued = جاری = ادا شدہ + ناکام + واپس + منتظر + ختم + منتقل + میعاد ختم
+balance-entitled = جاری + روکی گئی + مؤخر + ابھی جاری نہیں ہوئی: حقدار کے برابر ہونا لازم ہے
+balance-issued = ادا شدہ + ناکام + واپس + منتظر + ختم + منتقل + میعاد ختم: جاری کے برابر ہونا لازم ہے
 totals-balance = میزان برابر ہیں۔
 totals-do-not-balance = میزان برابر نہیں: کوئی قدم نہیں اٹھایا جا سکتا۔
 computed-title = دور کا حساب ہو گیا
@@ -576,3 +576,4 @@ field-error-provider-unknown = اس نظام کا ادائیگی فراہم کن
 field-error-provider-kind = یہ فراہم کنندہ دوسری قسم کے اکاؤنٹ کے لیے ہے۔
 field-error-no-status-layout = یہ فراہم کنندہ CSV اسٹیٹس فائلیں نہیں بھیجتا: ISO 20022 منتخب کریں۔
 field-error-status-layout-required = یہ فائل { $formats } نہیں: وہ فراہم کنندہ منتخب کریں جس کی CSV ترتیب یہ فائل اپناتی ہے۔
+balance-check = جانچ

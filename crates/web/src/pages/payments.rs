@@ -379,7 +379,8 @@ impl CyclePage<'_> {
         !(self.can_compute() || self.can_submit() || self.can_decide() || self.can_issue())
     }
 
-    /// Each status's count and amount, in the order they are reached.
+    /// Each status's count and amount, in the order they are reached:
+    /// the entitled and issued always, the others when any are there.
     fn totals(&self) -> Vec<(String, Tally)> {
         let t = &self.v.totals;
         [
@@ -398,12 +399,13 @@ impl CyclePage<'_> {
             ("cancelled", t.cancelled),
         ]
         .into_iter()
+        .filter(|(k, v)| matches!(*k, "entitled" | "issued") || v.count > 0)
         .map(|(k, v)| (self.c.t(&format!("total-{k}")), v))
         .collect()
     }
 
-    /// The two sums that must balance: (what, left, right).
-    fn balances(&self) -> Vec<(String, Tally, Tally)> {
+    /// The two sums that must balance: (the total, what it must equal, its tally, theirs).
+    fn balances(&self) -> Vec<(String, String, Tally, Tally)> {
         let t = &self.v.totals;
         let sum = |parts: &[Tally]| {
             parts.iter().fold(Tally::default(), |a, b| Tally {
@@ -413,11 +415,13 @@ impl CyclePage<'_> {
         };
         vec![
             (
+                self.c.t("total-entitled"),
                 self.c.t("balance-entitled"),
                 t.entitled,
                 sum(&[t.issued, t.withheld, t.deferred, t.awaiting]),
             ),
             (
+                self.c.t("total-issued"),
                 self.c.t("balance-issued"),
                 t.issued,
                 sum(&[
