@@ -583,6 +583,12 @@ async fn a_bad_registration_is_refused_beside_its_fields_in_urdu_and_changes_not
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     let page = v.get(&p.location()).await;
     assert!(page.html().select(&sel("#notice")).next().is_some());
+    // A choice is shown by the configuration's label in the reader's language.
+    let attributes = text_at(&page.html(), "#attributes").unwrap();
+    assert!(
+        attributes.contains("دیہی") && !attributes.contains("rural"),
+        "{attributes}"
+    );
     assert_eq!(t.counts().await.0, before.0 + 1);
 }
 
