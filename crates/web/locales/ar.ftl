@@ -577,3 +577,4 @@ field-error-provider-kind = يخدم مقدم الخدمة هذا نوعاً آ�
 field-error-no-status-layout = لا يرسل مقدم الخدمة هذا ملفات حالة CSV: اختر ISO 20022.
 field-error-status-layout-required = ليس الملف { $formats }: اختر مقدم الخدمة الذي يتبع الملف تنسيق CSV الخاص به.
 balance-check = التحقق
+cycle-moved = { $from } ← { $to }

@@ -577,3 +577,4 @@ field-error-provider-kind = এই প্রদানকারী অন্য �
 field-error-no-status-layout = এই প্রদানকারী CSV স্ট্যাটাস ফাইল পাঠায় না: ISO 20022 বেছে নিন।
 field-error-status-layout-required = ফাইলটি { $formats } নয়: যে প্রদানকারীর CSV বিন্যাস এটি অনুসরণ করে তাকে বেছে নিন।
 balance-check = যাচাই
+cycle-moved = { $from } → { $to }

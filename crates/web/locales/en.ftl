@@ -577,3 +577,4 @@ field-error-provider-kind = This provider serves another kind of account.
 field-error-no-status-layout = This provider sends no CSV status files: choose ISO 20022.
 field-error-status-layout-required = The file is neither { $formats }: choose the provider whose CSV layout it follows.
 balance-check = Check
+cycle-moved = { $from } → { $to }

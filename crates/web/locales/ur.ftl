@@ -577,3 +577,4 @@ field-error-provider-kind = یہ فراہم کنندہ دوسری قسم کے ا
 field-error-no-status-layout = یہ فراہم کنندہ CSV اسٹیٹس فائلیں نہیں بھیجتا: ISO 20022 منتخب کریں۔
 field-error-status-layout-required = یہ فائل { $formats } نہیں: وہ فراہم کنندہ منتخب کریں جس کی CSV ترتیب یہ فائل اپناتی ہے۔
 balance-check = جانچ
+cycle-moved = { $from } ← { $to }

@@ -327,8 +327,16 @@ impl CyclePage<'_> {
         view::vocab(self.c, "cycle-status", self.v.cycle.status.code())
     }
 
-    fn status_of(&self, s: &CycleStatus) -> String {
-        view::vocab(self.c, "cycle-status", s.code())
+    /// An event's move, the arrow pointing the way the reader reads.
+    fn moved(&self, e: &CycleEventRow) -> String {
+        i18n::message(
+            self.c.lang,
+            "cycle-moved",
+            &[
+                ("from", view::vocab(self.c, "cycle-status", e.from_status.code())),
+                ("to", view::vocab(self.c, "cycle-status", e.to_status.code())),
+            ],
+        )
     }
 
     fn refused_at(&self, form: &str) -> Option<&String> {
@@ -611,7 +619,11 @@ async fn take_step(s: AppState, c: Ctx, id: String, form: FormData, step: Step) 
             .map(|_| Done::Moved("closed")),
     };
     match done {
-        Ok(Done::Moved(what)) => see(&format!("/cycles/{}?done={what}", super::form::encode_component(&id))),
+        // To the notice at the top (a form's own `#steps` would otherwise be kept).
+        Ok(Done::Moved(what)) => see(&format!(
+            "/cycles/{}?done={what}#notice",
+            super::form::encode_component(&id)
+        )),
         Ok(Done::Computed(report)) => {
             let mut page = cycle_page(&s, &c, &id).await?;
             page.computed = Some(report);
