@@ -35,6 +35,8 @@ pub struct Actor {
     /// For cookie sessions: the hash that identifies the session.
     pub(crate) session: Option<String>,
     must_change_password: bool,
+    /// For staff: the language they chose for the pages, if any.
+    language: Option<String>,
 }
 
 impl Actor {
@@ -51,6 +53,7 @@ impl Actor {
             csrf_token: None,
             session: None,
             must_change_password: false,
+            language: None,
         }
     }
 
@@ -66,6 +69,7 @@ impl Actor {
             csrf_token: None,
             session: None,
             must_change_password: false,
+            language: None,
         }
     }
 
@@ -80,6 +84,7 @@ impl Actor {
             csrf_token: None,
             session: None,
             must_change_password: false,
+            language: None,
         }
     }
 
@@ -101,6 +106,7 @@ impl Actor {
             csrf_token: None,
             session: None,
             must_change_password: false,
+            language: None,
         }
     }
 
@@ -109,6 +115,16 @@ impl Actor {
         self.csrf_token = Some(csrf);
         self.must_change_password = must_change_password;
         self
+    }
+
+    pub(crate) fn with_language(mut self, language: Option<String>) -> Actor {
+        self.language = language;
+        self
+    }
+
+    /// The language the user chose for the pages (ISO 639-1), if any.
+    pub fn language(&self) -> Option<&str> {
+        self.language.as_deref()
     }
 
     pub fn kind(&self) -> &ActorKind {

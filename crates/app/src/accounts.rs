@@ -145,6 +145,8 @@ pub struct NewSession {
     pub csrf_token: String,
     pub expires_at: DateTime<Utc>,
     pub must_change_password: bool,
+    /// The language the user chose for the pages, if any.
+    pub language: Option<String>,
 }
 
 /// Who the caller is, as shown to them.
@@ -317,6 +319,7 @@ impl App {
             roles,
             Scope::from_codes(u.areas.clone()),
         )
+        .with_language(u.language.clone())
     }
 
     /// Whether any enabled administrator exists: the server will not start without one.
@@ -367,6 +370,7 @@ impl App {
             failed_logins: 0,
             locked_until: None,
             created_at: now,
+            language: None,
         };
         if !self.store().insert_user(&row).await? {
             return Err(AppError::Invalid(Problem::single(
@@ -536,6 +540,7 @@ impl App {
             csrf_token: secret()?,
             expires_at: now + Duration::hours(SESSION_HOURS),
             must_change_password: user.must_change_password,
+            language: user.language.clone(),
         };
         self.store()
             .insert_session(
@@ -716,6 +721,37 @@ impl App {
             "user.password_change",
             Some(Record::new("user", &user.username)),
             json!({}),
+        )
+        .await
+    }
+
+    /// Keeps the language the signed-in user chose for the pages, so that
+    /// it is theirs at their next sign-in on any device.
+    pub async fn set_language(&self, actor: &Actor, language: &str) -> Result<(), AppError> {
+        let crate::ActorKind::User { id } = actor.kind() else {
+            return Err(AppError::forbidden(
+                "permission-denied",
+                "only staff accounts choose a language for the pages",
+            ));
+        };
+        let code = (2..=3).contains(&language.len()) && language.bytes().all(|b| b.is_ascii_lowercase());
+        if !code {
+            return Err(AppError::invalid(
+                "language",
+                "not-allowed",
+                "a language is an ISO 639 code: two or three lower-case letters",
+            ));
+        }
+        if actor.language() == Some(language) {
+            return Ok(());
+        }
+        self.store().set_user_language(id, language).await?;
+        self.credentials.clear();
+        self.audit(
+            actor,
+            "user.language",
+            Some(Record::new("user", &actor.name)),
+            json!({"language": language}),
         )
         .await
     }

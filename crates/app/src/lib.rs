@@ -33,7 +33,9 @@ pub use audit::{AuditEntryView, AuditPage, AuditQuery, ChainReport};
 pub use compliance::{COMPLIANCE_BATCH, ComplianceInput};
 pub use dashboard::Dashboard;
 pub use error::AppError;
-pub use himaya_store::{AgencyRow, EnrolmentRow};
+pub use himaya_store::{
+    AgencyRow, BatchRow, CycleEventRow, CycleRow, EnrolmentRow, FundingLineRow, IssueOutcome, ReconciliationError,
+};
 pub use import::{ImportOutcome, KeyedHousehold};
 pub use payments::{AccountChange, ComputeReport, CycleView, NewAccount, OpenCycle, ReconcileReport, ReportRow};
 pub use programmes::{

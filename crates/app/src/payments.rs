@@ -76,6 +76,10 @@ pub struct ReconcileReport {
     pub file_id: String,
     pub lines: u64,
     pub applied: i64,
+    /// Of the lines applied: payments now paid, failed and returned.
+    pub paid: i64,
+    pub failed: i64,
+    pub returned: i64,
     pub pending: u64,
     pub errors: Vec<ReconciliationError>,
     pub totals: CycleTotals,
@@ -595,6 +599,16 @@ impl App {
         Ok(self.store().cycles(programme).await?)
     }
 
+    /// Cycles, newest first, each with its totals (for the pages' lists).
+    pub async fn cycle_views(&self, actor: &Actor, programme: Option<&str>) -> Result<Vec<CycleView>, AppError> {
+        actor.require(Permission::PaymentsRead)?;
+        let mut views = Vec::new();
+        for cycle in self.store().cycles(programme).await? {
+            views.push(self.view_of(cycle).await?);
+        }
+        Ok(views)
+    }
+
     pub async fn cycle_events(&self, actor: &Actor, id: &str) -> Result<Vec<CycleEventRow>, AppError> {
         actor.require(Permission::PaymentsRead)?;
         self.stored_cycle(id).await?;
@@ -1068,12 +1082,18 @@ impl App {
             file_name: file_name.chars().take(200).collect(),
             lines,
         };
-        let (applied, errors) = match self
+        let (applied, paid, failed, returned, errors) = match self
             .store()
             .apply_reconciliation(&file, updates, errors, &actor.name, Utc::now())
             .await?
         {
-            Applied::Done { applied, errors } => (applied, errors),
+            Applied::Done {
+                applied,
+                paid,
+                failed,
+                returned,
+                errors,
+            } => (applied, paid, failed, returned, errors),
             Applied::AlreadyReconciled => {
                 return Err(AppError::conflict(
                     "file-already-reconciled",
@@ -1097,6 +1117,9 @@ impl App {
             file_id: file.id,
             lines: file.lines as u64,
             applied,
+            paid,
+            failed,
+            returned,
             pending,
             errors,
             totals,

@@ -20,6 +20,8 @@ pub struct UserRow {
     pub failed_logins: i64,
     pub locked_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// The language the user chose for the pages, if any.
+    pub language: Option<String>,
 }
 
 /// A partner agency as stored.
@@ -145,6 +147,7 @@ fn user_from_row(row: &AnyRow, prefix: &str) -> Result<UserRow, StoreError> {
         failed_logins: row.try_get(c("failed_logins").as_str())?,
         locked_until: opt_time(row, &c("locked_until"))?,
         created_at: parse_time(&row.try_get::<String, _>(c("created_at").as_str())?)?,
+        language: row.try_get(c("language").as_str())?,
     })
 }
 
@@ -210,7 +213,7 @@ async fn insert_token(
 const USER_COLUMNS: &str = "u.id AS u_id, u.username AS u_username, u.password_hash AS u_password_hash, \
     u.roles AS u_roles, u.areas AS u_areas, u.disabled AS u_disabled, \
     u.must_change_password AS u_must_change_password, u.failed_logins AS u_failed_logins, \
-    u.locked_until AS u_locked_until, u.created_at AS u_created_at";
+    u.locked_until AS u_locked_until, u.created_at AS u_created_at, u.language AS u_language";
 
 const AGENCY_COLUMNS: &str = "a.id AS a_id, a.name AS a_name, a.scopes AS a_scopes, a.fields AS a_fields, \
     a.areas AS a_areas, a.rate_limit AS a_rate_limit, a.disabled AS a_disabled, a.created_at AS a_created_at";
@@ -339,6 +342,17 @@ impl Store {
 
     pub async fn clear_failed_logins(&self, id: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1 AND failed_logins <> 0")
+            .bind(id.to_owned())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Keeps the language a user chose for the pages.
+    pub async fn set_user_language(&self, id: &str, language: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET language = $1, updated_at = $2 WHERE id = $3")
+            .bind(language.to_owned())
+            .bind(time_text(Utc::now()))
             .bind(id.to_owned())
             .execute(&self.writer)
             .await?;

@@ -85,6 +85,14 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/postgres/0009_payments.sql"),
         fill: None,
     },
+    // 0010 is another branch's.
+    Migration {
+        version: 11,
+        name: "user_language",
+        sqlite: include_str!("migrations/sqlite/0011_user_language.sql"),
+        postgres: include_str!("migrations/postgres/0011_user_language.sql"),
+        fill: None,
+    },
 ];
 
 pub(crate) async fn run(store: &Store, until: Option<i64>) -> Result<(), StoreError> {

@@ -185,6 +185,10 @@ pub enum Applied {
     OtherCycle,
     Done {
         applied: i64,
+        /// Of those applied: how many were paid, failed and returned.
+        paid: i64,
+        failed: i64,
+        returned: i64,
         errors: Vec<ReconciliationError>,
     },
 }
@@ -1337,7 +1341,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             if done.rows_affected() == 1 {
-                outcome.applied += 1;
+                outcome.apply(u.status);
                 continue;
             }
             let found = sqlx::query("SELECT cycle_id, status, attempt, amount FROM entitlements WHERE id = $1")
@@ -1402,10 +1406,7 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        Ok(Applied::Done {
-            applied: outcome.applied,
-            errors: outcome.errors,
-        })
+        Ok(outcome.done())
     }
 
     pub async fn reconciliation_errors(
@@ -1531,6 +1532,9 @@ const APPLY_STATUS: &str = "UPDATE entitlements SET status = $1, provider_status
 /// The lines of a status file applied and refused so far.
 struct Reconciled {
     applied: i64,
+    paid: i64,
+    failed: i64,
+    returned: i64,
     errors: Vec<ReconciliationError>,
     other_cycle: usize,
 }
@@ -1539,8 +1543,32 @@ impl Reconciled {
     fn new(errors: Vec<ReconciliationError>) -> Reconciled {
         Reconciled {
             applied: 0,
+            paid: 0,
+            failed: 0,
+            returned: 0,
             errors,
             other_cycle: 0,
+        }
+    }
+
+    /// Counts a line that moved its payment to `status`.
+    fn apply(&mut self, status: EntitlementStatus) {
+        self.applied += 1;
+        match status {
+            EntitlementStatus::Paid => self.paid += 1,
+            EntitlementStatus::Failed => self.failed += 1,
+            EntitlementStatus::Returned => self.returned += 1,
+            _ => {}
+        }
+    }
+
+    fn done(self) -> Applied {
+        Applied::Done {
+            applied: self.applied,
+            paid: self.paid,
+            failed: self.failed,
+            returned: self.returned,
+            errors: self.errors,
         }
     }
 
@@ -1632,7 +1660,7 @@ fn sqlite_reconcile(
                 u.amount,
             ])?;
             if done == 1 {
-                outcome.applied += 1;
+                outcome.apply(u.status);
                 continue;
             }
             let found = {
@@ -1688,10 +1716,7 @@ fn sqlite_reconcile(
         )?;
     }
     tx.commit()?;
-    Ok(Applied::Done {
-        applied: outcome.applied,
-        errors: outcome.errors,
-    })
+    Ok(outcome.done())
 }
 
 /// Entitlements issued per page of the issuing transaction.

@@ -315,3 +315,211 @@ fn tempdir(lang: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// A poor household whose wife receives Kafalat.
+fn poor_household(cnic: &str) -> serde_json::Value {
+    let mut h = household(cnic);
+    h["household"]["attributes"] = serde_json::json!({"wall_material": "unbaked_brick_or_mud",
+        "floor_material": "earth_or_sand", "toilet_type": "none", "cooking_fuel": "wood",
+        "has_refrigerator": false, "has_television": false, "has_motorcycle": false, "has_car": false,
+        "rooms": 1, "urban_rural": "rural"});
+    h
+}
+
+/// A pain.002 answering a pain.001: each payment with its status.
+fn status_report(pain001: &str, statuses: &[(&str, &str)]) -> Vec<u8> {
+    use himaya_payfiles::simulate::{Pain002Version, ReportFacts, ReportedPayment, write_status_report};
+    let message_id = pain001.split("<MsgId>").nth(1).unwrap().split('<').next().unwrap();
+    let currency = himaya_payfiles::Currency::new("PKR", 2).unwrap();
+    let facts = ReportFacts {
+        message_id: "STATUS-BROWSER",
+        created_at: chrono::Utc::now(),
+        original_message_id: message_id,
+        original_message_name: "pain.001.001.09",
+        payment_information_id: message_id,
+        currency: &currency,
+    };
+    let payments = statuses.iter().map(|(e, s)| ReportedPayment {
+        end_to_end_id: e,
+        status: s,
+        reason: (*s == "RJCT").then_some("AC04"),
+        amount: None,
+    });
+    write_status_report(Vec::new(), Pain002Version::V10, &facts, None, payments).unwrap()
+}
+
+async fn sign_in_as(d: &Browser, base: &str, username: &str) {
+    d.goto(&format!("{base}/sign-in")).await.unwrap();
+    field(d, "username").await.send_keys(username).await.unwrap();
+    field(d, "password").await.send_keys(common::PASSWORD).await.unwrap();
+    field(d, "sign-in").await.click().await.unwrap();
+    find(d, "#figure-households").await;
+}
+
+async fn sign_out(d: &Browser) {
+    d.find(".who button").await.unwrap().click().await.unwrap();
+    find(d, "#username").await;
+}
+
+#[tokio::test]
+async fn a_payment_cycle_is_approved_issued_and_reconciled_in_four_languages() {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the browser tests: install chromium and chromium-driver"
+        );
+        eprintln!("SKIPPED: the browser test needs {CHROMIUM} and {CHROMEDRIVER}");
+        return;
+    }
+    let t = spawn().await;
+    for i in 0..2 {
+        let h = t.register(poor_household(&format!("3520212345{:02}1", 30 + i))).await;
+        let wife = h["members"][1]["id"].as_str().unwrap().to_owned();
+        let r = t
+            .post(
+                &format!("/api/v1/persons/{wife}/accounts"),
+                serde_json::json!({"kind": "mobile_wallet", "provider": "jazzcash", "msisdn": format!("0300 76543{i:02}"), "verified": true}),
+            )
+            .await;
+        assert!(r.status.is_success(), "{:#}", r.body);
+    }
+    let ok = |r: common::Reply| assert!(r.status.is_success(), "{:#}", r.body);
+    ok(t.send(
+        reqwest::Method::PUT,
+        "/api/v1/programmes/pk-kafalat",
+        Some(common::programme_json("pk-kafalat")),
+        &[],
+    )
+    .await);
+    ok(
+        t.post("/api/v1/programmes/pk-kafalat/runs", serde_json::json!({"enrol": true}))
+            .await,
+    );
+    ok(t.send(
+        reqwest::Method::PUT,
+        "/api/v1/funding-lines/treasury",
+        Some(serde_json::json!({"name": "Treasury FY2026", "allocated": 100_000_000})),
+        &[],
+    )
+    .await);
+    t.user("checker", &["approver"], &[]).await;
+    let (_driver, driver_url) = start_driver().await;
+    let shots = screenshots();
+    let message = |lang: &str, key: &str| -> String {
+        match lang {
+            "ur" => include_str!("../locales/ur.ftl"),
+            "ar" => include_str!("../locales/ar.ftl"),
+            "bn" => include_str!("../locales/bn.ftl"),
+            _ => include_str!("../locales/en.ftl"),
+        }
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key} = ")).map(str::to_owned))
+        .unwrap()
+    };
+    for (n, lang) in ["en", "ur", "ar", "bn"].into_iter().enumerate() {
+        // A cycle computed and submitted by the administrator.
+        let r = t
+            .post(
+                "/api/v1/cycles",
+                serde_json::json!({"programme": "pk-kafalat", "period": format!("2026-0{}", n + 1),
+                                   "plan": {"funding": ["treasury"]}}),
+            )
+            .await;
+        assert_eq!(r.status, reqwest::StatusCode::CREATED, "{:#}", r.body);
+        let cycle = r.body["id"].as_str().unwrap().to_owned();
+        for step in ["compute", "submit"] {
+            ok(t.post(&format!("/api/v1/cycles/{cycle}/{step}"), serde_json::json!({}))
+                .await);
+        }
+        let page = format!("{}/cycles/{cycle}", t.base);
+        let profile = tempdir(lang);
+        let d = browser(&driver_url, &profile).await;
+        let shot = |step: &str| shots.join(format!("{lang}-{step}.png"));
+
+        // Signed in, the language chosen: it is kept with the account.
+        sign_in_as(&d, &t.base, "admin").await;
+        d.goto(&format!("{}/programmes/pk-kafalat/cycles?lang={lang}", t.base))
+            .await
+            .unwrap();
+        find(&d, "#cycles").await;
+        d.screenshot(&shot("p1-cycles")).await.unwrap();
+        d.goto(&page).await.unwrap();
+        let totals = text_of(&d, "#totals-table").await;
+        assert!(
+            totals.contains(&typed(lang, "27")),
+            "{lang}: two payments of 13,500: {totals}"
+        );
+        assert!(d.find("#balanced.pass").await.is_ok(), "{lang}: the totals balance");
+        d.screenshot(&shot("p2-cycle")).await.unwrap();
+
+        // Four eyes: the administrator submitted it and cannot approve it.
+        field(&d, "do-approve").await.click().await.unwrap();
+        let refused = text_of(&d, "#approve-error").await;
+        assert_eq!(refused, message(lang, "problem-own-submission"), "{lang}");
+        d.find("#approve").await.unwrap().scroll_into_view().await.unwrap();
+        d.screenshot(&shot("p3-own-submission-refused")).await.unwrap();
+
+        // The checker approves.
+        sign_out(&d).await;
+        sign_in_as(&d, &t.base, "checker").await;
+        d.goto(&format!("{page}?lang={lang}")).await.unwrap();
+        field(&d, "do-approve").await.click().await.unwrap();
+        assert_eq!(text_of(&d, "#notice").await, message(lang, "notice-cycle-approved"));
+        d.screenshot(&shot("p4-approved")).await.unwrap();
+        sign_out(&d).await;
+
+        // The administrator's next sign-in opens in the language they chose.
+        sign_in_as(&d, &t.base, "admin").await;
+        let html = d.find("html").await.unwrap();
+        assert_eq!(html.attr("lang").await.unwrap().as_deref(), Some(lang));
+        d.goto(&page).await.unwrap();
+        field(&d, "do-issue").await.click().await.unwrap();
+        find(&d, "#issued").await;
+        d.screenshot(&shot("p5-issued")).await.unwrap();
+
+        // The provider's status file, uploaded: one paid, one refused.
+        let batches = t.get(&format!("/api/v1/cycles/{cycle}/batches")).await;
+        let batch = batches.body["items"][0]["id"].as_str().unwrap().to_owned();
+        let xml = t
+            .client
+            .get(format!("{}/api/v1/cycles/{cycle}/batches/{batch}/file", t.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let ids: Vec<&str> = xml
+            .split("<EndToEndId>")
+            .skip(1)
+            .map(|s| s.split('<').next().unwrap())
+            .collect();
+        let report = status_report(&xml, &[(ids[0], "ACSC"), (ids[1], "RJCT")]);
+        let file = profile.join("status-report.xml");
+        std::fs::write(&file, report).unwrap();
+        field(&d, "file").await.send_keys(file.to_str().unwrap()).await.unwrap();
+        field(&d, "do-reconcile").await.click().await.unwrap();
+        let paid = text_of(&d, "#reconciled-paid").await;
+        assert_eq!(paid, typed(lang, "1"), "{lang}");
+        assert_eq!(text_of(&d, "#reconciled-failed").await, typed(lang, "1"));
+        d.find("#reconciled").await.unwrap().scroll_into_view().await.unwrap();
+        d.screenshot(&shot("p6-reconciled")).await.unwrap();
+        d.goto(&format!("{}/funding", t.base)).await.unwrap();
+        find(&d, "#lines").await;
+        d.screenshot(&shot("p7-funding")).await.unwrap();
+
+        // At 360 px the cycle's page still fits.
+        d.set_window_size(360, 800).await.unwrap();
+        d.goto(&page).await.unwrap();
+        find(&d, "#totals-table").await;
+        let overflow = d
+            .execute("return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
+            .await
+            .unwrap();
+        let overflow = overflow.as_i64().unwrap();
+        assert!(overflow <= 0, "{lang}: {overflow} px wider than a 360 px screen");
+        d.screenshot(&shot("p8-cycle-360px")).await.unwrap();
+        d.quit().await.unwrap();
+        let _ = std::fs::remove_dir_all(&profile);
+    }
+}

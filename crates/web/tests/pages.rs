@@ -257,10 +257,37 @@ async fn registry_with_a_household(t: &TestApp) -> String {
     h["id"].as_str().unwrap().to_owned()
 }
 
+/// A funding line and a computed cycle of Kafalat, opened over the API.
+async fn a_computed_cycle(t: &TestApp) -> String {
+    let r = t
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/funding-lines/treasury",
+            Some(serde_json::json!({"name": "Treasury FY2026", "allocated": 100_000_000})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let r = t
+        .post(
+            "/api/v1/cycles",
+            serde_json::json!({"programme": "pk-kafalat", "period": "2026-Q3", "plan": {"funding": ["treasury"]}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:#}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let r = t
+        .post(&format!("/api/v1/cycles/{id}/compute"), serde_json::json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    id
+}
+
 #[tokio::test]
 async fn every_page_in_every_language_is_translated_and_laid_out_for_its_direction() {
     let t = spawn().await;
     let id = registry_with_a_household(&t).await;
+    let cycle = a_computed_cycle(&t).await;
     let names = message_names();
     let mut v = Visitor::new(&t);
     for lang in ["en", "ur", "ar", "bn"] {
@@ -285,6 +312,10 @@ async fn every_page_in_every_language_is_translated_and_laid_out_for_its_directi
             "/admin/agencies".to_owned(),
             "/audit".to_owned(),
             "/password".to_owned(),
+            "/cycles".to_owned(),
+            "/programmes/pk-kafalat/cycles".to_owned(),
+            format!("/cycles/{cycle}"),
+            "/funding".to_owned(),
             "/no-such-page".to_owned(),
         ];
         for path in &paths {
@@ -552,6 +583,12 @@ async fn a_bad_registration_is_refused_beside_its_fields_in_urdu_and_changes_not
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     let page = v.get(&p.location()).await;
     assert!(page.html().select(&sel("#notice")).next().is_some());
+    // A choice is shown by the configuration's label in the reader's language.
+    let attributes = text_at(&page.html(), "#attributes").unwrap();
+    assert!(
+        attributes.contains("دیہی") && !attributes.contains("rural"),
+        "{attributes}"
+    );
     assert_eq!(t.counts().await.0, before.0 + 1);
 }
 
@@ -559,6 +596,7 @@ async fn a_bad_registration_is_refused_beside_its_fields_in_urdu_and_changes_not
 async fn pages_carry_security_headers_and_stay_within_the_weight_budget() {
     let t = spawn().await;
     let id = registry_with_a_household(&t).await;
+    let cycle = a_computed_cycle(&t).await;
     let mut v = Visitor::new(&t);
     v.sign_in("admin").await;
     let p = v.get(&format!("/households/{id}")).await;
@@ -605,6 +643,8 @@ async fn pages_carry_security_headers_and_stay_within_the_weight_budget() {
         "/registry?name=muhammad".to_owned(),
         format!("/households/{id}"),
         "/households/new".to_owned(),
+        format!("/cycles/{cycle}"),
+        "/programmes/pk-kafalat/cycles".to_owned(),
     ] {
         let html = v.get(&path).await.body.len();
         let total = html + css.body.len() + js_bytes;
@@ -614,4 +654,411 @@ async fn pages_carry_security_headers_and_stay_within_the_weight_budget() {
         );
         assert!(total <= 150 * 1024, "{path} weighs {total} bytes");
     }
+}
+
+/// The text of the first element `css` selects.
+fn text_at(doc: &Html, css: &str) -> Option<String> {
+    doc.select(&sel(css))
+        .next()
+        .map(|e| e.text().collect::<String>().trim().to_owned())
+}
+
+/// A message of a language's file, as written there.
+fn message(lang: &str, key: &str) -> String {
+    let source = match lang {
+        "ur" => include_str!("../locales/ur.ftl"),
+        "ar" => include_str!("../locales/ar.ftl"),
+        "bn" => include_str!("../locales/bn.ftl"),
+        _ => include_str!("../locales/en.ftl"),
+    };
+    source
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key} = ")).map(str::to_owned))
+        .unwrap()
+}
+
+/// A poor household whose wife receives Kafalat.
+fn poor_household(cnic: &str) -> serde_json::Value {
+    let mut h = household(cnic);
+    h["household"]["attributes"] = serde_json::json!({"wall_material": "unbaked_brick_or_mud",
+        "floor_material": "earth_or_sand", "toilet_type": "none", "cooking_fuel": "wood",
+        "has_refrigerator": false, "has_television": false, "has_motorcycle": false, "has_car": false,
+        "rooms": 1, "urban_rural": "rural"});
+    h
+}
+
+impl Visitor {
+    /// Posts a multipart form: text fields and one file.
+    async fn upload(&mut self, path: &str, fields: &[(&str, &str)], file: Option<(&str, &[u8])>) -> Page {
+        let boundary = "----himaya-test-boundary";
+        let mut body = Vec::new();
+        for (k, v) in fields {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
+            );
+        }
+        let (name, bytes) = file.unwrap_or(("", b""));
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+                 Content-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(body);
+        self.send(req).await
+    }
+}
+
+/// A pain.002 answering a pain.001: each payment with its status.
+fn status_report(pain001: &str, statuses: &[(&str, &str)]) -> Vec<u8> {
+    use himaya_payfiles::simulate::{Pain002Version, ReportFacts, ReportedPayment, write_status_report};
+    let message_id = pain001.split("<MsgId>").nth(1).unwrap().split('<').next().unwrap();
+    let currency = himaya_payfiles::Currency::new("PKR", 2).unwrap();
+    let facts = ReportFacts {
+        message_id: "STATUS-PAGES-1",
+        created_at: chrono::Utc::now(),
+        original_message_id: message_id,
+        original_message_name: "pain.001.001.09",
+        payment_information_id: message_id,
+        currency: &currency,
+    };
+    let payments = statuses.iter().map(|(e, s)| ReportedPayment {
+        end_to_end_id: e,
+        status: s,
+        reason: (*s == "RJCT").then_some("AC04"),
+        amount: None,
+    });
+    write_status_report(Vec::new(), Pain002Version::V10, &facts, None, payments).unwrap()
+}
+
+#[tokio::test]
+async fn a_payment_cycle_is_worked_through_its_pages_by_maker_and_checker_in_urdu() {
+    let t = spawn().await;
+    let mut wives = Vec::new();
+    for i in 0..2 {
+        let h = t.register(poor_household(&format!("3520212345{:02}1", 20 + i))).await;
+        wives.push(h["members"][1]["id"].as_str().unwrap().to_owned());
+    }
+    let r = t
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/programmes/pk-kafalat",
+            Some(programme_json("pk-kafalat")),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let r = t
+        .post("/api/v1/programmes/pk-kafalat/runs", serde_json::json!({"enrol": true}))
+        .await;
+    assert_eq!(r.body["enrolled"], 2, "{:#}", r.body);
+    for (i, p) in wives.iter().enumerate() {
+        let r = t
+            .post(
+                &format!("/api/v1/persons/{p}/accounts"),
+                serde_json::json!({"kind": "mobile_wallet", "provider": "jazzcash", "msisdn": format!("0300 12345{i:02}"), "verified": true}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:#}", r.body);
+    }
+    t.user("checker", &["approver"], &[]).await;
+    let names = message_names();
+    let mut v = Visitor::new(&t);
+    let _ = v.get("/sign-in?lang=ur").await;
+    let csrf = v.sign_in("admin").await;
+
+    // A funding line set up on its page; an allocation that is no amount is refused beside it.
+    let bad = v
+        .post(
+            "/funding",
+            &[
+                ("csrf", &csrf),
+                ("code", "treasury"),
+                ("name", "Treasury"),
+                ("allocated", "lots"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        text_at(&bad.html(), "[id=\"allocated-error\"]").as_deref(),
+        Some(message("ur", "cycle-error-flat-amount").as_str())
+    );
+    let saved = v
+        .post(
+            "/funding",
+            &[
+                ("csrf", &csrf),
+                ("code", "treasury"),
+                ("name", "Treasury"),
+                ("allocated", "۱۰۰۰۰۰۰"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.location(), "/funding?done=saved", "{}", saved.body);
+    assert_eq!(
+        t.get("/api/v1/funding-lines").await.body["items"][0]["allocated"],
+        100_000_000
+    );
+
+    // Opening: a share that is no number, then a period that is no period, change nothing.
+    let open = |period: &str, share: &str| -> Vec<(&'static str, String)> {
+        vec![
+            ("csrf", csrf.clone()),
+            ("period", period.to_owned()),
+            ("share_percent", share.to_owned()),
+            ("funding", "treasury".to_owned()),
+        ]
+    };
+    let post = async |v: &mut Visitor, path: &str, f: Vec<(&'static str, String)>| {
+        let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        v.post(path, &f).await
+    };
+    let p = post(&mut v, "/programmes/pk-kafalat/cycles", open("2026-Q3", "half")).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        text_at(&p.html(), "#share_percent-error").as_deref(),
+        Some(message("ur", "cycle-error-share").as_str())
+    );
+    let p = post(&mut v, "/programmes/pk-kafalat/cycles", open("Q3 of 2026", "100")).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert_eq!(
+        text_at(&p.html(), "#period-error").as_deref(),
+        Some(message("ur", "cycle-error-period").as_str())
+    );
+    assert_eq!(t.get("/api/v1/cycles").await.body["items"].as_array().unwrap().len(), 0);
+    let p = post(&mut v, "/programmes/pk-kafalat/cycles", open("۲۰۲۶-Q3", "۱۰۰")).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let page = p.location();
+    assert!(page.ends_with("?done=opened"), "{page}");
+    let cycle = page
+        .trim_start_matches("/cycles/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let at = |step: &str| format!("/cycles/{cycle}/{step}");
+
+    // Compute and submit as the maker.
+    let computed = v.post(&at("compute"), &[("csrf", &csrf)]).await;
+    assert_eq!(computed.status, StatusCode::OK, "{}", computed.body);
+    let doc = computed.html();
+    check_page("computed cycle", "ur", &doc, &names);
+    assert!(doc.select(&sel("#computed")).next().is_some());
+    assert!(
+        doc.select(&sel("#balanced.pass")).next().is_some(),
+        "the totals balance"
+    );
+    let totals = text_at(&doc, "#totals-table").unwrap();
+    assert!(
+        totals.contains("۲۷٬۰۰۰٫۰۰"),
+        "two Kafalat payments of Rs 13,500: {totals}"
+    );
+    assert_eq!(
+        v.post(&at("submit"), &[("csrf", &csrf)]).await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    // The maker cannot approve their own submission: told so beside the step, in Urdu.
+    let own = v.post(&at("approve"), &[("csrf", &csrf)]).await;
+    assert_eq!(own.status, StatusCode::FORBIDDEN);
+    let doc = own.html();
+    check_page("own submission", "ur", &doc, &names);
+    assert_eq!(
+        text_at(&doc, "#approve-error").as_deref(),
+        Some(message("ur", "problem-own-submission").as_str())
+    );
+    let status = async |cycle: &str| {
+        t.get(&format!("/api/v1/cycles/{cycle}")).await.body["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(status(&cycle).await, "submitted");
+    // Without the session's token nothing moves.
+    assert_eq!(v.post(&at("approve"), &[]).await.status, StatusCode::FORBIDDEN);
+    // A rejection needs a reason.
+    let mut checker = Visitor::new(&t);
+    let _ = checker.get("/sign-in?lang=ur").await;
+    let checker_csrf = checker.sign_in("checker").await;
+    let p = checker
+        .post(&at("reject"), &[("csrf", &checker_csrf), ("reason", " ")])
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        text_at(&p.html(), "#reason-error").as_deref(),
+        Some(message("ur", "field-error-required").as_str())
+    );
+    let p = checker.post(&at("approve"), &[("csrf", &checker_csrf)]).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let p = checker.get(&p.location()).await;
+    assert_eq!(
+        text_at(&p.html(), "#notice").as_deref(),
+        Some(message("ur", "notice-cycle-approved").as_str())
+    );
+    assert_eq!(status(&cycle).await, "approved");
+
+    // Issue, and download the payment file from its link.
+    let issued = v.post(&at("issue"), &[("csrf", &csrf)]).await;
+    assert_eq!(issued.status, StatusCode::OK, "{}", issued.body);
+    let doc = issued.html();
+    check_page("issued cycle", "ur", &doc, &names);
+    let link = doc
+        .select(&sel("#batch-list a[href$='/file']"))
+        .next()
+        .unwrap()
+        .value()
+        .attr("href")
+        .unwrap()
+        .to_owned();
+    let file = v.get(&link).await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert!(
+        file.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment"),
+        "a download"
+    );
+    let xml = file.body;
+    let ids: Vec<String> = xml
+        .split("<EndToEndId>")
+        .skip(1)
+        .map(|s| s.split('<').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2);
+
+    // Uploads that cannot be used are refused beside the file and change nothing.
+    let before = t.get(&format!("/api/v1/cycles/{cycle}")).await.body["totals"].clone();
+    let p = v.upload(&at("reconcile"), &[("csrf", &csrf)], None).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        text_at(&p.html(), "#file-error").as_deref(),
+        Some(message("ur", "upload-error-no-file").as_str())
+    );
+    let p = v
+        .upload(
+            &at("reconcile"),
+            &[("csrf", &csrf)],
+            Some(("status.txt", b"no status here")),
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    let doc = p.html();
+    check_page("a file of no known layout", "ur", &doc, &names);
+    assert!(
+        text_at(&doc, "#provider-error").is_some_and(|e| e.contains("CSV")),
+        "{:?}",
+        text_at(&doc, "#reconcile")
+    );
+    let report = status_report(&xml, &[(&ids[0], "ACSC"), (&ids[1], "RJCT"), ("NOT-OURS", "ACSC")]);
+    let cut = &report[..report.len() / 2];
+    let p = v
+        .upload(&at("reconcile"), &[("csrf", &csrf)], Some(("status.xml", cut)))
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    let doc = p.html();
+    check_page("a damaged status file", "ur", &doc, &names);
+    assert!(
+        doc.select(&sel("#file-error bdi.mono")).next().is_some(),
+        "the parser's words: {:?}",
+        text_at(&doc, "#reconcile")
+    );
+    let p = v.post(&at("reconcile"), &[("csrf", &csrf)]).await;
+    assert_eq!(p.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let p = v.upload(&at("reconcile"), &[], Some(("status.xml", &report))).await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN, "no CSRF token, nothing applied");
+    assert_eq!(t.get(&format!("/api/v1/cycles/{cycle}")).await.body["totals"], before);
+
+    // The provider's report: one paid, one failed, one line not ours.
+    let p = v
+        .upload(
+            &at("reconcile"),
+            &[("csrf", &csrf), ("provider", "")],
+            Some(("status.xml", &report)),
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    let doc = p.html();
+    check_page("reconciled cycle", "ur", &doc, &names);
+    assert_eq!(text_at(&doc, "#reconciled-lines").as_deref(), Some("۳"));
+    assert_eq!(text_at(&doc, "#reconciled-applied").as_deref(), Some("۲"));
+    assert_eq!(text_at(&doc, "#reconciled-paid").as_deref(), Some("۱"));
+    assert_eq!(text_at(&doc, "#reconciled-failed").as_deref(), Some("۱"));
+    let lines = text_at(&doc, "#reconciled-error-lines").unwrap();
+    assert!(
+        lines.contains(&message("ur", "recon-error-unknown-id")) && lines.contains("NOT-OURS"),
+        "{lines}"
+    );
+    assert!(doc.select(&sel("#balanced.pass")).next().is_some());
+    // The same file again: refused, in Urdu.
+    let p = v
+        .upload(&at("reconcile"), &[("csrf", &csrf)], Some(("status.xml", &report)))
+        .await;
+    assert_eq!(p.status, StatusCode::CONFLICT);
+    let refused = text_at(&p.html(), "#reconcile-error").unwrap();
+    assert!(
+        refused.contains(&message("ur", "problem-file-already-reconciled")),
+        "{refused}"
+    );
+    // The cycle appears in the programme's list with its totals.
+    let list = v.get("/programmes/pk-kafalat/cycles").await.html();
+    let row = text_at(&list, "#cycles tbody tr").unwrap();
+    assert!(row.contains(&message("ur", "cycle-status-reconciling")), "{row}");
+}
+
+#[tokio::test]
+async fn a_language_chosen_while_signed_in_follows_the_user_to_another_device() {
+    let t = spawn().await;
+    let mut desk = Visitor::new(&t);
+    desk.sign_in("admin").await;
+    let p = desk.get("/registry?lang=bn").await;
+    assert_eq!(p.status, StatusCode::OK);
+    // The profile page offers the choice, with the language kept selected.
+    let form = desk.get("/password").await.html();
+    assert_eq!(
+        form.select(&sel("#lang option[selected]"))
+            .next()
+            .and_then(|o| o.value().attr("value")),
+        Some("bn")
+    );
+    // Another browser: before sign-in its own language decides…
+    let mut phone = Visitor::new(&t);
+    phone.accept_language = Some("ur-PK,ur;q=0.9".into());
+    let p = phone.get("/sign-in").await;
+    assert_eq!(
+        p.html().select(&sel("html")).next().unwrap().value().attr("lang"),
+        Some("ur")
+    );
+    // …and after it, the one the user chose.
+    phone.sign_in("admin").await;
+    let home = phone.get("/").await.html();
+    assert_eq!(
+        home.select(&sel("html")).next().unwrap().value().attr("lang"),
+        Some("bn")
+    );
+    // A switch through the profile form is kept too.
+    let p = phone.get("/password?lang=ar").await;
+    assert_eq!(p.status, StatusCode::OK);
+    let mut third = Visitor::new(&t);
+    third.sign_in("admin").await;
+    let home = third.get("/").await.html();
+    assert_eq!(
+        home.select(&sel("html")).next().unwrap().value().attr("dir"),
+        Some("rtl")
+    );
+    let entries = t.get("/api/v1/audit?action=user.language").await;
+    assert_eq!(
+        entries.body["items"].as_array().map(Vec::len),
+        Some(2),
+        "{:#}",
+        entries.body
+    );
 }

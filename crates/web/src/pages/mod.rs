@@ -17,6 +17,7 @@ mod admin;
 mod chart;
 mod dashboard;
 mod form;
+mod payments;
 mod programmes;
 mod registry;
 mod session;
@@ -69,6 +70,29 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (Method::GET, "/programmes", get(programmes::list)),
         (Method::GET, "/programmes/{code}", get(programmes::show)),
         (Method::POST, "/programmes/{code}/dry-run", post(programmes::dry_run)),
+        (Method::GET, "/cycles", get(payments::all_cycles)),
+        (
+            Method::GET,
+            "/programmes/{code}/cycles",
+            get(payments::programme_cycles),
+        ),
+        (Method::POST, "/programmes/{code}/cycles", post(payments::open)),
+        (Method::GET, "/cycles/{id}", get(payments::cycle)),
+        (Method::POST, "/cycles/{id}/compute", post(payments::compute)),
+        (Method::POST, "/cycles/{id}/submit", post(payments::submit)),
+        (Method::POST, "/cycles/{id}/approve", post(payments::approve)),
+        (Method::POST, "/cycles/{id}/reject", post(payments::reject)),
+        (Method::POST, "/cycles/{id}/cancel", post(payments::cancel)),
+        (Method::POST, "/cycles/{id}/issue", post(payments::issue)),
+        (Method::POST, "/cycles/{id}/close", post(payments::close)),
+        (Method::POST, "/cycles/{id}/reconcile", post(payments::reconcile)),
+        (
+            Method::GET,
+            "/cycles/{id}/batches/{batch}/file",
+            get(payments::batch_file),
+        ),
+        (Method::GET, "/funding", get(payments::funding)),
+        (Method::POST, "/funding", post(payments::set_funding)),
         (Method::GET, "/admin/users", get(admin::users)),
         (Method::GET, "/admin/agencies", get(admin::agencies)),
         (Method::GET, "/audit", get(admin::audit)),
@@ -108,6 +132,11 @@ const NAV: &[NavEntry] = &[
         path: "/programmes",
         key: "nav-programmes",
         permission: Permission::ProgrammesRead,
+    },
+    NavEntry {
+        path: "/cycles",
+        key: "nav-payments",
+        permission: Permission::PaymentsRead,
     },
     NavEntry {
         path: "/admin/users",
@@ -164,7 +193,16 @@ impl FromRequestParts<AppState> for Ctx {
         };
         let accept = parts.headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
         let kept = cookie(&parts.headers, LANG_COOKIE);
-        let lang = i18n::negotiate(asked, kept.as_deref(), None, accept);
+        let account = actor.as_ref().and_then(Actor::language);
+        let lang = i18n::negotiate(asked, kept.as_deref(), account, accept);
+        // A signed-in user's choice is kept with their account, for their
+        // next sign-in on any device.
+        if let (Some(a), Some(chosen)) = (&actor, asked.and_then(Lang::from_tag))
+            && a.language() != Some(chosen.code())
+            && let Err(e) = state.app.set_language(a, chosen.code()).await
+        {
+            tracing::warn!(error = %e, "the chosen language could not be kept");
+        }
         let rest: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "lang").collect();
         let path = parts.uri.path().to_owned();
         let here = if rest.is_empty() {
@@ -435,13 +473,17 @@ pub(crate) async fn page_headers(request: Request, next: axum::middleware::Next)
     if !is_asset {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    if let Some(lang) = chosen
-        && let Ok(v) = HeaderValue::from_str(&format!(
-            "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
-            lang.code()
-        ))
-    {
+    if let Some(v) = chosen.and_then(lang_cookie) {
         h.append(header::SET_COOKIE, v);
     }
     response
+}
+
+/// The cookie that keeps a choice of language on this browser.
+pub(crate) fn lang_cookie(lang: Lang) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!(
+        "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+        lang.code()
+    ))
+    .ok()
 }

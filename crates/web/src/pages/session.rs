@@ -82,6 +82,15 @@ pub(crate) async fn sign_in(State(s): State<AppState>, c: Ctx, ClientIp(ip): Cli
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
+    // The language the user chose before, on whatever device, is theirs again.
+    if let Some(v) = session
+        .language
+        .as_deref()
+        .and_then(crate::i18n::Lang::from_tag)
+        .and_then(super::lang_cookie)
+    {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
     Ok(response)
 }
 
