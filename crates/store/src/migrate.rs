@@ -85,6 +85,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/postgres/0009_payments.sql"),
         fill: None,
     },
+    Migration {
+        version: 10,
+        name: "dedup",
+        sqlite: include_str!("migrations/sqlite/0010_dedup.sql"),
+        postgres: include_str!("migrations/postgres/0010_dedup.sql"),
+        fill: None,
+    },
 ];
 
 pub(crate) async fn run(store: &Store, until: Option<i64>) -> Result<(), StoreError> {
