@@ -443,8 +443,8 @@ mod tests {
         assert!(FieldSet::parse(["person.income"], |_| true).is_err());
         assert!(FieldSet::parse(["household.attributes.x"], |_| false).is_err());
         assert!(FieldSet::parse(["name"], |_| true).is_err());
-        let set = FieldSet::parse(["programme.pk-kafalat"], |_| true).unwrap();
-        assert!(set.shows_programme("pk-kafalat") && !set.shows_programme("pk-taleemi"));
+        let programmes = FieldSet::parse(["programme.pk-kafalat"], |_| true).unwrap();
+        assert!(programmes.shows_programme("pk-kafalat") && !programmes.shows_programme("pk-taleemi"));
         assert!(
             FieldSet::parse(["programme.*"], |_| true)
                 .unwrap()
