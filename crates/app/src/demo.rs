@@ -115,6 +115,43 @@ impl Generator {
     }
 }
 
+/// `households` synthetic households and the duplicates a `share` of their
+/// people get (registered again elsewhere, with typos, in another script,
+/// without the card…), as registration requests: for tests and
+/// measurements of deduplication. An identifier already given to someone
+/// earlier in the list is left off, as the registry would refuse it.
+pub fn households_with_duplicates(
+    deployment: &Deployment,
+    seed: u64,
+    households: u64,
+    share: f64,
+) -> Result<Vec<NewHousehold>, AppError> {
+    let names = deployment.household_attributes.names();
+    let synth = himaya_synth::Generator::new(deployment.clone(), seed, share, Utc::now().date_naive())
+        .map_err(|e| AppError::invalid("areas", "required", e.to_string()))?;
+    let mut seen = std::collections::HashSet::new();
+    Ok(synth
+        .block(0, households)
+        .households
+        .iter()
+        .map(|h| {
+            let mut n = new_household(h, &names);
+            for m in &mut n.members {
+                if let Some(ids) = &mut m.identifiers {
+                    ids.retain(|i| {
+                        let key: String = himaya_domain::digits::to_ascii_digits(&i.value)
+                            .chars()
+                            .filter(char::is_ascii_alphanumeric)
+                            .collect();
+                        seen.insert(key)
+                    });
+                }
+            }
+            n
+        })
+        .collect())
+}
+
 /// A synthetic household as a registration request.
 pub fn new_household(h: &SynthHousehold, attribute_names: &[String]) -> NewHousehold {
     let name = |n: &(Option<String>, Option<String>)| {

@@ -10,6 +10,7 @@ mod accounts;
 mod audit;
 mod compliance;
 mod dashboard;
+mod dedup;
 pub mod demo;
 mod error;
 mod export;
@@ -32,6 +33,10 @@ pub use accounts::*;
 pub use audit::{AuditEntryView, AuditPage, AuditQuery, ChainReport};
 pub use compliance::{COMPLIANCE_BATCH, ComplianceInput};
 pub use dashboard::Dashboard;
+pub use dedup::{
+    DedupRunRequest, DedupRunView, Evidence, IntakeCheck, IntakeMatch, IntakeView, MAX_MATCH_ROWS, MatchRequest,
+    MatchResult, MatchRow, MatchView, MergeView, PairDecision, PairMerge, PairQuery, PairView, ProgrammeStatus,
+};
 pub use error::AppError;
 pub use himaya_store::{
     AgencyRow, BatchRow, CycleEventRow, CycleRow, EnrolmentRow, FundingLineRow, IssueOutcome, ReconciliationError,

@@ -222,7 +222,7 @@ pub const MAX_NAME_WORDS: usize = 12;
 
 /// Where a change comes from: as given, or by default a desk update; an
 /// agency's changes always come from its feed.
-fn parse_source(source: Option<&str>, actor: &Actor) -> Result<Source, Problem> {
+pub(crate) fn parse_source(source: Option<&str>, actor: &Actor) -> Result<Source, Problem> {
     let agency = matches!(actor.kind(), crate::ActorKind::Agency { .. });
     let source = match source.map(str::trim).filter(|s| !s.is_empty()) {
         None if agency => Source::AgencyFeed,
@@ -262,7 +262,7 @@ fn not_found_household(id: HouseholdId) -> AppError {
     }
 }
 
-fn not_found_person(id: PersonId) -> AppError {
+pub(crate) fn not_found_person(id: PersonId) -> AppError {
     AppError::NotFound {
         what: "person",
         id: id.to_string(),
@@ -328,14 +328,14 @@ pub(crate) fn page_size(limit: Option<u32>) -> Result<u32, AppError> {
 }
 
 impl App {
-    fn rules(&self) -> Rules<'_> {
+    pub(crate) fn rules(&self) -> Rules<'_> {
         Rules {
             deployment: self.deployment(),
             today: Utc::now().date_naive(),
         }
     }
 
-    fn meta(&self, actor: &Actor, source: Source, change: ChangeKind, reason: Option<String>) -> WriteMeta {
+    pub(crate) fn meta(&self, actor: &Actor, source: Source, change: ChangeKind, reason: Option<String>) -> WriteMeta {
         // Stored to the microsecond, so a record read back equals the one returned.
         let now = Utc::now();
         let at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
@@ -716,13 +716,13 @@ impl App {
         self.store().person(id).await?.ok_or_else(|| not_found_person(id))
     }
 
-    async fn household_in(&self, tx: &mut Tx, id: HouseholdId) -> Result<Household, AppError> {
+    pub(crate) async fn household_in(&self, tx: &mut Tx, id: HouseholdId) -> Result<Household, AppError> {
         tx.household(id).await?.ok_or_else(|| not_found_household(id))
     }
 
     /// Reads (and locks) two households in id order, so that two operations
     /// on the same pair cannot wait on each other; returns them as asked.
-    async fn households_in(
+    pub(crate) async fn households_in(
         &self,
         tx: &mut Tx,
         a: HouseholdId,
@@ -738,7 +738,7 @@ impl App {
     }
 
     /// Writes a household's next version with its current member list.
-    async fn write_household(
+    pub(crate) async fn write_household(
         &self,
         tx: &mut Tx,
         h: &Household,
@@ -763,7 +763,7 @@ impl App {
         })
     }
 
-    async fn write_person(
+    pub(crate) async fn write_person(
         &self,
         tx: &mut Tx,
         p: &Person,
@@ -1680,6 +1680,6 @@ pub(crate) fn household_record(id: &HouseholdId) -> Record {
     Record::new("household", id)
 }
 
-fn person_record(id: &PersonId) -> Record {
+pub(crate) fn person_record(id: &PersonId) -> Record {
     Record::new("person", id)
 }

@@ -150,10 +150,11 @@ pub enum AgencyCommand {
         #[arg(long)]
         name: String,
         /// An operation it may perform: areas.read, households.read, households.write, persons.read,
-        /// persons.write; repeat for several.
+        /// persons.write, persons.match; repeat for several.
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
-        /// A field it is shown: person.NAME, household.NAME or household.attributes.NAME; repeat for several.
+        /// A field it is shown: person.NAME, household.NAME, household.attributes.NAME, or programme.CODE
+        /// (programme.* for all) for the enrolments a match tells it of; repeat for several.
         #[arg(long = "field")]
         fields: Vec<String>,
         /// An area it may see (and everything below it); none for the whole country.

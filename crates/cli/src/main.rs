@@ -5,6 +5,7 @@ mod bench;
 mod bench_payments;
 mod compliance;
 mod cycle;
+mod dedup;
 mod export;
 mod import;
 mod link;
@@ -88,6 +89,9 @@ enum Command {
     /// Record linkage on CSV files: dedupe one list, or match two.
     #[command(subcommand)]
     Link(link::LinkCommand),
+    /// Deduplication in the registry: a run that fills the review queue.
+    #[command(subcommand)]
+    Dedup(dedup::DedupCommand),
     /// Proxy means test models: fit one on a synthetic survey, evaluate one.
     #[command(subcommand)]
     Pmt(pmt::PmtCommand),
@@ -427,6 +431,7 @@ async fn main() -> Result<()> {
         }
         Command::Synth(args) => synth::run(args),
         Command::Link(command) => link::run(command),
+        Command::Dedup(command) => dedup::run(command).await,
         Command::Pmt(command) => pmt::run(command).await,
         Command::Programme(command) => target::programme(command).await,
         Command::Target(command) => target::target(command).await,

@@ -43,6 +43,10 @@ vocabulary!(
         PaymentsManage = "payments.manage",
         PaymentsApprove = "payments.approve",
         FundingManage = "funding.manage",
+        DedupRead = "dedup.read",
+        DedupReview = "dedup.review",
+        DedupMerge = "dedup.merge",
+        PersonsMatch = "persons.match",
     }
 );
 
@@ -68,6 +72,8 @@ impl Role {
             HouseholdsWrite,
             PersonsWrite,
             ProgrammesRead,
+            DedupRead,
+            DedupReview,
         ];
         const PROGRAMMES: &[Permission] = &[
             AreasRead,
@@ -89,6 +95,10 @@ impl Role {
             ProgrammesRead,
             AccountsRead,
             AccountsWrite,
+            DedupRead,
+            DedupReview,
+            DedupMerge,
+            PersonsMatch,
         ];
         // Maker and checker: the officer prepares and pays, the approver approves.
         const PAY: &[Permission] = &[
@@ -128,6 +138,7 @@ impl Role {
                 ProgrammesRead,
                 AccountsRead,
                 PaymentsRead,
+                DedupRead,
             ],
         }
     }
@@ -180,6 +191,7 @@ pub const AGENCY_PERMISSIONS: &[Permission] = &[
     Permission::HouseholdsWrite,
     Permission::PersonsRead,
     Permission::PersonsWrite,
+    Permission::PersonsMatch,
 ];
 
 /// Where a principal may act: the whole country, or the listed areas and
@@ -265,11 +277,14 @@ pub struct FieldSet {
     household: Vec<String>,
     /// `household.attributes.NAME` entries.
     attributes: Vec<String>,
+    /// `programme.CODE` entries (`programme.*` for all): the programmes whose
+    /// enrolments a match may tell the agency about.
+    programmes: Vec<String>,
 }
 
 /// A field set entry that names no known field.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{entry:?} is not a field: use person.NAME, household.NAME or household.attributes.NAME")]
+#[error("{entry:?} is not a field: use person.NAME, household.NAME, household.attributes.NAME or programme.CODE")]
 pub struct UnknownField {
     pub entry: String,
 }
@@ -293,6 +308,16 @@ impl FieldSet {
                     return Err(unknown());
                 }
                 push_unique(&mut set.person, f);
+            } else if let Some(code) = entry.strip_prefix("programme.") {
+                let code_like = !code.is_empty()
+                    && code.len() <= 64
+                    && code
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+                if !(code == "*" || code_like) {
+                    return Err(unknown());
+                }
+                push_unique(&mut set.programmes, code);
             } else if let Some(a) = entry.strip_prefix("household.attributes.") {
                 if !attribute_known(a) {
                     return Err(unknown());
@@ -315,7 +340,13 @@ impl FieldSet {
         let p = self.person.iter().map(|f| format!("person.{f}"));
         let h = self.household.iter().map(|f| format!("household.{f}"));
         let a = self.attributes.iter().map(|f| format!("household.attributes.{f}"));
-        p.chain(h).chain(a).collect()
+        let g = self.programmes.iter().map(|c| format!("programme.{c}"));
+        p.chain(h).chain(a).chain(g).collect()
+    }
+
+    /// Whether the enrolments of programme `code` are in the set.
+    pub fn shows_programme(&self, code: &str) -> bool {
+        self.programmes.iter().any(|c| c == "*" || c == code)
     }
 
     /// Whether `person.NAME` is in the set.
@@ -412,6 +443,14 @@ mod tests {
         assert!(FieldSet::parse(["person.income"], |_| true).is_err());
         assert!(FieldSet::parse(["household.attributes.x"], |_| false).is_err());
         assert!(FieldSet::parse(["name"], |_| true).is_err());
+        let programmes = FieldSet::parse(["programme.pk-kafalat"], |_| true).unwrap();
+        assert!(programmes.shows_programme("pk-kafalat") && !programmes.shows_programme("pk-taleemi"));
+        assert!(
+            FieldSet::parse(["programme.*"], |_| true)
+                .unwrap()
+                .shows_programme("any")
+        );
+        assert!(FieldSet::parse(["programme.Bad Code"], |_| true).is_err());
         assert_eq!(
             set.entries(),
             ["person.given_name", "person.school", "household.attributes.rooms"]

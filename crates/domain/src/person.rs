@@ -314,6 +314,17 @@ impl PersonDraft {
             &mut problem,
         )
         .unwrap_or(PersonStatus::Active);
+        // A record becomes merged only by merging it into its duplicate, and stays so.
+        let status = if status == PersonStatus::Merged {
+            problem.push(
+                f("status"),
+                "not-allowed",
+                "a record is merged by deduplication's merge, not by setting its status",
+            );
+            PersonStatus::Active
+        } else {
+            status
+        };
 
         let date_of_birth = match self.date_of_birth.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => None,

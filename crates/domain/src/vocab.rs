@@ -135,7 +135,8 @@ vocabulary!(
 );
 
 vocabulary!(
-    PersonStatus { Active = "active", Deceased = "deceased", MovedOut = "moved_out" }
+    /// `merged`: a duplicate record of another person, who carries on in its place.
+    PersonStatus { Active = "active", Deceased = "deceased", MovedOut = "moved_out", Merged = "merged" }
 );
 
 vocabulary!(

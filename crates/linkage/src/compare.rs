@@ -32,6 +32,21 @@ pub enum Comparison {
     Area,
 }
 
+const ALL: [Comparison; 12] = [
+    Comparison::GivenName,
+    Comparison::FamilyName,
+    Comparison::FatherName,
+    Comparison::FullName,
+    Comparison::DateOfBirth,
+    Comparison::Sex,
+    Comparison::NationalId,
+    Comparison::Phone,
+    Comparison::Address,
+    Comparison::Locality,
+    Comparison::Postcode,
+    Comparison::Area,
+];
+
 const NAME_LEVELS: &[&str] = &["exact", "typo", "phonetic", "similar", "different"];
 
 impl Comparison {
@@ -51,6 +66,11 @@ impl Comparison {
             Comparison::Postcode => "postcode",
             Comparison::Area => "area",
         }
+    }
+
+    /// The comparison whose [`Comparison::code`] this is.
+    pub fn from_code(code: &str) -> Option<Comparison> {
+        ALL.into_iter().find(|c| c.code() == code)
     }
 
     /// The names of its levels, closest agreement first (without the null level).

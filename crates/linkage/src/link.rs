@@ -30,6 +30,8 @@ pub enum LinkError {
     NoBlockingRule,
     #[error("the threshold must be a probability between 0 and 1, not {0}")]
     Threshold(f64),
+    #[error("the model compares other fields than these records have")]
+    ModelMismatch,
 }
 
 /// How a run is tuned.
@@ -126,6 +128,42 @@ pub fn link(records: &[Record], right_from: usize, roles: &[Role], settings: &Se
         return Err(LinkError::EmptyList);
     }
     Run::new(records, Some(right_from as u32), roles, settings)?.run()
+}
+
+/// Like [`link`], with a model trained before (by an earlier run over
+/// records like these) instead of one estimated from this input: for lists
+/// too short to train on. The model must compare what `roles` allow.
+pub fn link_with(
+    model: &Model,
+    records: &[Record],
+    right_from: usize,
+    roles: &[Role],
+    settings: &Settings,
+) -> Result<Outcome, LinkError> {
+    if right_from == 0 || right_from >= records.len() {
+        return Err(LinkError::EmptyList);
+    }
+    let run = Run::new(records, Some(right_from as u32), roles, settings)?;
+    if run.comparisons != model.comparisons {
+        return Err(LinkError::ModelMismatch);
+    }
+    run.score(model.clone())
+}
+
+/// One pair of records scored with a trained model: its levels, weight and
+/// probability (without the term-frequency adjustment, which needs the
+/// whole list).
+pub fn score_pair(model: &Model, a: &Record, b: &Record) -> Pair {
+    let mut levels = [NULL; MAX_COMPARISONS];
+    compare(&model.comparisons, a, b, &mut levels);
+    let weight = model.weight(&levels);
+    Pair {
+        left: 0,
+        right: 0,
+        weight,
+        probability: model::probability(weight),
+        levels,
+    }
 }
 
 struct Run<'a> {
@@ -390,6 +428,11 @@ impl<'a> Run<'a> {
         let u = self.estimate_u();
         let (m, prior) = self.estimate_m(&u);
         let model = Model::new(self.comparisons.clone(), m, u, prior);
+        self.score(model)
+    }
+
+    /// Every candidate pair scored with `model`, the likely ones kept and clustered.
+    fn score(self, model: Model) -> Result<Outcome, LinkError> {
         let tf = self.settings.term_frequency.then(|| self.term_frequencies());
         let right_from = self.right_from;
         let mut pairs: Vec<Pair> = Vec::new();

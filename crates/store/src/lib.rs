@@ -9,6 +9,7 @@
 mod access;
 mod bulk;
 mod dashboard;
+mod dedup;
 mod migrate;
 mod payments;
 mod programmes;
@@ -25,6 +26,7 @@ use sqlx::{AnyPool, Executor};
 pub use access::{AgencyRow, AuditFilter, AuditRow, NewAuditEntry, SessionRow, TokenOwner, TokenRow, UserRow};
 pub use bulk::{BaselineTiming, LoadHousehold};
 pub use dashboard::AreaCounts;
+pub use dedup::{DedupRunRow, DedupSource, FoundPair, Moved, PairDecisionRow, PairFilter, PairRow};
 pub use payments::{
     AccountRow, Applied, ApprovalRefusal, BatchPayment, BatchRow, CycleCounts, CycleEventRow, CycleRow, EntitlementRow,
     FundingLineRow, IssueOutcome, ProviderSpec, ReconciliationError, ReconciliationFile, StatusUpdate,
@@ -33,6 +35,7 @@ pub use programmes::{
     Admission, ComplianceRow, DecisionRow, EnrolmentEvent, EnrolmentRow, Moves, NotificationRow, ProgrammeRow, RunRow,
     TargetingCursor, TargetingUnit,
 };
+pub use registry::name_tokens;
 pub use registry::{
     HouseholdFilter, HouseholdWrite, PersonFilter, PersonWrite, PreparedPerson, Tx, VersionRow, WriteMeta,
 };

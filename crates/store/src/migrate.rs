@@ -85,7 +85,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/postgres/0009_payments.sql"),
         fill: None,
     },
-    // 0010 is another branch's.
+    Migration {
+        version: 10,
+        name: "dedup",
+        sqlite: include_str!("migrations/sqlite/0010_dedup.sql"),
+        postgres: include_str!("migrations/postgres/0010_dedup.sql"),
+        fill: None,
+    },
     Migration {
         version: 11,
         name: "user_language",

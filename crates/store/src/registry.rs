@@ -94,7 +94,7 @@ const MAX_PARAMS: usize = 10_000;
 /// `($1, $2, $3), ($4, $5, $6)…` for `rows` rows of `cols` columns. SQLite
 /// gets plain `?`: it resolves each `$n` name by a scan of all names, which
 /// makes large statements quadratic.
-fn values_clause(backend: Backend, rows: usize, cols: usize) -> String {
+pub(crate) fn values_clause(backend: Backend, rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 6);
     let mut n = 0;
     for r in 0..rows {
@@ -120,7 +120,7 @@ fn values_clause(backend: Backend, rows: usize, cols: usize) -> String {
 /// `$first, $first+1, …` for `count` values in a list. SQLite gets plain
 /// `?` for the same reason as in [`values_clause`]; callers put the list
 /// after every other parameter, so the numbering agrees.
-fn list_params(backend: Backend, first: usize, count: usize) -> String {
+pub(crate) fn list_params(backend: Backend, first: usize, count: usize) -> String {
     let mut s = String::with_capacity(count * 4);
     for n in first..first + count {
         if n > first {
@@ -727,7 +727,7 @@ async fn identifier_holders(
 
 /// A write transaction. Dropped without [`Tx::commit`], it rolls back.
 pub struct Tx {
-    tx: Transaction<'static, Any>,
+    pub(crate) tx: Transaction<'static, Any>,
     backend: Backend,
     /// Households whose members were written: their member facts are
     /// refreshed before the transaction commits.
@@ -1145,7 +1145,7 @@ impl HouseholdRow {
 }
 
 /// The distinct normalised words of every spelling of a person's names.
-pub(crate) fn name_tokens(record: &PersonRecord) -> Vec<String> {
+pub fn name_tokens(record: &PersonRecord) -> Vec<String> {
     let mut tokens: Vec<String> = record.all_names().flat_map(search_tokens).collect();
     tokens.sort();
     tokens.dedup();

@@ -9,8 +9,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, on};
 use himaya_app::TargetRequest;
 use himaya_app::{
-    Actor, AuditQuery, ChangeHead, Changes, HouseholdQuery, HouseholdView, Login, Merge, NewHousehold, NewMember, Note,
-    PasswordChange, PersonQuery, Split, Transfer,
+    Actor, AuditQuery, ChangeHead, Changes, DedupRunRequest, HouseholdQuery, HouseholdView, IntakeCheck, Login,
+    MatchRequest, Merge, NewHousehold, NewMember, Note, PairDecision, PairMerge, PairQuery, PasswordChange,
+    PersonQuery, Split, Transfer,
 };
 use himaya_domain::household::HouseholdId;
 use himaya_domain::person::{Person, PersonId};
@@ -107,6 +108,17 @@ pub(crate) fn routes() -> Vec<Route> {
         r!(GET "/api/v1/cycles/{id}/reconciliation-errors" => pay::reconciliation_errors),
         r!(GET "/api/v1/cycles/{id}/report" => pay::cycle_report),
         r!(GET "/api/v1/entitlements/{id}" => pay::get_entitlement),
+        r!(POST "/api/v1/dedup/runs" => run_dedup),
+        r!(GET "/api/v1/dedup/pairs" => dedup_pairs),
+        r!(GET "/api/v1/dedup/pairs/{pair}" => dedup_pair),
+        r!(POST "/api/v1/dedup/pairs/{pair}/decision" => decide_pair),
+        r!(POST "/api/v1/dedup/pairs/{pair}/merge" => merge_pair),
+        r!(POST "/api/v1/dedup/check" => check_intake),
+        route(
+            Method::POST,
+            "/api/v1/matches",
+            on(axum::routing::MethodFilter::POST, match_persons).layer(DefaultBodyLimit::max(MAX_MATCH_BODY)),
+        ),
     ]
 }
 
@@ -815,4 +827,67 @@ async fn record_compliance(
     let source = body.source.unwrap_or_else(|| "api".to_owned());
     let recorded = s.app.record_compliance(&actor, &source, &body.records).await?;
     Ok(axum::Json(serde_json::json!({ "recorded": recorded })).into_response())
+}
+
+/// The largest agency match request: 100,000 rows of a few fields each.
+pub(crate) const MAX_MATCH_BODY: usize = 32 * 1024 * 1024;
+
+async fn run_dedup(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    StrictJson(body): StrictJson<DedupRunRequest>,
+) -> Result<Response, ApiError> {
+    let run = s.app.run_dedup(&actor, body).await?;
+    Ok((StatusCode::CREATED, axum::Json(run)).into_response())
+}
+
+async fn dedup_pairs(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    q: Result<Query<PairQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let page = s.app.dedup_pairs(&actor, &query(q)?).await?;
+    Ok(axum::Json(page).into_response())
+}
+
+async fn dedup_pair(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(axum::Json(s.app.dedup_pair(&actor, &id).await?).into_response())
+}
+
+async fn decide_pair(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(id): Path<String>,
+    StrictJson(body): StrictJson<PairDecision>,
+) -> Result<Response, ApiError> {
+    Ok(axum::Json(s.app.decide_pair(&actor, &id, body).await?).into_response())
+}
+
+async fn merge_pair(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(id): Path<String>,
+    StrictJson(body): StrictJson<PairMerge>,
+) -> Result<Response, ApiError> {
+    Ok(axum::Json(s.app.merge_pair(&actor, &id, body).await?).into_response())
+}
+
+async fn check_intake(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    StrictJson(body): StrictJson<IntakeCheck>,
+) -> Result<Response, ApiError> {
+    Ok(axum::Json(s.app.check_intake(&actor, body).await?).into_response())
+}
+
+async fn match_persons(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    StrictJson(body): StrictJson<MatchRequest>,
+) -> Result<Response, ApiError> {
+    Ok(axum::Json(s.app.match_persons(&actor, body).await?).into_response())
 }

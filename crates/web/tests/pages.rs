@@ -311,6 +311,7 @@ async fn every_page_in_every_language_is_translated_and_laid_out_for_its_directi
             "/admin/users".to_owned(),
             "/admin/agencies".to_owned(),
             "/audit".to_owned(),
+            "/dedup".to_owned(),
             "/password".to_owned(),
             "/cycles".to_owned(),
             "/programmes/pk-kafalat/cycles".to_owned(),
@@ -1061,4 +1062,90 @@ async fn a_language_chosen_while_signed_in_follows_the_user_to_another_device() 
         "{:#}",
         entries.body
     );
+}
+
+/// The review queue and a pair's page in every language, with the decision
+/// made by a plain form (no JavaScript): the seeded duplicate of the test
+/// household's head, registered again in Lahore in Urdu script.
+#[tokio::test]
+async fn duplicates_are_reviewed_side_by_side_and_decided_with_plain_forms() {
+    let t = spawn().await;
+    let system = himaya_app::Actor::system("test");
+    let population = himaya_app::demo::households_with_duplicates(t.app.deployment(), 7, 150, 0.05).unwrap();
+    t.app
+        .register_households(&system, population)
+        .await
+        .map_err(|(i, e)| format!("{i}: {e}"))
+        .unwrap();
+    let a = t.register(household("3520212345671")).await;
+    let b = t
+        .register(serde_json::json!({
+            "household": {"area": "PK-PB-LHR-CTY", "address": "Mohalla 3",
+                          "attributes": {"rooms": 1, "urban_rural": "urban", "has_electricity": false}},
+            "members": [{"given_name": {"native": "محمد"}, "family_name": {"native": "اسلم"},
+                         "father_name": {"latin": "Rashid"}, "sex": "male", "date_of_birth": "1980-04-14",
+                         "relationship": "head", "phone": "0300 1234567"}]
+        }))
+        .await;
+    let (head, dup) = (
+        a["members"][0]["id"].as_str().unwrap(),
+        b["members"][0]["id"].as_str().unwrap(),
+    );
+    let names = message_names();
+    let mut v = Visitor::new(&t);
+    let csrf_token = v.sign_in("admin").await;
+    // A run started from the queue's form.
+    let run = v.post("/dedup/runs", &[("csrf", &csrf_token), ("area", "")]).await;
+    assert_eq!(run.status, StatusCode::OK, "{}", run.body);
+    assert!(run.html().select(&sel("#run-report .card")).count() == 4);
+    let queue = v.get("/dedup").await;
+    let doc = queue.html();
+    // The seeded pair among the listed ones.
+    let mut seeded = None;
+    for a in doc.select(&sel("#queue a")) {
+        let href = a.value().attr("href").unwrap().to_owned();
+        let page = v.get(&href).await;
+        if page.body.contains(head) && page.body.contains(dup) {
+            seeded = Some(href);
+            break;
+        }
+    }
+    let seeded = seeded.expect("the seeded pair is in the queue");
+    for lang in ["en", "ur", "ar", "bn"] {
+        for path in ["/dedup".to_owned(), seeded.clone()] {
+            let p = v.get(&format!("{path}?lang={lang}")).await;
+            assert_eq!(p.status, StatusCode::OK, "{path} in {lang}: {}", p.body);
+            check_page(&path, lang, &p.html(), &names);
+        }
+    }
+    let page = v.get(&seeded).await.html();
+    assert_eq!(page.select(&sel("#side-by-side tbody tr")).count(), 9);
+    assert!(page.select(&sel("#evidence tbody tr")).count() >= 7);
+    assert!(page.select(&sel("#decide button[name=decision]")).count() == 2);
+    // Without the CSRF token nothing is decided.
+    let refused = v
+        .post(&format!("{seeded}/decision"), &[("decision", "different_people")])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let decided = v
+        .post(
+            &format!("{seeded}/decision"),
+            &[
+                ("csrf", &csrf_token),
+                ("decision", "different_people"),
+                ("reason", "father and son"),
+            ],
+        )
+        .await;
+    assert_eq!(decided.status, StatusCode::SEE_OTHER, "{}", decided.body);
+    let after = v.get(&format!("{seeded}?lang=en")).await.html();
+    assert!(
+        after.select(&sel("#decide")).next().is_none(),
+        "no decision form once decided"
+    );
+    let status: String = after.select(&sel("#pair-status")).next().unwrap().text().collect();
+    assert_eq!(status.trim(), "Different people");
+    // The queue no longer lists it.
+    let queue = v.get("/dedup").await;
+    assert!(!queue.body.contains(seeded.as_str()));
 }

@@ -16,6 +16,7 @@
 mod admin;
 mod chart;
 mod dashboard;
+mod dedup;
 mod form;
 mod payments;
 mod programmes;
@@ -96,6 +97,11 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (Method::GET, "/admin/users", get(admin::users)),
         (Method::GET, "/admin/agencies", get(admin::agencies)),
         (Method::GET, "/audit", get(admin::audit)),
+        (Method::GET, "/dedup", get(dedup::queue)),
+        (Method::POST, "/dedup/runs", post(dedup::start_run)),
+        (Method::GET, "/dedup/pairs/{pair}", get(dedup::pair)),
+        (Method::POST, "/dedup/pairs/{pair}/decision", post(dedup::decide)),
+        (Method::POST, "/dedup/pairs/{pair}/merge", post(dedup::merge)),
         (Method::GET, "/assets/{name}", get(crate::assets::serve)),
     ]
 }
@@ -137,6 +143,11 @@ const NAV: &[NavEntry] = &[
         path: "/cycles",
         key: "nav-payments",
         permission: Permission::PaymentsRead,
+    },
+    NavEntry {
+        path: "/dedup",
+        key: "nav-dedup",
+        permission: Permission::DedupRead,
     },
     NavEntry {
         path: "/admin/users",

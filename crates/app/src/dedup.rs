@@ -1,0 +1,1118 @@
+//! Deduplication in the registry: runs that find the records of one person
+//! among the registry's active people (scored by the linkage crate) and
+//! store them as candidate pairs; the review queue; decisions, remembered so
+//! that a decided pair is never proposed again; merging a duplicate into the
+//! record that carries on; the duplicate check at intake; and matching an
+//! agency's list of people against the registry.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use himaya_domain::Problem;
+use himaya_domain::access::Permission;
+use himaya_domain::household::{HouseholdRecord, check_change_reason};
+use himaya_domain::identifier::Identifier;
+use himaya_domain::person::{Name, Person, PersonDraft, PersonId, PersonRecord};
+use himaya_domain::vocab::{ChangeKind, HouseholdStatus, PersonStatus, Relationship, Sex};
+use himaya_linkage::{Comparison, Model, Record as LinkRecord, Role, Settings};
+use himaya_store::{DedupRunRow, DedupSource, FoundPair, Moved, PairDecisionRow, PairFilter, PairRow};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::audit::Record;
+use crate::registry::{not_found_person, page_size, parse_source, person_record};
+use crate::{Actor, App, AppError, Page};
+
+/// The fields a registry person is compared on.
+///
+/// Not the area: members of one household share it (and often the phone),
+/// while a person registered twice is as often registered in another
+/// district, so EM on a registry learns from the area mostly who lives
+/// together. Pairs keep both areas for the review queue's filter.
+const ROLES: [Role; 7] = [
+    Role::GivenName,
+    Role::FamilyName,
+    Role::FatherName,
+    Role::DateOfBirth,
+    Role::Sex,
+    Role::NationalId,
+    Role::Phone,
+];
+
+/// Pairs kept by a run unless it asks otherwise.
+pub const DEFAULT_RUN_THRESHOLD: f64 = 0.8;
+/// Matches an intake check or an agency match reports unless asked otherwise.
+pub const DEFAULT_MATCH_THRESHOLD: f64 = 0.8;
+/// The most rows one agency match takes.
+pub const MAX_MATCH_ROWS: usize = 100_000;
+/// The most existing records an intake check scores, and reports.
+const INTAKE_CANDIDATES: u32 = 500;
+const INTAKE_MATCHES: usize = 10;
+
+const STATUSES: &[&str] = &["pending", "same_person", "different_people", "merged", "superseded"];
+
+/// A deduplication run over the registry, or one area of it.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DedupRunRequest {
+    pub area: Option<String>,
+    /// Pairs at or above this match probability are stored (default 0.8).
+    pub threshold: Option<f64>,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Serialize)]
+pub struct DedupRunView {
+    pub id: String,
+    pub area: Option<String>,
+    pub threshold: f64,
+    pub started_by: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// Active people compared.
+    pub persons: i64,
+    /// Candidate pairs scored.
+    pub compared: i64,
+    /// Pairs at or above the threshold.
+    pub pairs_found: i64,
+    /// Of those, pairs not seen before: now in the queue.
+    pub pairs_new: i64,
+    /// Of those, pairs an officer had already decided: not proposed again.
+    pub pairs_decided: i64,
+}
+
+impl From<DedupRunRow> for DedupRunView {
+    fn from(r: DedupRunRow) -> Self {
+        DedupRunView {
+            id: r.id,
+            area: r.area,
+            threshold: r.threshold,
+            started_by: r.started_by,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            persons: r.persons,
+            compared: r.compared,
+            pairs_found: r.pairs_found,
+            pairs_new: r.pairs_new,
+            pairs_decided: r.pairs_decided,
+        }
+    }
+}
+
+/// One comparison of a pair: how far the two records agree and what that weighs.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Evidence {
+    pub comparison: String,
+    pub level: String,
+    pub weight: f64,
+}
+
+/// A candidate pair with both records side by side.
+#[derive(Clone, Debug, Serialize)]
+pub struct PairView {
+    pub id: String,
+    /// pending, same_person, different_people, merged or superseded.
+    pub status: String,
+    pub probability: f64,
+    pub weight: f64,
+    pub evidence: Vec<Evidence>,
+    pub left: Person,
+    pub right: Person,
+    pub left_area: String,
+    pub right_area: String,
+    pub run_id: String,
+    pub found_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub survivor: Option<PersonId>,
+}
+
+/// Filters of the review queue.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairQuery {
+    /// Default `pending`.
+    pub status: Option<String>,
+    pub area: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// An officer's decision on a pair.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairDecision {
+    /// `same_person` or `different_people`.
+    pub decision: String,
+    pub reason: Option<String>,
+}
+
+/// Merging a pair: `survivor` carries on, the other record is marked merged into it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairMerge {
+    pub survivor: PersonId,
+    pub source: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// What a merge did.
+#[derive(Clone, Debug, Serialize)]
+pub struct MergeView {
+    pub survivor: Person,
+    pub merged: Person,
+    pub moved: Moved,
+    pub pair: PairView,
+}
+
+/// A person about to be registered, checked against the registry first.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeCheck {
+    pub person: PersonDraft,
+    /// The area of the household the person is to join.
+    pub area: Option<String>,
+    pub threshold: Option<f64>,
+}
+
+/// An existing record that may be the same person.
+#[derive(Clone, Debug, Serialize)]
+pub struct IntakeMatch {
+    pub person: Person,
+    pub area: String,
+    pub probability: f64,
+    pub weight: f64,
+    pub evidence: Vec<Evidence>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct IntakeView {
+    /// False when no deduplication run has trained a model yet: nothing was compared.
+    pub checked: bool,
+    pub matches: Vec<IntakeMatch>,
+}
+
+/// One person of an agency's list; every field may be empty.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchRow {
+    /// The agency's own reference, echoed back.
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub father_name: Option<String>,
+    pub date_of_birth: Option<String>,
+    pub sex: Option<String>,
+    pub national_id: Option<String>,
+    pub phone: Option<String>,
+    pub area: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchRequest {
+    pub rows: Vec<MatchRow>,
+    pub threshold: Option<f64>,
+}
+
+/// A programme a matched person (or their household) is in.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ProgrammeStatus {
+    pub programme: String,
+    pub status: String,
+    /// `person` or `household`: whom the enrolment is for.
+    pub beneficiary: &'static str,
+}
+
+/// The answer for one input row.
+#[derive(Clone, Debug, Serialize)]
+pub struct MatchResult {
+    pub row: usize,
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// The registry person matched, or none.
+    pub person_id: Option<PersonId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    /// The matched person as the caller may see them (an agency: its field set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub person: Option<serde_json::Value>,
+    pub programmes: Vec<ProgrammeStatus>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MatchView {
+    pub rows: Vec<MatchResult>,
+    pub matched: usize,
+}
+
+/// The model as stored with a run.
+#[derive(Serialize, Deserialize)]
+struct StoredModel {
+    comparisons: Vec<String>,
+    m: Vec<Vec<f64>>,
+    u: Vec<Vec<f64>>,
+    prior: f64,
+}
+
+fn model_json(m: &Model) -> String {
+    serde_json::to_string(&StoredModel {
+        comparisons: m.comparisons.iter().map(|c| c.code().to_owned()).collect(),
+        m: m.m.clone(),
+        u: m.u.clone(),
+        prior: m.prior,
+    })
+    .unwrap_or_default()
+}
+
+fn model_from_json(s: &str) -> Result<Model, AppError> {
+    let stored: StoredModel =
+        serde_json::from_str(s).map_err(|e| AppError::Internal(format!("stored linkage model: {e}")))?;
+    let comparisons = stored
+        .comparisons
+        .iter()
+        .map(|c| Comparison::from_code(c).ok_or_else(|| AppError::Internal(format!("stored comparison {c:?}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Model::new(comparisons, stored.m, stored.u, stored.prior))
+}
+
+fn evidence(model: &Model, levels: &[u8]) -> Vec<Evidence> {
+    model
+        .comparisons
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Evidence {
+            comparison: c.code().to_owned(),
+            level: c.level_name(levels[i]).to_owned(),
+            weight: (model.level_weight(i, levels[i]) * 1000.0).round() / 1000.0,
+        })
+        .collect()
+}
+
+/// A registry person as linkage reads them.
+fn link_record(r: &PersonRecord, area: &str) -> LinkRecord {
+    let dob = r.date_of_birth.map(|d| d.to_string());
+    let mut fields: Vec<(Role, &str)> = Vec::new();
+    fields.extend(r.given_name.spellings().map(|s| (Role::GivenName, s)));
+    fields.extend(r.family_name.spellings().map(|s| (Role::FamilyName, s)));
+    fields.extend(r.father_name.spellings().map(|s| (Role::FatherName, s)));
+    if let Some(d) = &dob {
+        fields.push((Role::DateOfBirth, d));
+    }
+    if r.sex != Sex::Other {
+        fields.push((Role::Sex, r.sex.code()));
+    }
+    fields.extend(r.identifiers.iter().map(|i| (Role::NationalId, i.value.as_str())));
+    if let Some(p) = &r.phone {
+        fields.push((Role::Phone, p.as_str()));
+    }
+    let _ = area;
+    // Stored dates are well formed; a record that did not parse compares as empty.
+    LinkRecord::parse(fields).unwrap_or_default()
+}
+
+/// Random pairs sampled for u: the default, or fewer for a small registry,
+/// where a million pairs would mostly repeat the same few.
+fn random_pairs(records: usize) -> usize {
+    Settings::default()
+        .random_pairs
+        .min(records.saturating_mul(50).max(20_000))
+}
+
+fn check_threshold(t: Option<f64>, default: f64) -> Result<f64, AppError> {
+    match t {
+        None => Ok(default),
+        Some(t) if t.is_finite() && t > 0.0 && t <= 1.0 => Ok(t),
+        Some(t) => Err(AppError::invalid(
+            "threshold",
+            "out-of-range",
+            format!("the threshold is a match probability above 0 and at most 1, not {t}"),
+        )),
+    }
+}
+
+fn pair_record(id: &str) -> Record {
+    Record::new("dedup_pair", id)
+}
+
+fn not_found_pair(id: &str) -> AppError {
+    AppError::NotFound {
+        what: "pair",
+        id: id.to_owned(),
+    }
+}
+
+/// Fills what the survivor's record lacks from the duplicate's: the other
+/// spelling of each name, the date of birth, the phone; and takes every
+/// identifier of the duplicate.
+fn merged_record(survivor: &PersonRecord, dup: &PersonRecord) -> PersonRecord {
+    let name = |a: &Name, b: &Name| Name {
+        native: a.native.clone().or_else(|| b.native.clone()),
+        latin: a.latin.clone().or_else(|| b.latin.clone()),
+    };
+    let mut identifiers: Vec<Identifier> = survivor.identifiers.clone();
+    for i in &dup.identifiers {
+        if !identifiers.contains(i) {
+            identifiers.push(i.clone());
+        }
+    }
+    PersonRecord {
+        given_name: name(&survivor.given_name, &dup.given_name),
+        family_name: name(&survivor.family_name, &dup.family_name),
+        father_name: name(&survivor.father_name, &dup.father_name),
+        date_of_birth: survivor.date_of_birth.or(dup.date_of_birth),
+        phone: survivor.phone.clone().or_else(|| dup.phone.clone()),
+        identifiers,
+        ..survivor.clone()
+    }
+}
+
+impl App {
+    /// Finds likely duplicates among the active people of the registry (or
+    /// of one area) and stores them as pending pairs, leaving out pairs an
+    /// officer already decided.
+    pub async fn run_dedup(&self, actor: &Actor, req: DedupRunRequest) -> Result<DedupRunView, AppError> {
+        actor.require(Permission::DedupReview)?;
+        let threshold = check_threshold(req.threshold, DEFAULT_RUN_THRESHOLD)?;
+        let area = req.area.as_deref().map(str::trim).filter(|a| !a.is_empty());
+        if let Some(a) = area {
+            if !self.area_known(a) {
+                return Err(AppError::invalid(
+                    "area",
+                    "area-unknown",
+                    format!("{a:?} is not an area"),
+                ));
+            }
+            self.require_area(actor, a)?;
+        }
+        let started_at = Utc::now();
+        let within = self.scope_filter(actor);
+        let sources = self.store().dedup_sources(area, within.as_deref()).await?;
+        if sources.len() < 2 {
+            return Err(AppError::conflict(
+                "too-few-persons",
+                format!("{} active people to compare: a run needs at least two", sources.len()),
+            ));
+        }
+        let settings = Settings {
+            threshold,
+            random_pairs: random_pairs(sources.len()),
+            ..Settings::default()
+        };
+        let (sources, outcome) = tokio::task::spawn_blocking(move || {
+            let records: Vec<LinkRecord> = sources.iter().map(|s| link_record(&s.record, &s.area)).collect();
+            let outcome = himaya_linkage::dedupe(&records, &ROLES, &settings);
+            (sources, outcome)
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("deduplication worker: {e}")))?;
+        let outcome = outcome.map_err(|e| AppError::conflict("too-few-persons", e.to_string()))?;
+        let statuses = self.store().pair_statuses().await?;
+        let (mut new, mut decided) = (0i64, 0i64);
+        let mut found = Vec::new();
+        for p in &outcome.pairs {
+            let (a, b) = (&sources[p.left as usize], &sources[p.right as usize]);
+            let (a, b) = if a.id.to_string() <= b.id.to_string() {
+                (a, b)
+            } else {
+                (b, a)
+            };
+            match statuses.get(&(a.id.to_string(), b.id.to_string())).map(String::as_str) {
+                Some("pending") => {}
+                Some(_) => {
+                    decided += 1;
+                    continue;
+                }
+                None => new += 1,
+            }
+            found.push(FoundPair {
+                left: a.id,
+                right: b.id,
+                left_area: a.area.clone(),
+                right_area: b.area.clone(),
+                probability: p.probability,
+                weight: p.weight,
+                evidence: serde_json::to_string(&evidence(&outcome.model, &p.levels)).unwrap_or_default(),
+            });
+        }
+        let run = DedupRunRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            area: area.map(str::to_owned),
+            threshold,
+            started_by: actor.name.clone(),
+            started_at,
+            finished_at: Utc::now(),
+            persons: sources.len() as i64,
+            compared: outcome.compared() as i64,
+            pairs_found: outcome.pairs.len() as i64,
+            pairs_new: new,
+            pairs_decided: decided,
+            model: model_json(&outcome.model),
+        };
+        self.store().save_dedup_run(&run, &found).await?;
+        self.audit(
+            actor,
+            "dedup.run",
+            Some(Record::new("dedup_run", &run.id)),
+            json!({"area": run.area, "persons": run.persons, "pairs_found": run.pairs_found,
+                   "pairs_new": run.pairs_new, "pairs_decided": run.pairs_decided}),
+        )
+        .await?;
+        Ok(run.into())
+    }
+
+    async fn pair_view(&self, row: PairRow) -> Result<PairView, AppError> {
+        let left = self
+            .store()
+            .person(row.left)
+            .await?
+            .ok_or_else(|| not_found_person(row.left))?;
+        let right = self
+            .store()
+            .person(row.right)
+            .await?
+            .ok_or_else(|| not_found_person(row.right))?;
+        let evidence: Vec<Evidence> = serde_json::from_str(&row.evidence).unwrap_or_default();
+        Ok(PairView {
+            id: row.id,
+            status: row.status,
+            probability: row.probability,
+            weight: row.weight,
+            evidence,
+            left,
+            right,
+            left_area: row.left_area,
+            right_area: row.right_area,
+            run_id: row.run_id,
+            found_at: row.found_at,
+            decided_by: row.decided_by,
+            decided_at: row.decided_at,
+            reason: row.reason,
+            survivor: row.survivor,
+        })
+    }
+
+    /// The review queue: pairs (pending by default) with both people in the
+    /// caller's areas, most probable first.
+    pub async fn dedup_pairs(&self, actor: &Actor, q: &PairQuery) -> Result<Page<PairView>, AppError> {
+        actor.require(Permission::DedupRead)?;
+        let mut problem = Problem::default();
+        let status = q.status.as_deref().map(str::trim).unwrap_or("pending");
+        if !STATUSES.contains(&status) {
+            problem.push(
+                "status",
+                "not-allowed",
+                format!("{status:?} is not one of: {}", STATUSES.join(", ")),
+            );
+        }
+        let area = q.area.as_deref().map(str::trim).filter(|a| !a.is_empty());
+        if let Some(a) = area
+            && !self.area_known(a)
+        {
+            problem.push("area", "area-unknown", format!("{a:?} is not an area"));
+        }
+        let after = match q.cursor.as_deref() {
+            None => None,
+            Some(c) => match c
+                .split_once('_')
+                .and_then(|(p, id)| Some((p.parse::<f64>().ok()?, id.to_owned())))
+            {
+                Some(after) => Some(after),
+                None => {
+                    problem.push("cursor", "cursor-invalid", "not a cursor this server issued");
+                    None
+                }
+            },
+        };
+        let limit = page_size(q.limit)?;
+        if !problem.is_empty() {
+            return Err(problem.into());
+        }
+        if let Some(a) = area {
+            self.require_area(actor, a)?;
+        }
+        let rows = self
+            .store()
+            .dedup_pairs(&PairFilter {
+                status: Some(status.to_owned()),
+                area: area.map(str::to_owned),
+                within: self.scope_filter(actor),
+                after,
+                limit: limit + 1,
+            })
+            .await?;
+        let more = rows.len() > limit as usize;
+        let mut items = Vec::new();
+        for row in rows.into_iter().take(limit as usize) {
+            items.push(self.pair_view(row).await?);
+        }
+        let next_cursor = more
+            .then(|| items.last().map(|p| format!("{}_{}", p.probability, p.id)))
+            .flatten();
+        let showed: Vec<String> = items
+            .iter()
+            .flat_map(|p| [p.left.id.to_string(), p.right.id.to_string()])
+            .collect();
+        self.audit_read(
+            actor,
+            "dedup.pairs.list",
+            None,
+            json!({"status": status, "area": area, "pairs": items.iter().map(|p| &p.id).collect::<Vec<_>>()}),
+            showed,
+        )
+        .await?;
+        Ok(Page { items, next_cursor })
+    }
+
+    /// One pair with both records.
+    pub async fn dedup_pair(&self, actor: &Actor, id: &str) -> Result<PairView, AppError> {
+        actor.require(Permission::DedupRead)?;
+        let row = self.store().dedup_pair(id).await?.ok_or_else(|| not_found_pair(id))?;
+        self.require_area(actor, &row.left_area)?;
+        self.require_area(actor, &row.right_area)?;
+        let view = self.pair_view(row).await?;
+        self.audit_read(
+            actor,
+            "dedup.pair.read",
+            Some(pair_record(id)),
+            json!({}),
+            vec![view.left.id.to_string(), view.right.id.to_string()],
+        )
+        .await?;
+        Ok(view)
+    }
+
+    /// Records an officer's decision on a pending pair.
+    pub async fn decide_pair(&self, actor: &Actor, id: &str, d: PairDecision) -> Result<PairView, AppError> {
+        actor.require(Permission::DedupReview)?;
+        let decision = d.decision.trim();
+        let mut problem = Problem::default();
+        if !matches!(decision, "same_person" | "different_people") {
+            problem.push(
+                "decision",
+                "not-allowed",
+                format!("{decision:?} is not one of: same_person, different_people"),
+            );
+        }
+        let reason = match check_change_reason(d.reason.as_deref(), "reason", false) {
+            Ok(r) => r,
+            Err(p) => {
+                problem.errors.extend(p.errors);
+                None
+            }
+        };
+        if !problem.is_empty() {
+            return Err(problem.into());
+        }
+        let mut tx = self.store().begin().await?;
+        let row = tx.dedup_pair(id).await?.ok_or_else(|| not_found_pair(id))?;
+        self.require_area(actor, &row.left_area)?;
+        self.require_area(actor, &row.right_area)?;
+        if row.status != "pending" {
+            return Err(pair_decided(&row));
+        }
+        if !tx
+            .decide_pair(
+                id,
+                "pending",
+                &PairDecisionRow {
+                    status: decision,
+                    by: &actor.name,
+                    at: Utc::now(),
+                    reason: reason.as_deref(),
+                    survivor: None,
+                },
+            )
+            .await?
+        {
+            return Err(AppError::conflict(
+                "concurrent-change",
+                "the pair was decided at the same moment",
+            ));
+        }
+        tx.commit().await?;
+        self.audit(
+            actor,
+            "dedup.decide",
+            Some(pair_record(id)),
+            json!({"decision": decision, "left": row.left, "right": row.right}),
+        )
+        .await?;
+        let row = self.store().dedup_pair(id).await?.ok_or_else(|| not_found_pair(id))?;
+        self.pair_view(row).await
+    }
+
+    /// Merges the pair's other record into `survivor`: the survivor takes the
+    /// other's identifiers, the names, date of birth and phone it lacks, its
+    /// enrolments, compliance records, accounts and entitlements; the other
+    /// record stays, with its history, marked as merged into the survivor.
+    pub async fn merge_pair(&self, actor: &Actor, id: &str, m: PairMerge) -> Result<MergeView, AppError> {
+        actor.require(Permission::DedupMerge)?;
+        let source = parse_source(m.source.as_deref(), actor)?;
+        let reason = check_change_reason(m.reason.as_deref(), "reason", false)?;
+        let mut tx = self.store().begin().await?;
+        let row = tx.dedup_pair(id).await?.ok_or_else(|| not_found_pair(id))?;
+        self.require_area(actor, &row.left_area)?;
+        self.require_area(actor, &row.right_area)?;
+        let dup_id = if m.survivor == row.left {
+            row.right
+        } else if m.survivor == row.right {
+            row.left
+        } else {
+            return Err(AppError::invalid(
+                "survivor",
+                "not-allowed",
+                "the survivor must be one of the pair's two people",
+            ));
+        };
+        if !matches!(row.status.as_str(), "pending" | "same_person") {
+            return Err(pair_decided(&row));
+        }
+        let survivor = tx
+            .person(m.survivor)
+            .await?
+            .ok_or_else(|| not_found_person(m.survivor))?;
+        let dup = tx.person(dup_id).await?.ok_or_else(|| not_found_person(dup_id))?;
+        // Both households locked, in id order, before their members are read again.
+        let (hs, hd) = if survivor.household_id == dup.household_id {
+            let h = self.household_in(&mut tx, survivor.household_id).await?;
+            (h.clone(), h)
+        } else {
+            let (a, b) = self
+                .households_in(&mut tx, survivor.household_id, dup.household_id)
+                .await?;
+            (
+                a.ok_or_else(|| AppError::Internal("survivor's household".into()))?,
+                b.ok_or_else(|| AppError::Internal("duplicate's household".into()))?,
+            )
+        };
+        let (survivor, dup) = (
+            tx.person(m.survivor)
+                .await?
+                .ok_or_else(|| not_found_person(m.survivor))?,
+            tx.person(dup_id).await?.ok_or_else(|| not_found_person(dup_id))?,
+        );
+        if !survivor.record.is_active() || !dup.record.is_active() {
+            return Err(AppError::conflict(
+                "person-inactive",
+                "both records must be active to merge: one is deceased, moved out or merged",
+            ));
+        }
+        let dup_members = tx.household_members(hd.id).await?;
+        let others_active = dup_members.iter().any(|p| p.id != dup.id && p.record.is_active());
+        if dup.record.relationship == Relationship::Head && others_active && hd.id != hs.id {
+            return Err(AppError::conflict(
+                "household-needs-one-head",
+                "the record to be merged heads a household with other members: change its head first, or keep it \
+                 as the survivor",
+            ));
+        }
+        if dup.record.relationship == Relationship::Head && hd.id == hs.id {
+            return Err(AppError::conflict(
+                "household-needs-one-head",
+                "the record to be merged is its household's head: keep it as the survivor",
+            ));
+        }
+        let today = Utc::now().date_naive();
+        let meta = self.meta(actor, source, ChangeKind::Merge, reason.clone());
+        let dup_record = PersonRecord {
+            status: PersonStatus::Merged,
+            status_date: Some(today),
+            status_reason: Some(format!("merged into {}", survivor.id)),
+            ..dup.record.clone()
+        };
+        // The duplicate first: its identifiers become inactive, so the survivor may take them.
+        self.write_person(&mut tx, &dup, dup.household_id, &hd.record.area, &dup_record, &meta)
+            .await?;
+        let survivor_record = merged_record(&survivor.record, &dup.record);
+        if survivor_record != survivor.record {
+            self.write_person(
+                &mut tx,
+                &survivor,
+                survivor.household_id,
+                &hs.record.area,
+                &survivor_record,
+                &meta,
+            )
+            .await?;
+        }
+        let moved = tx
+            .move_person_links(dup.id, survivor.id, survivor.household_id, &hs.record.area)
+            .await?;
+        if hd.id != hs.id && !others_active && hd.record.status == HouseholdStatus::Active {
+            // Nobody active remains: the duplicate's household ends with the merge.
+            let record = HouseholdRecord {
+                status: HouseholdStatus::Inactive,
+                status_reason: Some("all members merged into records of other households".into()),
+                ..hd.record.clone()
+            };
+            self.write_household(&mut tx, &hd, &record, &meta).await?;
+        }
+        if !tx
+            .decide_pair(
+                id,
+                &row.status,
+                &PairDecisionRow {
+                    status: "merged",
+                    by: &actor.name,
+                    at: meta.at,
+                    reason: reason.as_deref(),
+                    survivor: Some(survivor.id),
+                },
+            )
+            .await?
+        {
+            return Err(AppError::conflict(
+                "concurrent-change",
+                "the pair was decided at the same moment",
+            ));
+        }
+        tx.supersede_pairs_of(dup.id).await?;
+        tx.commit().await?;
+        self.audit(
+            actor,
+            "dedup.merge",
+            Some(person_record(&survivor.id)),
+            json!({"pair": id, "merged": dup.id, "moved": moved}),
+        )
+        .await?;
+        let row = self.store().dedup_pair(id).await?.ok_or_else(|| not_found_pair(id))?;
+        let pair = self.pair_view(row).await?;
+        Ok(MergeView {
+            survivor: pair_person(&pair, survivor.id).clone(),
+            merged: pair_person(&pair, dup.id).clone(),
+            moved,
+            pair,
+        })
+    }
+
+    /// The registered people a new record may be, before it is saved: those
+    /// sharing an identifier, the phone or its name words, scored with the
+    /// model of the latest deduplication run.
+    pub async fn check_intake(&self, actor: &Actor, c: IntakeCheck) -> Result<IntakeView, AppError> {
+        actor.require(Permission::PersonsRead)?;
+        if actor.fields().is_some() {
+            // The evidence would reveal fields the agency's field set may hide.
+            return Err(AppError::forbidden(
+                "permission-denied",
+                "partner agencies match people with POST /api/v1/matches",
+            ));
+        }
+        let threshold = check_threshold(c.threshold, DEFAULT_MATCH_THRESHOLD);
+        let record = c.person.check(&self.rules(), "person");
+        let area = c.area.as_deref().map(str::trim).filter(|a| !a.is_empty());
+        let mut problem = Problem::default();
+        if let Err(AppError::Invalid(p)) = &threshold {
+            problem.errors.extend(p.errors.clone());
+        }
+        if let Err(p) = &record {
+            problem.errors.extend(p.errors.clone());
+        }
+        if let Some(a) = area
+            && !self.area_known(a)
+        {
+            problem.push("area", "area-unknown", format!("{a:?} is not an area"));
+        }
+        if !problem.is_empty() {
+            return Err(problem.into());
+        }
+        let (threshold, record) = (threshold?, record?);
+        let Some(model) = self.store().latest_dedup_model().await? else {
+            return Ok(IntakeView {
+                checked: false,
+                matches: Vec::new(),
+            });
+        };
+        let model = model_from_json(&model)?;
+        let identifiers: Vec<String> = record.identifiers.iter().map(|i| i.value.clone()).collect();
+        let tokens = himaya_store::name_tokens(&record);
+        let within = self.scope_filter(actor);
+        let candidates = self
+            .store()
+            .match_candidates(
+                &identifiers,
+                record.phone.as_ref().map(|p| p.as_str()),
+                &tokens,
+                tokens.len().min(2),
+                within.as_deref(),
+                INTAKE_CANDIDATES,
+            )
+            .await?;
+        let new = link_record(&record, area.unwrap_or(""));
+        let mut matches: Vec<IntakeMatch> = Vec::new();
+        for cand in candidates {
+            let p = himaya_linkage::score_pair(&model, &new, &link_record(&cand.record, &cand.area));
+            if p.probability < threshold {
+                continue;
+            }
+            let person = self
+                .store()
+                .person(cand.id)
+                .await?
+                .ok_or_else(|| not_found_person(cand.id))?;
+            matches.push(IntakeMatch {
+                person,
+                area: cand.area,
+                probability: p.probability,
+                weight: p.weight,
+                evidence: evidence(&model, &p.levels),
+            });
+        }
+        matches.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+        matches.truncate(INTAKE_MATCHES);
+        self.audit_read(
+            actor,
+            "dedup.intake_check",
+            None,
+            json!({"matches": matches.len()}),
+            matches.iter().map(|m| m.person.id.to_string()).collect(),
+        )
+        .await?;
+        Ok(IntakeView { checked: true, matches })
+    }
+
+    /// Matches an agency's list against the registry's active people in the
+    /// caller's areas: per row the person found (if any), the probability,
+    /// and the programmes the caller may know of.
+    pub async fn match_persons(&self, actor: &Actor, req: MatchRequest) -> Result<MatchView, AppError> {
+        actor.require(Permission::PersonsMatch)?;
+        if req.rows.is_empty() {
+            return Err(AppError::invalid("rows", "required", "send at least one row"));
+        }
+        if req.rows.len() > MAX_MATCH_ROWS {
+            return Err(AppError::invalid(
+                "rows",
+                "too-many",
+                format!(
+                    "{} rows: at most {MAX_MATCH_ROWS} per request; split the list",
+                    req.rows.len()
+                ),
+            ));
+        }
+        let threshold = check_threshold(req.threshold, DEFAULT_MATCH_THRESHOLD)?;
+        let mut problem = Problem::default();
+        let mut records = Vec::with_capacity(req.rows.len());
+        for (i, row) in req.rows.iter().enumerate() {
+            if problem.errors.len() >= 100 {
+                break;
+            }
+            match match_record(row, i, |a| self.area_known(a)) {
+                Ok(r) => records.push(r),
+                Err(p) => problem.errors.extend(p.errors),
+            }
+        }
+        if !problem.is_empty() {
+            return Err(problem.into());
+        }
+        let within = self.scope_filter(actor);
+        let sources = self.store().dedup_sources(None, within.as_deref()).await?;
+        let stored = self.store().latest_dedup_model().await?;
+        let model = stored.as_deref().map(model_from_json).transpose()?;
+        let n = req.rows.len();
+        let (sources, best) = tokio::task::spawn_blocking(move || {
+            let mut best: Vec<Option<(u32, f64)>> = vec![None; n];
+            if sources.is_empty() {
+                return (sources, Ok(best));
+            }
+            records.extend(sources.iter().map(|s| link_record(&s.record, &s.area)));
+            let settings = Settings {
+                threshold,
+                random_pairs: random_pairs(records.len()),
+                ..Settings::default()
+            };
+            let outcome = match &model {
+                Some(m) => himaya_linkage::link_with(m, &records, n, &ROLES, &settings),
+                None => himaya_linkage::link(&records, n, &ROLES, &settings),
+            };
+            match outcome {
+                Ok(o) => {
+                    for p in o.pairs {
+                        let slot = &mut best[p.left as usize];
+                        if slot.is_none_or(|(_, q)| p.probability > q) {
+                            *slot = Some((p.right, p.probability));
+                        }
+                    }
+                    (sources, Ok(best))
+                }
+                Err(e) => (sources, Err(e)),
+            }
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("match worker: {e}")))?;
+        let best = best.map_err(|e| AppError::conflict("match-impossible", e.to_string()))?;
+        let matched: Vec<&DedupSource> = best.iter().flatten().map(|(r, _)| &sources[*r as usize]).collect();
+        let mut beneficiaries: BTreeSet<String> = BTreeSet::new();
+        for s in &matched {
+            beneficiaries.insert(s.id.to_string());
+            beneficiaries.insert(s.household_id.to_string());
+        }
+        let beneficiaries: Vec<String> = beneficiaries.into_iter().collect();
+        let mut programmes: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        for (b, code, status) in self.store().programmes_of(&beneficiaries).await? {
+            let allowed = actor.fields().is_none_or(|f| f.shows_programme(&code));
+            if allowed {
+                programmes.entry(b).or_default().push((code, status));
+            }
+        }
+        let mut rows = Vec::with_capacity(n);
+        let mut people: HashMap<PersonId, serde_json::Value> = HashMap::new();
+        for (i, (row, best)) in req.rows.into_iter().zip(best).enumerate() {
+            let Some((r, probability)) = best else {
+                rows.push(MatchResult {
+                    row: i,
+                    reference: row.reference,
+                    person_id: None,
+                    probability: None,
+                    person: None,
+                    programmes: Vec::new(),
+                });
+                continue;
+            };
+            let s = &sources[r as usize];
+            let person = match people.get(&s.id) {
+                Some(p) => p.clone(),
+                None => {
+                    let mut v = serde_json::to_value(Person {
+                        id: s.id,
+                        household_id: s.household_id,
+                        version: 0,
+                        record: s.record.clone(),
+                        created_at: DateTime::<Utc>::UNIX_EPOCH,
+                        updated_at: DateTime::<Utc>::UNIX_EPOCH,
+                    })
+                    .unwrap_or_default();
+                    if let Some(map) = v.as_object_mut() {
+                        for k in ["version", "created_at", "updated_at"] {
+                            map.remove(k);
+                        }
+                    }
+                    actor.show_person(&mut v);
+                    people.insert(s.id, v.clone());
+                    v
+                }
+            };
+            let mut list: Vec<ProgrammeStatus> = Vec::new();
+            for (key, beneficiary) in [(s.id.to_string(), "person"), (s.household_id.to_string(), "household")] {
+                for (code, status) in programmes.get(&key).into_iter().flatten() {
+                    list.push(ProgrammeStatus {
+                        programme: code.clone(),
+                        status: status.clone(),
+                        beneficiary,
+                    });
+                }
+            }
+            rows.push(MatchResult {
+                row: i,
+                reference: row.reference,
+                person_id: Some(s.id),
+                probability: Some((probability * 1e6).round() / 1e6),
+                person: Some(person),
+                programmes: list,
+            });
+        }
+        let matched = rows.iter().filter(|r| r.person_id.is_some()).count();
+        self.audit_read(
+            actor,
+            "persons.match",
+            None,
+            json!({"rows": rows.len(), "matched": matched}),
+            rows.iter()
+                .filter_map(|r| r.person_id.map(|p| p.to_string()))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        )
+        .await?;
+        Ok(MatchView { rows, matched })
+    }
+}
+
+fn pair_person(p: &PairView, id: PersonId) -> &Person {
+    if p.left.id == id { &p.left } else { &p.right }
+}
+
+fn pair_decided(row: &PairRow) -> AppError {
+    AppError::conflict(
+        "pair-decided",
+        format!(
+            "the pair was already decided ({}) by {}",
+            row.status,
+            row.decided_by.as_deref().unwrap_or("a run")
+        ),
+    )
+}
+
+fn text(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// One agency row as linkage reads it, or what is wrong with it.
+fn match_record(row: &MatchRow, i: usize, area_known: impl Fn(&str) -> bool) -> Result<LinkRecord, Problem> {
+    let mut problem = Problem::default();
+    let f = |name: &str| format!("rows[{i}].{name}");
+    for (name, v) in [
+        ("ref", &row.reference),
+        ("given_name", &row.given_name),
+        ("family_name", &row.family_name),
+        ("father_name", &row.father_name),
+        ("national_id", &row.national_id),
+        ("phone", &row.phone),
+    ] {
+        if let Some(s) = text(v) {
+            if s.chars().count() > 200 {
+                problem.push(f(name), "too-long", "at most 200 characters");
+            } else if s.chars().any(char::is_control) {
+                problem.push(f(name), "invalid-character", "control characters are not allowed");
+            }
+        }
+    }
+    if let Some(s) = text(&row.sex)
+        && Sex::from_code(s).is_none()
+    {
+        problem.push(
+            f("sex"),
+            "not-allowed",
+            format!("{s:?} is not one of: {}", Sex::codes()),
+        );
+    }
+    if let Some(a) = text(&row.area)
+        && !area_known(a)
+    {
+        problem.push(f("area"), "area-unknown", format!("{a:?} is not an area"));
+    }
+    let mut fields: Vec<(Role, &str)> = Vec::new();
+    for (role, v) in [
+        (Role::GivenName, &row.given_name),
+        (Role::FamilyName, &row.family_name),
+        (Role::FatherName, &row.father_name),
+        (Role::DateOfBirth, &row.date_of_birth),
+        (Role::Sex, &row.sex),
+        (Role::NationalId, &row.national_id),
+        (Role::Phone, &row.phone),
+    ] {
+        if let Some(s) = text(v) {
+            fields.push((role, s));
+        }
+    }
+    if fields.iter().all(|(r, _)| *r == Role::Sex) {
+        problem.push(
+            f("given_name"),
+            "required",
+            "a row needs a name, a date of birth, an identifier or a phone to be matched",
+        );
+    }
+    let record = LinkRecord::parse(fields);
+    if let Err(e) = &record {
+        problem.push(f("date_of_birth"), "date-format", e.to_string());
+    }
+    if !problem.is_empty() {
+        return Err(problem);
+    }
+    record.map_err(|_| problem)
+}
