@@ -31,10 +31,11 @@ pub use access::{Actor, ActorKind};
 pub use accounts::*;
 pub use audit::{AuditEntryView, AuditPage, AuditQuery, ChainReport};
 pub use compliance::{COMPLIANCE_BATCH, ComplianceInput};
-pub use dashboard::Dashboard;
+pub use dashboard::{Dashboard, PaymentFigures};
 pub use error::AppError;
 pub use himaya_store::{
-    AgencyRow, BatchRow, CycleEventRow, CycleRow, EnrolmentRow, FundingLineRow, IssueOutcome, ReconciliationError,
+    AgencyRow, BatchRow, CycleEventRow, CycleRow, EnrolmentRow, FundingLineRow, HouseholdEntitlementRow, IssueOutcome,
+    ReconciliationError,
 };
 pub use import::{ImportOutcome, KeyedHousehold};
 pub use payments::{AccountChange, ComputeReport, CycleView, NewAccount, OpenCycle, ReconcileReport, ReportRow};
