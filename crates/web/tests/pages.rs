@@ -1178,3 +1178,68 @@ async fn a_language_chosen_while_signed_in_follows_the_user_to_another_device() 
         entries.body
     );
 }
+
+#[tokio::test]
+async fn every_example_configuration_labels_its_choices_in_its_languages() {
+    use himaya_domain::Country;
+    for (country, lang, attributes, native, english, code) in [
+        (
+            Country::Ps,
+            "ar",
+            serde_json::json!({"rooms": 3, "urban_rural": "camp", "region": "gaza"}),
+            "مخيم",
+            "Camp",
+            "camp",
+        ),
+        (
+            Country::Jo,
+            "ar",
+            serde_json::json!({"rooms": 3, "urban_rural": "rural", "heating_fuel": "kerosene"}),
+            "كاز",
+            "Kerosene",
+            "kerosene",
+        ),
+        (
+            Country::Bd,
+            "bn",
+            serde_json::json!({"rooms": 2, "urban_rural": "rural", "electricity_source": "solar_home_system"}),
+            "সোলার হোম সিস্টেম",
+            "Solar home system",
+            "solar_home_system",
+        ),
+    ] {
+        let t = common::spawn_for(country).await;
+        let areas = t.get("/api/v1/areas").await.body;
+        let area = areas["items"].as_array().unwrap().last().unwrap()["code"].clone();
+        let r = t
+            .post(
+                "/api/v1/households",
+                serde_json::json!({
+                    "household": {"area": area, "attributes": attributes},
+                    "members": [{"given_name": {"native": "Amina"}, "sex": "female", "relationship": "head"}]
+                }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{country:?}: {:#}", r.body);
+        let id = r.body["id"].as_str().unwrap().to_owned();
+        let names = message_names();
+        let mut v = Visitor::new(&t);
+        for (l, label) in [(lang, native), ("en", english)] {
+            v.cookies.clear();
+            let _ = v.get(&format!("/sign-in?lang={l}")).await;
+            v.sign_in("admin").await;
+            let page = v.get(&format!("/households/{id}")).await;
+            assert_eq!(page.status, StatusCode::OK, "{country:?} in {l}");
+            let doc = page.html();
+            check_page("household with labelled choices", l, &doc, &names);
+            let values: Vec<String> = doc
+                .select(&sel("#attributes dd"))
+                .map(|d| d.text().collect::<String>().trim().to_owned())
+                .collect();
+            assert!(
+                values.iter().any(|v| v == label) && !values.iter().any(|v| v == code),
+                "{country:?} in {l}: {values:?}"
+            );
+        }
+    }
+}
