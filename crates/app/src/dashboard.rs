@@ -1,9 +1,11 @@
 //! The dashboard's headline figures for the actor's areas: households,
-//! people and enrolments (payments and grievances come with their issues).
+//! people, enrolments and the payments of the cycles being paid
+//! (grievances come with their issue).
 
 use std::collections::BTreeMap;
 
 use himaya_domain::access::Permission;
+use himaya_domain::payment::EntitlementStatus;
 use serde::Serialize;
 
 use crate::{Actor, App, AppError};
@@ -17,6 +19,20 @@ pub struct Dashboard {
     pub households_by_district: BTreeMap<String, i64>,
     /// Enrolments by programme and status; `None` for those who may not read programmes.
     pub enrolments: Option<BTreeMap<String, BTreeMap<String, i64>>>,
+    /// Payments this cycle by currency; `None` for those who may not read payments.
+    pub payments: Option<BTreeMap<String, PaymentFigures>>,
+}
+
+/// Payments this cycle: the entitlements of each programme's latest cycle
+/// that is issued or reconciling, within the actor's areas. Amounts in
+/// minor units.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PaymentFigures {
+    /// Put in a payment file (paid, failed, returned, waiting and the rest).
+    pub issued: i64,
+    pub issued_amount: i64,
+    pub paid: i64,
+    pub paid_amount: i64,
 }
 
 impl App {
@@ -37,6 +53,24 @@ impl App {
                 *by_programme.entry(programme).or_default().entry(status).or_default() += n;
             }
             d.enrolments = Some(by_programme);
+        }
+        if actor.permissions().allows(Permission::PaymentsRead) {
+            let mut by_currency: BTreeMap<String, PaymentFigures> = BTreeMap::new();
+            for (currency, status, n, amount) in self.store().payment_counts(within.as_deref()).await?.rows {
+                let Some(status) = EntitlementStatus::from_code(&status) else {
+                    continue;
+                };
+                let f = by_currency.entry(currency).or_default();
+                if status.is_issued() {
+                    f.issued += n;
+                    f.issued_amount += amount;
+                }
+                if status == EntitlementStatus::Paid {
+                    f.paid += n;
+                    f.paid_amount += amount;
+                }
+            }
+            d.payments = Some(by_currency);
         }
         Ok(d)
     }

@@ -32,14 +32,15 @@ pub use access::{Actor, ActorKind};
 pub use accounts::*;
 pub use audit::{AuditEntryView, AuditPage, AuditQuery, ChainReport};
 pub use compliance::{COMPLIANCE_BATCH, ComplianceInput};
-pub use dashboard::Dashboard;
+pub use dashboard::{Dashboard, PaymentFigures};
 pub use dedup::{
     DedupRunRequest, DedupRunView, Evidence, IntakeCheck, IntakeMatch, IntakeView, MAX_MATCH_ROWS, MatchRequest,
     MatchResult, MatchRow, MatchView, MergeView, PairDecision, PairMerge, PairQuery, PairView, ProgrammeStatus,
 };
 pub use error::AppError;
 pub use himaya_store::{
-    AgencyRow, BatchRow, CycleEventRow, CycleRow, EnrolmentRow, FundingLineRow, IssueOutcome, ReconciliationError,
+    AgencyRow, BatchRow, CycleEventRow, CycleRow, EnrolmentRow, FundingLineRow, HouseholdEntitlementRow, IssueOutcome,
+    ReconciliationError,
 };
 pub use import::{ImportOutcome, KeyedHousehold};
 pub use payments::{AccountChange, ComputeReport, CycleView, NewAccount, OpenCycle, ReconcileReport, ReportRow};

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::{NaiveDate, Utc};
 use himaya_domain::access::Permission;
 use himaya_domain::account::{AccountDraft, ProviderRef};
+use himaya_domain::household::HouseholdId;
 use himaya_domain::payment::{
     CyclePlan, CycleStatus, CycleTotals, EntitlementReason, EntitlementStatus, check_cycle_transition,
     parse_end_to_end_id,
@@ -20,7 +21,8 @@ use himaya_domain::pmt::PmtModel;
 use himaya_domain::programme::{Programme, TargetUnit};
 use himaya_store::{
     AccountRow, Applied, ApprovalRefusal, BatchRow, CycleEventRow, CycleRow, EntitlementRow, FundingLineRow,
-    IssueOutcome, ProviderSpec, ReconciliationError, ReconciliationFile, StatusUpdate, TargetingCursor, TargetingUnit,
+    HouseholdEntitlementRow, IssueOutcome, ProviderSpec, ReconciliationError, ReconciliationFile, StatusUpdate,
+    TargetingCursor, TargetingUnit,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -1193,6 +1195,40 @@ impl App {
             })
             .collect();
         Ok((totals_of(&counts), rows))
+    }
+
+    /// A household's entitlements in every cycle, the latest cycle first:
+    /// what each paid or why not. Read within the actor's areas, audited as
+    /// a read of the household and of the recipients it names.
+    pub async fn household_entitlements(
+        &self,
+        actor: &Actor,
+        household_id: HouseholdId,
+    ) -> Result<Vec<HouseholdEntitlementRow>, AppError> {
+        actor.require(Permission::PaymentsRead)?;
+        let household = self
+            .store()
+            .household(household_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound {
+                what: "household",
+                id: household_id.to_string(),
+            })?;
+        self.require_area(actor, &household.record.area)?;
+        let id = household_id.to_string();
+        let rows = self.store().household_entitlements(&id).await?;
+        let mut recipients: Vec<String> = rows.iter().filter_map(|r| r.recipient_id.clone()).collect();
+        recipients.sort();
+        recipients.dedup();
+        self.audit_read(
+            actor,
+            "household.entitlements",
+            Some(Record::new("household", &id)),
+            json!({"entitlements": rows.len()}),
+            recipients,
+        )
+        .await?;
+        Ok(rows)
     }
 
     /// One entitlement with the registry values its rules read.

@@ -25,11 +25,12 @@ use sqlx::{AnyPool, Executor};
 
 pub use access::{AgencyRow, AuditFilter, AuditRow, NewAuditEntry, SessionRow, TokenOwner, TokenRow, UserRow};
 pub use bulk::{BaselineTiming, LoadHousehold};
-pub use dashboard::AreaCounts;
+pub use dashboard::{AreaCounts, PaymentCounts};
 pub use dedup::{DedupRunRow, DedupSource, FoundPair, Moved, PairDecisionRow, PairFilter, PairRow};
 pub use payments::{
     AccountRow, Applied, ApprovalRefusal, BatchPayment, BatchRow, CycleCounts, CycleEventRow, CycleRow, EntitlementRow,
-    FundingLineRow, IssueOutcome, ProviderSpec, ReconciliationError, ReconciliationFile, StatusUpdate,
+    FundingLineRow, HouseholdEntitlementRow, IssueOutcome, ProviderSpec, ReconciliationError, ReconciliationFile,
+    StatusUpdate,
 };
 pub use programmes::{
     Admission, ComplianceRow, DecisionRow, EnrolmentEvent, EnrolmentRow, Moves, NotificationRow, ProgrammeRow, RunRow,

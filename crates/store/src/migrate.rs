@@ -99,6 +99,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/postgres/0011_user_language.sql"),
         fill: None,
     },
+    Migration {
+        version: 12,
+        name: "household_entitlements",
+        sqlite: include_str!("migrations/sqlite/0012_household_entitlements.sql"),
+        postgres: include_str!("migrations/postgres/0012_household_entitlements.sql"),
+        fill: None,
+    },
 ];
 
 pub(crate) async fn run(store: &Store, until: Option<i64>) -> Result<(), StoreError> {

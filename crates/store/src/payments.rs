@@ -1977,3 +1977,68 @@ async fn insert_event(
     .await?;
     Ok(())
 }
+
+/// One of a household's entitlements with its cycle's period and currency,
+/// as its profile lists them.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct HouseholdEntitlementRow {
+    pub id: String,
+    pub cycle_id: String,
+    pub programme_code: String,
+    pub period: String,
+    pub currency: String,
+    pub cycle_status: CycleStatus,
+    pub beneficiary_id: String,
+    pub recipient_id: Option<String>,
+    pub area_code: String,
+    pub status: EntitlementStatus,
+    pub reason: Option<String>,
+    /// In minor units: what is owed, arrears included.
+    pub amount: i64,
+    pub arrears: i64,
+    pub provider: Option<String>,
+    pub provider_status: Option<String>,
+    pub provider_reason: Option<String>,
+    /// When it was last changed: for a paid one, when the provider's word
+    /// that it was paid was applied.
+    pub changed_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// A household's entitlements in every cycle, the latest cycle first.
+    pub async fn household_entitlements(&self, household_id: &str) -> Result<Vec<HouseholdEntitlementRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.cycle_id, e.programme_code, c.period, c.currency, c.status AS cycle_status, \
+             e.beneficiary_id, e.recipient_id, e.area_code, e.status, e.reason, e.amount, e.arrears, e.provider, \
+             e.provider_status, e.provider_reason, e.changed_at \
+             FROM entitlements e JOIN cycles c ON c.id = e.cycle_id \
+             WHERE e.household_id = $1 ORDER BY c.opened_at DESC, c.id DESC, e.id",
+        )
+        .bind(household_id.to_owned())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(HouseholdEntitlementRow {
+                    id: row.try_get("id")?,
+                    cycle_id: row.try_get("cycle_id")?,
+                    programme_code: row.try_get("programme_code")?,
+                    period: row.try_get("period")?,
+                    currency: row.try_get("currency")?,
+                    cycle_status: cycle_status(row, "cycle_status")?,
+                    beneficiary_id: row.try_get("beneficiary_id")?,
+                    recipient_id: row.try_get("recipient_id")?,
+                    area_code: row.try_get("area_code")?,
+                    status: entitlement_status(&row.try_get::<String, _>("status")?)?,
+                    reason: row.try_get("reason")?,
+                    amount: row.try_get("amount")?,
+                    arrears: row.try_get("arrears")?,
+                    provider: row.try_get("provider")?,
+                    provider_status: row.try_get("provider_status")?,
+                    provider_reason: row.try_get("provider_reason")?,
+                    changed_at: parse_time(&row.try_get::<String, _>("changed_at")?)?,
+                })
+            })
+            .collect()
+    }
+}

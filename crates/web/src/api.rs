@@ -60,6 +60,7 @@ pub(crate) fn routes() -> Vec<Route> {
         r!(GET "/api/v1/households/{id}" => get_household),
         r!(PATCH "/api/v1/households/{id}" => update_household),
         r!(GET "/api/v1/households/{id}/history" => household_history),
+        r!(GET "/api/v1/households/{id}/entitlements" => pay::household_entitlements),
         r!(GET "/api/v1/households/{id}/score" => household_score),
         r!(POST "/api/v1/households/{id}/members" => add_member),
         r!(POST "/api/v1/households/{id}/move" => move_household),
@@ -295,7 +296,7 @@ fn etag(version: i64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
 }
 
-fn household_id(raw: &str) -> Result<HouseholdId, ApiError> {
+pub(crate) fn household_id(raw: &str) -> Result<HouseholdId, ApiError> {
     raw.parse().map_err(|_| ApiError::not_found())
 }
 

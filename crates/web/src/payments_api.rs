@@ -407,3 +407,13 @@ pub(crate) async fn get_entitlement(
     body["facts"] = facts;
     Ok(json(StatusCode::OK, body))
 }
+
+pub(crate) async fn household_entitlements(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = crate::api::household_id(&id)?;
+    let items = s.app.household_entitlements(&actor, id).await?;
+    Ok(json(StatusCode::OK, serde_json::json!({ "items": items })))
+}

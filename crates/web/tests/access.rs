@@ -73,7 +73,8 @@ fn policy(method: &Method, path: &str) -> Option<Policy> {
         | ("GET", "/api/v1/cycles/{id}/batches")
         | ("GET", "/api/v1/cycles/{id}/reconciliation-errors")
         | ("GET", "/api/v1/cycles/{id}/report")
-        | ("GET", "/api/v1/entitlements/{id}") => Needs("payments.read"),
+        | ("GET", "/api/v1/entitlements/{id}")
+        | ("GET", "/api/v1/households/{id}/entitlements") => Needs("payments.read"),
         ("POST", "/api/v1/cycles")
         | ("POST", "/api/v1/cycles/{id}/compute")
         | ("POST", "/api/v1/cycles/{id}/submit")

@@ -342,10 +342,19 @@ async fn every_page_in_every_language_is_translated_and_laid_out_for_its_directi
         let doc = run.html();
         check_page("dry run", lang, &doc, &names);
         assert!(doc.select(&sel("#report .card")).count() >= 7);
+        let profile = v.get(&format!("/households/{id}")).await.html();
+        assert!(
+            profile.select(&sel("h2#payments")).next().is_some(),
+            "the household's payments on its page"
+        );
         let dashboard = v.get("/").await.html();
         assert!(
             dashboard.select(&sel(".chart svg rect.bar")).next().is_some(),
             "the dashboard draws its chart"
+        );
+        assert!(
+            dashboard.select(&sel("#figure-paid")).next().is_some(),
+            "no cycle is being paid: the payment figure says so"
         );
         assert_eq!(
             dashboard
@@ -743,9 +752,11 @@ fn status_report(pain001: &str, statuses: &[(&str, &str)]) -> Vec<u8> {
 async fn a_payment_cycle_is_worked_through_its_pages_by_maker_and_checker_in_urdu() {
     let t = spawn().await;
     let mut wives = Vec::new();
+    let mut households = Vec::new();
     for i in 0..2 {
         let h = t.register(poor_household(&format!("3520212345{:02}1", 20 + i))).await;
         wives.push(h["members"][1]["id"].as_str().unwrap().to_owned());
+        households.push(h["id"].as_str().unwrap().to_owned());
     }
     let r = t
         .send(
@@ -1013,6 +1024,111 @@ async fn a_payment_cycle_is_worked_through_its_pages_by_maker_and_checker_in_urd
     let list = v.get("/programmes/pk-kafalat/cycles").await.html();
     let row = text_at(&list, "#cycles tbody tr").unwrap();
     assert!(row.contains(&message("ur", "cycle-status-reconciling")), "{row}");
+
+    // Each household's page lists its payment, in Urdu with Urdu digits:
+    // the one paid with the day it was paid, the one refused with its provider.
+    let mut seen = BTreeSet::new();
+    for h in &households {
+        let api = t.get(&format!("/api/v1/households/{h}/entitlements")).await;
+        assert_eq!(api.status, StatusCode::OK, "{:#}", api.body);
+        let items = api.body["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{:#}", api.body);
+        assert_eq!(items[0]["cycle_id"], cycle.as_str());
+        assert_eq!(items[0]["amount"], 1_350_000);
+        let status = items[0]["status"].as_str().unwrap().to_owned();
+        let page = v.get(&format!("/households/{h}")).await;
+        assert_eq!(page.status, StatusCode::OK);
+        let doc = page.html();
+        check_page("a paid household", "ur", &doc, &names);
+        let row = text_at(&doc, "#household-payments tbody tr").unwrap();
+        assert!(row.contains("۱۳٬۵۰۰٫۰۰"), "the amount in Urdu digits: {row}");
+        assert!(row.contains("2026-Q3"), "{row}");
+        assert!(
+            row.contains(&message("ur", &format!("entitlement-status-{status}"))),
+            "{row}"
+        );
+        let paid_on = text_at(
+            &doc,
+            &format!("#household-payments td[data-label=\"{}\"]", message("ur", "paid-on")),
+        )
+        .unwrap();
+        if status == "paid" {
+            assert!(paid_on.contains('۲'), "the day paid, in Urdu digits: {paid_on:?}");
+        } else {
+            assert_eq!(status, "failed");
+            assert!(paid_on.is_empty(), "{paid_on:?}");
+            assert!(row.contains("jazzcash"), "the provider that refused it: {row}");
+        }
+        seen.insert(status);
+    }
+    assert_eq!(seen, BTreeSet::from(["failed".to_owned(), "paid".to_owned()]));
+
+    // The dashboard counts this cycle's payments: one of the two issued paid.
+    let home = v.get("/").await.html();
+    check_page("/ with payments", "ur", &home, &names);
+    assert_eq!(
+        text_at(&home, "#figure-paid-PKR")
+            .as_deref()
+            .map(|f| f.contains("۱۳٬۵۰۰٫۰۰")),
+        Some(true)
+    );
+    let card = home
+        .select(&sel(".card"))
+        .find(|c| c.select(&sel("#figure-paid-PKR")).next().is_some())
+        .map(|c| c.text().collect::<String>().replace(['\u{2068}', '\u{2069}'], ""))
+        .unwrap();
+    assert!(card.contains("۲ میں سے ۱"), "{card}");
+    assert!(card.contains("۲۷٬۰۰۰٫۰۰"), "the amount issued: {card}");
+
+    // Someone who may not read payments sees no payments on the page and is refused by the API.
+    let clerk = t.user("clerk", &["district_officer"], &["PK-PB"]).await;
+    let mut other = Visitor::new(&t);
+    let _ = other.get("/sign-in?lang=ur").await;
+    other.sign_in("clerk").await;
+    let page = other.get(&format!("/households/{}", households[0])).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let doc = page.html();
+    check_page("a household without payments", "ur", &doc, &names);
+    assert!(doc.select(&sel("#payments")).next().is_none(), "no payments section");
+    assert!(doc.select(&sel("#household-payments")).next().is_none());
+    assert!(!page.body.contains(&message("ur", "paid-on")));
+    let home = other.get("/").await.html();
+    assert!(
+        home.select(&sel("[id^=figure-paid]")).next().is_none(),
+        "no payment figure"
+    );
+    let refused = t
+        .send_as(
+            &clerk,
+            reqwest::Method::GET,
+            &format!("/api/v1/households/{}/entitlements", households[0]),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{:#}", refused.body);
+    // A payment officer of another province is refused the household, and
+    // counts no payment of it on the dashboard.
+    let sindh = t.user("sindh", &["payment_officer"], &["PK-SD"]).await;
+    let outside = t
+        .send_as(
+            &sindh,
+            reqwest::Method::GET,
+            &format!("/api/v1/households/{}/entitlements", households[0]),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(outside.status, StatusCode::FORBIDDEN, "{:#}", outside.body);
+    assert_eq!(outside.body["code"], "outside-area", "{:#}", outside.body);
+    let mut far = Visitor::new(&t);
+    far.sign_in("sindh").await;
+    let home = far.get("/").await.html();
+    assert!(home.select(&sel("[id^=figure-paid-]")).next().is_none());
+    assert!(
+        home.select(&sel("#figure-paid")).next().is_some(),
+        "no cycle being paid in Sindh"
+    );
 }
 
 #[tokio::test]
@@ -1148,4 +1264,69 @@ async fn duplicates_are_reviewed_side_by_side_and_decided_with_plain_forms() {
     // The queue no longer lists it.
     let queue = v.get("/dedup").await;
     assert!(!queue.body.contains(seeded.as_str()));
+}
+
+#[tokio::test]
+async fn every_example_configuration_labels_its_choices_in_its_languages() {
+    use himaya_domain::Country;
+    for (country, lang, attributes, native, english, code) in [
+        (
+            Country::Ps,
+            "ar",
+            serde_json::json!({"rooms": 3, "urban_rural": "camp", "region": "gaza"}),
+            "مخيم",
+            "Camp",
+            "camp",
+        ),
+        (
+            Country::Jo,
+            "ar",
+            serde_json::json!({"rooms": 3, "urban_rural": "rural", "heating_fuel": "kerosene"}),
+            "كاز",
+            "Kerosene",
+            "kerosene",
+        ),
+        (
+            Country::Bd,
+            "bn",
+            serde_json::json!({"rooms": 2, "urban_rural": "rural", "electricity_source": "solar_home_system"}),
+            "সোলার হোম সিস্টেম",
+            "Solar home system",
+            "solar_home_system",
+        ),
+    ] {
+        let t = common::spawn_for(country).await;
+        let areas = t.get("/api/v1/areas").await.body;
+        let area = areas["items"].as_array().unwrap().last().unwrap()["code"].clone();
+        let r = t
+            .post(
+                "/api/v1/households",
+                serde_json::json!({
+                    "household": {"area": area, "attributes": attributes},
+                    "members": [{"given_name": {"native": "Amina"}, "sex": "female", "relationship": "head"}]
+                }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{country:?}: {:#}", r.body);
+        let id = r.body["id"].as_str().unwrap().to_owned();
+        let names = message_names();
+        let mut v = Visitor::new(&t);
+        for (l, label) in [(lang, native), ("en", english)] {
+            v.cookies.clear();
+            let _ = v.get(&format!("/sign-in?lang={l}")).await;
+            v.sign_in("admin").await;
+            let page = v.get(&format!("/households/{id}")).await;
+            assert_eq!(page.status, StatusCode::OK, "{country:?} in {l}");
+            let doc = page.html();
+            check_page("household with labelled choices", l, &doc, &names);
+            let values: Vec<String> = doc
+                .select(&sel("#attributes dd"))
+                .map(|d| d.text().collect::<String>().trim().to_owned())
+                .collect();
+            assert!(
+                values.iter().any(|v| v == label) && !values.iter().any(|v| v == code),
+                "{country:?} in {l}: {values:?}"
+            );
+        }
+    }
 }

@@ -554,6 +554,70 @@ async fn a_skipped_cycle_is_owed_and_paid_as_arrears_by_the_next() {
 }
 
 #[tokio::test]
+async fn a_household_lists_its_entitlements_in_every_cycle_to_those_who_may_read_payments() {
+    let s = setup(100_000_000).await;
+    let skipped = s
+        .approved("2026-Q1", json!({"funding": ["treasury"], "skip": true}))
+        .await;
+    let next = s.approved("2026-Q2", json!({"funding": ["treasury"]})).await;
+    let recipient = s
+        .as_maker(Method::GET, &format!("/api/v1/persons/{}", s.recipients[0]), None)
+        .await;
+    let household = recipient.body["household_id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/households/{household}/entitlements");
+
+    // The latest cycle first: this quarter's benefit with the skipped one's arrears.
+    let r = s.as_checker(Method::GET, &path, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let items = r.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{:#}", r.body);
+    assert_eq!(items[0]["cycle_id"], next.as_str());
+    assert_eq!(items[0]["period"], "2026-Q2");
+    assert_eq!(items[0]["status"], "approved");
+    assert_eq!(items[0]["arrears"], 1_350_000);
+    assert_eq!(items[0]["amount"], 2 * 1_350_000);
+    assert_eq!(items[0]["currency"], "PKR");
+    assert_eq!(items[0]["recipient_id"], s.recipients[0].as_str());
+    assert_eq!(items[1]["cycle_id"], skipped.as_str());
+    assert_eq!(items[1]["status"], "deferred");
+    // The read is on the audit trail, under the household and its recipient.
+    let trail = s.t.get(&format!("/api/v1/audit?record={household}")).await;
+    assert!(
+        trail.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == "checker" && e["action"] == "household.entitlements"),
+        "{:#}",
+        trail.body
+    );
+
+    // No such household, or no household id at all: not found.
+    let missing = s
+        .as_checker(
+            Method::GET,
+            "/api/v1/households/00000000-0000-7000-8000-000000000000/entitlements",
+            None,
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{:#}", missing.body);
+    let garbled = s
+        .as_checker(Method::GET, "/api/v1/households/not-a-household/entitlements", None)
+        .await;
+    assert_eq!(garbled.status, StatusCode::NOT_FOUND, "{:#}", garbled.body);
+
+    // Without payments.read, or outside one's areas: refused, with the reason's code.
+    let registrar = s.t.user("registrar", &["registrar"], &["PK-PB"]).await;
+    let r = s.t.send_as(&registrar, Method::GET, &path, None, &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:#}", r.body);
+    assert_eq!(r.body["code"], "permission-denied");
+    let sindh = s.t.user("sindh", &["approver"], &["PK-SD"]).await;
+    let r = s.t.send_as(&sindh, Method::GET, &path, None, &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:#}", r.body);
+    assert_eq!(r.body["code"], "outside-area");
+}
+
+#[tokio::test]
 async fn concurrent_approvals_and_issues_pay_no_one_twice() {
     let s = setup(100_000_000).await;
     let c = s.open("2026-Q3", json!({"funding": ["treasury"]})).await;

@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::extract::{RawQuery, State};
-use himaya_app::Dashboard;
+use himaya_app::{Dashboard, PaymentFigures};
 
 use super::chart::{Bar, BarChart};
 use super::{Ctx, OrPage, PageResult, ok, view};
@@ -20,6 +20,17 @@ struct Page<'a> {
 }
 
 impl Page<'_> {
+    fn money(&self, currency: &str, minor: &i64) -> String {
+        super::payments::cycle_money(self.c, currency, *minor)
+    }
+
+    fn paid_of_issued(&self, f: &PaymentFigures) -> String {
+        crate::i18n::message(
+            self.c.lang,
+            "payments-paid-of-issued",
+            &[("paid", self.c.num(&f.paid)), ("issued", self.c.num(&f.issued))],
+        )
+    }
     fn district_chart(&self) -> String {
         let mut bars: Vec<Bar> = self
             .d

@@ -271,6 +271,11 @@ impl Ctx {
         i18n::date_time(self.lang, *t)
     }
 
+    /// The day (UTC) of a moment, as the reader writes dates.
+    pub fn day(&self, t: &chrono::DateTime<chrono::Utc>) -> String {
+        i18n::date(self.lang, t.date_naive())
+    }
+
     pub fn born(&self, d: &himaya_domain::date::PartialDate) -> String {
         i18n::partial_date(self.lang, *d)
     }

@@ -181,7 +181,7 @@ impl Cycles<'_> {
     }
 }
 
-fn cycle_money(c: &Ctx, currency: &str, minor: i64) -> String {
+pub(crate) fn cycle_money(c: &Ctx, currency: &str, minor: i64) -> String {
     i18n::money(c.lang, minor, c.state.app.deployment().currency_exponent(), currency)
 }
 

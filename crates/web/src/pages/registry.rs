@@ -12,12 +12,16 @@ use std::collections::BTreeMap;
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use himaya_app::{AppError, Changes, EnrolmentRow, HouseholdView, NewHousehold, NewMember, PersonQuery, VersionEntry};
+use himaya_app::{
+    AppError, Changes, EnrolmentRow, HouseholdEntitlementRow, HouseholdView, NewHousehold, NewMember, PersonQuery,
+    VersionEntry,
+};
 use himaya_domain::Problem;
 use himaya_domain::access::Permission;
 use himaya_domain::attributes::{AttributeDef, AttributeType};
 use himaya_domain::digits::to_ascii_digits;
 use himaya_domain::household::{GeoPoint, HouseholdDraft, HouseholdId};
+use himaya_domain::payment::EntitlementStatus;
 use himaya_domain::person::{Disability, IdentifierDraft, Name, Person, PersonDraft, School};
 use himaya_domain::vocab::{MaritalStatus, MaternalStatus, PersonStatus, Relationship, SchoolLevel, Sex, WgAnswer};
 use serde_json::{Map, Value};
@@ -174,6 +178,8 @@ struct Profile<'a> {
     attributes: Vec<(String, String)>,
     history: Option<Vec<VersionEntry>>,
     enrolments: Option<Vec<EnrolmentRow>>,
+    /// The household's entitlements, for those who may read payments.
+    payments: Option<Vec<HouseholdEntitlementRow>>,
     programmes: Vec<(String, String)>,
     notice: Option<String>,
 }
@@ -198,6 +204,42 @@ impl Profile<'_> {
             .find(|(c, _)| c == code)
             .map_or_else(|| code.to_owned(), |(_, n)| n.clone())
     }
+
+    fn pay_amount(&self, e: &HouseholdEntitlementRow) -> String {
+        super::payments::cycle_money(self.c, &e.currency, e.amount)
+    }
+
+    fn pay_status(&self, e: &HouseholdEntitlementRow) -> String {
+        view::vocab(self.c, "entitlement-status", e.status.code())
+    }
+
+    /// The day it was paid, for a paid one.
+    fn paid_on(&self, e: &HouseholdEntitlementRow) -> String {
+        if e.status == EntitlementStatus::Paid {
+            self.c.day(&e.changed_at)
+        } else {
+            String::new()
+        }
+    }
+
+    /// Who failed to pay it and why, or why it was withheld.
+    fn pay_note(&self, e: &HouseholdEntitlementRow) -> String {
+        let mut parts = Vec::new();
+        if matches!(e.status, EntitlementStatus::Failed | EntitlementStatus::Returned)
+            && let Some(p) = &e.provider
+        {
+            parts.push(p.clone());
+        }
+        if let Some(r) = &e.reason {
+            parts.push(view::vocab(self.c, "reason", r));
+        }
+        if let Some(r) = &e.provider_reason
+            && e.status != EntitlementStatus::Paid
+        {
+            parts.push(r.clone());
+        }
+        parts.join(" · ")
+    }
 }
 
 pub(crate) async fn household(
@@ -216,22 +258,29 @@ pub(crate) async fn household(
     } else {
         None
     };
-    let (enrolments, programmes) = if c.may(Permission::ProgrammesRead) {
+    let payments = if c.may(Permission::PaymentsRead) {
+        Some(s.app.household_entitlements(actor, id).await.or_page(&c)?)
+    } else {
+        None
+    };
+    let (enrolments, programmes) = if c.may(Permission::ProgrammesRead) || payments.is_some() {
         let programmes = s
             .app
             .programmes(actor)
             .await
-            .or_page(&c)?
+            .unwrap_or_default()
             .into_iter()
             .map(|p| {
                 let name = view::pick(c.lang, &p.definition.name).unwrap_or(&p.code).to_owned();
                 (p.code, name)
             })
             .collect();
-        (
-            Some(s.app.household_enrolments(actor, id).await.or_page(&c)?),
-            programmes,
-        )
+        let enrolments = if c.may(Permission::ProgrammesRead) {
+            Some(s.app.household_enrolments(actor, id).await.or_page(&c)?)
+        } else {
+            None
+        };
+        (enrolments, programmes)
     } else {
         (None, Vec::new())
     };
@@ -263,6 +312,7 @@ pub(crate) async fn household(
         attributes,
         history,
         enrolments,
+        payments,
         programmes,
         notice,
     })
