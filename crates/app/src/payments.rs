@@ -897,9 +897,38 @@ impl App {
         let detail = json!({"round": outcome.round, "issued": outcome.issued, "no_account": outcome.no_account,
                             "batches": outcome.batches.iter().map(|b| &b.message_id).collect::<Vec<_>>()});
         let cycle = self.stored_cycle(id).await?;
-        if cycle.status == CycleStatus::Approved {
-            self.moved(actor, &cycle, CycleStatus::Issued, detail).await?;
+        let moved = cycle.status == CycleStatus::Approved
+            && self
+                .store()
+                .transition_cycle(
+                    id,
+                    cycle.status,
+                    CycleStatus::Issued,
+                    cycle.version,
+                    &actor.name,
+                    Utc::now(),
+                    &detail.to_string(),
+                )
+                .await?;
+        if moved {
+            self.audit(
+                actor,
+                "cycle.issued",
+                Some(cycle_record(id)),
+                json!({"from": cycle.status, "detail": detail}),
+            )
+            .await?;
         } else {
+            // Issued already, or moved to issued by an officer issuing at
+            // the same time: this round's payments are committed all the
+            // same, so they are reported, not refused.
+            let now = self.stored_cycle(id).await?;
+            if !matches!(now.status, CycleStatus::Issued | CycleStatus::Reconciling) {
+                return Err(AppError::conflict(
+                    "cycle-changed",
+                    "the cycle changed while this was being done; look at it again",
+                ));
+            }
             self.audit(actor, "cycle.issue", Some(cycle_record(id)), detail).await?;
         }
         self.balanced(id).await?;
