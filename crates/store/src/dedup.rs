@@ -172,18 +172,7 @@ impl Store {
             q = q.bind(a.clone());
         }
         let rows = q.fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|row| {
-                let data: String = row.try_get("data")?;
-                Ok(DedupSource {
-                    id: PersonId(uuid_of(row, "id")?),
-                    household_id: HouseholdId(uuid_of(row, "household_id")?),
-                    area: row.try_get("area_code")?,
-                    record: serde_json::from_str(&data)
-                        .map_err(|e| StoreError::Corrupt(format!("person data: {e}")))?,
-                })
-            })
-            .collect()
+        rows.iter().map(dedup_source).collect()
     }
 
     /// Active people who share an identifier value or the phone with a new
@@ -246,18 +235,7 @@ impl Store {
             q = q.bind(a.clone());
         }
         let rows = q.fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|row| {
-                let data: String = row.try_get("data")?;
-                Ok(DedupSource {
-                    id: PersonId(uuid_of(row, "id")?),
-                    household_id: HouseholdId(uuid_of(row, "household_id")?),
-                    area: row.try_get("area_code")?,
-                    record: serde_json::from_str(&data)
-                        .map_err(|e| StoreError::Corrupt(format!("person data: {e}")))?,
-                })
-            })
-            .collect()
+        rows.iter().map(dedup_source).collect()
     }
 
     /// Every stored pair's status, by its two people.
@@ -630,4 +608,15 @@ impl Tx {
             })
             .collect()
     }
+}
+
+/// A person as a run or an intake check reads them.
+fn dedup_source(row: &sqlx::any::AnyRow) -> Result<DedupSource, StoreError> {
+    let data: String = row.try_get("data")?;
+    Ok(DedupSource {
+        id: PersonId(uuid_of(row, "id")?),
+        household_id: HouseholdId(uuid_of(row, "household_id")?),
+        area: row.try_get("area_code")?,
+        record: serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(format!("person data: {e}")))?,
+    })
 }
