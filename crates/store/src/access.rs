@@ -602,9 +602,15 @@ impl Store {
                 .bind(h.as_str())
         })
         .await?;
+        // A record shown twice by one read (a person in two listed pairs) is one subject of it.
         let subjects: Vec<(&str, i64)> = rows
             .iter()
-            .flat_map(|(seq, _, e, _, _)| e.subjects.iter().map(move |s| (s.as_str(), *seq)))
+            .flat_map(|(seq, _, e, _, _)| {
+                let mut shown: Vec<&str> = e.subjects.iter().map(String::as_str).collect();
+                shown.sort_unstable();
+                shown.dedup();
+                shown.into_iter().map(move |s| (s, *seq))
+            })
             .collect();
         crate::registry::insert_many(&mut tx, self.backend, "audit_subjects", 2, &subjects, |q, (id, seq)| {
             q.bind(*id).bind(*seq)

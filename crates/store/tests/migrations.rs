@@ -157,3 +157,39 @@ async fn rule_facts_are_filled_from_the_versions_written_before_them() {
         let _ = std::fs::remove_file(f);
     }
 }
+
+/// A read that showed one record twice (a person in two listed pairs) is
+/// written, with the record once among its subjects, and found by it.
+#[tokio::test]
+async fn an_audit_entry_showing_a_record_twice_is_written_once_per_record() {
+    let (store, _db, file) = fresh_store().await;
+    store.migrate().await.unwrap();
+    let person = uuid::Uuid::now_v7().to_string();
+    let other = uuid::Uuid::now_v7().to_string();
+    let entry = himaya_store::NewAuditEntry {
+        at: chrono::Utc::now(),
+        actor: "officer".into(),
+        action: "dedup.pairs_read".into(),
+        record_type: None,
+        record_id: None,
+        detail: "{}".into(),
+        subjects: vec![person.clone(), other.clone(), person.clone()],
+    };
+    let seqs = store.append_audit(&[entry]).await.unwrap();
+    assert_eq!(seqs.len(), 1);
+    let found = store
+        .search_audit(
+            &himaya_store::AuditFilter {
+                record_id: Some(person),
+                ..Default::default()
+            },
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    store.close().await;
+    if let Some(f) = file {
+        let _ = std::fs::remove_file(f);
+    }
+}
