@@ -375,10 +375,10 @@ impl<'a> Run<'a> {
         let training_keys = Keys::new(&self.training, self.records);
         let mut sessions = self.sessions(&self.training, &training_keys, u);
         let plain = |s: &[Trained]| s.iter().map(|t| t.session.clone()).collect::<Vec<_>>();
-        let mut m = model::combine(&self.comparisons, &plain(&sessions));
+        let mut m = model::combine(&self.comparisons, &plain(&sessions), u);
         if m.iter().any(Option::is_none) {
             let more = self.sessions(&self.rules, &self.keys, u);
-            for (slot, est) in m.iter_mut().zip(model::combine(&self.comparisons, &plain(&more))) {
+            for (slot, est) in m.iter_mut().zip(model::combine(&self.comparisons, &plain(&more), u)) {
                 if slot.is_none() {
                     *slot = est;
                 }
@@ -390,7 +390,8 @@ impl<'a> Run<'a> {
             && let Some(t) = sessions.iter().max_by_key(|t| t.session.pairs)
         {
             let all = model::em(&self.comparisons, u, &t.patterns, &vec![true; n], 200);
-            for (slot, est) in m.iter_mut().zip(all.m) {
+            let learnt = model::learnt_duplicates(&all, u);
+            for (slot, est) in m.iter_mut().zip(all.m).filter(|_| learnt) {
                 if slot.is_none() {
                     *slot = est;
                 }
@@ -399,8 +400,11 @@ impl<'a> Run<'a> {
         let m: Vec<Levels> = m
             .into_iter()
             .zip(u)
-            .map(|(m, u)| m.unwrap_or_else(|| u.clone()))
+            .zip(&self.comparisons)
+            .map(|((m, u), c)| m.unwrap_or_else(|| model::default_m(*c, u)))
             .collect();
+        // Sessions that learnt some other group of pairs say nothing of how many duplicates there are.
+        sessions.retain(|t| model::learnt_duplicates(&t.session, u));
         let total = self.total_pairs();
         let mut estimates: Vec<f64> = sessions
             .iter()

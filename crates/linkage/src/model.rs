@@ -216,14 +216,30 @@ pub fn em(
     }
 }
 
-/// m per comparison: the estimates of the sessions free to make them,
-/// weighted by how many matches each session saw.
-pub fn combine(comparisons: &[Comparison], sessions: &[Session]) -> Vec<Option<Levels>> {
+/// Whether a session learnt duplicates at all: in each comparison it was
+/// free to estimate, the closest agreement (an exact name, the same date of
+/// birth, the same identifier) must be more common among its matches than
+/// among random pairs. On a small registry EM can settle on another group of
+/// look-alike pairs instead (people who share names but, by their dates of
+/// birth and numbers, are not the same), whose m would turn agreement into
+/// evidence against a match.
+pub fn learnt_duplicates(session: &Session, u: &[Levels]) -> bool {
+    session
+        .m
+        .iter()
+        .zip(u)
+        .all(|(m, u)| m.as_ref().is_none_or(|m| m[0] > u[0]))
+}
+
+/// m per comparison: the estimates of the sessions free to make them that
+/// learnt duplicates ([`learnt_duplicates`]), weighted by how many matches
+/// each session saw.
+pub fn combine(comparisons: &[Comparison], sessions: &[Session], u: &[Levels]) -> Vec<Option<Levels>> {
     (0..comparisons.len())
         .map(|i| {
             let mut acc: Option<Levels> = None;
             let mut total = 0.0;
-            for s in sessions {
+            for s in sessions.iter().filter(|s| learnt_duplicates(s, u)) {
                 let Some(m) = &s.m[i] else { continue };
                 let w = s.matches_share * s.pairs as f64;
                 if w <= 0.0 {
@@ -238,6 +254,12 @@ pub fn combine(comparisons: &[Comparison], sessions: &[Session]) -> Vec<Option<L
             acc.map(|a| a.into_iter().map(|x| x / total).collect())
         })
         .collect()
+}
+
+/// m for a comparison no session could learn: the starting values of EM
+/// (closest agreement most likely among matches), rather than nothing.
+pub fn default_m(c: Comparison, u: &Levels) -> Levels {
+    initial_m(c, u)
 }
 
 #[cfg(test)]
@@ -290,6 +312,43 @@ mod tests {
         missing[1] = NULL;
         assert!((model.weight(&agree) - model.weight(&missing) - model.level_weight(1, 0)).abs() < 1e-9);
         assert!((probability(0.0) - 0.5).abs() < 1e-12);
+    }
+
+    /// A session whose matches agree less often than random pairs learnt
+    /// something other than duplicates: its estimates are left out.
+    #[test]
+    fn sessions_that_learnt_no_duplicates_are_left_out() {
+        let comparisons = vec![Comparison::DateOfBirth, Comparison::Phone];
+        let u = vec![
+            vec![1e-4, 1e-5, 1e-3, 1e-2, 1e-3, 1e-2, 0.05, 0.1, 0.8359, 0.0],
+            vec![1e-5, 1e-4, 0.9, 0.09989],
+        ];
+        let good = Session {
+            m: vec![
+                Some(vec![0.7, 0.05, 0.02, 0.05, 0.02, 0.02, 0.04, 0.04, 0.06, 0.0]),
+                None,
+            ],
+            matches_share: 0.1,
+            pairs: 1000,
+        };
+        let confused = Session {
+            m: vec![
+                Some(vec![1e-6, 1e-6, 0.25, 0.25, 1e-6, 1e-6, 1e-6, 1e-6, 1e-6, 0.5]),
+                Some(vec![1e-6, 1e-6, 0.07, 0.93]),
+            ],
+            matches_share: 0.5,
+            pairs: 5000,
+        };
+        assert!(learnt_duplicates(&good, &u));
+        assert!(!learnt_duplicates(&confused, &u));
+        let m = combine(&comparisons, &[good.clone(), confused.clone()], &u);
+        assert_eq!(m[0], good.m[0], "only the session that learnt duplicates counts");
+        assert_eq!(m[1], None, "nothing learnt of the phone");
+        let fallback = default_m(Comparison::Phone, &u[1]);
+        assert!(
+            fallback[0] > u[1][0],
+            "by default the same phone is evidence of a match"
+        );
     }
 
     #[test]
