@@ -660,3 +660,10 @@ payments-paid-of-issued = دُفعت { $paid } من { $issued } دفعة
 payments-issued-amount = صدر { $amount }
 payments-this-cycle-hint = أحدث دورة لكل برنامج صدرت ملفاتها أو قيد المطابقة، في مناطقك.
 no-cycle-being-paid = لا تُدفع أي دورة الآن.
+
+## تنبيه التسجيل المكرر عند التسجيل
+intake-duplicates-title = قد يكون هذا الشخص مسجلاً من قبل
+intake-duplicates-hint = لم يُحفظ شيء بعد. قارن كل سجل أدناه بالشخص الذي أمامك. إن كان أحدها الشخص نفسه فلا تسجله مرة أخرى، بل افتح تلك الأسرة. وإن لم يكن أيٌّ منها هو، فاحفظ مرة أخرى لتسجيله.
+intake-existing-person = السجل المسجَّل
+intake-open-household = افتح الأسرة
+intake-save-anyway = لا أحد من هؤلاء هو الشخص نفسه: احفظ

@@ -660,3 +660,10 @@ payments-paid-of-issued = { $paid } of { $issued } payments paid
 payments-issued-amount = { $amount } issued
 payments-this-cycle-hint = Each programme's latest cycle that is issued or being reconciled, in your areas.
 no-cycle-being-paid = No cycle is being paid.
+
+## Duplicate warnings at registration
+intake-duplicates-title = This person may already be registered
+intake-duplicates-hint = Nothing has been saved yet. Compare each record below with the person in front of you. If one of them is the same person, do not register them again: open that household instead. If none is, save again to register them.
+intake-existing-person = Registered record
+intake-open-household = Open the household
+intake-save-anyway = None of these is the same person: save

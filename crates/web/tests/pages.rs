@@ -1330,3 +1330,151 @@ async fn every_example_configuration_labels_its_choices_in_its_languages() {
         }
     }
 }
+
+/// The duplicate check at intake on the registration and new-member forms:
+/// a person who looks like one already registered is shown beside the form,
+/// in the officer's language, and nothing is saved until the officer has
+/// seen the likely matches and saves again.
+#[tokio::test]
+async fn registering_someone_already_registered_warns_before_saving() {
+    let t = spawn().await;
+    let system = himaya_app::Actor::system("test");
+    let population = himaya_app::demo::households_with_duplicates(t.app.deployment(), 7, 150, 0.05).unwrap();
+    t.app
+        .register_households(&system, population)
+        .await
+        .map_err(|(i, e)| format!("{i}: {e}"))
+        .unwrap();
+    let existing = t.register(household("3520212345671")).await;
+    let (existing_household, existing_head) = (
+        existing["id"].as_str().unwrap().to_owned(),
+        existing["members"][0]["id"].as_str().unwrap().to_owned(),
+    );
+    let names = message_names();
+    let mut v = Visitor::new(&t);
+    let _ = v.get("/sign-in?lang=ur").await;
+    let csrf = v.sign_in("admin").await;
+    // The same man, registered again in Lahore, in Urdu script only.
+    let form = vec![
+        ("csrf", csrf.as_str()),
+        ("member_count", "1"),
+        ("household.area", "PK-PB-LHR-CTY"),
+        ("household.address", "Mohalla 3"),
+        ("household.attributes.urban_rural", "urban"),
+        ("household.attributes.rooms", "1"),
+        ("members[0].given_name.native", "محمد"),
+        ("members[0].family_name.native", "اسلم"),
+        ("members[0].father_name.latin", "Rashid"),
+        ("members[0].sex", "male"),
+        ("members[0].relationship", "head"),
+        ("members[0].date_of_birth", "1980-03-14"),
+        ("members[0].phone", "0300 1234567"),
+    ];
+    // Before any deduplication run there is no model to compare with: saved at once.
+    let before = t.counts().await;
+    let first: Vec<(&str, &str)> = form
+        .iter()
+        .map(|&(k, v)| match k {
+            "members[0].date_of_birth" => (k, "1999-01-01"),
+            "members[0].phone" => (k, "0300 7654321"),
+            _ => (k, v),
+        })
+        .collect();
+    let p = v.post("/households/new", &first).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let (earlier, before) = (before, t.counts().await);
+    assert_eq!(before.0, earlier.0 + 1);
+
+    let run = t.post("/api/v1/dedup/runs", serde_json::json!({})).await;
+    assert!(run.status.is_success(), "{:#}", run.body);
+    let p = v.post("/households/new", &form).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    let doc = p.html();
+    check_page("/households/new", "ur", &doc, &names);
+    let warning = text_at(&doc, "#duplicate-warning").expect("a duplicate warning");
+    assert!(warning.contains(&message("ur", "intake-duplicates-title")), "{warning}");
+    let link = format!("/households/{existing_household}");
+    assert!(
+        doc.select(&sel("#duplicate-warning a"))
+            .any(|a| a.value().attr("href") == Some(link.as_str())),
+        "the existing household is linked: {warning}"
+    );
+    let seen = doc
+        .select(&sel("input[name=duplicates_seen]"))
+        .next()
+        .and_then(|i| i.value().attr("value"))
+        .unwrap()
+        .to_owned();
+    assert!(seen.split(',').any(|id| id == existing_head), "{seen}");
+    // What was typed is kept, and the button says what saving now means.
+    let given = doc
+        .select(&sel("[id=\"members[0].given_name.native\"]"))
+        .next()
+        .unwrap();
+    assert_eq!(given.value().attr("value"), Some("محمد"));
+    assert_eq!(
+        text_at(&doc, "#save").unwrap().trim(),
+        message("ur", "intake-save-anyway")
+    );
+    assert_eq!(t.counts().await, before, "a warning saves nothing");
+    // Saving again, having seen them, registers the household.
+    let mut again = form.clone();
+    again.push(("duplicates_seen", &seen));
+    let p = v.post("/households/new", &again).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let location = p.location();
+    let new_household = location.split('?').next().unwrap();
+    assert_eq!(t.counts().await.0, before.0 + 1);
+
+    // A member added to a household is checked in the household's area too.
+    let page = v.get(&format!("{new_household}/members/new")).await;
+    let version = page
+        .html()
+        .select(&sel("input[name=version]"))
+        .next()
+        .and_then(|i| i.value().attr("value"))
+        .unwrap()
+        .to_owned();
+    let member = vec![
+        ("csrf", csrf.as_str()),
+        ("version", version.as_str()),
+        ("members[0].given_name.latin", "Shazia"),
+        ("members[0].family_name.latin", "Bibi"),
+        ("members[0].sex", "female"),
+        ("members[0].relationship", "spouse"),
+        ("members[0].date_of_birth", "1985"),
+        ("members[0].birth_date_estimated", "true"),
+    ];
+    let p = v.post(&format!("{new_household}/members/new"), &member).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    let doc = p.html();
+    assert!(
+        doc.select(&sel("#duplicate-warning a"))
+            .any(|a| a.value().attr("href") == Some(link.as_str())),
+        "{}",
+        text_at(&doc, "#duplicate-warning").unwrap_or_default()
+    );
+    let id = new_household.trim_start_matches("/households/");
+    let path = format!("/api/v1/households/{id}");
+    let members = t.get(&path).await.body["members"].as_array().map_or(0, Vec::len);
+    assert_eq!(members, 1, "a warning adds no one");
+    let seen = doc
+        .select(&sel("input[name=duplicates_seen]"))
+        .next()
+        .and_then(|i| i.value().attr("value"))
+        .unwrap()
+        .to_owned();
+    let mut again = member.clone();
+    again.push(("duplicates_seen", &seen));
+    let p = v.post(&format!("{new_household}/members/new"), &again).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let members = t.get(&path).await.body["members"].as_array().map_or(0, Vec::len);
+    assert_eq!(members, 2);
+    // Each check is an audited read of the people it showed.
+    let audit = t.get("/api/v1/audit?action=dedup.intake_check").await;
+    assert!(
+        audit.body["items"].as_array().map_or(0, Vec::len) >= 4,
+        "{:#}",
+        audit.body
+    );
+}

@@ -7,14 +7,14 @@
 //! (`household.attributes.rooms`, `members[0].identifiers[0].value`), so
 //! every error lands beside its field.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use himaya_app::{
-    AppError, Changes, EnrolmentRow, HouseholdEntitlementRow, HouseholdView, NewHousehold, NewMember, PersonQuery,
-    VersionEntry,
+    AppError, Changes, EnrolmentRow, HouseholdEntitlementRow, HouseholdView, IntakeCheck, IntakeMatch, NewHousehold,
+    NewMember, PersonQuery, VersionEntry,
 };
 use himaya_domain::Problem;
 use himaya_domain::access::Permission;
@@ -447,6 +447,16 @@ struct HouseholdForm<'a> {
     version: i64,
     /// Errors of fields the form has no control for (the list of members).
     other_errors: Vec<(String, String)>,
+    /// Registered people the new members may be, per member: the form is not
+    /// saved until the officer has seen them.
+    duplicates: Vec<DuplicateWarning>,
+}
+
+/// The likely existing records of one member of the form.
+struct DuplicateWarning {
+    /// The member's name as typed.
+    member: String,
+    matches: Vec<IntakeMatch>,
 }
 
 impl HouseholdForm<'_> {
@@ -501,6 +511,36 @@ impl HouseholdForm<'_> {
         self.mode != "edit"
     }
 
+    fn full_name(&self, p: &Person) -> String {
+        view::full_name(p)
+    }
+
+    fn born(&self, p: &Person) -> String {
+        p.record.date_of_birth.map(|d| self.c.born(&d)).unwrap_or_default()
+    }
+
+    fn percent(&self, m: &IntakeMatch) -> String {
+        self.c.fixed(&(m.probability * 100.0), 1)
+    }
+
+    /// Every record the warnings showed, so that saving again once they have
+    /// been seen goes through, and a new likely match warns again.
+    fn duplicates_seen(&self) -> String {
+        let seen: BTreeSet<String> = self
+            .duplicates
+            .iter()
+            .flat_map(|w| w.matches.iter().map(|m| m.person.id.to_string()))
+            .chain(
+                self.v("duplicates_seen")
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned),
+            )
+            .collect();
+        seen.into_iter().collect::<Vec<_>>().join(",")
+    }
+
     fn title(&self) -> String {
         self.c.t(match self.mode {
             "edit" => "household-edit-title",
@@ -529,7 +569,66 @@ fn form_page<'a>(
         members: (0..members).map(|i| format!("members[{i}].")).collect(),
         version: 0,
         other_errors: Vec::new(),
+        duplicates: Vec::new(),
     }
+}
+
+/// The registered people each new member may be (the duplicate check at
+/// intake), leaving out those the officer has already been shown. Nothing
+/// is checked for those who may not read the registry's people, nor before
+/// a deduplication run has trained a model; a member the check finds
+/// invalid is left to the registration, which names the field.
+async fn duplicate_warnings(
+    s: &AppState,
+    c: &Ctx,
+    people: &[PersonDraft],
+    area: Option<&str>,
+    form: &FormData,
+) -> Result<Vec<DuplicateWarning>, axum::response::Response> {
+    let Ok(actor) = c.actor() else {
+        return Ok(Vec::new());
+    };
+    if !c.may(Permission::PersonsRead) || actor.fields().is_some() {
+        return Ok(Vec::new());
+    }
+    let seen: BTreeSet<String> = form
+        .get("duplicates_seen")
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .collect();
+    let mut warnings = Vec::new();
+    for person in people {
+        let check = IntakeCheck {
+            person: person.clone(),
+            area: area.map(str::to_owned),
+            threshold: None,
+        };
+        let view = match s.app.check_intake(actor, check).await {
+            Ok(view) => view,
+            Err(AppError::Invalid(_)) => continue,
+            Err(e) => return Err(c.fail(e)),
+        };
+        if !view.checked {
+            return Ok(Vec::new());
+        }
+        if view.matches.iter().all(|m| seen.contains(&m.person.id.to_string())) {
+            continue;
+        }
+        let names = [&person.given_name, &person.father_name, &person.family_name];
+        let member = names
+            .into_iter()
+            .flatten()
+            .map(view::name)
+            .filter(|n| !n.is_empty())
+            .collect::<Vec<_>>()
+            .join(" · ");
+        warnings.push(DuplicateWarning {
+            member,
+            matches: view.matches,
+        });
+    }
+    Ok(warnings)
 }
 
 /// Places a use case's field errors beside the form's fields; `from`/`to`
@@ -702,11 +801,15 @@ pub(crate) async fn register_household(State(s): State<AppState>, c: Ctx, form: 
     }
     let mut problem = Problem::default();
     let household = household_draft(&c, &form, &mut problem);
-    let people = (0..members)
+    let people: Vec<PersonDraft> = (0..members)
         .map(|i| person_draft(&form, &format!("members[{i}]."), &mut problem))
         .collect();
     let mut page = form_page(&c, "new", "/households/new".into(), values, members);
     if problem.is_empty() {
+        page.duplicates = duplicate_warnings(&s, &c, &people, household.area.as_deref(), &form).await?;
+        if !page.duplicates.is_empty() {
+            return ok(&page);
+        }
         let new = NewHousehold {
             household,
             members: people,
@@ -848,6 +951,11 @@ pub(crate) async fn add_member(
     );
     page.version = version.unwrap_or(0);
     if problem.is_empty() {
+        let area = s.app.household(actor, id).await.or_page(&c)?.household.record.area;
+        page.duplicates = duplicate_warnings(&s, &c, std::slice::from_ref(&person), Some(&area), &form).await?;
+        if !page.duplicates.is_empty() {
+            return ok(&page);
+        }
         let new = NewMember {
             person,
             source: form.text("source"),
