@@ -523,3 +523,107 @@ async fn a_payment_cycle_is_approved_issued_and_reconciled_in_four_languages() {
         let _ = std::fs::remove_dir_all(&profile);
     }
 }
+
+/// The duplicate warning at registration, in each language: a man already
+/// registered in Multan is registered again in Lahore in Urdu script; the
+/// form warns with his record, keeps what was typed, and registers him only
+/// when saved again.
+#[tokio::test]
+async fn a_duplicate_is_warned_of_before_registering_in_four_languages() {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the browser tests: install chromium and chromium-driver"
+        );
+        eprintln!("SKIPPED: the browser test needs {CHROMIUM} and {CHROMEDRIVER}");
+        return;
+    }
+    let t = spawn().await;
+    let population = himaya_app::demo::households_with_duplicates(t.app.deployment(), 7, 150, 0.05).unwrap();
+    t.app
+        .register_households(&himaya_app::Actor::system("test"), population)
+        .await
+        .map_err(|(i, e)| format!("{i}: {e}"))
+        .unwrap();
+    let existing = t.register(household("3520212345671")).await;
+    let link = format!("/households/{}", existing["id"].as_str().unwrap());
+    let run = t.post("/api/v1/dedup/runs", serde_json::json!({})).await;
+    assert!(run.status.is_success(), "{:#}", run.body);
+    let (_driver, driver_url) = start_driver().await;
+    let shots = screenshots();
+    let message = |lang: &str, key: &str| -> String {
+        match lang {
+            "ur" => include_str!("../locales/ur.ftl"),
+            "ar" => include_str!("../locales/ar.ftl"),
+            "bn" => include_str!("../locales/bn.ftl"),
+            _ => include_str!("../locales/en.ftl"),
+        }
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key} = ")).map(str::to_owned))
+        .unwrap()
+    };
+    for lang in ["en", "ur", "ar", "bn"] {
+        let profile = tempdir(&format!("dup-{lang}"));
+        let d = browser(&driver_url, &profile).await;
+        let shot = |step: &str| shots.join(format!("{lang}-{step}.png"));
+        sign_in_as(&d, &t.base, "admin").await;
+        d.goto(&format!("{}/households/new?lang={lang}", t.base)).await.unwrap();
+        choose(&d, "household.area", "PK-PB-LHR-CTY").await;
+        choose(&d, "household.attributes.urban_rural", "urban").await;
+        field(&d, "household.attributes.rooms")
+            .await
+            .send_keys(&typed(lang, "1"))
+            .await
+            .unwrap();
+        for (id, value) in [
+            ("members[0].given_name.native", "محمد"),
+            ("members[0].family_name.native", "اسلم"),
+            ("members[0].father_name.latin", "Rashid"),
+        ] {
+            field(&d, id).await.send_keys(value).await.unwrap();
+        }
+        choose(&d, "members[0].sex", "male").await;
+        field(&d, "members[0].date_of_birth")
+            .await
+            .send_keys(&typed(lang, "1980-03-14"))
+            .await
+            .unwrap();
+        field(&d, "members[0].phone")
+            .await
+            .send_keys(&typed(lang, "0300 1234567"))
+            .await
+            .unwrap();
+        field(&d, "save").await.click().await.unwrap();
+        let warning = text_when(&d, "#duplicate-warning h2", |s| !s.is_empty()).await;
+        assert_eq!(warning, message(lang, "intake-duplicates-title"), "{lang}");
+        let href = d
+            .execute("return document.querySelector('#duplicate-warning a').getAttribute('href');")
+            .await
+            .unwrap();
+        assert_eq!(
+            href.as_str(),
+            Some(link.as_str()),
+            "{lang}: the first match is the registered man"
+        );
+        let kept = d
+            .execute("return document.getElementById('members[0].given_name.native').value;")
+            .await
+            .unwrap();
+        assert_eq!(kept.as_str(), Some("محمد"), "{lang}: what was typed is kept");
+        d.screenshot(&shot("d1-duplicate-warning")).await.unwrap();
+        d.set_window_size(360, 800).await.unwrap();
+        let overflow = d
+            .execute("return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
+            .await
+            .unwrap();
+        let overflow = overflow.as_i64().unwrap();
+        assert!(overflow <= 0, "{lang}: {overflow} px wider than a 360 px screen");
+        d.screenshot(&shot("d2-duplicate-warning-360px")).await.unwrap();
+        // Seen, and not the same man: saved on the second press.
+        assert_eq!(text_of(&d, "#save").await, message(lang, "intake-save-anyway"));
+        field(&d, "save").await.click().await.unwrap();
+        assert_eq!(text_of(&d, "#notice").await, message(lang, "notice-registered"));
+        d.quit().await.unwrap();
+        let _ = std::fs::remove_dir_all(&profile);
+    }
+}
