@@ -962,12 +962,11 @@ impl App {
     }
 
     /// The answers for rows whose best match is known: each matched person as
-    /// `actor` may see them and the programmes `actor` may know of. `found`
-    /// holds (row, ref, the person matched and the probability).
+    /// `actor` may see them and the programmes `actor` may know of.
     pub(crate) async fn match_results(
         &self,
         actor: &Actor,
-        found: Vec<(usize, Option<String>, Option<(&DedupSource, f64)>)>,
+        found: Vec<Found<'_>>,
     ) -> Result<Vec<MatchResult>, AppError> {
         let mut beneficiaries: BTreeSet<String> = BTreeSet::new();
         for (_, _, m) in &found {
@@ -1042,6 +1041,10 @@ impl App {
         Ok(rows)
     }
 }
+
+/// A row of a list with its best match: (row, ref, the person matched and
+/// the probability).
+pub(crate) type Found<'a> = (usize, Option<String>, Option<(&'a DedupSource, f64)>);
 
 /// The registry a list is matched against.
 pub(crate) struct MatchRegistry {
