@@ -6,7 +6,9 @@
 //! server that stops loses none: when a server starts its worker, jobs left
 //! running are queued again and every queued job runs. A rerun first clears
 //! what the interrupted run wrote, and results are keyed by row, so a row
-//! has one result however often its job ran.
+//! has one result however often its job ran. A run writes and ends its job
+//! only while the job is still in that run (named by its start), so a run a
+//! restarted server's rerun took over neither writes nor ends it.
 //!
 //! Results store only which person each row matched and how probably. What
 //! is shown of that person (the record within the reader's field set, and
@@ -19,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use himaya_domain::access::Permission;
 use himaya_store::{DedupSource, MatchJobRow};
 use serde::{Deserialize, Serialize};
@@ -146,7 +148,8 @@ impl App {
             status: "queued".into(),
             reason: None,
             matched: None,
-            created_at: Utc::now(),
+            // As stored (to the microsecond), so the answer equals what later reads give.
+            created_at: Utc::now().trunc_subsecs(6),
             started_at: None,
             finished_at: None,
         };
@@ -305,18 +308,32 @@ impl App {
     /// Runs a claimed job to its end. If even recording the end fails, the
     /// job stays running and the next start of a server runs it again.
     async fn run_match_job(&self, job: MatchJobRow) {
-        let outcome = self.match_job_parts(&job).await;
+        let Some(run) = job.started_at else {
+            tracing::warn!(job = %job.id, "a claimed match job has no start time");
+            return;
+        };
+        let outcome = self.match_job_parts(&job, run).await;
+        if let Err(AppError::Conflict {
+            code: "run-superseded", ..
+        }) = &outcome
+        {
+            tracing::warn!(job = %job.id, "another run of the match job took over");
+            return;
+        }
         let (status, reason, matched) = match &outcome {
             Ok(m) => ("done", None, Some(*m)),
             Err(e) => ("failed", Some(e.to_string()), None),
         };
         match self
             .store()
-            .finish_match_job(&job.id, status, reason.as_deref(), matched, Utc::now())
+            .finish_match_job(&job.id, run, status, reason.as_deref(), matched, Utc::now())
             .await
         {
             Ok(true) => {}
-            Ok(false) => tracing::warn!(job = %job.id, "the match job was no longer running"),
+            Ok(false) => {
+                tracing::warn!(job = %job.id, "another run of the match job took over");
+                return;
+            }
             Err(e) => {
                 tracing::warn!(job = %job.id, error = %e, "cannot record the end of a match job");
                 return;
@@ -338,7 +355,7 @@ impl App {
 
     /// Matches a job's rows part by part and stores each part's results;
     /// returns how many rows matched.
-    async fn match_job_parts(&self, job: &MatchJobRow) -> Result<i64, AppError> {
+    async fn match_job_parts(&self, job: &MatchJobRow, run: DateTime<Utc>) -> Result<i64, AppError> {
         let registry = self.match_registry(job.within.as_deref()).await?;
         let mut matched = 0;
         let mut from = 0;
@@ -366,7 +383,12 @@ impl App {
                 .map(|((row, _), b)| (*row, b.map(|(r, _)| registry.sources[r as usize].id), b.map(|(_, p)| p)))
                 .collect();
             matched += results.iter().filter(|r| r.1.is_some()).count() as i64;
-            self.store().save_match_job_results(&job.id, &results).await?;
+            if !self.store().save_match_job_results(&job.id, run, &results).await? {
+                return Err(AppError::conflict(
+                    "run-superseded",
+                    "a server that started since runs the job again",
+                ));
+            }
             from = to;
         }
         Ok(matched)

@@ -143,28 +143,31 @@ impl Store {
 
     /// Takes the oldest queued job and marks it running, clearing whatever
     /// results an interrupted run left, so a rerun replaces them. `None`
-    /// when the queue is empty (or another server took the job first).
+    /// when the queue is empty. The returned `started_at` names the run.
     pub async fn claim_match_job(&self, at: DateTime<Utc>) -> Result<Option<MatchJobRow>, StoreError> {
         let mut tx = self.writer.begin().await?;
-        let id: Option<String> =
-            sqlx::query_scalar("SELECT id FROM match_jobs WHERE status = 'queued' ORDER BY created_at, id LIMIT 1")
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(id) = id else {
-            return Ok(None);
+        let id = loop {
+            let id: Option<String> =
+                sqlx::query_scalar("SELECT id FROM match_jobs WHERE status = 'queued' ORDER BY created_at, id LIMIT 1")
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(id) = id else {
+                return Ok(None);
+            };
+            let taken = sqlx::query(
+                "UPDATE match_jobs SET status = 'running', started_at = $1, reason = NULL, matched = NULL \
+                 WHERE id = $2 AND status = 'queued'",
+            )
+            .bind(time_text(at))
+            .bind(id.clone())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            // Another server took it between the two statements: the next one, then.
+            if taken == 1 {
+                break id;
+            }
         };
-        let taken = sqlx::query(
-            "UPDATE match_jobs SET status = 'running', started_at = $1, reason = NULL, matched = NULL \
-             WHERE id = $2 AND status = 'queued'",
-        )
-        .bind(time_text(at))
-        .bind(id.clone())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if taken != 1 {
-            return Ok(None);
-        }
         sqlx::query("DELETE FROM match_job_results WHERE job_id = $1")
             .bind(id.clone())
             .execute(&mut *tx)
@@ -193,14 +196,25 @@ impl Store {
         rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
     }
 
-    /// Writes results `(row, person, probability)` of a running job; a row
-    /// written again replaces what it had.
+    /// Writes results `(row, person, probability)` of the job's run that
+    /// started at `run`; a row written again replaces what it had. False,
+    /// writing nothing, if the job is no longer in that run (a server that
+    /// started since queued it again and another run took it over).
     pub async fn save_match_job_results(
         &self,
         id: &str,
+        run: DateTime<Utc>,
         results: &[(i64, Option<PersonId>, Option<f64>)],
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut tx = self.writer.begin().await?;
+        let current: Option<Option<String>> =
+            sqlx::query_scalar("SELECT started_at FROM match_jobs WHERE id = $1 AND status = 'running'")
+                .bind(id.to_owned())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if current.flatten() != Some(time_text(run)) {
+            return Ok(false);
+        }
         for chunk in results.chunks(CHUNK) {
             let values = values_clause(self.backend, chunk.len(), 4);
             let sql = format!(
@@ -219,14 +233,16 @@ impl Store {
             q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
-    /// Ends a running job as `done` (with the matched count) or `failed`
-    /// (with the reason); false if it was not running.
+    /// Ends the job's run that started at `run` as `done` (with the matched
+    /// count) or `failed` (with the reason); false if the job is no longer
+    /// in that run.
     pub async fn finish_match_job(
         &self,
         id: &str,
+        run: DateTime<Utc>,
         status: &str,
         reason: Option<&str>,
         matched: Option<i64>,
@@ -234,13 +250,14 @@ impl Store {
     ) -> Result<bool, StoreError> {
         Ok(sqlx::query(
             "UPDATE match_jobs SET status = $1, reason = $2, matched = $3, finished_at = $4 \
-             WHERE id = $5 AND status = 'running'",
+             WHERE id = $5 AND status = 'running' AND started_at = $6",
         )
         .bind(status.to_owned())
         .bind(reason.map(str::to_owned))
         .bind(matched)
         .bind(time_text(at))
         .bind(id.to_owned())
+        .bind(time_text(run))
         .execute(&self.writer)
         .await?
         .rows_affected()

@@ -614,6 +614,7 @@ async fn a_match_job_answers_as_the_synchronous_route_and_only_to_its_agency() {
         done["started_at"].is_string() && done["finished_at"].is_string(),
         "{done:#}"
     );
+    assert_eq!(done["created_at"], submitted.body["created_at"]);
     let job_rows = job_results(&t, &location, Some(&nraf), 7).await;
     assert_eq!(job_rows.len(), n);
 
