@@ -6,6 +6,7 @@
 //! agency's list of people against the registry.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use himaya_domain::Problem;
@@ -198,19 +199,27 @@ pub struct IntakeView {
 }
 
 /// One person of an agency's list; every field may be empty.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MatchRow {
     /// The agency's own reference, echoed back.
-    #[serde(rename = "ref")]
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub given_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub family_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub father_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub date_of_birth: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sex: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub national_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub area: Option<String>,
 }
 
@@ -325,7 +334,7 @@ fn random_pairs(records: usize) -> usize {
         .min(records.saturating_mul(50).max(20_000))
 }
 
-fn check_threshold(t: Option<f64>, default: f64) -> Result<f64, AppError> {
+pub(crate) fn check_threshold(t: Option<f64>, default: f64) -> Result<f64, AppError> {
     match t {
         None => Ok(default),
         Some(t) if t.is_finite() && t > 0.0 && t <= 1.0 => Ok(t),
@@ -882,23 +891,53 @@ impl App {
     /// and the programmes the caller may know of.
     pub async fn match_persons(&self, actor: &Actor, req: MatchRequest) -> Result<MatchView, AppError> {
         actor.require(Permission::PersonsMatch)?;
-        if req.rows.is_empty() {
+        let threshold = check_threshold(req.threshold, DEFAULT_MATCH_THRESHOLD)?;
+        let records =
+            self.check_match_rows(&req.rows, MAX_MATCH_ROWS, "per request; split the list or submit a job")?;
+        let within = self.scope_filter(actor);
+        let registry = self.match_registry(within.as_deref()).await?;
+        let best = best_matches(registry.clone(), records, threshold).await?;
+        let found = req
+            .rows
+            .into_iter()
+            .zip(best)
+            .enumerate()
+            .map(|(i, (row, best))| (i, row.reference, best.map(|(r, p)| (&registry.sources[r as usize], p))))
+            .collect();
+        let rows = self.match_results(actor, found).await?;
+        let matched = rows.iter().filter(|r| r.person_id.is_some()).count();
+        self.audit_read(
+            actor,
+            "persons.match",
+            None,
+            json!({"rows": rows.len(), "matched": matched}),
+            revealed(&rows),
+        )
+        .await?;
+        Ok(MatchView { rows, matched })
+    }
+
+    /// Every row of an agency's list as linkage reads it, or every row's
+    /// problems (the first hundred) before any work.
+    pub(crate) fn check_match_rows(
+        &self,
+        rows: &[MatchRow],
+        max: usize,
+        advice: &str,
+    ) -> Result<Vec<LinkRecord>, AppError> {
+        if rows.is_empty() {
             return Err(AppError::invalid("rows", "required", "send at least one row"));
         }
-        if req.rows.len() > MAX_MATCH_ROWS {
+        if rows.len() > max {
             return Err(AppError::invalid(
                 "rows",
                 "too-many",
-                format!(
-                    "{} rows: at most {MAX_MATCH_ROWS} per request; split the list",
-                    req.rows.len()
-                ),
+                format!("{} rows: at most {max} {advice}", rows.len()),
             ));
         }
-        let threshold = check_threshold(req.threshold, DEFAULT_MATCH_THRESHOLD)?;
         let mut problem = Problem::default();
-        let mut records = Vec::with_capacity(req.rows.len());
-        for (i, row) in req.rows.iter().enumerate() {
+        let mut records = Vec::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
             if problem.errors.len() >= 100 {
                 break;
             }
@@ -910,47 +949,31 @@ impl App {
         if !problem.is_empty() {
             return Err(problem.into());
         }
-        let within = self.scope_filter(actor);
-        let sources = self.store().dedup_sources(None, within.as_deref()).await?;
+        Ok(records)
+    }
+
+    /// What a list is matched against: the active people within `within`
+    /// and the latest run's model.
+    pub(crate) async fn match_registry(&self, within: Option<&[String]>) -> Result<Arc<MatchRegistry>, AppError> {
+        let sources = self.store().dedup_sources(None, within).await?;
         let stored = self.store().latest_dedup_model().await?;
         let model = stored.as_deref().map(model_from_json).transpose()?;
-        let n = req.rows.len();
-        let (sources, best) = tokio::task::spawn_blocking(move || {
-            let mut best: Vec<Option<(u32, f64)>> = vec![None; n];
-            if sources.is_empty() {
-                return (sources, Ok(best));
-            }
-            records.extend(sources.iter().map(|s| link_record(&s.record, &s.area)));
-            let settings = Settings {
-                threshold,
-                random_pairs: random_pairs(records.len()),
-                ..Settings::default()
-            };
-            let outcome = match &model {
-                Some(m) => himaya_linkage::link_with(m, &records, n, &ROLES, &settings),
-                None => himaya_linkage::link(&records, n, &ROLES, &settings),
-            };
-            match outcome {
-                Ok(o) => {
-                    for p in o.pairs {
-                        let slot = &mut best[p.left as usize];
-                        if slot.is_none_or(|(_, q)| p.probability > q) {
-                            *slot = Some((p.right, p.probability));
-                        }
-                    }
-                    (sources, Ok(best))
-                }
-                Err(e) => (sources, Err(e)),
-            }
-        })
-        .await
-        .map_err(|e| AppError::Internal(format!("match worker: {e}")))?;
-        let best = best.map_err(|e| AppError::conflict("match-impossible", e.to_string()))?;
-        let matched: Vec<&DedupSource> = best.iter().flatten().map(|(r, _)| &sources[*r as usize]).collect();
+        Ok(Arc::new(MatchRegistry { sources, model }))
+    }
+
+    /// The answers for rows whose best match is known: each matched person as
+    /// `actor` may see them and the programmes `actor` may know of.
+    pub(crate) async fn match_results(
+        &self,
+        actor: &Actor,
+        found: Vec<Found<'_>>,
+    ) -> Result<Vec<MatchResult>, AppError> {
         let mut beneficiaries: BTreeSet<String> = BTreeSet::new();
-        for s in &matched {
-            beneficiaries.insert(s.id.to_string());
-            beneficiaries.insert(s.household_id.to_string());
+        for (_, _, m) in &found {
+            if let Some((s, _)) = m {
+                beneficiaries.insert(s.id.to_string());
+                beneficiaries.insert(s.household_id.to_string());
+            }
         }
         let beneficiaries: Vec<String> = beneficiaries.into_iter().collect();
         let mut programmes: HashMap<String, Vec<(String, String)>> = HashMap::new();
@@ -960,13 +983,13 @@ impl App {
                 programmes.entry(b).or_default().push((code, status));
             }
         }
-        let mut rows = Vec::with_capacity(n);
+        let mut rows = Vec::with_capacity(found.len());
         let mut people: HashMap<PersonId, serde_json::Value> = HashMap::new();
-        for (i, (row, best)) in req.rows.into_iter().zip(best).enumerate() {
-            let Some((r, probability)) = best else {
+        for (i, reference, best) in found {
+            let Some((s, probability)) = best else {
                 rows.push(MatchResult {
                     row: i,
-                    reference: row.reference,
+                    reference,
                     person_id: None,
                     probability: None,
                     person: None,
@@ -974,7 +997,6 @@ impl App {
                 });
                 continue;
             };
-            let s = &sources[r as usize];
             let person = match people.get(&s.id) {
                 Some(p) => p.clone(),
                 None => {
@@ -1009,28 +1031,72 @@ impl App {
             }
             rows.push(MatchResult {
                 row: i,
-                reference: row.reference,
+                reference,
                 person_id: Some(s.id),
                 probability: Some((probability * 1e6).round() / 1e6),
                 person: Some(person),
                 programmes: list,
             });
         }
-        let matched = rows.iter().filter(|r| r.person_id.is_some()).count();
-        self.audit_read(
-            actor,
-            "persons.match",
-            None,
-            json!({"rows": rows.len(), "matched": matched}),
-            rows.iter()
-                .filter_map(|r| r.person_id.map(|p| p.to_string()))
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect(),
-        )
-        .await?;
-        Ok(MatchView { rows, matched })
+        Ok(rows)
     }
+}
+
+/// A row of a list with its best match: (row, ref, the person matched and
+/// the probability).
+pub(crate) type Found<'a> = (usize, Option<String>, Option<(&'a DedupSource, f64)>);
+
+/// The registry a list is matched against.
+pub(crate) struct MatchRegistry {
+    pub sources: Vec<DedupSource>,
+    /// The latest run's model; `None` before any run.
+    pub model: Option<Model>,
+}
+
+/// Each record's most probable registry person (an index into the
+/// registry's sources) at or above the threshold: the one matching of
+/// agency lists, for a request and for each part of a job alike.
+pub(crate) async fn best_matches(
+    registry: Arc<MatchRegistry>,
+    mut records: Vec<LinkRecord>,
+    threshold: f64,
+) -> Result<Vec<Option<(u32, f64)>>, AppError> {
+    let n = records.len();
+    let best = tokio::task::spawn_blocking(move || {
+        let mut best: Vec<Option<(u32, f64)>> = vec![None; n];
+        if registry.sources.is_empty() {
+            return Ok(best);
+        }
+        records.extend(registry.sources.iter().map(|s| link_record(&s.record, &s.area)));
+        let settings = Settings {
+            threshold,
+            random_pairs: random_pairs(records.len()),
+            ..Settings::default()
+        };
+        let outcome = match &registry.model {
+            Some(m) => himaya_linkage::link_with(m, &records, n, &ROLES, &settings),
+            None => himaya_linkage::link(&records, n, &ROLES, &settings),
+        }?;
+        for p in outcome.pairs {
+            let slot = &mut best[p.left as usize];
+            if slot.is_none_or(|(_, q)| p.probability > q) {
+                *slot = Some((p.right, p.probability));
+            }
+        }
+        Ok(best)
+    })
+    .await
+    .map_err(|e| AppError::Internal(format!("match worker: {e}")))?;
+    best.map_err(|e: himaya_linkage::LinkError| AppError::conflict("match-impossible", e.to_string()))
+}
+
+/// The people a list of results reveals, each once.
+pub(crate) fn revealed(rows: &[MatchResult]) -> Vec<String> {
+    rows.iter()
+        .filter_map(|r| r.person_id.map(|p| p.to_string()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 fn pair_person(p: &PairView, id: PersonId) -> &Person {
@@ -1053,7 +1119,7 @@ fn text(v: &Option<String>) -> Option<&str> {
 }
 
 /// One agency row as linkage reads it, or what is wrong with it.
-fn match_record(row: &MatchRow, i: usize, area_known: impl Fn(&str) -> bool) -> Result<LinkRecord, Problem> {
+pub(crate) fn match_record(row: &MatchRow, i: usize, area_known: impl Fn(&str) -> bool) -> Result<LinkRecord, Problem> {
     let mut problem = Problem::default();
     let f = |name: &str| format!("rows[{i}].{name}");
     for (name, v) in [

@@ -16,6 +16,7 @@ mod error;
 mod export;
 mod import;
 pub mod json;
+mod match_jobs;
 mod payfile;
 mod payments;
 mod programmes;
@@ -43,6 +44,7 @@ pub use himaya_store::{
     ReconciliationError,
 };
 pub use import::{ImportOutcome, KeyedHousehold};
+pub use match_jobs::{MAX_MATCH_JOB_ROWS, MAX_RESULT_PAGE, MatchJobView, MatchResultsPage, MatchResultsQuery};
 pub use payments::{AccountChange, ComputeReport, CycleView, NewAccount, OpenCycle, ReconcileReport, ReportRow};
 pub use programmes::{
     DistrictTally, EligibilityView, ErrorExample, PmtPart, ProgrammeView, RunReport, Simulation, Tally, TargetRequest,
@@ -60,6 +62,8 @@ pub struct App {
     area_paths: Arc<HashMap<String, String>>,
     audit_sink: audit::AuditSink,
     credentials: Arc<accounts::CredentialCache>,
+    /// The background worker that runs agency match jobs, once started.
+    match_jobs: Arc<match_jobs::MatchJobs>,
 }
 
 impl App {
@@ -71,6 +75,7 @@ impl App {
         Ok(App {
             audit_sink: audit::AuditSink::start(store.clone()),
             credentials: Arc::default(),
+            match_jobs: Arc::default(),
             store,
             deployment: Arc::new(deployment),
             area_paths: Arc::new(area_paths),

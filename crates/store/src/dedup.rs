@@ -611,7 +611,7 @@ impl Tx {
 }
 
 /// A person as a run or an intake check reads them.
-fn dedup_source(row: &sqlx::any::AnyRow) -> Result<DedupSource, StoreError> {
+pub(crate) fn dedup_source(row: &sqlx::any::AnyRow) -> Result<DedupSource, StoreError> {
     let data: String = row.try_get("data")?;
     Ok(DedupSource {
         id: PersonId(uuid_of(row, "id")?),

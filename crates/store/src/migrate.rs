@@ -106,6 +106,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/postgres/0012_household_entitlements.sql"),
         fill: None,
     },
+    Migration {
+        version: 13,
+        name: "match_jobs",
+        sqlite: include_str!("migrations/sqlite/0013_match_jobs.sql"),
+        postgres: include_str!("migrations/postgres/0013_match_jobs.sql"),
+        fill: None,
+    },
 ];
 
 pub(crate) async fn run(store: &Store, until: Option<i64>) -> Result<(), StoreError> {

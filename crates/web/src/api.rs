@@ -10,8 +10,8 @@ use axum::routing::{MethodRouter, on};
 use himaya_app::TargetRequest;
 use himaya_app::{
     Actor, AuditQuery, ChangeHead, Changes, DedupRunRequest, HouseholdQuery, HouseholdView, IntakeCheck, Login,
-    MatchRequest, Merge, NewHousehold, NewMember, Note, PairDecision, PairMerge, PairQuery, PasswordChange,
-    PersonQuery, Split, Transfer,
+    MatchRequest, MatchResultsQuery, Merge, NewHousehold, NewMember, Note, PairDecision, PairMerge, PairQuery,
+    PasswordChange, PersonQuery, Split, Transfer,
 };
 use himaya_domain::household::HouseholdId;
 use himaya_domain::person::{Person, PersonId};
@@ -120,6 +120,13 @@ pub(crate) fn routes() -> Vec<Route> {
             "/api/v1/matches",
             on(axum::routing::MethodFilter::POST, match_persons).layer(DefaultBodyLimit::max(MAX_MATCH_BODY)),
         ),
+        route(
+            Method::POST,
+            "/api/v1/matches/jobs",
+            on(axum::routing::MethodFilter::POST, submit_match_job).layer(DefaultBodyLimit::max(MAX_MATCH_JOB_BODY)),
+        ),
+        r!(GET "/api/v1/matches/jobs/{id}" => match_job),
+        r!(GET "/api/v1/matches/jobs/{id}/results" => match_job_results),
     ]
 }
 
@@ -832,6 +839,8 @@ async fn record_compliance(
 
 /// The largest agency match request: 100,000 rows of a few fields each.
 pub(crate) const MAX_MATCH_BODY: usize = 32 * 1024 * 1024;
+/// The largest match job: ten times a request, for 1,000,000 rows.
+pub(crate) const MAX_MATCH_JOB_BODY: usize = 10 * MAX_MATCH_BODY;
 
 async fn run_dedup(
     State(s): State<AppState>,
@@ -891,4 +900,34 @@ async fn match_persons(
     StrictJson(body): StrictJson<MatchRequest>,
 ) -> Result<Response, ApiError> {
     Ok(axum::Json(s.app.match_persons(&actor, body).await?).into_response())
+}
+
+async fn submit_match_job(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    StrictJson(body): StrictJson<MatchRequest>,
+) -> Result<Response, ApiError> {
+    let job = s.app.submit_match_job(&actor, body).await?;
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/matches/jobs/{}", job.id)) {
+        headers.insert(header::LOCATION, v);
+    }
+    Ok((StatusCode::ACCEPTED, headers, axum::Json(job)).into_response())
+}
+
+async fn match_job(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(axum::Json(s.app.match_job(&actor, &id).await?).into_response())
+}
+
+async fn match_job_results(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(id): Path<String>,
+    q: Result<Query<MatchResultsQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    Ok(axum::Json(s.app.match_job_results(&actor, &id, &query(q)?).await?).into_response())
 }

@@ -56,12 +56,15 @@ pub fn route_table() -> Vec<(Method, &'static str)> {
     api::routes().into_iter().map(|r| (r.method, r.path)).collect()
 }
 
-/// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
+/// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests. The
+/// server runs agency match jobs in the background meanwhile; a job still
+/// running when it stops runs again when a server next starts.
 pub async fn serve(
     app: App,
     listener: tokio::net::TcpListener,
     trusted_proxies: Vec<std::net::IpAddr>,
 ) -> std::io::Result<()> {
+    app.start_match_jobs();
     axum::serve(
         listener,
         router_behind(app, trusted_proxies).into_make_service_with_connect_info::<SocketAddr>(),

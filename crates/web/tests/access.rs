@@ -88,7 +88,10 @@ fn policy(method: &Method, path: &str) -> Option<Policy> {
         ("POST", "/api/v1/dedup/runs") | ("POST", "/api/v1/dedup/pairs/{pair}/decision") => Needs("dedup.review"),
         ("POST", "/api/v1/dedup/pairs/{pair}/merge") => Needs("dedup.merge"),
         ("POST", "/api/v1/dedup/check") => StaffNeeds("persons.read"),
-        ("POST", "/api/v1/matches") => Needs("persons.match"),
+        ("POST", "/api/v1/matches")
+        | ("POST", "/api/v1/matches/jobs")
+        | ("GET", "/api/v1/matches/jobs/{id}")
+        | ("GET", "/api/v1/matches/jobs/{id}/results") => Needs("persons.match"),
         _ => return None,
     })
 }
@@ -248,6 +251,7 @@ fn request_for(
         .replace("/accounts/{id}", &format!("/accounts/{account}"))
         .replace("/cycles/{id}", &format!("/cycles/{nobody}"))
         .replace("/entitlements/{id}", &format!("/entitlements/{nobody}"))
+        .replace("/jobs/{id}", &format!("/jobs/{nobody}"))
         .replace("{batch}", nobody)
         .replace("{pair}", nobody)
         .replace("{code}", "pk-kafalat")
@@ -318,6 +322,8 @@ fn request_for(
             Some(json!({"rows": [{"given_name": "Ayesha", "date_of_birth": "2015"}]})),
             vec![],
         ),
+        // A row with nothing to match on: refused after the permission check, and nothing is queued.
+        ("POST", "/api/v1/matches/jobs") => (Some(json!({"rows": [{"sex": "female"}]})), vec![]),
         _ => (None, vec![]),
     };
     (concrete, body, headers)
@@ -444,7 +450,8 @@ async fn every_route_is_authorised_for_every_role() {
             } else if !allowed {
                 assert_eq!(r.status, StatusCode::FORBIDDEN, "{context}");
                 assert_eq!(r.body["code"], "permission-denied", "{context}");
-            } else if !who.in_area && path.contains("{id}")
+            // A match job belongs to whoever submitted it, not to an area.
+            } else if !who.in_area && path.contains("{id}") && !path.starts_with("/api/v1/matches/jobs/")
                 || !who.in_area && method == Method::POST && path == "/api/v1/households"
                 || !who.in_area && method == Method::POST && path == "/api/v1/compliance"
                 || !who.in_area && method == Method::POST && path == "/api/v1/dedup/runs"

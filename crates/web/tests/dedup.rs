@@ -485,3 +485,298 @@ async fn roles_without_dedup_permissions_are_refused() {
         .await;
     assert_eq!(r.body["code"], "outside-area");
 }
+
+/// Polls a match job until it is done, as `token` (the administrator's if none).
+async fn wait_done(t: &TestApp, location: &str, token: Option<&str>) -> Value {
+    for _ in 0..600 {
+        let r = match token {
+            Some(k) => t.send_as(k, Method::GET, location, None, &[]).await,
+            None => t.get(location).await,
+        };
+        assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+        match r.body["status"].as_str().unwrap() {
+            "queued" | "running" => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            "done" => return r.body,
+            other => panic!("the job ended {other}: {:#}", r.body),
+        }
+    }
+    panic!("the job did not finish within a minute");
+}
+
+/// Every result row of a done job, read `limit` rows a page.
+async fn job_results(t: &TestApp, location: &str, token: Option<&str>, limit: u32) -> Vec<Value> {
+    let mut rows = Vec::new();
+    let mut after: Option<u64> = None;
+    loop {
+        let path = match after {
+            Some(a) => format!("{location}/results?limit={limit}&after={a}"),
+            None => format!("{location}/results?limit={limit}"),
+        };
+        let r = match token {
+            Some(k) => t.send_as(k, Method::GET, &path, None, &[]).await,
+            None => t.get(&path).await,
+        };
+        assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+        let page = r.body["rows"].as_array().unwrap();
+        assert!(page.len() <= limit as usize);
+        rows.extend(page.iter().cloned());
+        match r.body["next_after"].as_u64() {
+            Some(a) => after = Some(a),
+            None => return rows,
+        }
+    }
+}
+
+/// An agency's list: the seeded head (matched), someone unknown, and a
+/// spread of the registry's own people written as an agency would.
+async fn agency_list(t: &TestApp) -> Value {
+    let persons = t.get("/api/v1/persons?limit=40").await;
+    assert_eq!(persons.status, StatusCode::OK, "{:#}", persons.body);
+    let mut rows = vec![
+        json!({"ref": "A-1", "given_name": "Mohammad", "family_name": "Aslam", "father_name": "Rashid",
+               "date_of_birth": "14/03/1980", "sex": "male", "national_id": "35202-1234567-1"}),
+        json!({"ref": "A-2", "given_name": "Zarmeena", "family_name": "Khattak", "date_of_birth": "2001-11-02"}),
+    ];
+    for (i, p) in persons.body["items"].as_array().unwrap().iter().enumerate() {
+        let name = |k: &str| p[k]["latin"].as_str().or(p[k]["native"].as_str()).map(str::to_owned);
+        rows.push(
+            json!({"ref": format!("R-{i}"), "given_name": name("given_name"), "family_name": name("family_name"),
+                         "date_of_birth": p["date_of_birth"], "sex": p["sex"]}),
+        );
+    }
+    json!({ "rows": rows })
+}
+
+async fn enrol(t: &TestApp, programme: &str, beneficiary: &str, household: &str) {
+    let mut db = raw(t).await;
+    sqlx::query(
+        "INSERT INTO enrolments (programme_code, beneficiary_id, household_id, area_code, status, \
+         programme_version, decided_at, changed_at) VALUES ($1, $2, $3, 'PK-PB-MUL-SDR', 'enrolled', 1, \
+         '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')",
+    )
+    .bind(programme)
+    .bind(beneficiary)
+    .bind(household)
+    .execute(&mut db)
+    .await
+    .unwrap();
+}
+
+fn agency(name: &str, scopes: &[&str], fields: &[&str]) -> NewAgency {
+    NewAgency {
+        name: name.into(),
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        fields: fields.iter().map(|s| s.to_string()).collect(),
+        areas: vec![],
+        rate_limit: 10_000,
+        expires_days: 1,
+    }
+}
+
+#[tokio::test]
+async fn a_match_job_answers_as_the_synchronous_route_and_only_to_its_agency() {
+    let t = spawn().await;
+    let (a, _) = registry_with_duplicate(&t).await;
+    let head = id(&a["members"][0]);
+    run(&t, json!({})).await;
+    enrol(&t, "pk-kafalat", &id(&a), &id(&a)).await;
+    enrol(&t, "pk-nashonuma", &head, &id(&a)).await;
+    let system = Actor::system("test");
+    let fields = ["person.given_name", "programme.pk-kafalat"];
+    let nraf = t
+        .app
+        .add_agency(&system, agency("jo-nraf", &["persons.match"], &fields))
+        .await
+        .unwrap()
+        .secret;
+    let rotated = t.app.create_agency_token(&system, "jo-nraf", 1).await.unwrap().secret;
+    let other = t
+        .app
+        .add_agency(&system, agency("other", &["persons.match"], &["person.given_name"]))
+        .await
+        .unwrap()
+        .secret;
+    let body = agency_list(&t).await;
+    let n = body["rows"].as_array().unwrap().len();
+
+    let submitted = t
+        .send_as(&nraf, Method::POST, "/api/v1/matches/jobs", Some(body.clone()), &[])
+        .await;
+    assert_eq!(submitted.status, StatusCode::ACCEPTED, "{:#}", submitted.body);
+    assert_eq!(submitted.body["status"], "queued");
+    assert_eq!(submitted.body["rows"], n);
+    assert!(submitted.body["created_at"].is_string());
+    let location = submitted.location.clone().unwrap();
+    assert_eq!(location, format!("/api/v1/matches/jobs/{}", id(&submitted.body)));
+
+    let done = wait_done(&t, &location, Some(&nraf)).await;
+    assert!(
+        done["started_at"].is_string() && done["finished_at"].is_string(),
+        "{done:#}"
+    );
+    assert_eq!(done["created_at"], submitted.body["created_at"]);
+    let job_rows = job_results(&t, &location, Some(&nraf), 7).await;
+    assert_eq!(job_rows.len(), n);
+
+    // The same rows, answered by the synchronous route, are the same answer.
+    let sync = t
+        .send_as(&nraf, Method::POST, "/api/v1/matches", Some(body.clone()), &[])
+        .await;
+    assert_eq!(sync.status, StatusCode::OK, "{:#}", sync.body);
+    assert_eq!(Value::Array(job_rows.clone()), sync.body["rows"]);
+    assert_eq!(done["matched"], sync.body["matched"]);
+    assert!(done["matched"].as_u64().unwrap() >= 2, "{done:#}");
+
+    // Within the field set: the name, not the CNIC or phone; the household's kafalat, not nashonuma.
+    assert_eq!(job_rows[0]["person_id"], head.as_str());
+    let shown: Vec<&String> = job_rows[0]["person"].as_object().unwrap().keys().collect();
+    assert!(
+        shown
+            .iter()
+            .all(|k| ["id", "household_id", "given_name"].contains(&k.as_str())),
+        "{shown:?}"
+    );
+    assert_eq!(
+        job_rows[0]["programmes"],
+        json!([{"programme": "pk-kafalat", "status": "enrolled", "beneficiary": "household"}])
+    );
+    assert_eq!(job_rows[1]["person_id"], Value::Null);
+
+    // Another token of the same agency sees the job; another agency and staff do not.
+    let same = t.send_as(&rotated, Method::GET, &location, None, &[]).await;
+    assert_eq!(same.status, StatusCode::OK, "{:#}", same.body);
+    for path in [location.clone(), format!("{location}/results")] {
+        let r = t.send_as(&other, Method::GET, &path, None, &[]).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {:#}", r.body);
+        let r = t.get(&path).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {:#}", r.body);
+    }
+
+    // Reading the results is audited with the people it revealed.
+    let audit = t
+        .get(&format!("/api/v1/audit?action=persons.match_job.results&record={head}"))
+        .await;
+    assert_eq!(audit.status, StatusCode::OK, "{:#}", audit.body);
+    let entries = audit.body["items"].as_array().unwrap();
+    assert!(!entries.is_empty(), "{:#}", audit.body);
+    assert!(
+        entries.iter().all(|e| e["actor"] == "agency:jo-nraf"),
+        "{:#}",
+        audit.body
+    );
+
+    // A bad page is named.
+    let bad = t
+        .send_as(&nraf, Method::GET, &format!("{location}/results?limit=0"), None, &[])
+        .await;
+    assert_eq!(bad.field_errors(), ["limit=out-of-range"]);
+}
+
+#[tokio::test]
+async fn a_match_job_with_a_bad_row_is_refused_and_nothing_is_queued() {
+    let t = spawn().await;
+    let bad = t
+        .post(
+            "/api/v1/matches/jobs",
+            json!({"rows": [{"given_name": "Ali"}, {"given_name": "Omar", "date_of_birth": "31/31/1990"},
+                             {"sex": "male"}, {"given_name": "Sana", "area": "PK-XX"}]}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{:#}", bad.body);
+    assert_eq!(
+        bad.field_errors(),
+        [
+            "rows[1].date_of_birth=date-format",
+            "rows[2].given_name=required",
+            "rows[3].area=area-unknown"
+        ]
+    );
+    let r = t
+        .post("/api/v1/matches/jobs", json!({"rows": [], "threshold": 0.9}))
+        .await;
+    assert_eq!(r.field_errors(), ["rows=required"]);
+    let r = t
+        .post(
+            "/api/v1/matches/jobs",
+            json!({"rows": [{"given_name": "Ali"}], "threshold": 0}),
+        )
+        .await;
+    assert_eq!(r.field_errors(), ["threshold=out-of-range"]);
+    // More than a million rows: refused before any row is looked at.
+    let many = format!(
+        "{{\"rows\": [{}]}}",
+        vec!["{\"given_name\":\"A\"}"; himaya_app::MAX_MATCH_JOB_ROWS + 1].join(",")
+    );
+    let r = t
+        .client
+        .post(format!("{}/api/v1/matches/jobs", t.base))
+        .header("content-type", "application/json")
+        .body(many)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = r.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "rows", "{problem:#}");
+    assert_eq!(problem["errors"][0]["code"], "too-many", "{problem:#}");
+
+    let mut db = raw(&t).await;
+    let (jobs, rows): (i64, i64) =
+        sqlx::query_as("SELECT (SELECT COUNT(*) FROM match_jobs), (SELECT COUNT(*) FROM match_job_rows)")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+    assert_eq!((jobs, rows), (0, 0));
+}
+
+#[tokio::test]
+async fn a_match_job_left_running_by_a_stopped_server_completes_after_a_restart() {
+    let t = common::spawn_idle(himaya_domain::Country::Pk).await;
+    let (a, _) = registry_with_duplicate(&t).await;
+    run(&t, json!({})).await;
+    let body = agency_list(&t).await;
+    let n = body["rows"].as_array().unwrap().len() as i64;
+    let submitted = t.post("/api/v1/matches/jobs", body.clone()).await;
+    assert_eq!(submitted.status, StatusCode::ACCEPTED, "{:#}", submitted.body);
+    let location = submitted.location.clone().unwrap();
+    let job = id(&submitted.body);
+    // No worker runs on this server: the job waits.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(t.get(&location).await.body["status"], "queued");
+    let early = t.get(&format!("{location}/results")).await;
+    assert_eq!(early.status, StatusCode::CONFLICT);
+    assert_eq!(early.body["code"], "job-not-done");
+
+    // The server "stopped" halfway through: the job is running, with a wrong
+    // result for its first row written.
+    let mut db = raw(&t).await;
+    sqlx::query("UPDATE match_jobs SET status = 'running', started_at = '2026-01-01T00:00:00.000000Z' WHERE id = $1")
+        .bind(job.as_str())
+        .execute(&mut db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO match_job_results (job_id, row_no, person_id, probability) VALUES ($1, 0, $2, 0.5), ($1, 1, $2, 0.5)",
+    )
+    .bind(job.as_str())
+    .bind(id(&a["members"][1]))
+    .execute(&mut db)
+    .await
+    .unwrap();
+
+    let after = t.restart(himaya_domain::Country::Pk).await;
+    let done = wait_done(&after, &location, None).await;
+    let rows = job_results(&after, &location, None, 1_000).await;
+    let sync = after.post("/api/v1/matches", body).await;
+    assert_eq!(sync.status, StatusCode::OK, "{:#}", sync.body);
+    assert_eq!(Value::Array(rows), sync.body["rows"]);
+    assert_eq!(done["matched"], sync.body["matched"]);
+    // One result per row: the rerun replaced what the stopped run wrote.
+    let (results, distinct): (i64, i64) =
+        sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT row_no) FROM match_job_results WHERE job_id = $1")
+            .bind(job.as_str())
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+    assert_eq!((results, distinct), (n, n));
+}

@@ -69,6 +69,14 @@ pub async fn spawn() -> TestApp {
 }
 
 pub async fn spawn_for(country: Country) -> TestApp {
+    let t = spawn_idle(country).await;
+    t.app.start_match_jobs();
+    t
+}
+
+/// A server that runs no match jobs: a job submitted to it stays queued, as
+/// on a server that stopped before taking it.
+pub async fn spawn_idle(country: Country) -> TestApp {
     let (url, file) = match std::env::var("HIMAYA_TEST_POSTGRES_URL") {
         Ok(admin) => (
             himaya_store::testing::fresh_postgres_database(&admin)
@@ -81,20 +89,7 @@ pub async fn spawn_for(country: Country) -> TestApp {
             (format!("sqlite://{}", f.display()), Some(f))
         }
     };
-    let deployment = himaya_app::demo::deployment(country).unwrap();
-    let store = Store::connect(&url).await.expect("open store");
-    let app = App::open(store, deployment).await.expect("open app");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let router = himaya_web::router(app.clone());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-        .unwrap()
-    });
+    let (app, base) = serve(&url, country).await;
     let mut t = TestApp {
         base,
         client: reqwest::Client::new(),
@@ -114,10 +109,46 @@ pub async fn spawn_for(country: Country) -> TestApp {
     t
 }
 
+/// An app over the database at `url`, served on a fresh port.
+async fn serve(url: &str, country: Country) -> (App, String) {
+    let deployment = himaya_app::demo::deployment(country).unwrap();
+    let store = Store::connect(url).await.expect("open store");
+    let app = App::open(store, deployment).await.expect("open app");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = himaya_web::router(app.clone());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    (app, base)
+}
+
 /// The password every test account gets.
 pub const PASSWORD: &str = "correct horse battery staple";
 
 impl TestApp {
+    /// A second server over the same database, running match jobs, as after
+    /// a restart: the first one's tokens still work. The database stays
+    /// until the first one is dropped.
+    pub async fn restart(&self, country: Country) -> TestApp {
+        let (app, base) = serve(&self.url, country).await;
+        app.start_match_jobs();
+        TestApp {
+            base,
+            client: self.client.clone(),
+            bare: self.bare.clone(),
+            app,
+            token: self.token.clone(),
+            url: self.url.clone(),
+            file: None,
+        }
+    }
+
     /// Creates an account and returns a personal bearer token for it.
     pub async fn user(&self, username: &str, roles: &[&str], areas: &[&str]) -> String {
         let operator = Actor::system("test");
