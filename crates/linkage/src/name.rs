@@ -438,7 +438,10 @@ mod tests {
         let short = |s: &str| without_muhammad(s).map(|f| f.key.into_string());
         assert_eq!(short("Muhammad Imran"), Some("imran".to_owned()));
         assert_eq!(short("Md. Rafiqul"), Some("rafiqul".to_owned()));
-        assert_eq!(short("Mohammed Abdul Rehman").as_deref(), Some(key("Abdul Rehman").as_str()));
+        assert_eq!(
+            short("Mohammed Abdul Rehman").as_deref(),
+            Some(key("Abdul Rehman").as_str())
+        );
         assert_eq!(short("মোঃ রফিকুল"), Some("রফিকুল".to_owned()));
         assert_eq!(short("محمد عمران"), Some("عمران".to_owned()));
         // Muhammad alone is the name; after another word it is part of it.

@@ -532,9 +532,10 @@ impl Generator {
         if !prefix.is_empty() && rng.chance(prefix_share) {
             let (pn, pl) = prefix.pick(rng);
             // Not twice, in any of its forms (Muhammad Noor Muhammad, Md. Mohammad).
-            let has_one = prefix.entries.iter().any(|(n, l)| {
-                native.split(' ').any(|w| w == n) || latin.split(' ').any(|w| w.eq_ignore_ascii_case(l))
-            });
+            let has_one = prefix
+                .entries
+                .iter()
+                .any(|(n, l)| native.split(' ').any(|w| w == n) || latin.split(' ').any(|w| w.eq_ignore_ascii_case(l)));
             if !has_one {
                 out = (format!("{pn} {native}"), format!("{pl} {latin}"));
             }
