@@ -285,7 +285,10 @@ mod tests {
         assert!(v.iter().any(|x| x.ends_with(" Zahid Husain")), "{v:?}");
         assert!(v.iter().all(|x| x.split(' ').nth(1) == Some("Zahid")), "{v:?}");
         assert_eq!(variant("Hassanain", &mut rng), "Hassanain");
-        assert_eq!(variant("Abdul Rehman Khan", &mut rng).split(' ').next_back(), Some("Khan"));
+        assert_eq!(
+            variant("Abdul Rehman Khan", &mut rng).split(' ').next_back(),
+            Some("Khan")
+        );
         assert_eq!(shift_birth(None, &mut rng), None);
         for _ in 0..20 {
             if let Some(b) = shift_birth(Some("1980-03-14"), &mut rng) {
