@@ -480,6 +480,13 @@ mod tests {
         let c = rec(&[(Role::GivenName, "Imran"), (Role::FamilyName, "Khan")]);
         assert!(rule.keys(&a).iter().any(|k| rule.keys(&b).contains(k)));
         assert!(rule.keys(&c).is_empty());
+        // With and without a leading Muhammad.
+        let d = rec(&[
+            (Role::GivenName, "Muhammad Imran"),
+            (Role::FamilyName, "Khan"),
+            (Role::DateOfBirth, "1980"),
+        ]);
+        assert!(rule.keys(&a).iter().any(|k| rule.keys(&d).contains(k)));
     }
 
     #[test]

@@ -455,6 +455,17 @@ mod tests {
         assert_eq!(levels(&[(GivenName, "Muhammad")], &[(GivenName, "Md.")]), ["exact"]);
         assert_eq!(levels(&[(GivenName, "Mohammed")], &[(GivenName, "Md.")]), ["phonetic"]);
         assert_eq!(levels(&[(GivenName, "Ali")], &[(GivenName, "Omar")]), ["different"]);
+        // A leading Muhammad left out by one clerk.
+        assert_eq!(
+            levels(&[(GivenName, "Muhammad Imran")], &[(GivenName, "Imran")]),
+            ["exact"]
+        );
+        assert_eq!(
+            levels(&[(GivenName, "Md. Rafiqul")], &[(GivenName, "রফিকুল")]),
+            ["phonetic"]
+        );
+        let other = levels(&[(GivenName, "Muhammad Imran")], &[(GivenName, "Muhammad Asif")]);
+        assert!(!matches!(other[0], "exact" | "typo" | "phonetic"), "{other:?}");
         assert_eq!(levels(&[(GivenName, "Ali")], &[(GivenName, "")]), ["null"]);
         assert_eq!(
             levels(

@@ -252,7 +252,23 @@ fn canonical_abd(word: &str) -> String {
 
 /// A name as it can be compared: `None` when it has no letters at all.
 pub fn name_form(raw: &str) -> Option<NameForm> {
-    let words = words(raw);
+    form_of(words(raw))
+}
+
+/// A given name without the Muhammad (Md., Mohd, محمد, মোঃ…) it starts
+/// with, when more follows: South Asian records write Muhammad Imran as
+/// often as Imran, and a first word that so many men share tells little
+/// about who they are. `None` for any other name.
+pub fn without_muhammad(raw: &str) -> Option<NameForm> {
+    let mut words = words(raw);
+    if words.len() < 2 || phonetic_key(&words[0]) != "mhmd" {
+        return None;
+    }
+    words.remove(0);
+    form_of(words)
+}
+
+fn form_of(words: Vec<String>) -> Option<NameForm> {
     if words.is_empty() {
         return None;
     }
@@ -418,6 +434,23 @@ mod tests {
     }
 
     #[test]
+    fn a_leading_muhammad_may_be_left_out() {
+        let short = |s: &str| without_muhammad(s).map(|f| f.key.into_string());
+        assert_eq!(short("Muhammad Imran"), Some("imran".to_owned()));
+        assert_eq!(short("Md. Rafiqul"), Some("rafiqul".to_owned()));
+        assert_eq!(
+            short("Mohammed Abdul Rehman").as_deref(),
+            Some(key("Abdul Rehman").as_str())
+        );
+        assert_eq!(short("মোঃ রফিকুল"), Some("রফিকুল".to_owned()));
+        assert_eq!(short("محمد عمران"), Some("عمران".to_owned()));
+        // Muhammad alone is the name; after another word it is part of it.
+        assert_eq!(short("Muhammad"), None);
+        assert_eq!(short("Noor Muhammad"), None);
+        assert_eq!(short("Imran"), None);
+    }
+
+    #[test]
     fn compounds_are_one_word() {
         for v in [
             "Abdul Rehman",
@@ -481,10 +514,19 @@ mod tests {
     fn native_and_latin_spellings_of_the_name_lists_agree() {
         for country in himaya_domain::Country::ALL {
             let lists = himaya_synth::NameLists::of(country);
-            let entries: Vec<&String> = [&lists.male_given, &lists.female_given, &lists.family]
-                .into_iter()
-                .flatten()
-                .collect();
+            let k = &lists.compound;
+            let entries: Vec<&String> = [
+                &lists.male_given,
+                &lists.female_given,
+                &lists.family,
+                &k.male_prefix,
+                &k.male_second,
+                &k.female_prefix,
+                &k.female_family,
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
             let mut differ = Vec::new();
             for e in &entries {
                 let (native, latin) = e.split_once('|').unwrap();

@@ -5,7 +5,7 @@ use chrono::{Datelike, NaiveDate};
 use himaya_domain::date::{DateError, PartialDate};
 use himaya_domain::digits::to_ascii_digits;
 
-use crate::name::{NameForm, name_form, word_keys};
+use crate::name::{NameForm, name_form, without_muhammad, word_keys};
 
 /// What a column holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -167,8 +167,13 @@ impl Record {
                         Role::FamilyName => &mut r.family,
                         _ => &mut r.father,
                     };
-                    if !list.contains(&form) {
-                        list.push(form);
+                    // A given name also stands without a leading Muhammad,
+                    // so that Muhammad Imran and Imran agree and meet in blocks.
+                    let short = (role == Role::GivenName).then(|| without_muhammad(raw)).flatten();
+                    for form in std::iter::once(form).chain(short) {
+                        if !list.contains(&form) {
+                            list.push(form);
+                        }
                     }
                 }
                 Role::FullName => {

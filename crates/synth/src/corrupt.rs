@@ -8,7 +8,7 @@ use crate::household::{Generator, Spelling, SynthPerson};
 const VARIANTS: &[&[&str]] = &[
     &["Muhammad", "Mohammad", "Mohammed", "Muhammed", "Mohd", "Md."],
     &["Ahmed", "Ahmad", "Ahmet"],
-    &["Hussain", "Husain", "Hussein", "Hossain"],
+    &["Hussain", "Husain", "Hussein", "Hossain", "Hossen"],
     &["Hassan", "Hasan"],
     &["Fatima", "Fatema", "Fatma"],
     &["Ayesha", "Aisha", "Aysha"],
@@ -17,8 +17,8 @@ const VARIANTS: &[&[&str]] = &[
     &["Yousef", "Yusuf", "Yousuf"],
     &["Khadija", "Khadeeja", "Khadijah"],
     &["Zainab", "Zaynab"],
-    &["Mahmoud", "Mahmud", "Mehmood"],
-    &["Chaudhry", "Chaudhary", "Choudhury"],
+    &["Mahmoud", "Mahmud", "Mehmood", "Mahmood"],
+    &["Chaudhry", "Chaudhary", "Choudhury", "Chowdhury"],
     &["Siddiqui", "Siddiqi"],
     &["Rahman", "Rehman"],
     &["Begum", "Bibi"],
@@ -26,6 +26,13 @@ const VARIANTS: &[&[&str]] = &[
     &["Omar", "Umar"],
     &["Osman", "Usman"],
     &["Saleh", "Salih"],
+    &["Akter", "Akhter", "Akhtar", "Aktar"],
+    &["Khatun", "Khatoon"],
+    &["Uddin", "Udin", "Uddeen"],
+    &["Ghulam", "Gulam"],
+    &["Rasool", "Rasul"],
+    &["Iqbal", "Ikbal"],
+    &["Mst.", "Most.", "Mosammat"],
 ];
 
 /// A copy of `p` as someone else registered it: at least one of a typo, a
@@ -55,6 +62,13 @@ pub(crate) fn duplicate(p: &SynthPerson, rng: &mut Rng, g: &Generator) -> SynthP
         }
         if rng.chance(0.1) {
             std::mem::swap(&mut d.given_name, &mut d.family_name);
+            changed = true;
+        }
+        // Clerks often leave out the Muhammad, Md. or Mst. before a name.
+        if rng.chance(0.3)
+            && let Some(shorter) = g.without_prefix(&d.given_name)
+        {
+            d.given_name = shorter;
             changed = true;
         }
         if rng.chance(0.3) {
@@ -104,16 +118,37 @@ fn typo(name: &str, rng: &mut Rng) -> String {
     chars.into_iter().collect()
 }
 
+/// The name with every word (or known pair of words) that has other usual
+/// spellings written in one of them, chosen afresh.
 fn variant(name: &str, rng: &mut Rng) -> String {
-    for group in VARIANTS {
-        for v in *group {
-            if let Some(rest) = name.strip_prefix(v) {
-                let other = rng.pick(group);
-                return format!("{other}{rest}");
+    let mut out = String::with_capacity(name.len() + 4);
+    let mut rest = name;
+    loop {
+        let known = VARIANTS.iter().find_map(|group| {
+            group.iter().find_map(|v| {
+                let after = rest.strip_prefix(v)?;
+                (after.is_empty() || after.starts_with(' ')).then_some((group, after))
+            })
+        });
+        match known {
+            Some((group, after)) => {
+                out.push_str(rng.pick::<&str>(group));
+                rest = after;
+            }
+            None => {
+                let end = rest.find(' ').unwrap_or(rest.len());
+                out.push_str(&rest[..end]);
+                rest = &rest[end..];
             }
         }
+        match rest.strip_prefix(' ') {
+            Some(r) => {
+                out.push(' ');
+                rest = r;
+            }
+            None => return out,
+        }
     }
-    name.to_owned()
 }
 
 fn script_switch(n: &mut Spelling, keep_native: bool) {
@@ -244,6 +279,16 @@ mod tests {
         assert!((7..=9).contains(&t.chars().count()));
         let v: std::collections::HashSet<String> = (0..50).map(|_| variant("Muhammad Ali", &mut rng)).collect();
         assert!(v.len() > 2 && v.iter().all(|x| x.ends_with(" Ali")), "{v:?}");
+        // Every word of a compound name varies, and only whole words do.
+        let v: std::collections::HashSet<String> = (0..80).map(|_| variant("Md. Zahid Hussain", &mut rng)).collect();
+        assert!(v.iter().any(|x| x.starts_with("Mohammad Zahid ")), "{v:?}");
+        assert!(v.iter().any(|x| x.ends_with(" Zahid Husain")), "{v:?}");
+        assert!(v.iter().all(|x| x.split(' ').nth(1) == Some("Zahid")), "{v:?}");
+        assert_eq!(variant("Hassanain", &mut rng), "Hassanain");
+        assert_eq!(
+            variant("Abdul Rehman Khan", &mut rng).split(' ').next_back(),
+            Some("Khan")
+        );
         assert_eq!(shift_birth(None, &mut rng), None);
         for _ in 0..20 {
             if let Some(b) = shift_birth(Some("1980-03-14"), &mut rng) {

@@ -123,11 +123,103 @@ fn profile(c: Country) -> Profile {
 #[error("the deployment has no areas to put households in")]
 pub struct NoAreas;
 
+/// One name list, drawn with a long-tailed frequency by rank: the name of
+/// rank r (from 1) with weight 1 / (r + 1), a Zipf law. Given- and
+/// family-name frequencies in real registers are long-tailed in this way
+/// (a few names very common, most rare); the law and its offset are meant
+/// to approximate that shape, not fitted to any register.
+#[derive(Clone, Debug, Default)]
+struct Ranked {
+    entries: Vec<(String, String)>,
+    /// Running sums of the weights, for drawing by binary search.
+    cumulative: Vec<f64>,
+}
+
+impl Ranked {
+    fn new(list: &[String]) -> Ranked {
+        let entries: Vec<(String, String)> = list
+            .iter()
+            .map(|e| {
+                let (native, latin) = e.split_once('|').unwrap_or((e, e));
+                (native.to_owned(), latin.to_owned())
+            })
+            .collect();
+        let mut sum = 0.0;
+        let cumulative = (0..entries.len())
+            .map(|i| {
+                sum += 1.0 / (i as f64 + 2.0);
+                sum
+            })
+            .collect();
+        Ranked { entries, cumulative }
+    }
+
+    fn pick(&self, rng: &mut Rng) -> (&str, &str) {
+        let total = self.cumulative.last().copied().unwrap_or(0.0);
+        let u = rng.unit() * total;
+        let i = self
+            .cumulative
+            .partition_point(|&c| c <= u)
+            .min(self.entries.len().saturating_sub(1));
+        self.entries.get(i).map_or(("", ""), |(n, l)| (n.as_str(), l.as_str()))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// The country's name lists, ready to draw from.
+#[derive(Clone, Debug, Default)]
+struct Lists {
+    male: Ranked,
+    female: Ranked,
+    family: Ranked,
+    male_prefix: Ranked,
+    male_second: Ranked,
+    female_prefix: Ranked,
+    female_family: Ranked,
+}
+
+impl Lists {
+    fn new(n: &NameLists) -> Lists {
+        let k = &n.compound;
+        Lists {
+            male: Ranked::new(&n.male_given),
+            female: Ranked::new(&n.female_given),
+            family: Ranked::new(&n.family),
+            male_prefix: Ranked::new(&k.male_prefix),
+            male_second: Ranked::new(&k.male_second),
+            female_prefix: Ranked::new(&k.female_prefix),
+            female_family: Ranked::new(&k.female_family),
+        }
+    }
+}
+
+/// A name in both scripts, before the record keeps one or both.
+type Both = (String, String);
+
+fn joined(a: &Both, b: &Both) -> Both {
+    (format!("{} {}", a.0, b.0), format!("{} {}", a.1, b.1))
+}
+
+/// Who a household member is, as the household makes them.
+struct Member {
+    female: bool,
+    age: i64,
+    relationship: &'static str,
+    /// Drawn for the person when `None`.
+    given: Option<Both>,
+    father: Both,
+    family: Both,
+}
+
 /// Makes households for one deployment.
 pub struct Generator {
     country: Country,
     profile: Profile,
     names: NameLists,
+    lists: Lists,
     /// Lowest areas: code, name, and a welfare shift shared by the area.
     leaves: Vec<(String, String, f64)>,
     deployment: Deployment,
@@ -173,6 +265,7 @@ impl Generator {
         Ok(Generator {
             country,
             profile: profile(country),
+            lists: Lists::new(&NameLists::of(country)),
             names: NameLists::of(country),
             leaves,
             deployment,
@@ -244,62 +337,163 @@ impl Generator {
         // Most households are poor: the registry targets them.
         let welfare = (rng.unit().powf(1.4) + shift).clamp(0.0, 1.0);
         let p = &self.profile;
-        let family = self.name(&mut rng, |n| &n.family);
-        let grandfather = self.name(&mut rng, |n| &n.male_given);
+        let four_part = p.four_part_names;
+        let family = self.family_name(&mut rng);
+        // The head's father: his name is in the head's father's-name field,
+        // and is the given name of a father who lives with them.
+        let grandfather = self.given(&mut rng, false);
         let female_head = rng.chance(p.female_head);
         let head_age = 20 + (rng.unit() * rng.unit() * 55.0) as i64 + rng.range(0, 10);
         let mut members = Vec::new();
-        let member = |rng: &mut Rng,
-                      members: &mut Vec<SynthPerson>,
-                      female: bool,
-                      age: i64,
-                      relationship: &'static str,
-                      father: &Spelling| {
+        let member = |rng: &mut Rng, members: &mut Vec<SynthPerson>, m: Member| {
             let n = members.len() + 1;
-            let person = self.person(rng, &key, n, index, female, age, relationship, father, &family, &area);
+            let person = self.person(rng, &key, n, index, m, &area);
             members.push(person);
         };
-        let head_father = if p.four_part_names {
-            self.joined(&grandfather, &self.name(&mut rng, |n| &n.male_given))
+        let head_given = self.given(&mut rng, female_head);
+        // Jordanian and Palestinian names are four-part (given, father's,
+        // grandfather's, family name), and a woman keeps her own father's
+        // and family names when she marries into a household.
+        let head_father = if four_part {
+            joined(&grandfather, &self.given(&mut rng, false))
         } else {
             grandfather.clone()
         };
-        member(&mut rng, &mut members, female_head, head_age, "head", &head_father);
-        let head_given = members[0].given_name.clone();
+        let head_family = if four_part && female_head {
+            self.family_name(&mut rng)
+        } else {
+            family.clone()
+        };
+        member(
+            &mut rng,
+            &mut members,
+            Member {
+                female: female_head,
+                age: head_age,
+                relationship: "head",
+                given: Some(head_given.clone()),
+                father: head_father,
+                family: head_family.clone(),
+            },
+        );
         let widowed_head = female_head && rng.chance(0.6);
         if female_head && widowed_head {
             members[0].marital_status = "widowed";
         }
         if !female_head && head_age >= 20 && rng.chance(0.88) {
             let spouse_age = (head_age - rng.range(0, 9)).max(16);
-            // A wife's father/husband field usually holds the husband's name.
-            let father = if rng.chance(0.5) {
-                head_given.clone()
+            let (father, own_family) = if four_part {
+                let father = joined(&self.given(&mut rng, false), &self.given(&mut rng, false));
+                (father, self.family_name(&mut rng))
+            } else if rng.chance(0.5) {
+                // A wife's father/husband field usually holds the husband's name.
+                (head_given.clone(), family.clone())
             } else {
-                self.name(&mut rng, |n| &n.male_given)
+                (self.given(&mut rng, false), family.clone())
             };
-            member(&mut rng, &mut members, true, spouse_age, "spouse", &father);
+            member(
+                &mut rng,
+                &mut members,
+                Member {
+                    female: true,
+                    age: spouse_age,
+                    relationship: "spouse",
+                    given: None,
+                    father,
+                    family: own_family,
+                },
+            );
         }
         let children = (0..p.child_trials).filter(|_| rng.chance(p.child_p)).count();
-        let child_father = if p.four_part_names {
-            self.joined(&head_given, &grandfather)
+        // Children carry their father's name: the head's, or a woman head's husband's.
+        let (father_of_children, his_father) = if female_head {
+            (self.given(&mut rng, false), self.given(&mut rng, false))
         } else {
-            head_given.clone()
+            (head_given.clone(), grandfather.clone())
+        };
+        let child_father = if four_part {
+            joined(&father_of_children, &his_father)
+        } else {
+            father_of_children
         };
         for _ in 0..children {
             let age = rng.range(0, (head_age - 17).clamp(0, 28));
             let female = rng.chance(0.49);
-            member(&mut rng, &mut members, female, age, "child", &child_father);
+            member(
+                &mut rng,
+                &mut members,
+                Member {
+                    female,
+                    age,
+                    relationship: "child",
+                    given: None,
+                    father: child_father.clone(),
+                    family: family.clone(),
+                },
+            );
         }
         if head_age < 60 && rng.chance(0.12) {
             let female = rng.chance(0.65);
             let age = (head_age + rng.range(20, 30)).min(98);
-            member(&mut rng, &mut members, female, age, "parent", &grandfather);
+            // The head's father carries the name in the head's father field;
+            // the head's mother, in four-part countries, her own names.
+            let m = if !female {
+                let father = if four_part {
+                    joined(&self.given(&mut rng, false), &self.given(&mut rng, false))
+                } else {
+                    self.given(&mut rng, false)
+                };
+                Member {
+                    female,
+                    age,
+                    relationship: "parent",
+                    given: Some(grandfather.clone()),
+                    father,
+                    family: head_family.clone(),
+                }
+            } else if four_part {
+                let father = joined(&self.given(&mut rng, false), &self.given(&mut rng, false));
+                Member {
+                    female,
+                    age,
+                    relationship: "parent",
+                    given: None,
+                    father,
+                    family: self.family_name(&mut rng),
+                }
+            } else {
+                Member {
+                    female,
+                    age,
+                    relationship: "parent",
+                    given: None,
+                    father: grandfather.clone(),
+                    family: head_family.clone(),
+                }
+            };
+            member(&mut rng, &mut members, m);
         }
         if rng.chance(0.05) {
             let female = rng.chance(0.5);
             let age = rng.range(10, 70);
-            member(&mut rng, &mut members, female, age, "other_relative", &grandfather);
+            // A brother or sister of the head, or their child: the head's father's name.
+            let father = if four_part {
+                joined(&grandfather, &self.given(&mut rng, false))
+            } else {
+                grandfather.clone()
+            };
+            member(
+                &mut rng,
+                &mut members,
+                Member {
+                    female,
+                    age,
+                    relationship: "other_relative",
+                    given: None,
+                    father,
+                    family: family.clone(),
+                },
+            );
         }
         for m in &mut members {
             if m.relationship == "head" && m.marital_status == "never_married" {
@@ -317,39 +511,103 @@ impl Generator {
         }
     }
 
-    fn name(&self, rng: &mut Rng, list: fn(&NameLists) -> &Vec<String>) -> Spelling {
-        let entry = rng.pick(list(&self.names));
-        let (native, latin) = entry.split_once('|').unwrap_or((entry, entry));
+    /// A given name in both scripts: drawn by rank, with the country's
+    /// compound parts by their shares (Muhammad Imran, Zahid Hussain, Md.
+    /// Rafiqul, Mst. Nasrin).
+    fn given(&self, rng: &mut Rng, female: bool) -> Both {
+        let (l, k) = (&self.lists, &self.names.compound);
+        let (base, prefix, prefix_share, second, second_share) = if female {
+            (&l.female, &l.female_prefix, k.female_prefix_share, None, 0.0)
+        } else {
+            (
+                &l.male,
+                &l.male_prefix,
+                k.male_prefix_share,
+                Some(&l.male_second),
+                k.male_second_share,
+            )
+        };
+        let (native, latin) = base.pick(rng);
+        let mut out = (native.to_owned(), latin.to_owned());
+        if !prefix.is_empty() && rng.chance(prefix_share) {
+            let (pn, pl) = prefix.pick(rng);
+            // Not twice, in any of its forms (Muhammad Noor Muhammad, Md. Mohammad).
+            let has_one = prefix
+                .entries
+                .iter()
+                .any(|(n, l)| native.split(' ').any(|w| w == n) || latin.split(' ').any(|w| w.eq_ignore_ascii_case(l)));
+            if !has_one {
+                out = (format!("{pn} {native}"), format!("{pl} {latin}"));
+            }
+        }
+        if let Some(second) = second.filter(|s| !s.is_empty())
+            && rng.chance(second_share)
+        {
+            let (sn, sl) = second.pick(rng);
+            // Only after a one-word name, and not the same name twice.
+            if !native.contains(' ') && sn != native {
+                out.0.push(' ');
+                out.0.push_str(sn);
+                out.1.push(' ');
+                out.1.push_str(sl);
+            }
+        }
+        out
+    }
+
+    fn family_name(&self, rng: &mut Rng) -> Both {
+        let (n, l) = self.lists.family.pick(rng);
+        (n.to_owned(), l.to_owned())
+    }
+
+    /// How one record writes a name: in both scripts, or in one only.
+    fn spelled(&self, rng: &mut Rng, (native, latin): &Both) -> Spelling {
         match rng.below(10) {
-            0 | 1 => (Some(native.to_owned()), None),
-            2 => (None, Some(latin.to_owned())),
-            _ => (Some(native.to_owned()), Some(latin.to_owned())),
+            0 | 1 => (Some(native.clone()), None),
+            2 => (None, Some(latin.clone())),
+            _ => (Some(native.clone()), Some(latin.clone())),
         }
     }
 
-    fn joined(&self, a: &Spelling, b: &Spelling) -> Spelling {
-        let join = |x: &Option<String>, y: &Option<String>| match (x, y) {
-            (Some(x), Some(y)) => Some(format!("{x} {y}")),
-            (x, None) => x.clone(),
-            (None, y) => y.clone(),
+    /// Given names that stand for a compound's first word, for the
+    /// corruption that leaves it out (Muhammad Imran registered as Imran).
+    pub(crate) fn without_prefix(&self, (native, latin): &Spelling) -> Option<Spelling> {
+        let prefixes = [&self.lists.male_prefix, &self.lists.female_prefix];
+        let strip = |name: &Option<String>, latin_side: bool| -> Option<Option<String>> {
+            let Some(name) = name else { return Some(None) };
+            let (first, rest) = name.split_once(' ')?;
+            let known = prefixes.iter().any(|p| {
+                p.entries.iter().any(|(n, l)| {
+                    if latin_side {
+                        first.eq_ignore_ascii_case(l)
+                    } else {
+                        first == n
+                    }
+                })
+            });
+            known.then(|| Some(rest.to_owned()))
         };
-        (join(&a.0, &b.0), join(&a.1, &b.1))
+        let out = (strip(native, false)?, strip(latin, true)?);
+        (out.0.is_some() || out.1.is_some()).then_some(out)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn person(
         &self,
         rng: &mut Rng,
         household_key: &str,
         n: usize,
         household_index: u64,
-        female: bool,
-        age: i64,
-        relationship: &'static str,
-        father: &Spelling,
-        family: &Spelling,
+        m: Member,
         area: &str,
     ) -> SynthPerson {
+        let Member {
+            female,
+            age,
+            relationship,
+            given,
+            father,
+            family,
+        } = m;
         let p = &self.profile;
         let (date_of_birth, birth_date_estimated) = self.birth(rng, age);
         let coverage = if age < 18 {
@@ -385,16 +643,28 @@ impl Generator {
                 "higher_secondary"
             }
         });
-        let given = self.name(rng, if female { |n| &n.female_given } else { |n| &n.male_given });
+        let given = given.unwrap_or_else(|| self.given(rng, female));
+        // Many women carry Bibi, Begum, Akter… where a family name would be.
+        let own = &self.lists.female_family;
+        let family = if female && !own.is_empty() && rng.chance(self.names.compound.female_family_share) {
+            let (native, latin) = own.pick(rng);
+            if given.0.rsplit(' ').next() == Some(native) {
+                family
+            } else {
+                (native.to_owned(), latin.to_owned())
+            }
+        } else {
+            family
+        };
         let key = format!("{household_key}-{n}");
         SynthPerson {
             truth: key.clone(),
             key,
             household_key: household_key.to_owned(),
             relationship,
-            given_name: given,
-            family_name: family.clone(),
-            father_name: father.clone(),
+            given_name: self.spelled(rng, &given),
+            family_name: self.spelled(rng, &family),
+            father_name: self.spelled(rng, &father),
             sex: if female { "female" } else { "male" },
             date_of_birth,
             birth_date_estimated,
@@ -657,6 +927,101 @@ mod tests {
                 / persons.iter().filter(|p| p.sex == "male").count() as f64;
             assert!(women_with_id <= men_with_id, "{country:?}");
         }
+    }
+
+    #[test]
+    fn names_are_many_long_tailed_and_compound_where_the_country_uses_them() {
+        use std::collections::{HashMap, HashSet};
+        for country in Country::ALL {
+            let g = generator(country, 0.0);
+            let block = g.block(0, 3_000);
+            let persons: Vec<&SynthPerson> = block.households.iter().flat_map(|h| &h.members).collect();
+            let latin = |s: &Spelling| s.1.clone().unwrap_or_default();
+            // Family names are long-tailed: the commonest far above the median one.
+            let mut families: HashMap<String, usize> = HashMap::new();
+            for h in &block.households {
+                if let Some(f) = &h.members[0].family_name.1 {
+                    *families.entry(f.clone()).or_default() += 1;
+                }
+            }
+            let mut counts: Vec<usize> = families.values().copied().collect();
+            counts.sort_unstable_by(|a, b| b.cmp(a));
+            assert!(counts.len() >= 100, "{country:?}: {} family names", counts.len());
+            assert!(counts[0] >= 10 * counts[counts.len() / 2], "{country:?}: {counts:?}");
+            // Whole names are mostly distinct: given, father's and family name together.
+            let full: Vec<(String, String, String)> = persons
+                .iter()
+                .filter(|p| p.given_name.1.is_some() && p.family_name.1.is_some() && p.father_name.1.is_some())
+                .map(|p| (latin(&p.given_name), latin(&p.father_name), latin(&p.family_name)))
+                .collect();
+            let distinct: HashSet<&(String, String, String)> = full.iter().collect();
+            let share = distinct.len() as f64 / full.len() as f64;
+            assert!(share > 0.9, "{country:?}: {share} of full names distinct");
+            let men: Vec<String> = persons
+                .iter()
+                .filter(|p| p.sex == "male")
+                .filter_map(|p| p.given_name.1.clone())
+                .collect();
+            let share_of = |names: &[String], pred: &dyn Fn(&str) -> bool| {
+                names.iter().filter(|n| pred(n)).count() as f64 / names.len() as f64
+            };
+            let women_family: Vec<String> = persons
+                .iter()
+                .filter(|p| p.sex == "female")
+                .filter_map(|p| p.family_name.1.clone())
+                .collect();
+            match country {
+                Country::Pk => {
+                    let muhammad = share_of(&men, &|n| n.starts_with("Muhammad "));
+                    assert!((0.2..0.5).contains(&muhammad), "{muhammad}");
+                    let bibi = share_of(&women_family, &|n| matches!(n, "Bibi" | "Begum"));
+                    assert!((0.05..0.4).contains(&bibi), "{bibi}");
+                }
+                Country::Bd => {
+                    let md = share_of(&men, &|n| n.starts_with("Md. ") || n.starts_with("Mohammad "));
+                    assert!((0.3..0.6).contains(&md), "{md}");
+                    let own = share_of(&women_family, &|n| matches!(n, "Akter" | "Begum" | "Khatun"));
+                    assert!((0.2..0.7).contains(&own), "{own}");
+                }
+                Country::Jo | Country::Ps => {
+                    // Four-part names: the father's field holds father and grandfather.
+                    assert!(
+                        persons
+                            .iter()
+                            .filter_map(|p| p.father_name.1.as_deref())
+                            .all(|f| f.split(' ').count() >= 2)
+                    );
+                    // A wife keeps her own family's name.
+                    let wives: Vec<(&SynthPerson, &SynthPerson)> = block
+                        .households
+                        .iter()
+                        .filter_map(|h| Some((&h.members[0], h.members.iter().find(|m| m.relationship == "spouse")?)))
+                        .filter(|(a, b)| a.family_name.1.is_some() && b.family_name.1.is_some())
+                        .collect();
+                    let own = wives.iter().filter(|(a, b)| a.family_name != b.family_name).count() as f64
+                        / wives.len() as f64;
+                    assert!(own > 0.8, "{country:?}: {own}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_left_out_prefix_leaves_the_rest_of_the_name() {
+        let g = generator(Country::Bd, 0.0);
+        let name = |n: &str, l: &str| (Some(n.to_owned()), Some(l.to_owned()));
+        assert_eq!(
+            g.without_prefix(&name("মোঃ রফিকুল", "Md. Rafiqul")),
+            Some(name("রফিকুল", "Rafiqul"))
+        );
+        assert_eq!(
+            g.without_prefix(&(None, Some("Mst. Nasrin".to_owned()))),
+            Some((None, Some("Nasrin".to_owned())))
+        );
+        assert_eq!(g.without_prefix(&name("রফিকুল", "Rafiqul")), None);
+        // Both spellings must start with it, or the record would disagree with itself.
+        assert_eq!(g.without_prefix(&name("মোঃ রফিকুল", "Rafiqul")), None);
+        assert_eq!(g.without_prefix(&(None, Some("Md.".to_owned()))), None);
     }
 
     #[test]

@@ -30,7 +30,8 @@ pub fn names_text(country: Country) -> &'static str {
     }
 }
 
-/// Every entry is `"native|Latin"`.
+/// Every entry is `"native|Latin"`. Name lists run from the most common
+/// name to the least, and are drawn by rank (see `household::Ranked`).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NameLists {
@@ -38,6 +39,26 @@ pub struct NameLists {
     pub female_given: Vec<String>,
     pub family: Vec<String>,
     pub streets: Vec<String>,
+    #[serde(default)]
+    pub compound: Compound,
+}
+
+/// How names are made of more than one part where the country's names
+/// are: a first word before a given name (Muhammad Imran, Md. Rafiqul,
+/// Mst. Nasrin), a second one after it (Zahid Hussain), and the names
+/// women carry in place of a family name (Shazia Bibi, Nasrin Akter). Each
+/// `_share` is the chance that a person gets one.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Compound {
+    pub male_prefix: Vec<String>,
+    pub male_prefix_share: f64,
+    pub male_second: Vec<String>,
+    pub male_second_share: f64,
+    pub female_prefix: Vec<String>,
+    pub female_prefix_share: f64,
+    pub female_family: Vec<String>,
+    pub female_family_share: f64,
 }
 
 impl NameLists {
@@ -116,9 +137,39 @@ mod tests {
     fn name_lists_parse_and_pair_scripts() {
         for c in Country::ALL {
             let n = NameLists::of(c);
+            let k = &n.compound;
             for list in [&n.male_given, &n.female_given, &n.family, &n.streets] {
                 assert!(list.len() >= 10, "{c:?}");
-                assert!(list.iter().all(|e| e.split_once('|').is_some()), "{c:?}");
+            }
+            // Enough names that a million people do not all share them.
+            assert!(n.male_given.len() >= 150 && n.female_given.len() >= 150, "{c:?}");
+            assert!(n.family.len() >= 120, "{c:?}");
+            for list in [
+                &n.male_given,
+                &n.female_given,
+                &n.family,
+                &n.streets,
+                &k.male_prefix,
+                &k.male_second,
+                &k.female_prefix,
+                &k.female_family,
+            ] {
+                for e in list {
+                    let (native, latin) = e.split_once('|').unwrap_or_else(|| panic!("{c:?}: {e}"));
+                    assert!(!native.is_ascii() && !native.trim().is_empty(), "{c:?}: {e}");
+                    assert!(latin.is_ascii() && !latin.trim().is_empty(), "{c:?}: {e}");
+                }
+                // A name listed twice would only be drawn more often than its rank says.
+                let distinct: std::collections::HashSet<&str> = list.iter().map(|e| e.as_str()).collect();
+                assert_eq!(distinct.len(), list.len(), "{c:?}: a name listed twice");
+            }
+            for share in [
+                k.male_prefix_share,
+                k.male_second_share,
+                k.female_prefix_share,
+                k.female_family_share,
+            ] {
+                assert!((0.0..=1.0).contains(&share), "{c:?}");
             }
         }
     }
