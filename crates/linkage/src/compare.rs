@@ -97,6 +97,16 @@ impl Comparison {
         }
     }
 
+    /// Whether it compares the person (names, date of birth, sex, numbers),
+    /// rather than where they live, which a duplicate registered elsewhere
+    /// does not share.
+    pub fn of_the_person(self) -> bool {
+        !matches!(
+            self,
+            Comparison::Address | Comparison::Locality | Comparison::Postcode | Comparison::Area
+        )
+    }
+
     /// The label of a level, `null` for [`NULL`].
     pub fn level_name(self, level: u8) -> &'static str {
         self.levels().get(level as usize).copied().unwrap_or("null")

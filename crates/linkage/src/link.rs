@@ -390,21 +390,17 @@ impl<'a> Run<'a> {
             && let Some(t) = sessions.iter().max_by_key(|t| t.session.pairs)
         {
             let all = model::em(&self.comparisons, u, &t.patterns, &vec![true; n], 200);
-            let learnt = model::learnt_duplicates(&all, u);
-            for (slot, est) in m.iter_mut().zip(all.m).filter(|_| learnt) {
+            for (((slot, est), u), c) in m.iter_mut().zip(all.m).zip(u).zip(&self.comparisons) {
                 if slot.is_none() {
-                    *slot = est;
+                    *slot = est.filter(|m| model::of_duplicates(*c, m, u));
                 }
             }
         }
         let m: Vec<Levels> = m
             .into_iter()
             .zip(u)
-            .zip(&self.comparisons)
-            .map(|((m, u), c)| m.unwrap_or_else(|| model::default_m(*c, u)))
+            .map(|(m, u)| m.unwrap_or_else(|| u.clone()))
             .collect();
-        // Sessions that learnt some other group of pairs say nothing of how many duplicates there are.
-        sessions.retain(|t| model::learnt_duplicates(&t.session, u));
         let total = self.total_pairs();
         let mut estimates: Vec<f64> = sessions
             .iter()

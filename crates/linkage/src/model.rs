@@ -216,31 +216,30 @@ pub fn em(
     }
 }
 
-/// Whether a session learnt duplicates at all: in each comparison it was
-/// free to estimate, the closest agreement (an exact name, the same date of
-/// birth, the same identifier) must be more common among its matches than
-/// among random pairs. On a small registry EM can settle on another group of
-/// look-alike pairs instead (people who share names but, by their dates of
-/// birth and numbers, are not the same), whose m would turn agreement into
-/// evidence against a match.
-pub fn learnt_duplicates(session: &Session, u: &[Levels]) -> bool {
-    session
-        .m
-        .iter()
-        .zip(u)
-        .all(|(m, u)| m.as_ref().is_none_or(|m| m[0] > u[0]))
+/// Whether a session's estimate of one comparison is of duplicates. Where
+/// the comparison is of the person (names, date of birth, sex, identifier,
+/// phone), their closest agreement must be more common among the session's
+/// matches than among random pairs: on a small registry EM can settle on
+/// another group of look-alike pairs instead (people who share names but, by
+/// their dates of birth and numbers, are not the same), whose m would turn
+/// agreement into evidence against a match. Where the person lives is not so:
+/// a duplicate registered in another household or district rightly shares
+/// its address or area less often than random pairs do.
+pub fn of_duplicates(c: Comparison, m: &[f64], u: &[f64]) -> bool {
+    !c.of_the_person() || m[0] > u[0]
 }
 
-/// m per comparison: the estimates of the sessions free to make them that
-/// learnt duplicates ([`learnt_duplicates`]), weighted by how many matches
-/// each session saw.
+/// m per comparison: the estimates of the sessions free to make them, of
+/// duplicates ([`of_duplicates`]), weighted by how many matches each session saw.
 pub fn combine(comparisons: &[Comparison], sessions: &[Session], u: &[Levels]) -> Vec<Option<Levels>> {
     (0..comparisons.len())
         .map(|i| {
             let mut acc: Option<Levels> = None;
             let mut total = 0.0;
-            for s in sessions.iter().filter(|s| learnt_duplicates(s, u)) {
-                let Some(m) = &s.m[i] else { continue };
+            for s in sessions {
+                let Some(m) = s.m[i].as_ref().filter(|m| of_duplicates(comparisons[i], m, &u[i])) else {
+                    continue;
+                };
                 let w = s.matches_share * s.pairs as f64;
                 if w <= 0.0 {
                     continue;
@@ -254,12 +253,6 @@ pub fn combine(comparisons: &[Comparison], sessions: &[Session], u: &[Levels]) -
             acc.map(|a| a.into_iter().map(|x| x / total).collect())
         })
         .collect()
-}
-
-/// m for a comparison no session could learn: the starting values of EM
-/// (closest agreement most likely among matches), rather than nothing.
-pub fn default_m(c: Comparison, u: &Levels) -> Levels {
-    initial_m(c, u)
 }
 
 #[cfg(test)]
@@ -314,8 +307,8 @@ mod tests {
         assert!((probability(0.0) - 0.5).abs() < 1e-12);
     }
 
-    /// A session whose matches agree less often than random pairs learnt
-    /// something other than duplicates: its estimates are left out.
+    /// An estimate whose matches agree less often than random pairs is of
+    /// something other than duplicates: it is left out.
     #[test]
     fn sessions_that_learnt_no_duplicates_are_left_out() {
         let comparisons = vec![Comparison::DateOfBirth, Comparison::Phone];
@@ -339,16 +332,25 @@ mod tests {
             matches_share: 0.5,
             pairs: 5000,
         };
-        assert!(learnt_duplicates(&good, &u));
-        assert!(!learnt_duplicates(&confused, &u));
+        assert!(of_duplicates(
+            Comparison::DateOfBirth,
+            good.m[0].as_ref().unwrap(),
+            &u[0]
+        ));
+        assert!(!of_duplicates(
+            Comparison::DateOfBirth,
+            confused.m[0].as_ref().unwrap(),
+            &u[0]
+        ));
+        // Where a duplicate lives may rightly differ more often than among random pairs.
+        assert!(of_duplicates(
+            Comparison::Area,
+            &[0.01, 0.5, 0.49, 0.0],
+            &[0.02, 0.1, 0.88, 0.0]
+        ));
         let m = combine(&comparisons, &[good.clone(), confused.clone()], &u);
         assert_eq!(m[0], good.m[0], "only the session that learnt duplicates counts");
         assert_eq!(m[1], None, "nothing learnt of the phone");
-        let fallback = default_m(Comparison::Phone, &u[1]);
-        assert!(
-            fallback[0] > u[1][0],
-            "by default the same phone is evidence of a match"
-        );
     }
 
     #[test]
