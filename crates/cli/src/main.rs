@@ -371,6 +371,18 @@ async fn main() -> Result<()> {
                         report.enrolled
                     );
                 }
+                // A first deduplication run trains the model the registration
+                // forms' duplicate warning scores with; the demo serves without it.
+                match app
+                    .run_dedup(&Actor::system("demo"), himaya_app::DedupRunRequest::default())
+                    .await
+                {
+                    Ok(run) => println!(
+                        "Deduplication: {} people compared, {} likely duplicate pairs to review.",
+                        run.persons, run.pairs_found
+                    ),
+                    Err(e) => println!("Deduplication not run ({e}): start one from /dedup."),
+                }
             } else {
                 println!("{programmes} programmes in force.");
             }

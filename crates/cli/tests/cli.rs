@@ -238,6 +238,15 @@ async fn demo_serves_its_population_and_reuses_its_file() {
     for code in ["bd-old-age:", "bd-widow:", "bd-disability:"] {
         assert!(server.banner.iter().any(|l| l.starts_with(code)), "{:?}", server.banner);
     }
+    // A first deduplication run, so that registration warns of duplicates at once.
+    assert!(
+        server
+            .banner
+            .iter()
+            .any(|l| l.starts_with("Deduplication: ") && l.contains("people compared")),
+        "{:?}",
+        server.banner
+    );
     let health: serde_json::Value = reqwest::get(format!("{}/health", server.base))
         .await
         .unwrap()
