@@ -165,21 +165,6 @@ async fn staff_work_through_the_pages_in_four_languages() {
     t.register(household("3520212345671")).await;
     let (_driver, driver_url) = start_driver().await;
     let shots = screenshots();
-    let messages = |lang: &str| -> String {
-        match lang {
-            "ur" => include_str!("../locales/ur.ftl"),
-            "ar" => include_str!("../locales/ar.ftl"),
-            "bn" => include_str!("../locales/bn.ftl"),
-            _ => include_str!("../locales/en.ftl"),
-        }
-        .to_owned()
-    };
-    let message = |lang: &str, key: &str| -> String {
-        messages(lang)
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{key} = ")).map(str::to_owned))
-            .unwrap()
-    };
     for (n, lang) in ["en", "ur", "ar", "bn"].into_iter().enumerate() {
         let profile = tempdir(lang);
         let d = browser(&driver_url, &profile).await;
@@ -348,6 +333,19 @@ fn status_report(pain001: &str, statuses: &[(&str, &str)]) -> Vec<u8> {
     write_status_report(Vec::new(), Pain002Version::V10, &facts, None, payments).unwrap()
 }
 
+/// A message of a language's file, as the page should show it.
+fn message(lang: &str, key: &str) -> String {
+    match lang {
+        "ur" => include_str!("../locales/ur.ftl"),
+        "ar" => include_str!("../locales/ar.ftl"),
+        "bn" => include_str!("../locales/bn.ftl"),
+        _ => include_str!("../locales/en.ftl"),
+    }
+    .lines()
+    .find_map(|l| l.strip_prefix(&format!("{key} = ")).map(str::to_owned))
+    .unwrap()
+}
+
 async fn sign_in_as(d: &Browser, base: &str, username: &str) {
     d.goto(&format!("{base}/sign-in")).await.unwrap();
     field(d, "username").await.send_keys(username).await.unwrap();
@@ -405,17 +403,6 @@ async fn a_payment_cycle_is_approved_issued_and_reconciled_in_four_languages() {
     t.user("checker", &["approver"], &[]).await;
     let (_driver, driver_url) = start_driver().await;
     let shots = screenshots();
-    let message = |lang: &str, key: &str| -> String {
-        match lang {
-            "ur" => include_str!("../locales/ur.ftl"),
-            "ar" => include_str!("../locales/ar.ftl"),
-            "bn" => include_str!("../locales/bn.ftl"),
-            _ => include_str!("../locales/en.ftl"),
-        }
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{key} = ")).map(str::to_owned))
-        .unwrap()
-    };
     for (n, lang) in ["en", "ur", "ar", "bn"].into_iter().enumerate() {
         // A cycle computed and submitted by the administrator.
         let r = t
@@ -539,29 +526,13 @@ async fn a_duplicate_is_warned_of_before_registering_in_four_languages() {
         return;
     }
     let t = spawn().await;
-    let population = himaya_app::demo::households_with_duplicates(t.app.deployment(), 7, 150, 0.05).unwrap();
-    t.app
-        .register_households(&himaya_app::Actor::system("test"), population)
-        .await
-        .map_err(|(i, e)| format!("{i}: {e}"))
-        .unwrap();
+    t.register_population_with_duplicates().await;
     let existing = t.register(household("3520212345671")).await;
     let link = format!("/households/{}", existing["id"].as_str().unwrap());
     let run = t.post("/api/v1/dedup/runs", serde_json::json!({})).await;
     assert!(run.status.is_success(), "{:#}", run.body);
     let (_driver, driver_url) = start_driver().await;
     let shots = screenshots();
-    let message = |lang: &str, key: &str| -> String {
-        match lang {
-            "ur" => include_str!("../locales/ur.ftl"),
-            "ar" => include_str!("../locales/ar.ftl"),
-            "bn" => include_str!("../locales/bn.ftl"),
-            _ => include_str!("../locales/en.ftl"),
-        }
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{key} = ")).map(str::to_owned))
-        .unwrap()
-    };
     for lang in ["en", "ur", "ar", "bn"] {
         let profile = tempdir(&format!("dup-{lang}"));
         let d = browser(&driver_url, &profile).await;

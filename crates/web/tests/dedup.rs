@@ -35,15 +35,26 @@ fn duplicate_household() -> Value {
 
 /// A registry of synthetic households with the seeded pair in it.
 async fn registry_with_duplicate(t: &TestApp) -> (Value, Value) {
-    let population = himaya_app::demo::households_with_duplicates(t.app.deployment(), 7, 150, 0.05).unwrap();
-    t.app
-        .register_households(&Actor::system("test"), population)
-        .await
-        .map_err(|(i, e)| format!("household {i}: {e}"))
-        .unwrap();
+    t.register_population_with_duplicates().await;
     let a = t.register(household("3520212345671")).await;
     let b = t.register(duplicate_household()).await;
     (a, b)
+}
+
+/// A matched row as the test agency's field set shows it: the name, not the
+/// CNIC or phone; the household's Kafalat, not the person's Nashonuma.
+fn within_the_field_set(row: &Value) {
+    let shown: Vec<&String> = row["person"].as_object().unwrap().keys().collect();
+    assert!(
+        shown
+            .iter()
+            .all(|k| ["id", "household_id", "given_name"].contains(&k.as_str())),
+        "{shown:?}"
+    );
+    assert_eq!(
+        row["programmes"],
+        json!([{"programme": "pk-kafalat", "status": "enrolled", "beneficiary": "household"}])
+    );
 }
 
 async fn run(t: &TestApp, body: Value) -> Value {
@@ -384,19 +395,7 @@ async fn an_agency_matches_its_list_and_sees_only_its_programmes() {
     assert_eq!(rows[0]["ref"], "A-1");
     assert_eq!(rows[0]["person_id"], head.as_str(), "{:#}", r.body);
     assert!(rows[0]["probability"].as_f64().unwrap() >= 0.8);
-    // Only the field set: the name, not the CNIC or phone.
-    let shown: Vec<&String> = rows[0]["person"].as_object().unwrap().keys().collect();
-    assert!(
-        shown
-            .iter()
-            .all(|k| ["id", "household_id", "given_name"].contains(&k.as_str())),
-        "{shown:?}"
-    );
-    // Only the programmes the field set names: the household's kafalat, not the person's nashonuma.
-    assert_eq!(
-        rows[0]["programmes"],
-        json!([{"programme": "pk-kafalat", "status": "enrolled", "beneficiary": "household"}])
-    );
+    within_the_field_set(&rows[0]);
     assert_eq!(rows[1]["person_id"], Value::Null);
     assert_eq!(r.body["matched"], 1);
 
@@ -627,19 +626,8 @@ async fn a_match_job_answers_as_the_synchronous_route_and_only_to_its_agency() {
     assert_eq!(done["matched"], sync.body["matched"]);
     assert!(done["matched"].as_u64().unwrap() >= 2, "{done:#}");
 
-    // Within the field set: the name, not the CNIC or phone; the household's kafalat, not nashonuma.
     assert_eq!(job_rows[0]["person_id"], head.as_str());
-    let shown: Vec<&String> = job_rows[0]["person"].as_object().unwrap().keys().collect();
-    assert!(
-        shown
-            .iter()
-            .all(|k| ["id", "household_id", "given_name"].contains(&k.as_str())),
-        "{shown:?}"
-    );
-    assert_eq!(
-        job_rows[0]["programmes"],
-        json!([{"programme": "pk-kafalat", "status": "enrolled", "beneficiary": "household"}])
-    );
+    within_the_field_set(&job_rows[0]);
     assert_eq!(job_rows[1]["person_id"], Value::Null);
 
     // Another token of the same agency sees the job; another agency and staff do not.

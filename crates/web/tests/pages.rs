@@ -1186,13 +1186,7 @@ async fn a_language_chosen_while_signed_in_follows_the_user_to_another_device() 
 #[tokio::test]
 async fn duplicates_are_reviewed_side_by_side_and_decided_with_plain_forms() {
     let t = spawn().await;
-    let system = himaya_app::Actor::system("test");
-    let population = himaya_app::demo::households_with_duplicates(t.app.deployment(), 7, 150, 0.05).unwrap();
-    t.app
-        .register_households(&system, population)
-        .await
-        .map_err(|(i, e)| format!("{i}: {e}"))
-        .unwrap();
+    t.register_population_with_duplicates().await;
     let a = t.register(household("3520212345671")).await;
     let b = t
         .register(serde_json::json!({
@@ -1338,13 +1332,7 @@ async fn every_example_configuration_labels_its_choices_in_its_languages() {
 #[tokio::test]
 async fn registering_someone_already_registered_warns_before_saving() {
     let t = spawn().await;
-    let system = himaya_app::Actor::system("test");
-    let population = himaya_app::demo::households_with_duplicates(t.app.deployment(), 7, 150, 0.05).unwrap();
-    t.app
-        .register_households(&system, population)
-        .await
-        .map_err(|(i, e)| format!("{i}: {e}"))
-        .unwrap();
+    t.register_population_with_duplicates().await;
     let existing = t.register(household("3520212345671")).await;
     let (existing_household, existing_head) = (
         existing["id"].as_str().unwrap().to_owned(),

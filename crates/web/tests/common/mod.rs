@@ -132,6 +132,17 @@ async fn serve(url: &str, country: Country) -> (App, String) {
 pub const PASSWORD: &str = "correct horse battery staple";
 
 impl TestApp {
+    /// 150 synthetic households, 5 % of whose people are registered twice
+    /// (the deduplication tests' population).
+    pub async fn register_population_with_duplicates(&self) {
+        let population = himaya_app::demo::households_with_duplicates(self.app.deployment(), 7, 150, 0.05).unwrap();
+        self.app
+            .register_households(&Actor::system("test"), population)
+            .await
+            .map_err(|(i, e)| format!("household {i}: {e}"))
+            .unwrap();
+    }
+
     /// A second server over the same database, running match jobs, as after
     /// a restart: the first one's tokens still work. The database stays
     /// until the first one is dropped.
