@@ -76,7 +76,7 @@ impl App {
     }
 
     /// The district an area lies in: the second level of its path, or the area itself.
-    fn district_of(&self, area: &str) -> String {
+    pub(crate) fn district_of(&self, area: &str) -> String {
         self.area_path(area)
             .and_then(|p| {
                 let levels: Vec<&str> = p.split('/').filter(|s| !s.is_empty()).collect();

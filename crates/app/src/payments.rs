@@ -99,6 +99,17 @@ pub struct ReportRow {
     pub amount: i64,
 }
 
+/// A cycle's totals, and the same totals by payment provider (`""`: none
+/// yet), by district and by the recipient's sex (`""`: no recipient) — each
+/// group balancing as the whole does.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CycleBreakdown {
+    pub totals: CycleTotals,
+    pub by_provider: BTreeMap<String, CycleTotals>,
+    pub by_district: BTreeMap<String, CycleTotals>,
+    pub by_sex: BTreeMap<String, CycleTotals>,
+}
+
 /// A financial account to record for a person.
 #[derive(Clone, Debug)]
 pub struct NewAccount {
@@ -1224,6 +1235,28 @@ impl App {
             })
             .collect();
         Ok((totals_of(&counts), rows))
+    }
+
+    /// The cycle's report grouped three ways for reading: by provider, by
+    /// district (the second level of the area tree) and by the recipient's sex.
+    pub async fn cycle_breakdown(&self, actor: &Actor, id: &str) -> Result<CycleBreakdown, AppError> {
+        let (totals, rows) = self.cycle_report(actor, id).await?;
+        let mut b = CycleBreakdown {
+            totals,
+            ..CycleBreakdown::default()
+        };
+        for r in &rows {
+            let count = u64::try_from(r.count).unwrap_or(0);
+            let groups = [
+                (&mut b.by_provider, r.provider.clone()),
+                (&mut b.by_district, self.district_of(&r.area)),
+                (&mut b.by_sex, r.sex.clone()),
+            ];
+            for (by, key) in groups {
+                by.entry(key).or_default().count_many(r.status, count, r.amount);
+            }
+        }
+        Ok(b)
     }
 
     /// A household's entitlements in every cycle, the latest cycle first:

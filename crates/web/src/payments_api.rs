@@ -381,19 +381,43 @@ pub(crate) async fn cycle_report(
             serde_json::json!({ "totals": totals, "rows": rows }),
         ));
     }
+    Ok(report_csv(&rows, None))
+}
+
+/// A cycle's report as CSV: one line per provider, area, recipient's sex
+/// and status; offered as a download named `file_name` when one is given.
+pub(crate) fn report_csv(rows: &[himaya_app::ReportRow], file_name: Option<&str>) -> Response {
     let mut text = String::from("provider,area,sex,status,count,amount_minor\n");
     for r in rows {
         text.push_str(&format!(
             "{},{},{},{},{},{}\n",
-            r.provider, r.area, r.sex, r.status, r.count, r.amount
+            csv_field(&r.provider),
+            csv_field(&r.area),
+            r.sex,
+            r.status,
+            r.count,
+            r.amount
         ));
     }
     let mut r = (StatusCode::OK, text).into_response();
-    r.headers_mut().insert(
+    let h = r.headers_mut();
+    h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/csv; charset=utf-8"),
     );
-    Ok(r)
+    if let Some(v) = file_name.and_then(|n| HeaderValue::from_str(&format!("attachment; filename=\"{n}\"")).ok()) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
+
+/// A CSV field, quoted when the deployment's codes hold a comma or quote.
+fn csv_field(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\"")).into()
+    } else {
+        value.into()
+    }
 }
 
 pub(crate) async fn get_entitlement(

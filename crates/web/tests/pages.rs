@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use common::{PASSWORD, TestApp, household, programme_json, spawn};
 use reqwest::StatusCode;
@@ -316,6 +316,7 @@ async fn every_page_in_every_language_is_translated_and_laid_out_for_its_directi
             "/cycles".to_owned(),
             "/programmes/pk-kafalat/cycles".to_owned(),
             format!("/cycles/{cycle}"),
+            format!("/cycles/{cycle}/report"),
             "/funding".to_owned(),
             "/no-such-page".to_owned(),
         ];
@@ -1080,6 +1081,87 @@ async fn a_payment_cycle_is_worked_through_its_pages_by_maker_and_checker_in_urd
     assert!(card.contains("۲ میں سے ۱"), "{card}");
     assert!(card.contains("۲۷٬۰۰۰٫۰۰"), "the amount issued: {card}");
 
+    // The cycle's report, linked from its page: by provider, district and
+    // the recipient's sex, each table ending with the whole cycle; its CSV
+    // downloads with the session and its lines add up to the cycle.
+    let cycle_page = v.get(&format!("/cycles/{cycle}")).await.html();
+    let href = cycle_page
+        .select(&sel("a#cycle-report"))
+        .next()
+        .and_then(|a| a.value().attr("href"))
+        .unwrap()
+        .to_owned();
+    let p = v.get(&href).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    let doc = p.html();
+    check_page("a cycle's report", "ur", &doc, &names);
+    let rows = |table: &str| -> Vec<Vec<String>> {
+        doc.select(&sel(&format!("#{table}-table tbody tr")))
+            .map(|tr| {
+                tr.select(&sel("th, td"))
+                    .map(|c| {
+                        c.text()
+                            .collect::<String>()
+                            .replace(['\u{2068}', '\u{2069}'], "")
+                            .trim()
+                            .to_owned()
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    // Columns: the group, then entitled, withheld, issued, paid, failed, returned, pending.
+    let provider = rows("by-provider");
+    assert_eq!(provider.len(), 2, "JazzCash and the whole cycle: {provider:?}");
+    assert_eq!(provider[0][0], "JazzCash");
+    assert_eq!(provider[1][0], message("ur", "report-all"));
+    for row in &provider {
+        assert!(
+            row[1].starts_with('۲') && row[1].contains("۲۷٬۰۰۰٫۰۰"),
+            "entitled: {row:?}"
+        );
+        assert!(row[3].starts_with('۲'), "issued: {row:?}");
+        assert!(row[4].starts_with('۱') && row[4].contains("۱۳٬۵۰۰٫۰۰"), "paid: {row:?}");
+        assert!(row[5].starts_with('۱'), "failed: {row:?}");
+        assert!(row[7].starts_with('۰'), "none waiting: {row:?}");
+    }
+    let sex = rows("by-sex");
+    assert_eq!(sex.len(), 2, "{sex:?}");
+    assert_eq!(sex[0][0], message("ur", "sex-female"), "Kafalat pays the women");
+    assert_eq!(sex[0][1..], sex[1][1..]);
+    let district = rows("by-district");
+    assert_eq!(district.len(), 2, "{district:?}");
+    assert_eq!(district[0][1..], district[1][1..]);
+    let csv_href = doc
+        .select(&sel("a#report-csv"))
+        .next()
+        .and_then(|a| a.value().attr("href"))
+        .unwrap()
+        .to_owned();
+    let csv = v.get(&csv_href).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(
+        csv.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("cycle-pk-kafalat-2026-Q3-report.csv"),
+        "{:?}",
+        csv.headers["content-disposition"]
+    );
+    let mut lines = csv.body.lines();
+    assert_eq!(lines.next(), Some("provider,area,sex,status,count,amount_minor"));
+    let mut by_status = BTreeMap::new();
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!((f[0], f[2]), ("jazzcash", "female"), "{line}");
+        *by_status.entry(f[3].to_owned()).or_insert(0) += f[4].parse::<i64>().unwrap();
+    }
+    assert_eq!(
+        by_status,
+        BTreeMap::from([("failed".to_owned(), 1), ("paid".to_owned(), 1)])
+    );
+
     // Someone who may not read payments sees no payments on the page and is refused by the API.
     let clerk = t.user("clerk", &["district_officer"], &["PK-PB"]).await;
     let mut other = Visitor::new(&t);
@@ -1092,6 +1174,9 @@ async fn a_payment_cycle_is_worked_through_its_pages_by_maker_and_checker_in_urd
     assert!(doc.select(&sel("#payments")).next().is_none(), "no payments section");
     assert!(doc.select(&sel("#household-payments")).next().is_none());
     assert!(!page.body.contains(&message("ur", "paid-on")));
+    for path in [format!("/cycles/{cycle}/report"), format!("/cycles/{cycle}/report.csv")] {
+        assert_eq!(other.get(&path).await.status, StatusCode::FORBIDDEN, "{path}");
+    }
     let home = other.get("/").await.html();
     assert!(
         home.select(&sel("[id^=figure-paid]")).next().is_none(),

@@ -92,6 +92,8 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             "/cycles/{id}/batches/{batch}/file",
             get(payments::batch_file),
         ),
+        (Method::GET, "/cycles/{id}/report", get(payments::report)),
+        (Method::GET, "/cycles/{id}/report.csv", get(payments::report_csv)),
         (Method::GET, "/funding", get(payments::funding)),
         (Method::POST, "/funding", post(payments::set_funding)),
         (Method::GET, "/admin/users", get(admin::users)),

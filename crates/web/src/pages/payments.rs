@@ -16,11 +16,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use himaya_app::{
-    AppError, BatchRow, ComputeReport, CycleEventRow, CycleView, FundingLineRow, IssueOutcome, OpenCycle,
-    ReconcileReport, ReconciliationError,
+    AppError, BatchRow, ComputeReport, CycleBreakdown, CycleEventRow, CycleView, FundingLineRow, IssueOutcome,
+    OpenCycle, ReconcileReport, ReconciliationError,
 };
 use himaya_domain::access::Permission;
-use himaya_domain::payment::{CyclePlan, CycleStatus, Tally};
+use himaya_domain::payment::{CyclePlan, CycleStatus, CycleTotals, Tally};
 
 use super::form::{Upload, UploadError};
 use super::{Ctx, FieldErrors, FormData, OrPage, PageResult, html, ok, see, view};
@@ -780,6 +780,124 @@ pub(crate) async fn batch_file(
         h.insert(header::ETAG, v);
     }
     Ok(r)
+}
+
+// ---------------------------------------------------------------- report
+
+#[derive(Template)]
+#[template(path = "cycle_report.html")]
+struct Report<'a> {
+    c: &'a Ctx,
+    id: String,
+    period: String,
+    programme: String,
+    currency: String,
+    b: CycleBreakdown,
+}
+
+/// The statuses the report shows, in the order they are reached; the
+/// rest (deferred, written off…) are on the cycle's page.
+fn report_cells(t: &CycleTotals) -> [Tally; 7] {
+    [
+        t.entitled, t.withheld, t.issued, t.paid, t.failed, t.returned, t.pending,
+    ]
+}
+
+/// A grouping's id on the page, its heading, the name of its first column,
+/// and a line per group: its name and each status's label and tally.
+type ReportGroup = (&'static str, String, String, Vec<(String, Vec<(String, Tally)>)>);
+
+impl Report<'_> {
+    fn columns(&self) -> Vec<String> {
+        [
+            "entitled", "withheld", "issued", "paid", "failed", "returned", "pending",
+        ]
+        .iter()
+        .map(|k| self.c.t(&format!("total-{k}")))
+        .collect()
+    }
+
+    fn money(&self, minor: &i64) -> String {
+        cycle_money(self.c, &self.currency, *minor)
+    }
+
+    fn provider_name(&self, code: &str) -> String {
+        if code.is_empty() {
+            return self.c.t("report-no-provider");
+        }
+        let providers = &self.c.state.app.deployment().payment_providers;
+        providers
+            .iter()
+            .find(|p| p.code == code)
+            .map_or_else(|| code.to_owned(), |p| p.name.clone())
+    }
+
+    /// Each grouping, with the whole cycle's line last.
+    fn groups(&self) -> Vec<ReportGroup> {
+        let c = self.c;
+        let columns = self.columns();
+        let cells = |t: &CycleTotals| columns.iter().cloned().zip(report_cells(t)).collect::<Vec<_>>();
+        let lines = |by: &BTreeMap<String, CycleTotals>, label: &dyn Fn(&str) -> String| {
+            let mut lines: Vec<_> = by.iter().map(|(k, t)| (label(k), cells(t))).collect();
+            lines.push((c.t("report-all"), cells(&self.b.totals)));
+            lines
+        };
+        let sex = |code: &str| {
+            if code.is_empty() {
+                c.t("report-no-recipient")
+            } else {
+                view::vocab(c, "sex", code)
+            }
+        };
+        vec![
+            (
+                "by-provider",
+                c.t("report-by-provider"),
+                c.t("provider"),
+                lines(&self.b.by_provider, &|k| self.provider_name(k)),
+            ),
+            (
+                "by-district",
+                c.t("report-by-district"),
+                c.t("field-area"),
+                lines(&self.b.by_district, &|k| view::area_name(c, k)),
+            ),
+            (
+                "by-sex",
+                c.t("report-by-sex"),
+                c.t("field-sex"),
+                lines(&self.b.by_sex, &sex),
+            ),
+        ]
+    }
+}
+
+/// A cycle's counts and sums by provider, district and recipient's sex.
+pub(crate) async fn report(State(s): State<AppState>, c: Ctx, Path(id): Path<String>) -> PageResult {
+    let actor = c.actor()?;
+    let v = s.app.cycle(actor, &id).await.or_page(&c)?;
+    let b = s.app.cycle_breakdown(actor, &id).await.or_page(&c)?;
+    let programme = match s.app.programme(actor, &v.cycle.programme_code).await {
+        Ok(p) => view::pick(c.lang, &p.definition.name).unwrap_or(&p.code).to_owned(),
+        Err(_) => v.cycle.programme_code.clone(),
+    };
+    ok(&Report {
+        c: &c,
+        id,
+        period: v.cycle.period,
+        programme,
+        currency: v.cycle.currency,
+        b,
+    })
+}
+
+/// The same report, one line per provider, area, sex and status, as the API's CSV.
+pub(crate) async fn report_csv(State(s): State<AppState>, c: Ctx, Path(id): Path<String>) -> PageResult {
+    let actor = c.actor()?;
+    let v = s.app.cycle(actor, &id).await.or_page(&c)?;
+    let (_, rows) = s.app.cycle_report(actor, &id).await.or_page(&c)?;
+    let name = format!("cycle-{}-{}-report.csv", v.cycle.programme_code, v.cycle.period);
+    Ok(crate::payments_api::report_csv(&rows, Some(&name)))
 }
 
 // ---------------------------------------------------------------- funding
