@@ -40,8 +40,8 @@ pub use dedup::{
 };
 pub use error::AppError;
 pub use himaya_store::{
-    AgencyRow, BatchRow, CycleEventRow, CycleRow, EnrolmentRow, FundingLineRow, HouseholdEntitlementRow, IssueOutcome,
-    ReconciliationError,
+    AccountRow, AgencyRow, BatchRow, CycleEventRow, CycleRow, EnrolmentRow, FundingLineRow, HouseholdEntitlementRow,
+    IssueOutcome, ReconciliationError,
 };
 pub use import::{ImportOutcome, KeyedHousehold};
 pub use match_jobs::{MAX_MATCH_JOB_ROWS, MAX_RESULT_PAGE, MatchJobView, MatchResultsPage, MatchResultsQuery};

@@ -26,6 +26,21 @@ impl AccountKind {
             AccountKind::AgentBanking => ProviderKind::AgentBanking,
         }
     }
+
+    /// The kind of account a provider of this kind holds.
+    pub fn of_provider(kind: ProviderKind) -> AccountKind {
+        match kind {
+            ProviderKind::MobileWallet => AccountKind::MobileWallet,
+            ProviderKind::Bank => AccountKind::BankAccount,
+            ProviderKind::AgentBanking => AccountKind::AgentBanking,
+        }
+    }
+}
+
+/// Whether the country's bank accounts are given by IBAN (otherwise by the
+/// bank's routing number and the account number).
+pub fn uses_iban(country: Country) -> bool {
+    iban_length(country).is_some()
 }
 
 /// An account as entered: every field raw, so that each wrong one is named.

@@ -288,6 +288,10 @@ async fn every_page_in_every_language_is_translated_and_laid_out_for_its_directi
     let t = spawn().await;
     let id = registry_with_a_household(&t).await;
     let cycle = a_computed_cycle(&t).await;
+    let person = t.get(&format!("/api/v1/households/{id}")).await.body["members"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let names = message_names();
     let mut v = Visitor::new(&t);
     for lang in ["en", "ur", "ar", "bn"] {
@@ -317,6 +321,7 @@ async fn every_page_in_every_language_is_translated_and_laid_out_for_its_directi
             "/programmes/pk-kafalat/cycles".to_owned(),
             format!("/cycles/{cycle}"),
             format!("/cycles/{cycle}/report"),
+            format!("/persons/{person}/accounts"),
             "/funding".to_owned(),
             "/no-such-page".to_owned(),
         ];
@@ -1213,6 +1218,168 @@ async fn a_payment_cycle_is_worked_through_its_pages_by_maker_and_checker_in_urd
     assert!(
         home.select(&sel("#figure-paid")).next().is_some(),
         "no cycle being paid in Sindh"
+    );
+}
+
+#[tokio::test]
+async fn a_person_s_payment_accounts_are_recorded_and_changed_on_their_page_in_urdu() {
+    let t = spawn().await;
+    let household = registry_with_a_household(&t).await;
+    let members = t.get(&format!("/api/v1/households/{household}")).await.body["members"].clone();
+    let person = members[0]["id"].as_str().unwrap().to_owned();
+    let other = members[1]["id"].as_str().unwrap().to_owned();
+    let accounts = async |p: &str| t.get(&format!("/api/v1/persons/{p}/accounts")).await.body["items"].clone();
+    let names = message_names();
+    let mut v = Visitor::new(&t);
+    let _ = v.get("/sign-in?lang=ur").await;
+    let csrf = v.sign_in("admin").await;
+
+    // From the household's members to the person's accounts: none yet.
+    let page = v.get(&format!("/households/{household}")).await.html();
+    let href = page
+        .select(&sel("a.member-accounts"))
+        .next()
+        .and_then(|a| a.value().attr("href"))
+        .unwrap()
+        .to_owned();
+    assert_eq!(href, format!("/persons/{person}/accounts"));
+    let p = v.get(&href).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    let doc = p.html();
+    check_page("no accounts", "ur", &doc, &names);
+    assert!(doc.select(&sel("#no-accounts")).next().is_some());
+    assert!(
+        doc.select(&sel("#iban")).next().is_some(),
+        "Pakistan's banks take IBANs"
+    );
+    assert!(doc.select(&sel("#bank_code")).next().is_none());
+
+    // Refused beside the field, in Urdu, and nothing recorded: a bank
+    // account whose IBAN's check digits are wrong; no provider at all (only
+    // the provider is named, not the fields that follow from it).
+    let form = |provider: &str, field: &str, value: &str| -> Vec<(String, String)> {
+        vec![
+            ("csrf".into(), csrf.clone()),
+            ("provider".into(), provider.into()),
+            (field.into(), value.into()),
+            ("holder_name".into(), String::new()),
+        ]
+    };
+    let post = async |v: &mut Visitor, path: &str, f: Vec<(String, String)>| {
+        let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        v.post(path, &f).await
+    };
+    let p = post(&mut v, &href, form("hbl", "iban", "PK36SCBL0000001123456703")).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    let doc = p.html();
+    check_page("a wrong IBAN", "ur", &doc, &names);
+    assert_eq!(
+        text_at(&doc, "#iban-error").as_deref(),
+        Some(message("ur", "field-error-iban-invalid").as_str())
+    );
+    assert_eq!(
+        doc.select(&sel("#iban")).next().unwrap().value().attr("value"),
+        Some("PK36SCBL0000001123456703"),
+        "the form keeps what was typed"
+    );
+    let p = post(&mut v, &href, form("", "msisdn", "0300 1234567")).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let doc = p.html();
+    assert_eq!(
+        text_at(&doc, "#provider-error").as_deref(),
+        Some(message("ur", "field-error-required").as_str())
+    );
+    assert!(
+        doc.select(&sel(".field .error")).count() == 1,
+        "{:?}",
+        text_at(&doc, "form")
+    );
+    // A wallet number in a bank's form: not allowed there.
+    let p = post(&mut v, &href, form("hbl", "msisdn", "0300 1234567")).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        text_at(&p.html(), "#msisdn-error").as_deref(),
+        Some(message("ur", "field-error-not-allowed").as_str())
+    );
+    assert_eq!(accounts(&person).await.as_array().unwrap().len(), 0);
+
+    // A wallet number typed in Urdu digits is recorded, primary as the first.
+    let p = post(&mut v, &href, form("jazzcash", "msisdn", "۰۳۰۰ ۱۲۳۴۵۶۷")).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(p.location(), format!("{href}?done=added"));
+    let p = v.get(&p.location()).await;
+    let doc = p.html();
+    check_page("an account recorded", "ur", &doc, &names);
+    assert_eq!(
+        text_at(&doc, "#notice").as_deref(),
+        Some(message("ur", "notice-account-added").as_str())
+    );
+    let row = text_at(&doc, "#accounts tbody tr").unwrap();
+    assert!(row.contains("+923001234567") && row.contains("JazzCash"), "{row}");
+    assert!(row.contains(&message("ur", "account-not-verified")), "{row}");
+    let items = accounts(&person).await;
+    assert_eq!(items.as_array().unwrap().len(), 1, "{items:#}");
+    assert_eq!(items[0]["number"], "+923001234567");
+    assert_eq!(items[0]["primary"], true);
+    assert_eq!(items[0]["verified"], false);
+    let account = items[0]["id"].as_str().unwrap().to_owned();
+    let change =
+        |what: &str| -> Vec<(String, String)> { vec![("csrf".into(), csrf.clone()), ("change".into(), what.into())] };
+    let at = format!("{href}/{account}");
+
+    // Verified, then closed; a closed account takes no change, told beside it.
+    let p = post(&mut v, &at, change("verified")).await;
+    assert_eq!(p.location(), format!("{href}?done=changed"), "{}", p.body);
+    assert_eq!(accounts(&person).await[0]["verified"], true);
+    let p = post(&mut v, &at, change("close")).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(accounts(&person).await[0]["status"], "closed");
+    let doc = v.get(&href).await.html();
+    let row = text_at(&doc, "#accounts tbody tr").unwrap();
+    assert!(row.contains(&message("ur", "account-closed")), "{row}");
+    assert!(
+        doc.select(&sel("#accounts form")).next().is_none(),
+        "no changes offered"
+    );
+    let p = post(&mut v, &at, change("primary")).await;
+    assert_eq!(p.status, StatusCode::CONFLICT, "{}", p.body);
+    assert_eq!(
+        text_at(&p.html(), "#account-error").as_deref(),
+        Some(message("ur", "problem-account-closed").as_str())
+    );
+    // No change that is not one, no token, nor another person's page.
+    assert_eq!(
+        post(&mut v, &at, change("delete")).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let p = v.post(&at, &[("change", "verified")]).await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN, "no CSRF token");
+    let p = post(
+        &mut v,
+        &format!("/persons/{other}/accounts/{account}"),
+        change("unverified"),
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    assert_eq!(accounts(&person).await[0]["verified"], true, "nothing changed");
+
+    // Someone who may not read accounts sees no link and is refused the page.
+    t.user("clerk", &["district_officer"], &["PK-PB"]).await;
+    let mut clerk = Visitor::new(&t);
+    clerk.sign_in("clerk").await;
+    let page = clerk.get(&format!("/households/{household}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html().select(&sel("a.member-accounts")).next().is_none());
+    assert_eq!(clerk.get(&href).await.status, StatusCode::FORBIDDEN);
+    // An auditor reads them, and changes nothing.
+    t.user("reader", &["auditor"], &[]).await;
+    let mut reader = Visitor::new(&t);
+    reader.sign_in("reader").await;
+    let doc = reader.get(&href).await.html();
+    assert!(doc.select(&sel("#accounts tbody tr")).next().is_some());
+    assert!(
+        doc.select(&sel("form[action$='/accounts']")).next().is_none(),
+        "no form to record one"
     );
 }
 

@@ -13,6 +13,7 @@
 // an error page), made once and returned at once: boxing it buys nothing.
 #![allow(clippy::result_large_err)]
 
+mod accounts;
 mod admin;
 mod chart;
 mod dashboard;
@@ -94,6 +95,9 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         ),
         (Method::GET, "/cycles/{id}/report", get(payments::report)),
         (Method::GET, "/cycles/{id}/report.csv", get(payments::report_csv)),
+        (Method::GET, "/persons/{id}/accounts", get(accounts::show)),
+        (Method::POST, "/persons/{id}/accounts", post(accounts::add)),
+        (Method::POST, "/persons/{id}/accounts/{account}", post(accounts::change)),
         (Method::GET, "/funding", get(payments::funding)),
         (Method::POST, "/funding", post(payments::set_funding)),
         (Method::GET, "/admin/users", get(admin::users)),
