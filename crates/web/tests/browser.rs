@@ -598,3 +598,269 @@ async fn a_duplicate_is_warned_of_before_registering_in_four_languages() {
         let _ = std::fs::remove_dir_all(&profile);
     }
 }
+
+/// The script that measures contrast and focus in the page.
+const CONTRAST: &str = include_str!("support/contrast.js");
+
+/// Each element with text on the page now whose contrast is below WCAG 2.1
+/// AA, told with its text, colours and ratio. Fails if any of `must` (what
+/// the page should show: errors, hints, headers…) was not among those measured.
+async fn contrast_failures(d: &Browser, page: &str, must: &[&str]) -> Vec<String> {
+    let script = format!("{CONTRAST}\nreturn pageContrast({});", serde_json::json!(must));
+    let r = d.execute(&script).await.unwrap();
+    assert_eq!(r["missing"], serde_json::json!([]), "{page}: not measured");
+    assert!(r["checked"].as_u64().unwrap() >= 10, "{page}: {r}");
+    r["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| match f["problem"].as_str() {
+            Some(problem) => format!("{page}: {} {}: {problem}", f["element"], f["text"]),
+            None => format!(
+                "{page}: {} {} {} on {}: {}:1, needs {}:1",
+                f["element"], f["text"], f["fg"], f["bg"], f["ratio"], f["need"]
+            ),
+        })
+        .collect()
+}
+
+/// Presses Tab in whatever has the focus and tells how the newly focused element shows it.
+async fn tab(d: &Browser) -> serde_json::Value {
+    d.active_element()
+        .await
+        .unwrap()
+        .send_keys(webdriver::key::TAB)
+        .await
+        .unwrap();
+    d.execute(&format!("{CONTRAST}\nreturn focusOf();")).await.unwrap()
+}
+
+/// Tabs from the top of the page through up to `n` elements; each must show
+/// its focus with an outline (or shadow) of 3:1 against what surrounds it,
+/// and keep its text's contrast. Returns what was focused and the failures.
+async fn focus_walk(d: &Browser, page: &str, n: usize) -> (Vec<String>, Vec<String>) {
+    let (mut seen, mut failures) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        let f = tab(d).await;
+        let element = f["element"].as_str().unwrap().to_owned();
+        if element.starts_with("body") {
+            break; // past the last one
+        }
+        let what = format!("{page}: {element} {}", f["text"]);
+        if f["visible"] != true {
+            failures.push(format!(
+                "{what}: no visible focus (outline {}, shadow {})",
+                f["outline"], f["boxShadow"]
+            ));
+        } else if f["ring"]["ok"] == false {
+            let r = &f["ring"];
+            failures.push(format!(
+                "{what}: focus ring {} around {}: {}:1, needs 3:1",
+                r["colour"], r["around"], r["ratio"]
+            ));
+        }
+        let t = &f["text_contrast"];
+        if t["ok"] == false {
+            failures.push(format!(
+                "{what} focused: {} on {}: {}:1, needs {}:1",
+                t["fg"], t["bg"], t["ratio"], t["need"]
+            ));
+        }
+        seen.push(element);
+    }
+    (seen, failures)
+}
+
+/// Keyboard only: sign in with Tab, typing and Enter; a skip link first on
+/// every page, hidden until focused; every focused element visibly so, in
+/// English and Urdu. And the contrast of all text, WCAG 2.1 AA, on a spread
+/// of pages: errors, hints, table headers, chips, navigation, cards.
+#[tokio::test]
+async fn the_pages_work_by_keyboard_show_focus_and_meet_aa_contrast() {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the browser tests: install chromium and chromium-driver"
+        );
+        eprintln!("SKIPPED: the browser test needs {CHROMIUM} and {CHROMEDRIVER}");
+        return;
+    }
+    let t = spawn().await;
+    t.register_population_with_duplicates().await;
+    let h = t.register(poor_household("3520212345671")).await;
+    let household = format!("{}/households/{}", t.base, h["id"].as_str().unwrap());
+    let ok = |r: common::Reply| assert!(r.status.is_success(), "{:#}", r.body);
+    ok(t.send(
+        reqwest::Method::PUT,
+        "/api/v1/programmes/pk-kafalat",
+        Some(common::programme_json("pk-kafalat")),
+        &[],
+    )
+    .await);
+    ok(
+        t.post("/api/v1/programmes/pk-kafalat/runs", serde_json::json!({"enrol": true}))
+            .await,
+    );
+    ok(t.send(
+        reqwest::Method::PUT,
+        "/api/v1/funding-lines/treasury",
+        Some(serde_json::json!({"name": "Treasury FY2026", "allocated": 100_000_000})),
+        &[],
+    )
+    .await);
+    let r = t
+        .post(
+            "/api/v1/cycles",
+            serde_json::json!({"programme": "pk-kafalat", "period": "2026-01", "plan": {"funding": ["treasury"]}}),
+        )
+        .await;
+    assert_eq!(r.status, reqwest::StatusCode::CREATED, "{:#}", r.body);
+    let cycle = format!("{}/cycles/{}", t.base, r.body["id"].as_str().unwrap());
+    ok(t.post(
+        &format!("/api/v1/cycles/{}/compute", r.body["id"].as_str().unwrap()),
+        serde_json::json!({}),
+    )
+    .await);
+    ok(t.post("/api/v1/dedup/runs", serde_json::json!({})).await);
+    let (_driver, driver_url) = start_driver().await;
+    let shots = screenshots();
+    let profile = tempdir("a11y");
+    let d = browser(&driver_url, &profile).await;
+    let mut failures = Vec::new();
+
+    // Sign in with the keyboard alone: the skip link comes first, then Tab to the username.
+    d.goto(&format!("{}/sign-in", t.base)).await.unwrap();
+    failures.extend(contrast_failures(&d, "sign-in", &["h1", "label", "button", "nav.langs a", ".brand"]).await);
+    let hidden = "const r = document.querySelector('a.skip').getBoundingClientRect(); \
+                  return r.right <= 0 || r.left >= innerWidth;";
+    assert_eq!(
+        d.execute(hidden).await.unwrap(),
+        true,
+        "the skip link is hidden until focused"
+    );
+    let first = tab(&d).await;
+    assert_eq!(
+        first["href"], "#main",
+        "the first thing focused skips to the content: {first}"
+    );
+    assert_eq!(d.execute(hidden).await.unwrap(), false, "the focused skip link shows");
+    d.screenshot(&shots.join("a11y-1-skip-link.png")).await.unwrap();
+    let mut presses = 1;
+    while tab(&d).await["element"] != "input#username" {
+        presses += 1;
+        assert!(presses < 10, "Tab never reached the username");
+    }
+    let typing = d.active_element().await.unwrap();
+    typing.send_keys("admin").await.unwrap();
+    assert_eq!(tab(&d).await["element"], "input#password");
+    let typing = d.active_element().await.unwrap();
+    typing.send_keys(common::PASSWORD).await.unwrap();
+    typing.send_keys(webdriver::key::ENTER).await.unwrap();
+    find(&d, "#figure-households").await;
+
+    // Every focused element shows it, left to right and right to left; the skip link works.
+    for lang in ["en", "ur"] {
+        d.goto(&format!("{}/?lang={lang}", t.base)).await.unwrap();
+        find(&d, "#figure-households").await;
+        let (seen, missed) = focus_walk(&d, &format!("dashboard ({lang})"), 15).await;
+        assert!(seen.len() == 15 && seen[0] == "a.skip", "{lang}: {seen:?}");
+        failures.extend(missed);
+        if lang == "ur" {
+            d.screenshot(&shots.join("a11y-2-focus-ur.png")).await.unwrap();
+        }
+    }
+    d.goto(&format!("{}/?lang=en", t.base)).await.unwrap();
+    find(&d, "#figure-households").await;
+    tab(&d).await;
+    d.active_element()
+        .await
+        .unwrap()
+        .send_keys(webdriver::key::ENTER)
+        .await
+        .unwrap();
+    let focused = d.execute("return document.activeElement.id;").await.unwrap();
+    assert_eq!(focused, "main", "the skip link moves the focus to the content");
+    // Buttons and links in the content too: the whole cycle page.
+    d.goto(&cycle).await.unwrap();
+    find(&d, "#totals-table").await;
+    let (seen, missed) = focus_walk(&d, "cycle", 80).await;
+    for button in ["button#do-submit", "button#do-cancel.link"] {
+        assert!(seen.iter().any(|s| s == button), "{button} focused: {seen:?}");
+    }
+    failures.extend(missed);
+
+    // Contrast of every text on a spread of pages.
+    d.goto(&format!("{}/", t.base)).await.unwrap();
+    find(&d, "#figure-households").await;
+    let header = [
+        "nav.main a",
+        "nav.langs a",
+        ".brand",
+        ".who span",
+        "header.top button.link",
+    ];
+    let cards = [&header[..], &[".card .label", ".card .figure", ".chart text", "h2"]].concat();
+    failures.extend(contrast_failures(&d, "dashboard", &cards).await);
+    d.goto(&format!("{}/registry?name=muhammad", t.base)).await.unwrap();
+    find(&d, "#results").await;
+    failures.extend(contrast_failures(&d, "registry search", &["th", "td a", "label", "button"]).await);
+    // While a search runs, htmx marks the form busy: it stays readable.
+    d.execute("document.querySelector('form[role=search]').classList.add('htmx-request');")
+        .await
+        .unwrap();
+    let busy = ["form.htmx-request label", "form.htmx-request button"];
+    failures.extend(contrast_failures(&d, "registry search, searching", &busy).await);
+    d.goto(&household).await.unwrap();
+    find(&d, "#history").await;
+    let profile_page = ["th", "dt", "td", "a.button.secondary"];
+    failures.extend(contrast_failures(&d, "household", &profile_page).await);
+    d.goto(&format!("{}/households/new", t.base)).await.unwrap();
+    field(&d, "save").await.click().await.unwrap();
+    find(&d, "#error-summary").await;
+    d.screenshot(&shots.join("a11y-3-registration-errors.png"))
+        .await
+        .unwrap();
+    let errors = [
+        ".error",
+        "#error-summary h2",
+        ".hint",
+        "legend",
+        "label",
+        "button.secondary",
+    ];
+    failures.extend(contrast_failures(&d, "registration with errors", &errors).await);
+    d.goto(&format!("{}/programmes/pk-kafalat", t.base)).await.unwrap();
+    field(&d, "run").await.click().await.unwrap();
+    find(&d, "#report").await;
+    failures.extend(contrast_failures(&d, "dry run", &["#report .card .label", "th", "code"]).await);
+    d.goto(&cycle).await.unwrap();
+    find(&d, "#totals-table").await;
+    let steps = ["th", ".tag", ".pass", ".hint", "a.button.secondary", "button.link"];
+    failures.extend(contrast_failures(&d, "cycle", &steps).await);
+    d.goto(&format!("{}/audit", t.base)).await.unwrap();
+    failures.extend(contrast_failures(&d, "audit", &["th", "label", "td"]).await);
+    d.goto(&format!("{}/dedup", t.base)).await.unwrap();
+    find(&d, "#queue").await;
+    failures.extend(contrast_failures(&d, "dedup queue", &["th", "td a", "button.secondary"]).await);
+    // Right to left, in the Urdu and Arabic fonts: the dashboard's charts mirrored, the household and the cycle.
+    let dashboard = format!("{}/", t.base);
+    for (page, url, lang, shown) in [
+        ("dashboard", &dashboard, "ar", "#figure-households"),
+        ("dashboard", &dashboard, "ur", "#figure-households"),
+        ("household", &household, "ur", "#history"),
+        ("cycle", &cycle, "ur", "#totals-table"),
+    ] {
+        d.goto(&format!("{url}?lang={lang}")).await.unwrap();
+        find(&d, shown).await;
+        let page = format!("{page} ({lang})");
+        failures.extend(contrast_failures(&d, &page, &["th", "td", "nav.main a"]).await);
+    }
+    d.quit().await.unwrap();
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -233,6 +233,97 @@ fn check_page(path: &str, lang: &str, doc: &Html, names: &BTreeSet<String>) {
         }
         assert!(doc.select(&sel("[style]")).next().is_none(), "{path}: inline style");
     }
+    check_accessible(path, lang, doc);
+}
+
+/// The text of an element as a screen reader would read it: its text nodes, trimmed.
+fn text_in(e: &ElementRef) -> String {
+    e.text().collect::<String>().trim().to_owned()
+}
+
+/// Checks what a screen reader needs of a page: one `h1`, ids unique, every
+/// visible control named (by a `label` pointing at its id, a wrapping
+/// `label`, `aria-label` or `aria-labelledby`), every button with words,
+/// every image and chart with a text alternative.
+fn check_accessible(path: &str, lang: &str, doc: &Html) {
+    let at = format!("{path} in {lang}");
+    assert_eq!(doc.select(&sel("h1")).count(), 1, "{at}: one h1");
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    for e in doc.select(&sel("[id]")) {
+        *ids.entry(e.value().attr("id").unwrap()).or_default() += 1;
+    }
+    let twice: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).map(|(id, _)| *id).collect();
+    assert!(twice.is_empty(), "{at}: ids used more than once: {twice:?}");
+    let mut labelled: HashMap<&str, String> = HashMap::new();
+    for l in doc.select(&sel("label")) {
+        let text = text_in(&l);
+        assert!(!text.is_empty(), "{at}: an empty label {}", l.html());
+        if let Some(f) = l.value().attr("for") {
+            assert!(ids.contains_key(f), "{at}: label for={f:?} names no element");
+            labelled.insert(f, text);
+        }
+    }
+    let attr_named = |e: &ElementRef| {
+        let v = e.value();
+        v.attr("aria-label").is_some_and(|a| !a.trim().is_empty())
+            || v.attr("aria-labelledby").is_some_and(|ids| {
+                ids.split_whitespace().all(|id| {
+                    doc.select(&sel(&format!("[id=\"{id}\"]")))
+                        .next()
+                        .is_some_and(|t| !text_in(&t).is_empty())
+                })
+            })
+    };
+    for c in doc.select(&sel("input, select, textarea")) {
+        let v = c.value();
+        let kind = v.attr("type").unwrap_or("text");
+        if kind == "hidden" {
+            continue;
+        }
+        if matches!(kind, "submit" | "button" | "reset") {
+            let words = v.attr("value").is_some_and(|s| !s.trim().is_empty());
+            assert!(words || attr_named(&c), "{at}: a {kind} without words: {}", c.html());
+            continue;
+        }
+        let by_for = v.attr("id").is_some_and(|id| labelled.contains_key(id));
+        let wrapped = c
+            .ancestors()
+            .filter_map(ElementRef::wrap)
+            .any(|a| a.value().name() == "label");
+        assert!(
+            by_for || wrapped || attr_named(&c),
+            "{at}: a control without a label: {}",
+            c.html()
+        );
+    }
+    for b in doc.select(&sel("button")) {
+        assert!(
+            !text_in(&b).is_empty() || attr_named(&b),
+            "{at}: a button without words: {}",
+            b.html()
+        );
+    }
+    for i in doc.select(&sel("img")) {
+        assert!(
+            i.value().attr("alt").is_some(),
+            "{at}: an image without alt: {}",
+            i.html()
+        );
+    }
+    for s in doc.select(&sel("svg")) {
+        let v = s.value();
+        if v.attr("aria-hidden") == Some("true") {
+            continue;
+        }
+        let title = s
+            .children()
+            .filter_map(ElementRef::wrap)
+            .any(|t| t.value().name() == "title" && !text_in(&t).is_empty());
+        assert!(
+            v.attr("role") == Some("img") && (attr_named(&s) || title),
+            "{at}: a chart without a text alternative"
+        );
+    }
 }
 
 /// A household registered over the API, a programme saved and run, for the pages to show.
@@ -450,6 +541,7 @@ async fn pages_need_a_session_and_a_one_time_password_is_changed_first() {
         .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(wrong.html().select(&sel("#refused")).next().is_some());
+    check_accessible("refused sign-in", "en", &wrong.html());
     // An open redirect is not followed after sign-in.
     let r = v
         .post(
@@ -501,6 +593,7 @@ async fn pages_need_a_session_and_a_one_time_password_is_changed_first() {
         )
         .await;
     assert_eq!(differ.status, StatusCode::UNPROCESSABLE_ENTITY);
+    check_accessible("/password refused", "en", &differ.html());
     let done = n
         .post(
             "/password",
@@ -560,6 +653,7 @@ async fn a_bad_registration_is_refused_beside_its_fields_in_urdu_and_changes_not
     let p = v.post("/households/new", &form).await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     let doc = p.html();
+    check_accessible("/households/new refused", "ur", &doc);
     assert_eq!(
         error(&doc, "members[0].identifiers[0].value").as_deref(),
         Some("شناختی نمبر کے ہندسوں کی تعداد غلط ہے۔")
@@ -1460,6 +1554,7 @@ async fn duplicates_are_reviewed_side_by_side_and_decided_with_plain_forms() {
     let run = v.post("/dedup/runs", &[("csrf", &csrf_token), ("area", "")]).await;
     assert_eq!(run.status, StatusCode::OK, "{}", run.body);
     assert!(run.html().select(&sel("#run-report .card")).count() == 4);
+    check_page("dedup run", "en", &run.html(), &names);
     let queue = v.get("/dedup").await;
     let doc = queue.html();
     // The seeded pair among the listed ones.

@@ -22,6 +22,8 @@ const WIDTH: f64 = 600.0;
 const ROW: f64 = 28.0;
 const LABEL: f64 = 200.0;
 const FIGURE: f64 = 90.0;
+/// Room between a label and the chart's edge: Nastaliq's strokes reach past a word's start.
+const EDGE: f64 = 8.0;
 
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -39,28 +41,25 @@ impl BarChart {
         let mut out = String::new();
         let _ = write!(
             out,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{}"><title>{}</title>"#,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" direction="{}" role="img" aria-label="{}"><title>{}</title>"#,
+            if self.rtl { "rtl" } else { "ltr" },
             escape(&self.title),
             escape(&self.title)
         );
         for (i, b) in self.bars.iter().enumerate() {
             let y = 4.0 + ROW * i as f64;
             let len = (b.value as f64 / max * room).max(if b.value > 0 { 2.0 } else { 0.0 });
-            // Left to right: label | bar → figure. Right to left: the mirror image.
-            let (label_x, anchor, bar_x, fig_x, fig_anchor) = if self.rtl {
-                (
-                    WIDTH - 4.0,
-                    "end",
-                    WIDTH - LABEL - len,
-                    WIDTH - LABEL - len - 6.0,
-                    "end",
-                )
+            // Left to right: label | bar → figure. Right to left: the mirror
+            // image. Text runs from its anchor in the page's direction (a
+            // right-to-left page's `start` is the right), so `start` both ways.
+            let (label_x, bar_x, fig_x) = if self.rtl {
+                (WIDTH - EDGE, WIDTH - LABEL - len, WIDTH - LABEL - len - 6.0)
             } else {
-                (4.0, "start", LABEL, LABEL + len + 6.0, "start")
+                (EDGE, LABEL, LABEL + len + 6.0)
             };
             let _ = write!(
                 out,
-                r#"<text x="{label_x}" y="{ty}" text-anchor="{anchor}">{label}</text><rect class="bar" x="{bar_x:.1}" y="{y}" width="{len:.1}" height="{h}"/><text x="{fig_x:.1}" y="{ty}" text-anchor="{fig_anchor}">{text}</text>"#,
+                r#"<text x="{label_x}" y="{ty}">{label}</text><rect class="bar" x="{bar_x:.1}" y="{y}" width="{len:.1}" height="{h}"/><text x="{fig_x:.1}" y="{ty}">{text}</text>"#,
                 ty = y + ROW * 0.62,
                 h = ROW - 8.0,
                 label = escape(&b.label),
@@ -101,6 +100,15 @@ mod tests {
             "{svg}"
         );
         let rtl = BarChart { rtl: true, ..chart }.svg();
-        assert!(rtl.contains(r#"text-anchor="end""#));
+        // Mirrored: bars grow leftwards from the labels on the right, and
+        // text runs right to left from its anchor, not over the bars.
+        assert!(
+            rtl.contains(r#"direction="rtl""#) && !rtl.contains("text-anchor"),
+            "{rtl}"
+        );
+        assert!(
+            rtl.contains(r#"<text x="592" "#) && rtl.contains(r#"<rect class="bar" x="90.0""#),
+            "{rtl}"
+        );
     }
 }

@@ -13,6 +13,12 @@ use serde_json::{Value, json};
 /// The key under which WebDriver names an element.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// Keys that are no characters, as WebDriver codes them, for `send_keys`.
+pub mod key {
+    pub const TAB: &str = "\u{E004}";
+    pub const ENTER: &str = "\u{E007}";
+}
+
 pub struct Browser {
     http: reqwest::Client,
     /// `…/session/{id}`.
@@ -67,6 +73,18 @@ impl Browser {
                 Some(json!({"using": "css selector", "value": css})),
             )
             .await?;
+        let id = found[ELEMENT]
+            .as_str()
+            .ok_or_else(|| format!("no element id in {found}"))?;
+        Ok(Element {
+            browser: self,
+            id: id.to_owned(),
+        })
+    }
+
+    /// The element that has the keyboard's focus (the body when none has).
+    pub async fn active_element(&self) -> Result<Element<'_>, String> {
+        let found = self.command(reqwest::Method::GET, "/element/active", None).await?;
         let id = found[ELEMENT]
             .as_str()
             .ok_or_else(|| format!("no element id in {found}"))?;
