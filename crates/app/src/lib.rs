@@ -47,8 +47,8 @@ pub use import::{ImportOutcome, KeyedHousehold};
 pub use match_jobs::{MAX_MATCH_JOB_ROWS, MAX_RESULT_PAGE, MatchJobView, MatchResultsPage, MatchResultsQuery};
 pub use payments::{AccountChange, ComputeReport, CycleView, NewAccount, OpenCycle, ReconcileReport, ReportRow};
 pub use programmes::{
-    DistrictTally, EligibilityView, ErrorExample, PmtPart, ProgrammeView, RunReport, Simulation, Tally, TargetRequest,
-    Timing, money,
+    DistrictTally, EligibilityView, ErrorExample, PmtPart, ProgrammeView, ResurveyDue, RunReport, Simulation, Tally,
+    TargetRequest, Timing, money,
 };
 pub use registry::*;
 pub use scores::{ScoreRun, ScoreView};
