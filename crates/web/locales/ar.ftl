@@ -667,3 +667,22 @@ intake-duplicates-hint = لم يُحفظ شيء بعد. قارن كل سجل أ�
 intake-existing-person = السجل المسجَّل
 intake-open-household = افتح الأسرة
 intake-save-anyway = لا أحد من هؤلاء هو الشخص نفسه: احفظ
+
+## Targeting runs, recertification and the enrolment lifecycle
+targeting-run = تشغيل الاستهداف
+targeting-run-hint = يقرر تشغيل الاستهداف بشأن كل أسرة أو فرد في المنطقة وفق القواعد النافذة ويسجّل كل قرار. لا يمكن تغيير المعاملات هنا: جرّبها في تشغيل تجريبي، ثم احفظ نسخة جديدة من البرنامج.
+targeting-run-start = شغّل الاستهداف وسجّل القرارات
+enrol-eligible = سجّل الأسر المستحقة
+enrol-eligible-hint = يُسجَّل المستحقون حسب الأولوية، ضمن حصة البرنامج وميزانيته، وتُرسل إلى كل من يُسجَّل رسالة نصية.
+run-result = نتيجة تشغيل الاستهداف
+decisions-written = القرارات المسجّلة
+enrolled-by-run = سُجّلوا في هذا التشغيل
+enrolled-now-not-eligible = { $count } من المسجّلين أو الموقوفين لم يعودوا يستوفون القواعد. تُركوا على حالهم: انظر من يستحق إعادة المسح.
+run-refused = رُفض تشغيل الاستهداف. لم يُسجَّل شيء.
+field-error-dry-run-only = لا يمكن تغيير المعاملات إلا في تشغيل تجريبي.
+recertification = مستحقون لإعادة المسح
+recertification-period = الأسر المسجّلة أو الموقوفة التي لم تتغير بياناتها منذ أكثر من مدة إعادة التحقق في البرنامج، وهي { $months } شهرًا.
+recertification-none = لا توجد أسرة مستحقة لإعادة المسح.
+recertification-count = { $count } مستحقون لإعادة المسح.
+recertification-more = يُعرض أول { $count } من المستحقين لإعادة المسح؛ وهناك المزيد.
+data-as-of = تاريخ البيانات

@@ -667,3 +667,22 @@ intake-duplicates-hint = Nothing has been saved yet. Compare each record below w
 intake-existing-person = Registered record
 intake-open-household = Open the household
 intake-save-anyway = None of these is the same person: save
+
+## Targeting runs, recertification and the enrolment lifecycle
+targeting-run = Targeting run
+targeting-run-hint = A targeting run decides every household or person in the area by the rules in force and records each decision. Parameters cannot be changed here: simulate them in a dry run, then save a new version of the programme.
+targeting-run-start = Run targeting and record the decisions
+enrol-eligible = Enrol the eligible households
+enrol-eligible-hint = The eligible are enrolled in priority order, within the programme's quota and budget, and each one enrolled is sent a text message.
+run-result = Result of the targeting run
+decisions-written = Decisions recorded
+enrolled-by-run = Enrolled by this run
+enrolled-now-not-eligible = { $count } enrolled or paused no longer meet the rules. They are left as they are: see who is due for resurvey.
+run-refused = The targeting run was refused. Nothing was recorded.
+field-error-dry-run-only = Parameters can be changed only in a dry run.
+recertification = Due for resurvey
+recertification-period = Enrolled or paused households whose data has not changed for longer than the programme's recertification period of { $months } months.
+recertification-none = No household is due for resurvey.
+recertification-count = { $count } due for resurvey.
+recertification-more = The first { $count } due for resurvey are shown; there are more.
+data-as-of = Data as of

@@ -667,3 +667,22 @@ intake-duplicates-hint = ابھی کچھ محفوظ نہیں ہوا۔ نیچے �
 intake-existing-person = درج شدہ ریکارڈ
 intake-open-household = گھرانہ کھولیں
 intake-save-anyway = ان میں سے کوئی بھی یہ شخص نہیں: محفوظ کریں
+
+## Targeting runs, recertification and the enrolment lifecycle
+targeting-run = اہلیت کی جانچ
+targeting-run-hint = اہلیت کی جانچ علاقے کے ہر گھرانے یا فرد کا فیصلہ نافذ قواعد سے کرتی ہے اور ہر فیصلہ درج کرتی ہے۔ یہاں پیمانے نہیں بدلے جا سکتے: انہیں آزمائشی جانچ میں آزمائیں، پھر پروگرام کا نیا نسخہ محفوظ کریں۔
+targeting-run-start = جانچ چلائیں اور فیصلے درج کریں
+enrol-eligible = اہل گھرانوں کا اندراج کریں
+enrol-eligible-hint = اہل افراد کا اندراج ترجیحی ترتیب سے، پروگرام کے کوٹے اور بجٹ کے اندر ہوتا ہے، اور ہر درج ہونے والے کو پیغام بھیجا جاتا ہے۔
+run-result = اہلیت کی جانچ کا نتیجہ
+decisions-written = درج شدہ فیصلے
+enrolled-by-run = اس جانچ سے اندراج ہوئے
+enrolled-now-not-eligible = { $count } اندراج شدہ یا معطل اب قواعد پر پورے نہیں اترتے۔ انہیں جوں کا توں چھوڑا گیا ہے: دیکھیں کس کا دوبارہ سروے واجب ہے۔
+run-refused = اہلیت کی جانچ مسترد ہو گئی۔ کچھ درج نہیں ہوا۔
+field-error-dry-run-only = پیمانے صرف آزمائشی جانچ میں بدلے جا سکتے ہیں۔
+recertification = دوبارہ سروے واجب
+recertification-period = اندراج شدہ یا معطل گھرانے جن کا ڈیٹا پروگرام کی تجدید کی مدت، { $months } مہینے، سے زیادہ عرصے سے نہیں بدلا۔
+recertification-none = کسی گھرانے کا دوبارہ سروے واجب نہیں۔
+recertification-count = { $count } کا دوبارہ سروے واجب ہے۔
+recertification-more = دوبارہ سروے کے پہلے { $count } دکھائے گئے ہیں؛ اور بھی ہیں۔
+data-as-of = ڈیٹا کی تاریخ

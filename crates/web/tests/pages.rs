@@ -342,6 +342,16 @@ async fn every_page_in_every_language_is_translated_and_laid_out_for_its_directi
         let doc = run.html();
         check_page("dry run", lang, &doc, &names);
         assert!(doc.select(&sel("#report .card")).count() >= 7);
+        let run = v
+            .post(
+                "/programmes/pk-kafalat/runs",
+                &[("csrf", &csrf), ("area", "PK-PB"), ("enrol", "true")],
+            )
+            .await;
+        assert_eq!(run.status, StatusCode::OK, "{}", run.body);
+        let doc = run.html();
+        check_page("targeting run", lang, &doc, &names);
+        assert!(doc.select(&sel("#report #report-enrolled")).next().is_some());
         let profile = v.get(&format!("/households/{id}")).await.html();
         assert!(
             profile.select(&sel("h2#payments")).next().is_some(),
@@ -1464,5 +1474,171 @@ async fn registering_someone_already_registered_warns_before_saving() {
         audit.body["items"].as_array().map_or(0, Vec::len) >= 4,
         "{:#}",
         audit.body
+    );
+}
+
+/// Kafalat saved over the API, for the targeting and enrolment pages.
+async fn save_kafalat(t: &TestApp) {
+    let r = t
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/programmes/pk-kafalat",
+            Some(programme_json("pk-kafalat")),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+}
+
+/// A household's standing in Kafalat as the API reports it (`null` when undecided).
+async fn kafalat_status(t: &TestApp, household: &str) -> serde_json::Value {
+    let r = t
+        .get(&format!(
+            "/api/v1/households/{household}/programmes/pk-kafalat/eligibility"
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    r.body["enrolment"]["status"].clone()
+}
+
+#[tokio::test]
+async fn a_programme_officer_runs_targeting_and_enrols_from_the_programme_page() {
+    let t = spawn().await;
+    save_kafalat(&t).await;
+    let mut households = Vec::new();
+    for i in 0..2 {
+        let h = t.register(poor_household(&format!("3520212346{:02}1", i))).await;
+        households.push(h["id"].as_str().unwrap().to_owned());
+    }
+    t.user("officer", &["programme_officer"], &[]).await;
+    let names = message_names();
+    let mut v = Visitor::new(&t);
+    let _ = v.get("/sign-in?lang=ur").await;
+    let csrf = v.sign_in("officer").await;
+    let page = v.get("/programmes/pk-kafalat").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let doc = page.html();
+    check_page("/programmes/pk-kafalat", "ur", &doc, &names);
+    assert!(
+        doc.select(&sel("form[action^=\"/programmes/pk-kafalat/runs\"] #run-enrol"))
+            .next()
+            .is_some(),
+        "the run's form offers to enrol"
+    );
+
+    // A dry run still records nothing.
+    let dry = v
+        .post("/programmes/pk-kafalat/dry-run", &[("csrf", &csrf), ("area", "PK-PB")])
+        .await;
+    assert_eq!(dry.status, StatusCode::OK, "{}", dry.body);
+    assert!(dry.html().select(&sel("#report-decisions")).next().is_none());
+    for h in &households {
+        assert_eq!(kafalat_status(&t, h).await, serde_json::Value::Null);
+    }
+
+    // A real run takes no parameters, not even from a crafted form; without the token, nothing.
+    let crafted = v
+        .post(
+            "/programmes/pk-kafalat/runs",
+            &[("csrf", &csrf), ("enrol", "true"), ("param.pmt_threshold", "۹۹")],
+        )
+        .await;
+    assert_eq!(crafted.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", crafted.body);
+    let doc = crafted.html();
+    check_page("refused run", "ur", &doc, &names);
+    let error = text_at(&doc, "#run-error").unwrap();
+    assert!(error.contains(&message("ur", "field-error-dry-run-only")), "{error}");
+    let forged = v.post("/programmes/pk-kafalat/runs", &[("enrol", "true")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    for h in &households {
+        assert_eq!(kafalat_status(&t, h).await, serde_json::Value::Null);
+    }
+
+    // The run, enrolling: its report says what it recorded, in Urdu digits.
+    let run = v
+        .post(
+            "/programmes/pk-kafalat/runs",
+            &[("csrf", &csrf), ("area", "PK-PB"), ("enrol", "true")],
+        )
+        .await;
+    assert_eq!(run.status, StatusCode::OK, "{}", run.body);
+    let doc = run.html();
+    check_page("targeting run", "ur", &doc, &names);
+    assert_eq!(text_at(&doc, "#report-decisions .figure").as_deref(), Some("۲"));
+    assert_eq!(text_at(&doc, "#report-enrolled .figure").as_deref(), Some("۲"));
+    assert_eq!(
+        text_at(&doc, "#report h3").as_deref(),
+        Some(message("ur", "run-result").as_str())
+    );
+    for h in &households {
+        assert_eq!(kafalat_status(&t, h).await, "enrolled");
+    }
+    // Run again without enrolling: decided again, no one more enrolled, no enrolled count shown.
+    let again = v
+        .post("/programmes/pk-kafalat/runs", &[("csrf", &csrf), ("area", "PK-PB")])
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert!(again.html().select(&sel("#report-enrolled")).next().is_none());
+    for h in &households {
+        assert_eq!(kafalat_status(&t, h).await, "enrolled");
+    }
+}
+
+#[tokio::test]
+async fn households_due_for_resurvey_are_listed_on_the_programme_page() {
+    let t = spawn().await;
+    save_kafalat(&t).await;
+    let mut households = Vec::new();
+    for i in 0..2 {
+        let h = t.register(poor_household(&format!("3520212348{:02}1", i))).await;
+        households.push(h["id"].as_str().unwrap().to_owned());
+    }
+    let r = t
+        .post("/api/v1/programmes/pk-kafalat/runs", serde_json::json!({"enrol": true}))
+        .await;
+    assert_eq!(r.body["enrolled"], 2, "{:#}", r.body);
+    let names = message_names();
+    let mut v = Visitor::new(&t);
+    v.sign_in("admin").await;
+    // Fresh data: none due.
+    let doc = v.get("/programmes/pk-kafalat?lang=ur").await.html();
+    assert!(doc.select(&sel("#recertification-none")).next().is_some());
+    assert!(doc.select(&sel("#recertification-due")).next().is_none());
+    // Kafalat recertifies after 36 months; one household was surveyed in 2022.
+    {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&t.url).await.unwrap();
+        sqlx::query("UPDATE households SET updated_at = '2022-01-01T00:00:00.000000Z' WHERE id = $1")
+            .bind(households[0].clone())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    for lang in ["en", "ar", "bn", "ur"] {
+        let page = v.get(&format!("/programmes/pk-kafalat?lang={lang}")).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        check_page("/programmes/pk-kafalat", lang, &page.html(), &names);
+    }
+    let doc = v.get("/programmes/pk-kafalat").await.html();
+    let rows: Vec<ElementRef> = doc.select(&sel("#recertification-due tbody tr")).collect();
+    assert_eq!(rows.len(), 1);
+    let link = rows[0].select(&sel("a")).next().unwrap();
+    assert_eq!(
+        link.value().attr("href"),
+        Some(format!("/households/{}", households[0]).as_str())
+    );
+    let cells: Vec<String> = rows[0]
+        .select(&sel("td"))
+        .map(|td| td.text().collect::<String>())
+        .collect();
+    assert!(cells.iter().all(|c| !c.trim().is_empty()), "{cells:?}");
+    assert!(cells[3].contains("۲۰۲۲"), "the date in Urdu digits: {cells:?}");
+    for cell in &rows[0].select(&sel("td")).collect::<Vec<_>>() {
+        assert!(cell.value().attr("data-label").is_some(), "laid out for a phone");
+    }
+    assert!(
+        text_at(&doc, "#recertification-count").unwrap().contains('۱'),
+        "the count in Urdu digits"
     );
 }

@@ -71,6 +71,7 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (Method::GET, "/programmes", get(programmes::list)),
         (Method::GET, "/programmes/{code}", get(programmes::show)),
         (Method::POST, "/programmes/{code}/dry-run", post(programmes::dry_run)),
+        (Method::POST, "/programmes/{code}/runs", post(programmes::run)),
         (Method::GET, "/cycles", get(payments::all_cycles)),
         (
             Method::GET,

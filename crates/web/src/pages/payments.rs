@@ -67,12 +67,7 @@ struct Refusal {
 }
 
 fn problem_text(c: &Ctx, code: &str) -> String {
-    let key = format!("problem-{code}");
-    if i18n::has(c.lang, &key) {
-        c.t(&key)
-    } else {
-        c.t("cycle-step-refused")
-    }
+    view::problem_text(c, code, "cycle-step-refused")
 }
 
 fn refusal(c: &Ctx, e: AppError) -> Result<Refusal, Response> {

@@ -22,6 +22,17 @@ pub(crate) fn field_error(c: &Ctx, code: &str) -> String {
     }
 }
 
+/// A refusal's problem code in the reader's words, or the `fallback` message
+/// where the messages have none for it.
+pub(crate) fn problem_text(c: &Ctx, code: &str, fallback: &str) -> String {
+    let key = format!("problem-{code}");
+    if i18n::has(c.lang, &key) {
+        c.t(&key)
+    } else {
+        c.t(fallback)
+    }
+}
+
 /// A use case's field errors, by field, in the reader's words.
 pub(crate) fn field_errors(c: &Ctx, problem: &himaya_domain::Problem) -> FieldErrors {
     let mut out = FieldErrors::new();
