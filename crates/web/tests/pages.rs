@@ -1920,3 +1920,34 @@ async fn a_programme_for_people_shows_and_moves_each_member_standing() {
     );
     assert_eq!(child_status().await, "enrolled");
 }
+
+#[tokio::test]
+async fn the_resurvey_list_shows_the_first_fifty_and_says_there_are_more() {
+    let t = spawn().await;
+    save_kafalat(&t).await;
+    for i in 0..51 {
+        t.register(poor_household(&format!("35202124{:03}01", i))).await;
+    }
+    let r = t
+        .post("/api/v1/programmes/pk-kafalat/runs", serde_json::json!({"enrol": true}))
+        .await;
+    assert_eq!(r.body["enrolled"], 51, "{:#}", r.body);
+    {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&t.url).await.unwrap();
+        sqlx::query("UPDATE households SET updated_at = '2022-01-01T00:00:00.000000Z'")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let mut v = Visitor::new(&t);
+    v.sign_in("admin").await;
+    let doc = v.get("/programmes/pk-kafalat?lang=bn").await.html();
+    assert_eq!(doc.select(&sel("#recertification-due tbody tr")).count(), 50);
+    let count = text_at(&doc, "#recertification-count").unwrap();
+    for part in message_parts("bn", "recertification-more") {
+        assert!(count.contains(&part), "{count:?} lacks {part:?}");
+    }
+    assert!(count.contains("৫০"), "{count}");
+}
