@@ -49,8 +49,8 @@ pub use payments::{
     AccountChange, ComputeReport, CycleBreakdown, CycleView, NewAccount, OpenCycle, ReconcileReport, ReportRow,
 };
 pub use programmes::{
-    DistrictTally, EligibilityView, ErrorExample, PmtPart, ProgrammeView, RunReport, Simulation, Tally, TargetRequest,
-    Timing, money,
+    DistrictTally, EligibilityView, ErrorExample, PmtPart, ProgrammeView, ResurveyDue, RunReport, Simulation, Tally,
+    TargetRequest, Timing, money,
 };
 pub use registry::*;
 pub use scores::{ScoreRun, ScoreView};

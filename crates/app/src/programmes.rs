@@ -162,6 +162,18 @@ pub struct EligibilityView {
     pub history: Vec<EnrolmentEvent>,
 }
 
+/// An enrolment whose household's data is older than the programme's
+/// recertification period.
+#[derive(Clone, Debug, Serialize)]
+pub struct ResurveyDue {
+    pub household_id: String,
+    pub beneficiary_id: String,
+    pub status: EnrolmentStatus,
+    pub area_code: String,
+    /// When the household's data last changed.
+    pub data_updated_at: DateTime<Utc>,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct PmtPart {
     pub model_version: String,
@@ -1316,13 +1328,14 @@ impl App {
     }
 
     /// Enrolled or paused households of a programme whose data is older
-    /// than its recertification period: to be surveyed again.
+    /// than its recertification period, longest unchanged first (at most
+    /// `limit`): to be surveyed again.
     pub async fn recertification_due(
         &self,
         actor: &Actor,
         code: &str,
         limit: u32,
-    ) -> Result<Vec<serde_json::Value>, AppError> {
+    ) -> Result<Vec<ResurveyDue>, AppError> {
         actor.require(Permission::ProgrammesRead)?;
         let (programme, _) = self.current_programme(code).await?;
         let Some(months) = programme.def.recertification_months else {
@@ -1339,11 +1352,14 @@ impl App {
             .store()
             .due_for_recertification(code, before, within, limit.clamp(1, 10_000))
             .await?;
-        let out: Vec<serde_json::Value> = due
+        let out: Vec<ResurveyDue> = due
             .iter()
-            .map(|(e, updated)| {
-                json!({"household_id": e.household_id, "beneficiary_id": e.beneficiary_id,
-                       "status": e.status, "data_updated_at": updated})
+            .map(|(e, updated)| ResurveyDue {
+                household_id: e.household_id.clone(),
+                beneficiary_id: e.beneficiary_id.clone(),
+                status: e.status,
+                area_code: e.area_code.clone(),
+                data_updated_at: *updated,
             })
             .collect();
         self.audit_read(

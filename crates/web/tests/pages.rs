@@ -439,6 +439,16 @@ async fn every_page_in_every_language_is_translated_and_laid_out_for_its_directi
         let doc = run.html();
         check_page("dry run", lang, &doc, &names);
         assert!(doc.select(&sel("#report .card")).count() >= 7);
+        let run = v
+            .post(
+                "/programmes/pk-kafalat/runs",
+                &[("csrf", &csrf), ("area", "PK-PB"), ("enrol", "true")],
+            )
+            .await;
+        assert_eq!(run.status, StatusCode::OK, "{}", run.body);
+        let doc = run.html();
+        check_page("targeting run", lang, &doc, &names);
+        assert!(doc.select(&sel("#report #report-enrolled")).next().is_some());
         let profile = v.get(&format!("/households/{id}")).await.html();
         assert!(
             profile.select(&sel("h2#payments")).next().is_some(),
@@ -1812,4 +1822,479 @@ async fn registering_someone_already_registered_warns_before_saving() {
         "{:#}",
         audit.body
     );
+}
+
+/// Kafalat saved over the API, for the targeting and enrolment pages.
+async fn save_kafalat(t: &TestApp) {
+    let r = t
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/programmes/pk-kafalat",
+            Some(programme_json("pk-kafalat")),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+}
+
+/// A household's standing in Kafalat as the API reports it (`null` when undecided).
+async fn kafalat_status(t: &TestApp, household: &str) -> serde_json::Value {
+    let r = t
+        .get(&format!(
+            "/api/v1/households/{household}/programmes/pk-kafalat/eligibility"
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    r.body["enrolment"]["status"].clone()
+}
+
+/// A message's words outside its placeables, each of which a rendering must contain.
+fn message_parts(lang: &str, key: &str) -> Vec<String> {
+    let text = message(lang, key);
+    let mut parts = Vec::new();
+    let mut rest = text.as_str();
+    while let Some((before, after)) = rest.split_once('{') {
+        parts.push(before.to_owned());
+        rest = after.split_once('}').map_or("", |(_, a)| a);
+    }
+    parts.push(rest.to_owned());
+    parts
+        .into_iter()
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_programme_officer_runs_targeting_and_enrols_from_the_programme_page() {
+    let t = spawn().await;
+    save_kafalat(&t).await;
+    let mut households = Vec::new();
+    for i in 0..2 {
+        let h = t.register(poor_household(&format!("3520212346{:02}1", i))).await;
+        households.push(h["id"].as_str().unwrap().to_owned());
+    }
+    t.user("officer", &["programme_officer"], &[]).await;
+    let names = message_names();
+    let mut v = Visitor::new(&t);
+    let _ = v.get("/sign-in?lang=ur").await;
+    let csrf = v.sign_in("officer").await;
+    let page = v.get("/programmes/pk-kafalat").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let doc = page.html();
+    check_page("/programmes/pk-kafalat", "ur", &doc, &names);
+    assert!(
+        doc.select(&sel("form[action^=\"/programmes/pk-kafalat/runs\"] #run-enrol"))
+            .next()
+            .is_some(),
+        "the run's form offers to enrol"
+    );
+
+    // A dry run still records nothing.
+    let dry = v
+        .post("/programmes/pk-kafalat/dry-run", &[("csrf", &csrf), ("area", "PK-PB")])
+        .await;
+    assert_eq!(dry.status, StatusCode::OK, "{}", dry.body);
+    assert!(dry.html().select(&sel("#report-decisions")).next().is_none());
+    for h in &households {
+        assert_eq!(kafalat_status(&t, h).await, serde_json::Value::Null);
+    }
+
+    // A real run takes no parameters, not even from a crafted form; without the token, nothing.
+    let crafted = v
+        .post(
+            "/programmes/pk-kafalat/runs",
+            &[("csrf", &csrf), ("enrol", "true"), ("param.pmt_threshold", "۹۹")],
+        )
+        .await;
+    assert_eq!(crafted.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", crafted.body);
+    let doc = crafted.html();
+    check_page("refused run", "ur", &doc, &names);
+    let error = text_at(&doc, "#run-error").unwrap();
+    assert!(error.contains(&message("ur", "field-error-dry-run-only")), "{error}");
+    let forged = v.post("/programmes/pk-kafalat/runs", &[("enrol", "true")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    for h in &households {
+        assert_eq!(kafalat_status(&t, h).await, serde_json::Value::Null);
+    }
+
+    // The run, enrolling: its report says what it recorded, in Urdu digits.
+    let run = v
+        .post(
+            "/programmes/pk-kafalat/runs",
+            &[("csrf", &csrf), ("area", "PK-PB"), ("enrol", "true")],
+        )
+        .await;
+    assert_eq!(run.status, StatusCode::OK, "{}", run.body);
+    let doc = run.html();
+    check_page("targeting run", "ur", &doc, &names);
+    assert_eq!(text_at(&doc, "#report-decisions .figure").as_deref(), Some("۲"));
+    assert_eq!(text_at(&doc, "#report-enrolled .figure").as_deref(), Some("۲"));
+    assert_eq!(
+        text_at(&doc, "#report h3").as_deref(),
+        Some(message("ur", "run-result").as_str())
+    );
+    for h in &households {
+        assert_eq!(kafalat_status(&t, h).await, "enrolled");
+    }
+    // Run again without enrolling: decided again, no one more enrolled, no enrolled count shown.
+    let again = v
+        .post("/programmes/pk-kafalat/runs", &[("csrf", &csrf), ("area", "PK-PB")])
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert!(again.html().select(&sel("#report-enrolled")).next().is_none());
+    for h in &households {
+        assert_eq!(kafalat_status(&t, h).await, "enrolled");
+    }
+}
+
+#[tokio::test]
+async fn an_enrolment_is_enrolled_paused_resumed_and_ended_from_the_eligibility_page() {
+    let t = spawn().await;
+    save_kafalat(&t).await;
+    let h = t.register(poor_household("3520212347011")).await;
+    let h = h["id"].as_str().unwrap().to_owned();
+    let r = t
+        .post("/api/v1/programmes/pk-kafalat/runs", serde_json::json!({}))
+        .await;
+    assert!(r.status.is_success(), "{:#}", r.body);
+    assert_eq!(kafalat_status(&t, &h).await, "eligible");
+    t.user("officer", &["programme_officer"], &[]).await;
+    let names = message_names();
+    let mut v = Visitor::new(&t);
+    let csrf = v.sign_in("officer").await;
+    let path = format!("/households/{h}/programmes/pk-kafalat");
+    let moved = |to: &str, reason: Option<&str>| {
+        let mut fields = vec![
+            ("csrf", csrf.clone()),
+            ("beneficiary", h.clone()),
+            ("to", to.to_owned()),
+        ];
+        if let Some(r) = reason {
+            fields.push(("reason", r.to_owned()));
+        }
+        fields
+    };
+    let steps = [
+        ("enrol", "enrolled", None, "enrolled"),
+        ("pause", "paused", Some("non_compliance"), "paused"),
+        ("resume", "enrolled", None, "enrolled"),
+        ("exit", "exited", Some("deceased"), "exited"),
+    ];
+    for (step, to, reason, status) in steps {
+        // Every language lays the forms out; Urdu is read last.
+        for lang in ["en", "ar", "bn", "ur"] {
+            let page = v.get(&format!("{path}?lang={lang}")).await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+            let doc = page.html();
+            check_page(&path, lang, &doc, &names);
+            assert!(
+                doc.select(&sel(&format!("form[id=\"{step}-{h}\"]"))).next().is_some(),
+                "{step} is offered in {lang}"
+            );
+        }
+        if step == "pause" {
+            // A pause without a reason is refused beside the reason, and changes nothing.
+            let bad = v
+                .post(&format!("{path}/transitions"), &pairs(&moved("paused", None)))
+                .await;
+            assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+            let doc = bad.html();
+            check_page("refused pause", "ur", &doc, &names);
+            assert_eq!(
+                text_at(&doc, &format!("[id=\"reason-pause-{h}-error\"]")).as_deref(),
+                Some(message("ur", "enrolment-error-pause-reason").as_str())
+            );
+            assert_eq!(kafalat_status(&t, &h).await, "enrolled");
+            // A reason outside the vocabulary, likewise.
+            let bad = v
+                .post(
+                    &format!("{path}/transitions"),
+                    &pairs(&moved("paused", Some("holiday"))),
+                )
+                .await;
+            assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+            assert_eq!(kafalat_status(&t, &h).await, "enrolled");
+        }
+        let r = v.post(&format!("{path}/transitions"), &pairs(&moved(to, reason))).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{step}: {}", r.body);
+        assert_eq!(r.location(), format!("{path}?done={step}#standing-{h}"));
+        let after = v.get(r.location().split('#').next().unwrap()).await;
+        assert_eq!(after.status, StatusCode::OK, "{}", after.body);
+        let doc = after.html();
+        check_page(&path, "ur", &doc, &names);
+        assert_eq!(
+            text_at(&doc, "#notice").as_deref(),
+            Some(message("ur", &format!("notice-enrolment-{step}")).as_str())
+        );
+        assert_eq!(
+            text_at(&doc, &format!("[id=\"status-{h}\"]")).as_deref(),
+            Some(message("ur", &format!("enrolment-{status}")).as_str())
+        );
+        assert_eq!(kafalat_status(&t, &h).await, status, "after {step}");
+    }
+    // Ended: the reason is shown, in words, and no move is offered.
+    let doc = v.get(&path).await.html();
+    assert!(
+        doc.root_element()
+            .text()
+            .collect::<String>()
+            .contains(&message("ur", "exit-reason-deceased"))
+    );
+    assert!(doc.select(&sel("form[action$=\"/transitions\"]")).next().is_none());
+
+    // Resuming an ended enrolment, by a crafted form: 422, told beside the standing, nothing changed.
+    let crafted = v
+        .post(&format!("{path}/transitions"), &pairs(&moved("enrolled", None)))
+        .await;
+    assert_eq!(crafted.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", crafted.body);
+    let doc = crafted.html();
+    check_page("refused resume", "ur", &doc, &names);
+    let error = text_at(&doc, &format!("[id=\"standing-{h}\"] #move-error")).unwrap();
+    for part in message_parts("ur", "enrolment-error-illegal-transition") {
+        assert!(error.contains(&part), "{error:?} lacks {part:?}");
+    }
+    assert!(error.contains(&message("ur", "enrolment-exited")), "{error}");
+    assert_eq!(kafalat_status(&t, &h).await, "exited");
+    // A beneficiary not of this household is not found here.
+    let mut other = moved("exited", Some("deceased"));
+    other[1].1 = uuid_like();
+    let r = v.post(&format!("{path}/transitions"), &pairs(&other)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+/// Form fields as the visitor posts them.
+fn pairs<'a>(fields: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    fields.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// An identifier no record has.
+fn uuid_like() -> String {
+    "01890000-0000-7000-8000-000000000000".to_owned()
+}
+
+#[tokio::test]
+async fn without_enrolments_manage_the_standing_is_shown_and_no_move_is_taken() {
+    let t = spawn().await;
+    save_kafalat(&t).await;
+    let h = t.register(poor_household("3520212349011")).await;
+    let h = h["id"].as_str().unwrap().to_owned();
+    let r = t
+        .post("/api/v1/programmes/pk-kafalat/runs", serde_json::json!({"enrol": true}))
+        .await;
+    assert_eq!(r.body["enrolled"], 1, "{:#}", r.body);
+    t.user("caseworker", &["case_worker"], &[]).await;
+    let names = message_names();
+    let mut v = Visitor::new(&t);
+    let csrf = v.sign_in("caseworker").await;
+    let path = format!("/households/{h}/programmes/pk-kafalat");
+    let page = v.get(&format!("{path}?lang=bn")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let doc = page.html();
+    check_page(&path, "bn", &doc, &names);
+    assert_eq!(
+        text_at(&doc, &format!("[id=\"status-{h}\"]")).as_deref(),
+        Some(message("bn", "enrolment-enrolled").as_str())
+    );
+    assert!(doc.select(&sel("form[action$=\"/transitions\"]")).next().is_none());
+    let crafted = v
+        .post(
+            &format!("{path}/transitions"),
+            &[
+                ("csrf", &csrf),
+                ("beneficiary", &h),
+                ("to", "exited"),
+                ("reason", "deceased"),
+            ],
+        )
+        .await;
+    assert_eq!(crafted.status, StatusCode::FORBIDDEN, "{}", crafted.body);
+    check_page("refused", "bn", &crafted.html(), &names);
+    assert_eq!(kafalat_status(&t, &h).await, "enrolled");
+    // Nor does the programme's page offer them a run.
+    let doc = v.get("/programmes/pk-kafalat").await.html();
+    assert!(
+        doc.select(&sel("form[action^=\"/programmes/pk-kafalat/runs\"]"))
+            .next()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn households_due_for_resurvey_are_listed_on_the_programme_page() {
+    let t = spawn().await;
+    save_kafalat(&t).await;
+    let mut households = Vec::new();
+    for i in 0..2 {
+        let h = t.register(poor_household(&format!("3520212348{:02}1", i))).await;
+        households.push(h["id"].as_str().unwrap().to_owned());
+    }
+    let r = t
+        .post("/api/v1/programmes/pk-kafalat/runs", serde_json::json!({"enrol": true}))
+        .await;
+    assert_eq!(r.body["enrolled"], 2, "{:#}", r.body);
+    let names = message_names();
+    let mut v = Visitor::new(&t);
+    v.sign_in("admin").await;
+    // Fresh data: none due.
+    let doc = v.get("/programmes/pk-kafalat?lang=ur").await.html();
+    assert!(doc.select(&sel("#recertification-none")).next().is_some());
+    assert!(doc.select(&sel("#recertification-due")).next().is_none());
+    // Kafalat recertifies after 36 months; one household was surveyed in 2022.
+    {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&t.url).await.unwrap();
+        sqlx::query("UPDATE households SET updated_at = '2022-01-01T00:00:00.000000Z' WHERE id = $1")
+            .bind(households[0].clone())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    for lang in ["en", "ar", "bn", "ur"] {
+        let page = v.get(&format!("/programmes/pk-kafalat?lang={lang}")).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        check_page("/programmes/pk-kafalat", lang, &page.html(), &names);
+    }
+    let doc = v.get("/programmes/pk-kafalat").await.html();
+    let rows: Vec<ElementRef> = doc.select(&sel("#recertification-due tbody tr")).collect();
+    assert_eq!(rows.len(), 1);
+    let link = rows[0].select(&sel("a")).next().unwrap();
+    assert_eq!(
+        link.value().attr("href"),
+        Some(format!("/households/{}", households[0]).as_str())
+    );
+    let cells: Vec<String> = rows[0]
+        .select(&sel("td"))
+        .map(|td| td.text().collect::<String>())
+        .collect();
+    assert!(cells.iter().all(|c| !c.trim().is_empty()), "{cells:?}");
+    assert!(cells[3].contains("۲۰۲۲"), "the date in Urdu digits: {cells:?}");
+    for cell in &rows[0].select(&sel("td")).collect::<Vec<_>>() {
+        assert!(cell.value().attr("data-label").is_some(), "laid out for a phone");
+    }
+    assert!(
+        text_at(&doc, "#recertification-count").unwrap().contains('۱'),
+        "the count in Urdu digits"
+    );
+}
+
+#[tokio::test]
+async fn a_programme_for_people_shows_and_moves_each_member_standing() {
+    let t = spawn().await;
+    save_kafalat(&t).await;
+    let r = t
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/programmes/pk-taleemi-wazaif",
+            Some(programme_json("pk-taleemi-wazaif")),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let mut body = poor_household("3520212350011");
+    body["members"].as_array_mut().unwrap().push(serde_json::json!({
+        "given_name": {"native": "بلال", "latin": "Bilal"}, "sex": "male", "date_of_birth": "2017-02-01",
+        "relationship": "child", "school": {"level": "primary"},
+        "identifiers": [{"type": "birth_registration", "value": "3520212350099"}]}));
+    let h = t.register(body).await;
+    let child = h["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["given_name"]["latin"] == "Bilal")
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .unwrap();
+    let h = h["id"].as_str().unwrap().to_owned();
+    for (code, enrol) in [("pk-kafalat", true), ("pk-taleemi-wazaif", false)] {
+        let r = t
+            .post(
+                &format!("/api/v1/programmes/{code}/runs"),
+                serde_json::json!({"enrol": enrol}),
+            )
+            .await;
+        assert!(r.status.is_success(), "{:#}", r.body);
+    }
+    let child_status = || async {
+        let r = t
+            .get(&format!(
+                "/api/v1/households/{h}/programmes/pk-taleemi-wazaif/eligibility?person={child}"
+            ))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+        r.body["enrolment"]["status"].clone()
+    };
+    assert_eq!(child_status().await, "eligible");
+    let names = message_names();
+    let mut v = Visitor::new(&t);
+    let _ = v.get("/sign-in?lang=ur").await;
+    let csrf = v.sign_in("admin").await;
+    let path = format!("/households/{h}/programmes/pk-taleemi-wazaif");
+    // Without a member named: the members to choose from, and each one's standing.
+    let page = v.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let doc = page.html();
+    check_page(&path, "ur", &doc, &names);
+    assert!(doc.select(&sel("#choose-member")).next().is_some());
+    assert!(
+        doc.select(&sel(&format!("#members a[href=\"{path}?person={child}\"]")))
+            .next()
+            .is_some()
+    );
+    assert!(
+        doc.select(&sel(&format!("form[id=\"enrol-{child}\"]")))
+            .next()
+            .is_some()
+    );
+    let r = v
+        .post(
+            &format!("{path}/transitions"),
+            &[("csrf", &csrf), ("beneficiary", &child), ("to", "enrolled")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(
+        r.location(),
+        format!("{path}?done=enrol&person={child}#standing-{child}")
+    );
+    // Then the member's own explanation, and the new standing.
+    let doc = v.get(r.location().split('#').next().unwrap()).await.html();
+    check_page(&path, "ur", &doc, &names);
+    assert!(doc.select(&sel("#decision")).next().is_some());
+    assert_eq!(
+        text_at(&doc, &format!("[id=\"status-{child}\"]")).as_deref(),
+        Some(message("ur", "enrolment-enrolled").as_str())
+    );
+    assert_eq!(child_status().await, "enrolled");
+}
+
+#[tokio::test]
+async fn the_resurvey_list_shows_the_first_fifty_and_says_there_are_more() {
+    let t = spawn().await;
+    save_kafalat(&t).await;
+    for i in 0..51 {
+        t.register(poor_household(&format!("35202124{:03}01", i))).await;
+    }
+    let r = t
+        .post("/api/v1/programmes/pk-kafalat/runs", serde_json::json!({"enrol": true}))
+        .await;
+    assert_eq!(r.body["enrolled"], 51, "{:#}", r.body);
+    {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&t.url).await.unwrap();
+        sqlx::query("UPDATE households SET updated_at = '2022-01-01T00:00:00.000000Z'")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let mut v = Visitor::new(&t);
+    v.sign_in("admin").await;
+    let doc = v.get("/programmes/pk-kafalat?lang=bn").await.html();
+    assert_eq!(doc.select(&sel("#recertification-due tbody tr")).count(), 50);
+    let count = text_at(&doc, "#recertification-count").unwrap();
+    for part in message_parts("bn", "recertification-more") {
+        assert!(count.contains(&part), "{count:?} lacks {part:?}");
+    }
+    assert!(count.contains("৫০"), "{count}");
 }

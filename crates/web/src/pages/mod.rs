@@ -69,9 +69,15 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             "/households/{id}/programmes/{code}",
             get(programmes::eligibility),
         ),
+        (
+            Method::POST,
+            "/households/{id}/programmes/{code}/transitions",
+            post(programmes::transition),
+        ),
         (Method::GET, "/programmes", get(programmes::list)),
         (Method::GET, "/programmes/{code}", get(programmes::show)),
         (Method::POST, "/programmes/{code}/dry-run", post(programmes::dry_run)),
+        (Method::POST, "/programmes/{code}/runs", post(programmes::run)),
         (Method::GET, "/cycles", get(payments::all_cycles)),
         (
             Method::GET,
