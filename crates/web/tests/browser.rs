@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{household, spawn};
+use common::{TestApp, household, spawn};
 #[path = "support/webdriver.rs"]
 mod webdriver;
 use webdriver::{Browser, Element};
@@ -346,6 +346,24 @@ fn message(lang: &str, key: &str) -> String {
     .unwrap()
 }
 
+/// Kafalat saved, the registry's eligible households enrolled in it, and a
+/// treasury line to pay its cycles from.
+async fn kafalat_enrolled_and_funded(t: &TestApp) {
+    let ok = |r: common::Reply| assert!(r.status.is_success(), "{:#}", r.body);
+    t.save_programme("pk-kafalat").await;
+    ok(
+        t.post("/api/v1/programmes/pk-kafalat/runs", serde_json::json!({"enrol": true}))
+            .await,
+    );
+    ok(t.send(
+        reqwest::Method::PUT,
+        "/api/v1/funding-lines/treasury",
+        Some(serde_json::json!({"name": "Treasury FY2026", "allocated": 100_000_000})),
+        &[],
+    )
+    .await);
+}
+
 async fn sign_in_as(d: &Browser, base: &str, username: &str) {
     d.goto(&format!("{base}/sign-in")).await.unwrap();
     field(d, "username").await.send_keys(username).await.unwrap();
@@ -381,25 +399,8 @@ async fn a_payment_cycle_is_approved_issued_and_reconciled_in_four_languages() {
             .await;
         assert!(r.status.is_success(), "{:#}", r.body);
     }
+    kafalat_enrolled_and_funded(&t).await;
     let ok = |r: common::Reply| assert!(r.status.is_success(), "{:#}", r.body);
-    ok(t.send(
-        reqwest::Method::PUT,
-        "/api/v1/programmes/pk-kafalat",
-        Some(common::programme_json("pk-kafalat")),
-        &[],
-    )
-    .await);
-    ok(
-        t.post("/api/v1/programmes/pk-kafalat/runs", serde_json::json!({"enrol": true}))
-            .await,
-    );
-    ok(t.send(
-        reqwest::Method::PUT,
-        "/api/v1/funding-lines/treasury",
-        Some(serde_json::json!({"name": "Treasury FY2026", "allocated": 100_000_000})),
-        &[],
-    )
-    .await);
     t.user("checker", &["approver"], &[]).await;
     let (_driver, driver_url) = start_driver().await;
     let shots = screenshots();
@@ -689,25 +690,8 @@ async fn the_pages_work_by_keyboard_show_focus_and_meet_aa_contrast() {
     t.register_population_with_duplicates().await;
     let h = t.register(poor_household("3520212345671")).await;
     let household = format!("{}/households/{}", t.base, h["id"].as_str().unwrap());
+    kafalat_enrolled_and_funded(&t).await;
     let ok = |r: common::Reply| assert!(r.status.is_success(), "{:#}", r.body);
-    ok(t.send(
-        reqwest::Method::PUT,
-        "/api/v1/programmes/pk-kafalat",
-        Some(common::programme_json("pk-kafalat")),
-        &[],
-    )
-    .await);
-    ok(
-        t.post("/api/v1/programmes/pk-kafalat/runs", serde_json::json!({"enrol": true}))
-            .await,
-    );
-    ok(t.send(
-        reqwest::Method::PUT,
-        "/api/v1/funding-lines/treasury",
-        Some(serde_json::json!({"name": "Treasury FY2026", "allocated": 100_000_000})),
-        &[],
-    )
-    .await);
     let r = t
         .post(
             "/api/v1/cycles",

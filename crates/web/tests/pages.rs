@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use common::{PASSWORD, TestApp, household, programme_json, spawn};
+use common::{PASSWORD, TestApp, household, spawn};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, SET_COOKIE};
 use scraper::{ElementRef, Html, Selector};
@@ -329,15 +329,7 @@ fn check_accessible(path: &str, lang: &str, doc: &Html) {
 /// A household registered over the API, a programme saved and run, for the pages to show.
 async fn registry_with_a_household(t: &TestApp) -> String {
     let h = t.register(household("3520212345671")).await;
-    let r = t
-        .send(
-            reqwest::Method::PUT,
-            "/api/v1/programmes/pk-kafalat",
-            Some(programme_json("pk-kafalat")),
-            &[],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    t.save_programme("pk-kafalat").await;
     let r = t
         .post(
             "/api/v1/programmes/pk-kafalat/runs",
@@ -868,15 +860,7 @@ async fn a_payment_cycle_is_worked_through_its_pages_by_maker_and_checker_in_urd
         wives.push(h["members"][1]["id"].as_str().unwrap().to_owned());
         households.push(h["id"].as_str().unwrap().to_owned());
     }
-    let r = t
-        .send(
-            reqwest::Method::PUT,
-            "/api/v1/programmes/pk-kafalat",
-            Some(programme_json("pk-kafalat")),
-            &[],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    t.save_programme("pk-kafalat").await;
     let r = t
         .post("/api/v1/programmes/pk-kafalat/runs", serde_json::json!({"enrol": true}))
         .await;
@@ -1361,18 +1345,15 @@ async fn a_person_s_payment_accounts_are_recorded_and_changed_on_their_page_in_u
     // Refused beside the field, in Urdu, and nothing recorded: a bank
     // account whose IBAN's check digits are wrong; no provider at all (only
     // the provider is named, not the fields that follow from it).
-    let form = |provider: &str, field: &str, value: &str| -> Vec<(String, String)> {
+    let form = |provider: &str, field: &'static str, value: &str| -> Vec<(&'static str, String)> {
         vec![
-            ("csrf".into(), csrf.clone()),
-            ("provider".into(), provider.into()),
-            (field.into(), value.into()),
-            ("holder_name".into(), String::new()),
+            ("csrf", csrf.clone()),
+            ("provider", provider.into()),
+            (field, value.into()),
+            ("holder_name", String::new()),
         ]
     };
-    let post = async |v: &mut Visitor, path: &str, f: Vec<(String, String)>| {
-        let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        v.post(path, &f).await
-    };
+    let post = async |v: &mut Visitor, path: &str, f: Vec<(&'static str, String)>| v.post(path, &pairs(&f)).await;
     let p = post(&mut v, &href, form("hbl", "iban", "PK36SCBL0000001123456703")).await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
     let doc = p.html();
@@ -1427,8 +1408,7 @@ async fn a_person_s_payment_accounts_are_recorded_and_changed_on_their_page_in_u
     assert_eq!(items[0]["primary"], true);
     assert_eq!(items[0]["verified"], false);
     let account = items[0]["id"].as_str().unwrap().to_owned();
-    let change =
-        |what: &str| -> Vec<(String, String)> { vec![("csrf".into(), csrf.clone()), ("change".into(), what.into())] };
+    let change = |what: &str| -> Vec<(&'static str, String)> { vec![("csrf", csrf.clone()), ("change", what.into())] };
     let at = format!("{href}/{account}");
 
     // Verified, then closed; a closed account takes no change, told beside it.
@@ -1825,18 +1805,6 @@ async fn registering_someone_already_registered_warns_before_saving() {
 }
 
 /// Kafalat saved over the API, for the targeting and enrolment pages.
-async fn save_kafalat(t: &TestApp) {
-    let r = t
-        .send(
-            reqwest::Method::PUT,
-            "/api/v1/programmes/pk-kafalat",
-            Some(programme_json("pk-kafalat")),
-            &[],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
-}
-
 /// A household's standing in Kafalat as the API reports it (`null` when undecided).
 async fn kafalat_status(t: &TestApp, household: &str) -> serde_json::Value {
     let r = t
@@ -1868,7 +1836,7 @@ fn message_parts(lang: &str, key: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_programme_officer_runs_targeting_and_enrols_from_the_programme_page() {
     let t = spawn().await;
-    save_kafalat(&t).await;
+    t.save_programme("pk-kafalat").await;
     let mut households = Vec::new();
     for i in 0..2 {
         let h = t.register(poor_household(&format!("3520212346{:02}1", i))).await;
@@ -1951,7 +1919,7 @@ async fn a_programme_officer_runs_targeting_and_enrols_from_the_programme_page()
 #[tokio::test]
 async fn an_enrolment_is_enrolled_paused_resumed_and_ended_from_the_eligibility_page() {
     let t = spawn().await;
-    save_kafalat(&t).await;
+    t.save_programme("pk-kafalat").await;
     let h = t.register(poor_household("3520212347011")).await;
     let h = h["id"].as_str().unwrap().to_owned();
     let r = t
@@ -2076,7 +2044,7 @@ fn uuid_like() -> String {
 #[tokio::test]
 async fn without_enrolments_manage_the_standing_is_shown_and_no_move_is_taken() {
     let t = spawn().await;
-    save_kafalat(&t).await;
+    t.save_programme("pk-kafalat").await;
     let h = t.register(poor_household("3520212349011")).await;
     let h = h["id"].as_str().unwrap().to_owned();
     let r = t
@@ -2123,7 +2091,7 @@ async fn without_enrolments_manage_the_standing_is_shown_and_no_move_is_taken() 
 #[tokio::test]
 async fn households_due_for_resurvey_are_listed_on_the_programme_page() {
     let t = spawn().await;
-    save_kafalat(&t).await;
+    t.save_programme("pk-kafalat").await;
     let mut households = Vec::new();
     for i in 0..2 {
         let h = t.register(poor_household(&format!("3520212348{:02}1", i))).await;
@@ -2182,16 +2150,8 @@ async fn households_due_for_resurvey_are_listed_on_the_programme_page() {
 #[tokio::test]
 async fn a_programme_for_people_shows_and_moves_each_member_standing() {
     let t = spawn().await;
-    save_kafalat(&t).await;
-    let r = t
-        .send(
-            reqwest::Method::PUT,
-            "/api/v1/programmes/pk-taleemi-wazaif",
-            Some(programme_json("pk-taleemi-wazaif")),
-            &[],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    t.save_programme("pk-kafalat").await;
+    t.save_programme("pk-taleemi-wazaif").await;
     let mut body = poor_household("3520212350011");
     body["members"].as_array_mut().unwrap().push(serde_json::json!({
         "given_name": {"native": "بلال", "latin": "Bilal"}, "sex": "male", "date_of_birth": "2017-02-01",
@@ -2271,7 +2231,7 @@ async fn a_programme_for_people_shows_and_moves_each_member_standing() {
 #[tokio::test]
 async fn the_resurvey_list_shows_the_first_fifty_and_says_there_are_more() {
     let t = spawn().await;
-    save_kafalat(&t).await;
+    t.save_programme("pk-kafalat").await;
     for i in 0..51 {
         t.register(poor_household(&format!("35202124{:03}01", i))).await;
     }

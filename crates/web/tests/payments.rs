@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{TestApp, household, programme_json, spawn};
+use common::{TestApp, household, spawn};
 use himaya_payfiles::simulate::{Pain002Version, ReportFacts, ReportedPayment, write_status_report};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -41,15 +41,7 @@ async fn setup(allocated: i64) -> Setup {
         let h = t.register(poor_household(&format!("3520212345{:02}1", 10 + i))).await;
         recipients.push(id(&h["members"][1]));
     }
-    let r = t
-        .send(
-            Method::PUT,
-            "/api/v1/programmes/pk-kafalat",
-            Some(programme_json("pk-kafalat")),
-            &[],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    t.save_programme("pk-kafalat").await;
     let r = t
         .post("/api/v1/programmes/pk-kafalat/runs", json!({"enrol": true}))
         .await;

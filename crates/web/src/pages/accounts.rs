@@ -166,8 +166,9 @@ pub(crate) async fn add(State(s): State<AppState>, c: Ctx, Path(id): Path<String
             .map(|v| himaya_domain::digits::to_ascii_digits(&v).into_owned())
     };
     let draft = AccountDraft {
-        // No provider, or one not of this deployment: the use case names the provider field.
-        kind: Some(kind.unwrap_or(AccountKind::MobileWallet).code().to_owned()),
+        // No provider, or one not of this deployment: no kind either, and the
+        // use case names the provider.
+        kind: kind.map(|k| k.code().to_owned()),
         provider: form.text("provider"),
         msisdn: digits("msisdn"),
         iban: digits("iban"),
@@ -184,13 +185,8 @@ pub(crate) async fn add(State(s): State<AppState>, c: Ctx, Path(id): Path<String
         Ok(_) => see(&format!("/persons/{id}/accounts?done=added")),
         Err(AppError::Invalid(problem)) => {
             page.errors = view::field_errors(&c, &problem);
-            if kind.is_none() {
-                // A wrong kind is only the echo of a missing provider.
-                page.errors.remove("kind");
-                for f in ["msisdn", "iban", "bank_code", "account_number"] {
-                    page.errors.remove(f);
-                }
-            }
+            // The form has no kind field: a missing kind is the missing provider's echo.
+            page.errors.remove("kind");
             Err(html(StatusCode::UNPROCESSABLE_ENTITY, &page))
         }
         Err(e) => Err(c.fail(e)),

@@ -253,6 +253,13 @@ impl TestApp {
         r.body
     }
 
+    /// Saves one of the example programmes (`programme_json`), asserting success.
+    pub async fn save_programme(&self, code: &str) {
+        let path = format!("/api/v1/programmes/{code}");
+        let r = self.send(Method::PUT, &path, Some(programme_json(code)), &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    }
+
     /// How many households and people exist, to show a refusal changed nothing.
     pub async fn counts(&self) -> (usize, usize) {
         let h = self.get("/api/v1/households?limit=500").await.body["items"]
