@@ -312,13 +312,15 @@ impl<R: BufRead> NotificationReader<R> {
         let Some(end_to_end_id) = d.end_to_end_id.filter(|id| !id.is_empty() && id != "NOTPROVIDED") else {
             return Ok(None);
         };
-        let outcome = match (credit, d.returned || entry.reversal) {
-            _ if status != "BOOK" => Outcome::Pending,
+        // Whether the entry is ours is decided before its status: money coming in
+        // that returns nothing, or a debit that undoes a credit, is none of our
+        // payments even while it is still pending.
+        let booked = match (credit, d.returned || entry.reversal) {
             (false, false) => Outcome::Paid,
             (true, true) => Outcome::Returned,
-            // Money coming in that returns nothing, or a debit that undoes a credit.
             _ => return Ok(None),
         };
+        let outcome = if status == "BOOK" { booked } else { Outcome::Pending };
         Ok(Some(PaymentStatus {
             end_to_end_id,
             original_message_id: d.message_id,
@@ -501,6 +503,22 @@ mod tests {
             err(&HEAD[..HEAD.len() - 10]),
             ReadError::Truncated { .. } | ReadError::Xml { .. }
         ));
+    }
+
+    #[test]
+    fn a_pending_credit_that_returns_nothing_is_none_of_ours() {
+        let xml = entry(
+            r#"<Amt Ccy="JOD">9.000</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>PDNG</Cd></Sts><NtryDtls>
+<TxDtls><Refs><EndToEndId>MOF-FUNDING-7</EndToEndId></Refs></TxDtls></NtryDtls>"#,
+        );
+        let (_, p, skipped) = read(&xml).unwrap();
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(skipped, 1);
+        let returned = entry(
+            r#"<Amt Ccy="JOD">9.000</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>PDNG</Cd></Sts><NtryDtls>
+<TxDtls><Refs><EndToEndId>ENT-9</EndToEndId></Refs><RtrInf><Rsn><Cd>AC04</Cd></Rsn></RtrInf></TxDtls></NtryDtls>"#,
+        );
+        assert_eq!(read(&returned).unwrap().1[0].outcome, Outcome::Pending);
     }
 
     #[test]
