@@ -83,6 +83,51 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
+/// The merge patch that turns `before` into `after`: what a form holding a
+/// record's whole new state sends, so that a blank field removes its value.
+/// Null values in `after` count as absent, as [`merge_patch`] treats them.
+pub fn merge_patch_between(before: &Value, after: &Value) -> Value {
+    match (before, after) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut patch = serde_json::Map::new();
+            for (k, old) in a {
+                if !old.is_null() && b.get(k).is_none_or(Value::is_null) {
+                    patch.insert(k.clone(), Value::Null);
+                }
+            }
+            for (k, new) in b {
+                if new.is_null() {
+                    continue;
+                }
+                match a.get(k) {
+                    Some(old) if old == new => {}
+                    Some(old @ Value::Object(_)) if new.is_object() => {
+                        patch.insert(k.clone(), merge_patch_between(old, new));
+                    }
+                    _ => {
+                        patch.insert(k.clone(), strip_nulls(new));
+                    }
+                }
+            }
+            Value::Object(patch)
+        }
+        _ => strip_nulls(after),
+    }
+}
+
+/// A value without the nulls of its objects, which a merge patch would read as removals.
+fn strip_nulls(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), strip_nulls(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +148,27 @@ mod tests {
         let mut t = json!({"a": "b", "c": {"d": "e", "f": "g"}});
         merge_patch(&mut t, &json!({"a": "z", "c": {"f": null}}));
         assert_eq!(t, json!({"a": "z", "c": {"d": "e"}}));
+    }
+
+    #[test]
+    fn the_patch_between_two_states_turns_one_into_the_other() {
+        let before = json!({"given_name": {"latin": "Shazia", "native": "شازیہ"}, "phone": "+923001234567",
+            "school": {"level": "primary", "school_name": "GPS"}, "identifiers": [{"type": "cnic", "value": "1"}]});
+        let after = json!({"given_name": {"latin": "Shazia", "native": null}, "phone": null, "sex": "female",
+            "school": {"level": "middle"}, "identifiers": [], "status_date": null, "disability": {"seeing": null}});
+        let patch = merge_patch_between(&before, &after);
+        assert_eq!(
+            patch,
+            json!({"given_name": {"native": null}, "phone": null, "sex": "female",
+                "school": {"level": "middle", "school_name": null}, "identifiers": [], "disability": {}})
+        );
+        let mut t = before.clone();
+        merge_patch(&mut t, &patch);
+        assert_eq!(
+            t,
+            json!({"given_name": {"latin": "Shazia"}, "sex": "female", "school": {"level": "middle"},
+            "identifiers": [], "disability": {}})
+        );
+        assert_eq!(merge_patch_between(&before, &before), json!({}));
     }
 }

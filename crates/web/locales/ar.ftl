@@ -759,3 +759,10 @@ enrolment-error-illegal-transition = لا يمكن إجراء هذا التغي�
 enrolment-error-pause-reason = اختر سبب إيقاف التسجيل.
 enrolment-error-exit-reason = اختر سبب إنهاء التسجيل.
 enrolment-move-refused = رُفض التغيير. لم يتغير شيء.
+
+## Changing a registered person
+member-edit = تعديل
+member-edit-title = تعديل بيانات فرد
+notice-person-updated = عُدّلت بيانات الفرد.
+hint-person-status = الوفاة أو الانتقال يحتاجان إلى تاريخهما؛ ويُحفظ السبب مع السجل.
+problem-person-merged = دُمج هذا السجل في سجله المكرر: عدّل السجل الذي دُمج فيه.

@@ -759,3 +759,10 @@ enrolment-error-illegal-transition = “{ $status }” অবস্থা থে
 enrolment-error-pause-reason = অন্তর্ভুক্তি স্থগিতের কারণ বেছে নিন।
 enrolment-error-exit-reason = অন্তর্ভুক্তি শেষ করার কারণ বেছে নিন।
 enrolment-move-refused = পরিবর্তন প্রত্যাখ্যাত হয়েছে। কিছুই বদলায়নি।
+
+## Changing a registered person
+member-edit = পরিবর্তন
+member-edit-title = সদস্যের তথ্য পরিবর্তন
+notice-person-updated = সদস্যের তথ্য পরিবর্তন করা হয়েছে।
+hint-person-status = মৃত্যু বা অন্যত্র চলে যাওয়ার তারিখ দিতে হবে; কারণটি রেকর্ডের সাথে রাখা হয়।
+problem-person-merged = এই রেকর্ডটি এর দ্বৈত রেকর্ডের সাথে একীভূত হয়েছে: যে রেকর্ডে একীভূত হয়েছে সেটি পরিবর্তন করুন।

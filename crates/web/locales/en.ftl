@@ -759,3 +759,10 @@ enrolment-error-illegal-transition = From “{ $status }” the enrolment cannot
 enrolment-error-pause-reason = Choose why the enrolment is paused.
 enrolment-error-exit-reason = Choose why the enrolment ends.
 enrolment-move-refused = The change was refused. Nothing was changed.
+
+## Changing a registered person
+member-edit = Change
+member-edit-title = Change a member
+notice-person-updated = The member has been changed.
+hint-person-status = A death or move-out needs its date; the reason is kept with the record.
+problem-person-merged = This record was merged into its duplicate: change the record it was merged into.

@@ -759,3 +759,10 @@ enrolment-error-illegal-transition = اندراج کی موجودہ حیثیت،
 enrolment-error-pause-reason = اندراج معطل کرنے کی وجہ چنیں۔
 enrolment-error-exit-reason = اندراج ختم کرنے کی وجہ چنیں۔
 enrolment-move-refused = تبدیلی مسترد ہو گئی۔ کچھ نہیں بدلا۔
+
+## Changing a registered person
+member-edit = تبدیل کریں
+member-edit-title = رکن کی معلومات تبدیل کریں
+notice-person-updated = رکن کی معلومات تبدیل کر دی گئی ہیں۔
+hint-person-status = وفات یا منتقلی کے لیے اس کی تاریخ درکار ہے؛ وجہ ریکارڈ کے ساتھ محفوظ رہتی ہے۔
+problem-person-merged = یہ ریکارڈ اپنے دہرے ریکارڈ میں ضم کر دیا گیا ہے: وہ ریکارڈ تبدیل کریں جس میں اسے ضم کیا گیا۔

@@ -405,6 +405,7 @@ async fn every_page_in_every_language_is_translated_and_laid_out_for_its_directi
             format!("/cycles/{cycle}"),
             format!("/cycles/{cycle}/report"),
             format!("/persons/{person}/accounts"),
+            format!("/persons/{person}/edit"),
             "/funding".to_owned(),
             "/no-such-page".to_owned(),
         ];
@@ -2257,4 +2258,224 @@ async fn the_resurvey_list_shows_the_first_fifty_and_says_there_are_more() {
         assert!(count.contains(&part), "{count:?} lacks {part:?}");
     }
     assert!(count.contains("৫০"), "{count}");
+}
+
+/// What a browser sends for the form at `css`: its text and hidden inputs,
+/// checked boxes and each select's chosen (or first) option.
+fn form_fields(doc: &Html, css: &str) -> Vec<(String, String)> {
+    let form = doc.select(&sel(css)).next().expect("the form");
+    let mut out = Vec::new();
+    for e in form.select(&sel("input[name], select[name]")) {
+        let name = e.value().attr("name").unwrap().to_owned();
+        if e.value().name() == "select" {
+            let chosen = e
+                .select(&sel("option[selected]"))
+                .next()
+                .or_else(|| e.select(&sel("option")).next());
+            let value = chosen.and_then(|o| o.value().attr("value")).unwrap_or_default();
+            out.push((name, value.to_owned()));
+            continue;
+        }
+        match e.value().attr("type").unwrap_or("text") {
+            "checkbox" | "radio" if e.value().attr("checked").is_none() => {}
+            "submit" | "button" | "file" => {}
+            _ => out.push((name, e.value().attr("value").unwrap_or_default().to_owned())),
+        }
+    }
+    out
+}
+
+/// The fields with some changed: a name given an empty value is left out, as an unchecked box.
+fn with(fields: &[(String, String)], changes: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = fields
+        .iter()
+        .filter(|(k, _)| !changes.iter().any(|(c, _)| c == k))
+        .cloned()
+        .collect();
+    out.extend(
+        changes
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    out
+}
+
+fn as_pairs(fields: &[(String, String)]) -> Vec<(&str, &str)> {
+    fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+#[tokio::test]
+async fn a_member_is_changed_on_their_own_form_and_a_death_recorded_in_urdu() {
+    let t = spawn().await;
+    let household = registry_with_a_household(&t).await;
+    let members = t.get(&format!("/api/v1/households/{household}")).await.body["members"].clone();
+    let head = members[0]["id"].as_str().unwrap().to_owned();
+    let wife = members[1]["id"].as_str().unwrap().to_owned();
+    let person = async |p: &str| t.get(&format!("/api/v1/persons/{p}")).await.body;
+    let names = message_names();
+    let mut v = Visitor::new(&t);
+    let _ = v.get("/sign-in?lang=ur").await;
+    v.sign_in("admin").await;
+
+    // From the household's members to Shazia's form, filled with her record.
+    let page = v.get(&format!("/households/{household}")).await.html();
+    let links: Vec<String> = page
+        .select(&sel("a.member-edit"))
+        .filter_map(|a| a.value().attr("href").map(str::to_owned))
+        .collect();
+    assert_eq!(
+        links,
+        [format!("/persons/{head}/edit"), format!("/persons/{wife}/edit")]
+    );
+    let href = links[1].clone();
+    let p = v.get(&href).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    let doc = p.html();
+    check_page("a member's form", "ur", &doc, &names);
+    let fields = form_fields(&doc, "form.stack");
+    let value = |fields: &[(String, String)], k: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(value(&fields, "members[0].given_name.latin"), "Shazia");
+    assert_eq!(value(&fields, "members[0].given_name.native"), "شازیہ");
+    assert_eq!(value(&fields, "members[0].date_of_birth"), "1985");
+    assert_eq!(value(&fields, "members[0].birth_date_estimated"), "true");
+    assert_eq!(value(&fields, "members[0].relationship"), "spouse");
+    assert_eq!(value(&fields, "members[0].status"), "active");
+    assert_eq!(value(&fields, "members[0].identifiers[0].value"), "");
+    let version = person(&wife).await["version"].clone();
+
+    // Wrong input is named beside its field in Urdu and changes nothing: a
+    // CNIC of 5 digits, a death without its date.
+    let bad = with(
+        &fields,
+        &[
+            ("members[0].identifiers[0].value", "۱۲۳۴۵"),
+            ("members[0].status", "deceased"),
+        ],
+    );
+    let p = v.post(&href, &as_pairs(&bad)).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    let doc = p.html();
+    check_page("a member's form with errors", "ur", &doc, &names);
+    assert!(
+        text_at(&doc, "[id='members[0].identifiers[0].value-error']").is_some(),
+        "{:?}",
+        text_at(&doc, "#error-summary")
+    );
+    assert_eq!(
+        text_at(&doc, "[id='members[0].status_date-error']").as_deref(),
+        Some(message("ur", "field-error-required").as_str())
+    );
+    assert_eq!(person(&wife).await["version"], version);
+
+    // Her name corrected, a phone and a CNIC in Urdu digits, the estimate
+    // unticked and a full date of birth: saved, back on the household's page.
+    let good = with(
+        &fields,
+        &[
+            ("members[0].given_name.latin", "Shaziya"),
+            ("members[0].phone", "۰۳۰۱ ۷۶۵۴۳۲۱"),
+            ("members[0].identifiers[0].value", "۳۵۲۰۲۷۶۵۴۳۲۱۲"),
+            ("members[0].date_of_birth", "1985-06-02"),
+            ("members[0].birth_date_estimated", ""),
+            ("reason", "صحیح نام"),
+        ],
+    );
+    let p = v.post(&href, &as_pairs(&good)).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(p.location(), format!("/households/{household}?done=person"));
+    let doc = v.get(&p.location()).await.html();
+    assert_eq!(
+        text_at(&doc, "#notice").as_deref(),
+        Some(message("ur", "notice-person-updated").as_str())
+    );
+    let after = person(&wife).await;
+    assert_eq!(after["given_name"]["latin"], "Shaziya");
+    assert_eq!(after["given_name"]["native"], "شازیہ", "what the form kept stays");
+    assert_eq!(after["phone"], "+923017654321");
+    assert_eq!(after["identifiers"][0]["value"], "3520276543212");
+    assert_eq!(after["date_of_birth"], "1985-06-02");
+    assert_eq!(after["birth_date_estimated"], false);
+    let history = t.get(&format!("/api/v1/persons/{wife}/history")).await.body;
+    let last = history["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["source"], "desk_update", "{last:#}");
+    assert_eq!(last["reason"], "صحیح نام", "{last:#}");
+
+    // The form now holds her CNIC and a blank row: with the CNIC blanked
+    // and a wrong one typed in the second row, the error is on that row.
+    let fields = form_fields(&v.get(&href).await.html(), "form.stack");
+    assert_eq!(value(&fields, "members[0].identifiers[0].value"), "3520276543212");
+    assert_eq!(value(&fields, "members[0].identifiers[1].value"), "");
+    let moved = with(
+        &fields,
+        &[
+            ("members[0].identifiers[0].value", ""),
+            ("members[0].identifiers[1].value", "42"),
+        ],
+    );
+    let p = v.post(&href, &as_pairs(&moved)).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    let doc = p.html();
+    assert!(text_at(&doc, "[id='members[0].identifiers[1].value-error']").is_some());
+    assert!(text_at(&doc, "[id='members[0].identifiers[0].value-error']").is_none());
+
+    // A head is changed with the change-head operation, not by editing
+    // relationships: refused above the form in Urdu.
+    let head_href = format!("/persons/{head}/edit");
+    let head_fields = form_fields(&v.get(&head_href).await.html(), "form.stack");
+    let p = v
+        .post(
+            &head_href,
+            &as_pairs(&with(&head_fields, &[("members[0].relationship", "spouse")])),
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert!(
+        text_at(&p.html(), "#error-summary")
+            .unwrap()
+            .contains(&message("ur", "problem-household-needs-one-head"))
+    );
+    assert_eq!(person(&head).await["relationship"], "head");
+
+    // Her death, with its date: recorded; the stale form is then refused.
+    let died = with(
+        &fields,
+        &[
+            ("members[0].status", "deceased"),
+            ("members[0].status_date", "۲۰۲۶-۱۱-۲۰"),
+        ],
+    );
+    let p = v.post(&href, &as_pairs(&died)).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let after = person(&wife).await;
+    assert_eq!(
+        (after["status"].as_str(), after["status_date"].as_str()),
+        (Some("deceased"), Some("2026-11-20"))
+    );
+    let p = v.post(&href, &as_pairs(&died)).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert_eq!(
+        text_at(&p.html(), "form .error").as_deref(),
+        Some(message("ur", "field-error-version-conflict").as_str())
+    );
+
+    // Someone who may not change people is refused the form and its post.
+    t.user("karim", &["case_worker"], &[]).await;
+    let mut k = Visitor::new(&t);
+    let csrf = k.sign_in("karim").await;
+    assert_eq!(k.get(&href).await.status, StatusCode::FORBIDDEN);
+    let p = k
+        .post(
+            &href,
+            &[("csrf", &csrf), ("version", "9"), ("members[0].given_name.latin", "X")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN, "{}", p.body);
+    assert_eq!(person(&wife).await["given_name"]["latin"], "Shaziya");
 }

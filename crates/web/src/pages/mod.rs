@@ -101,6 +101,8 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         ),
         (Method::GET, "/cycles/{id}/report", get(payments::report)),
         (Method::GET, "/cycles/{id}/report.csv", get(payments::report_csv)),
+        (Method::GET, "/persons/{id}/edit", get(registry::edit_person_form)),
+        (Method::POST, "/persons/{id}/edit", post(registry::update_person)),
         (Method::GET, "/persons/{id}/accounts", get(accounts::show)),
         (Method::POST, "/persons/{id}/accounts", post(accounts::add)),
         (Method::POST, "/persons/{id}/accounts/{account}", post(accounts::change)),

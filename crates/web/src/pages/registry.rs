@@ -20,9 +20,10 @@ use himaya_domain::Problem;
 use himaya_domain::access::Permission;
 use himaya_domain::attributes::{AttributeDef, AttributeType};
 use himaya_domain::digits::to_ascii_digits;
+use himaya_domain::history::merge_patch_between;
 use himaya_domain::household::{GeoPoint, HouseholdDraft, HouseholdId};
 use himaya_domain::payment::EntitlementStatus;
-use himaya_domain::person::{Disability, IdentifierDraft, Name, Person, PersonDraft, School};
+use himaya_domain::person::{Disability, IdentifierDraft, Name, Person, PersonDraft, PersonId, PersonRecord, School};
 use himaya_domain::vocab::{MaritalStatus, MaternalStatus, PersonStatus, Relationship, SchoolLevel, Sex, WgAnswer};
 use serde_json::{Map, Value};
 
@@ -304,6 +305,7 @@ pub(crate) async fn household(
             "registered" => Some(c.t("notice-registered")),
             "updated" => Some(c.t("notice-updated")),
             "member" => Some(c.t("notice-member-added")),
+            "person" => Some(c.t("notice-person-updated")),
             _ => None,
         });
     ok(&Profile {
@@ -450,6 +452,14 @@ struct HouseholdForm<'a> {
     /// Registered people the new members may be, per member: the form is not
     /// saved until the officer has seen them.
     duplicates: Vec<DuplicateWarning>,
+    /// Identifier rows per member: one to register, the person's own and a
+    /// blank one to change a person.
+    identifier_rows: usize,
+    /// The form row of each identifier the use case saw (blank rows are
+    /// left out), so that its errors land on the row they are about.
+    identifier_row_of: Vec<usize>,
+    /// Where the form returns: the household's page.
+    back: Option<String>,
 }
 
 /// The likely existing records of one member of the form.
@@ -504,11 +514,28 @@ impl HouseholdForm<'_> {
     }
 
     fn shows_household(&self) -> bool {
-        self.mode != "member"
+        self.mode == "new" || self.mode == "edit"
     }
 
     fn shows_members(&self) -> bool {
         self.mode != "edit"
+    }
+
+    /// Whether the form changes one registered person, with their status.
+    fn shows_status(&self) -> bool {
+        self.mode == "person"
+    }
+
+    /// A member's identifier rows: the value's and the type's control names.
+    fn identifier_fields(&self, prefix: &str) -> Vec<(String, String)> {
+        (0..self.identifier_rows)
+            .map(|i| {
+                (
+                    format!("{prefix}identifiers[{i}].value"),
+                    format!("{prefix}identifiers[{i}].type"),
+                )
+            })
+            .collect()
     }
 
     fn full_name(&self, p: &Person) -> String {
@@ -545,6 +572,7 @@ impl HouseholdForm<'_> {
         self.c.t(match self.mode {
             "edit" => "household-edit-title",
             "member" => "member-new-title",
+            "person" => "member-edit-title",
             _ => "household-new-title",
         })
     }
@@ -570,6 +598,9 @@ fn form_page<'a>(
         version: 0,
         other_errors: Vec::new(),
         duplicates: Vec::new(),
+        identifier_rows: 1,
+        identifier_row_of: Vec::new(),
+        back: None,
     }
 }
 
@@ -639,6 +670,7 @@ fn place_errors(c: &Ctx, page: &mut HouseholdForm<'_>, problem: &Problem, from: 
             Some(rest) if !from.is_empty() => format!("{to}{rest}"),
             _ => e.field.clone(),
         };
+        let field = identifier_row(&page.identifier_row_of, field);
         let message = view::field_error(c, e.code);
         let shown = page.values.contains_key(&field) || known_control(page, &field);
         if shown {
@@ -649,6 +681,21 @@ fn place_errors(c: &Ctx, page: &mut HouseholdForm<'_>, problem: &Problem, from: 
     }
 }
 
+/// `members[0].identifiers[1].value` named by the use case is the form's
+/// row 2 when row 1 was left blank.
+fn identifier_row(rows: &[usize], field: String) -> String {
+    let Some(rest) = field.strip_prefix("members[0].identifiers[") else {
+        return field;
+    };
+    let Some((index, tail)) = rest.split_once(']') else {
+        return field;
+    };
+    match index.parse::<usize>().ok().and_then(|i| rows.get(i)) {
+        Some(row) => format!("members[0].identifiers[{row}]{tail}"),
+        None => field,
+    }
+}
+
 /// Whether the form has a control of this name (blank controls are not in `values`).
 fn known_control(page: &HouseholdForm<'_>, field: &str) -> bool {
     if field.starts_with("household.") {
@@ -656,7 +703,8 @@ fn known_control(page: &HouseholdForm<'_>, field: &str) -> bool {
     }
     page.members.iter().any(|p| {
         field.strip_prefix(p.as_str()).is_some_and(|rest| {
-            !rest.is_empty() && rest != "status" && !rest.starts_with("status_") && !rest.ends_with(".type")
+            let status = rest == "status" || rest.starts_with("status_");
+            !rest.is_empty() && (page.shows_status() || !status) && !rest.ends_with(".type")
         })
     })
 }
@@ -747,12 +795,17 @@ fn person_draft(form: &FormData, prefix: &str, problem: &mut Problem) -> PersonD
             None
         }
     });
-    let identifiers = f("identifiers[0].value").map(|value| {
-        vec![IdentifierDraft {
-            id_type: f("identifiers[0].type").unwrap_or_default(),
-            value,
-        }]
-    });
+    let rows = identifier_rows(form, prefix);
+    let identifiers: Vec<IdentifierDraft> = rows
+        .iter()
+        .filter_map(|i| {
+            Some(IdentifierDraft {
+                id_type: f(&format!("identifiers[{i}].type")).unwrap_or_default(),
+                value: f(&format!("identifiers[{i}].value"))?,
+            })
+        })
+        .collect();
+    let identifiers = (!identifiers.is_empty()).then_some(identifiers);
     PersonDraft {
         given_name: name("given_name"),
         family_name: name("family_name"),
@@ -767,9 +820,21 @@ fn person_draft(form: &FormData, prefix: &str, problem: &mut Problem) -> PersonD
         school,
         phone: f("phone"),
         identifiers,
-        status: Some(PersonStatus::Active.code().to_owned()),
-        ..Default::default()
+        // Only the form that changes a registered person has a status; the others register.
+        status: Some(f("status").unwrap_or_else(|| PersonStatus::Active.code().to_owned())),
+        status_date: f("status_date"),
+        status_reason: f("status_reason"),
     }
+}
+
+/// Most identifiers one person's form takes.
+const MAX_IDENTIFIERS: usize = 10;
+
+/// The form rows under `prefix` whose identifier value is filled in.
+fn identifier_rows(form: &FormData, prefix: &str) -> Vec<usize> {
+    (0..MAX_IDENTIFIERS)
+        .filter(|i| form.text(&format!("{prefix}identifiers[{i}].value")).is_some())
+        .collect()
 }
 
 fn member_count(form: &FormData) -> usize {
@@ -972,5 +1037,140 @@ pub(crate) async fn add_member(
         }
     }
     place_errors(&c, &mut page, &problem, "person.", "members[0].");
+    Err(html(StatusCode::UNPROCESSABLE_ENTITY, &page))
+}
+
+fn person_id(c: &Ctx, raw: &str) -> Result<PersonId, axum::response::Response> {
+    raw.parse()
+        .map_err(|_| c.status_page(StatusCode::NOT_FOUND, "problem-not-found"))
+}
+
+/// The form's values for a person as stored, under `members[0].`.
+fn person_values(record: &PersonRecord) -> BTreeMap<String, String> {
+    let mut values = BTreeMap::new();
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            values.insert(format!("members[0].{k}"), v);
+        }
+    };
+    for (part, n) in [
+        ("given_name", &record.given_name),
+        ("father_name", &record.father_name),
+        ("family_name", &record.family_name),
+    ] {
+        put(&format!("{part}.native"), n.native.clone());
+        put(&format!("{part}.latin"), n.latin.clone());
+    }
+    put("sex", Some(record.sex.code().to_owned()));
+    put("date_of_birth", record.date_of_birth.map(|d| d.to_string()));
+    put(
+        "birth_date_estimated",
+        record.birth_date_estimated.then(|| "true".to_owned()),
+    );
+    put("relationship", Some(record.relationship.code().to_owned()));
+    put("marital_status", record.marital_status.map(|m| m.code().to_owned()));
+    put("maternal_status", record.maternal_status.map(|m| m.code().to_owned()));
+    if let Some(school) = &record.school {
+        put("school.level", Some(school.level.code().to_owned()));
+        put("school.school_name", school.school_name.clone());
+    }
+    put("phone", record.phone.as_ref().map(|p| p.as_str().to_owned()));
+    for (i, id) in record.identifiers.iter().enumerate() {
+        put(&format!("identifiers[{i}].type"), Some(id.id_type.code().to_owned()));
+        put(&format!("identifiers[{i}].value"), Some(id.value.clone()));
+    }
+    if let Some(d) = &record.disability {
+        for (domain, answer) in [
+            ("seeing", d.seeing),
+            ("hearing", d.hearing),
+            ("walking", d.walking),
+            ("cognition", d.cognition),
+            ("self_care", d.self_care),
+            ("communication", d.communication),
+        ] {
+            put(&format!("disability.{domain}"), answer.map(|a| a.code().to_owned()));
+        }
+    }
+    put("status", Some(record.status.code().to_owned()));
+    put("status_date", record.status_date.map(|d| d.to_string()));
+    put("status_reason", record.status_reason.clone());
+    values
+}
+
+fn person_form<'a>(c: &'a Ctx, person: &Person, values: BTreeMap<String, String>) -> HouseholdForm<'a> {
+    let mut page = form_page(c, "person", format!("/persons/{}/edit", person.id), values, 1);
+    page.version = person.version;
+    page.identifier_rows = (person.record.identifiers.len() + 1).min(MAX_IDENTIFIERS);
+    page.back = Some(format!("/households/{}", person.household_id));
+    page
+}
+
+/// A person whose record was merged into their duplicate is changed through the survivor.
+fn changeable(c: &Ctx, person: &Person) -> Result<(), axum::response::Response> {
+    if person.record.status == PersonStatus::Merged {
+        return Err(c.status_page(StatusCode::CONFLICT, "problem-person-merged"));
+    }
+    Ok(())
+}
+
+pub(crate) async fn edit_person_form(State(s): State<AppState>, c: Ctx, Path(id): Path<String>) -> PageResult {
+    let actor = c.actor()?;
+    actor.require(Permission::PersonsWrite).or_page(&c)?;
+    let id = person_id(&c, &id)?;
+    let person = s.app.person(actor, id).await.or_page(&c)?;
+    changeable(&c, &person)?;
+    let mut values = person_values(&person.record);
+    values.insert("source".into(), "desk_update".into());
+    ok(&person_form(&c, &person, values))
+}
+
+pub(crate) async fn update_person(
+    State(s): State<AppState>,
+    c: Ctx,
+    Path(id): Path<String>,
+    form: FormData,
+) -> PageResult {
+    let actor = c.actor()?;
+    c.check_csrf(&form)?;
+    let id = person_id(&c, &id)?;
+    let person = s.app.person(actor, id).await.or_page(&c)?;
+    changeable(&c, &person)?;
+    let mut problem = Problem::default();
+    let draft = person_draft(&form, "members[0].", &mut problem);
+    let version = form.get("version").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    let mut page = person_form(&c, &person, form_values(&form));
+    page.version = version;
+    // The rows the officer filled in, and one blank row more.
+    let rows = identifier_rows(&form, "members[0].");
+    page.identifier_rows = (rows.last().map_or(0, |r| r + 1) + 1).clamp(page.identifier_rows, MAX_IDENTIFIERS);
+    page.identifier_row_of = rows;
+    if problem.is_empty() {
+        // The whole form is the person's new state: a blank field removes its value.
+        let before = serde_json::to_value(PersonDraft::from(&person.record)).unwrap_or(Value::Null);
+        let after = serde_json::to_value(&draft).unwrap_or(Value::Null);
+        let changes = match merge_patch_between(&before, &after) {
+            Value::Object(changes) => changes,
+            _ => Map::new(),
+        };
+        let request = Changes {
+            changes,
+            source: form.text("source"),
+            reason: form.text("reason"),
+        };
+        match s.app.update_person(actor, id, version, request).await {
+            Ok(p) => return see(&format!("/households/{}?done=person", p.household_id)),
+            Err(AppError::Invalid(p)) => problem = p,
+            Err(AppError::VersionConflict { current }) => {
+                page.version = current;
+                problem.push("version", "version-conflict", "changed meanwhile");
+            }
+            Err(AppError::Conflict { code, .. }) => {
+                page.other_errors
+                    .push((String::new(), view::problem(&c, code, "problem-validation-failed")));
+            }
+            Err(e) => return Err(c.fail(e)),
+        }
+    }
+    place_errors(&c, &mut page, &problem, "changes.", "members[0].");
     Err(html(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
