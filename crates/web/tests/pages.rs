@@ -406,6 +406,7 @@ async fn every_page_in_every_language_is_translated_and_laid_out_for_its_directi
             format!("/cycles/{cycle}/report"),
             format!("/persons/{person}/accounts"),
             format!("/persons/{person}/edit"),
+            format!("/households/{id}/changes"),
             "/funding".to_owned(),
             "/no-such-page".to_owned(),
         ];
@@ -2478,4 +2479,266 @@ async fn a_member_is_changed_on_their_own_form_and_a_death_recorded_in_urdu() {
         .await;
     assert_eq!(p.status, StatusCode::FORBIDDEN, "{}", p.body);
     assert_eq!(person(&wife).await["given_name"]["latin"], "Shaziya");
+}
+
+#[tokio::test]
+async fn a_household_changes_head_loses_and_gains_members_ends_and_comes_back_in_arabic() {
+    let t = spawn().await;
+    let mut three = household("3520212345671");
+    three["members"].as_array_mut().unwrap().push(serde_json::json!({
+        "given_name": {"latin": "Bilal"}, "sex": "male", "date_of_birth": "2012-01-05", "relationship": "child"
+    }));
+    let a = t.register(three).await;
+    let mut other = household("3520212345672");
+    other["members"].as_array_mut().unwrap().truncate(1);
+    other["members"][0]["phone"] = serde_json::json!(null);
+    let b = t.register(other).await;
+    let (a_id, b_id) = (
+        a["id"].as_str().unwrap().to_owned(),
+        b["id"].as_str().unwrap().to_owned(),
+    );
+    let ids: Vec<String> = (0..3)
+        .map(|i| a["members"][i]["id"].as_str().unwrap().to_owned())
+        .collect();
+    let (muhammad, shazia, bilal) = (&ids[0], &ids[1], &ids[2]);
+    let household_of = async |p: &str| t.get(&format!("/api/v1/persons/{p}")).await.body["household_id"].clone();
+    let names = message_names();
+    let mut v = Visitor::new(&t);
+    let _ = v.get("/sign-in?lang=ar").await;
+    v.sign_in("admin").await;
+
+    let profile = v.get(&format!("/households/{a_id}")).await.html();
+    let href = profile
+        .select(&sel("a#household-changes"))
+        .next()
+        .and_then(|a| a.value().attr("href"))
+        .unwrap()
+        .to_owned();
+    assert_eq!(href, format!("/households/{a_id}/changes"));
+    let p = v.get(&href).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    let doc = p.html();
+    check_page("household changes", "ar", &doc, &names);
+    let fields = |doc: &Html, step: &str| form_fields(doc, &format!("#step-{step} form"));
+
+    // A new head not chosen: named beside the field, in Arabic; nothing changes.
+    let head_form = fields(&doc, "head");
+    let p = v.post(&format!("{href}/head"), &as_pairs(&head_form)).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    let err = p.html();
+    check_page("a refused change of head", "ar", &err, &names);
+    assert_eq!(
+        text_at(&err, "#head-person-error").as_deref(),
+        Some(message("ar", "field-error-required").as_str())
+    );
+    assert!(
+        text_at(&err, "#transfer-person-error").is_none(),
+        "only the step sent shows errors"
+    );
+    // Shazia becomes head; Muhammad is her husband.
+    let p = v
+        .post(
+            &format!("{href}/head"),
+            &as_pairs(&with(
+                &head_form,
+                &[
+                    ("person", shazia),
+                    ("previous_head_relationship", "spouse"),
+                    ("reason", "وفاة"),
+                ],
+            )),
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(p.location(), format!("/households/{a_id}?done=head"));
+    assert_eq!(
+        text_at(&v.get(&p.location()).await.html(), "#notice").as_deref(),
+        Some(message("ar", "notice-household-head").as_str())
+    );
+    let now = t.get(&format!("/api/v1/persons/{shazia}")).await.body;
+    assert_eq!(now["relationship"], "head");
+
+    // Bilal moves to the other household, named by its registration number
+    // in Arabic-Indic digits; a number no household has is refused beside the field.
+    let doc = v.get(&href).await.html();
+    let number = b["registration_number"].as_str().unwrap();
+    let arabic: String = number
+        .chars()
+        .map(|ch| match ch.to_digit(10) {
+            Some(d) => char::from_u32(0x0660 + d).unwrap(),
+            None => ch,
+        })
+        .collect();
+    let transfer = fields(&doc, "transfer");
+    let p = v
+        .post(
+            &format!("{href}/transfer"),
+            &as_pairs(&with(
+                &transfer,
+                &[
+                    ("person", bilal),
+                    ("to_household", "XX-99999999"),
+                    ("relationship", "grandchild"),
+                ],
+            )),
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert_eq!(
+        text_at(&p.html(), "#transfer-to-error").as_deref(),
+        Some(message("ar", "field-error-household-unknown").as_str())
+    );
+    assert_eq!(household_of(bilal).await, a_id.as_str());
+    let p = v
+        .post(
+            &format!("{href}/transfer"),
+            &as_pairs(&with(
+                &transfer,
+                &[
+                    ("person", bilal),
+                    ("to_household", &arabic),
+                    ("relationship", "grandchild"),
+                ],
+            )),
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(household_of(bilal).await, b_id.as_str());
+
+    // Splitting off everyone would empty the household: refused. Muhammad
+    // alone leaves, as head of a new household.
+    let doc = v.get(&href).await.html();
+    let split = fields(&doc, "split");
+    // A split needs its reason: refused beside the field without one.
+    let mut no_reason = with(&split, &[("head", muhammad)]);
+    no_reason.push(("members".into(), muhammad.clone()));
+    let p = v.post(&format!("{href}/split"), &as_pairs(&no_reason)).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert_eq!(
+        text_at(&p.html(), "#split-reason-error").as_deref(),
+        Some(message("ar", "field-error-required").as_str())
+    );
+    let split = with(&split, &[("reason", "زواج")]);
+    let mut everyone = with(&split, &[("head", muhammad)]);
+    everyone.push(("members".into(), muhammad.clone()));
+    everyone.push(("members".into(), shazia.clone()));
+    let p = v.post(&format!("{href}/split"), &as_pairs(&everyone)).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert_eq!(
+        text_at(&p.html(), "#split-members-error").as_deref(),
+        Some(message("ar", "field-error-split-empties-household").as_str())
+    );
+    let mut alone = with(&split, &[("head", muhammad)]);
+    alone.push(("members".into(), muhammad.clone()));
+    let p = v.post(&format!("{href}/split"), &as_pairs(&alone)).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let new_household = household_of(muhammad).await;
+    assert_ne!(new_household, a_id.as_str());
+    assert_eq!(
+        p.location(),
+        format!("/households/{}?done=split", new_household.as_str().unwrap())
+    );
+    let him = t.get(&format!("/api/v1/persons/{muhammad}")).await.body;
+    assert_eq!(him["relationship"], "head");
+
+    // The other household, Bilal in it, joins this one and ends.
+    let doc = v.get(&href).await.html();
+    let p = v
+        .post(
+            &format!("{href}/merge"),
+            &as_pairs(&with(
+                &fields(&doc, "merge"),
+                &[("from", number), ("reason", "لمّ الشمل")],
+            )),
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(household_of(bilal).await, a_id.as_str());
+    assert_eq!(
+        t.get(&format!("/api/v1/households/{b_id}")).await.body["status"],
+        "inactive"
+    );
+
+    // Ending needs a reason; then only bringing it back is offered.
+    let doc = v.get(&href).await.html();
+    let status = fields(&doc, "status");
+    let p = v.post(&format!("{href}/status"), &as_pairs(&status)).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert_eq!(
+        text_at(&p.html(), "#status-reason-error").as_deref(),
+        Some(message("ar", "field-error-required").as_str())
+    );
+    let p = v
+        .post(
+            &format!("{href}/status"),
+            &as_pairs(&with(&status, &[("reason", "هاجرت الأسرة")])),
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(
+        t.get(&format!("/api/v1/households/{a_id}")).await.body["status"],
+        "inactive"
+    );
+    let doc = v.get(&href).await.html();
+    check_page("an ended household's changes", "ar", &doc, &names);
+    assert!(doc.select(&sel("#step-head")).next().is_none());
+    assert_eq!(
+        text_at(&doc, "#step-status-title").as_deref(),
+        Some(message("ar", "step-reactivate").as_str())
+    );
+    // A stale form is refused, as the step's refusal.
+    let p = v
+        .post(
+            &format!("{href}/status"),
+            &as_pairs(&with(&status, &[("reason", "مرة أخرى")])),
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::CONFLICT, "{}", p.body);
+    assert!(text_at(&p.html(), "#status-refused").is_some());
+    let p = v
+        .post(&format!("{href}/status"), &as_pairs(&fields(&doc, "status")))
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(
+        t.get(&format!("/api/v1/households/{a_id}")).await.body["status"],
+        "active"
+    );
+
+    // The history says who did each, with the reasons given.
+    let history = t.get(&format!("/api/v1/households/{a_id}/history")).await.body;
+    let kinds: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["change"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"inactivate") && kinds.contains(&"reactivate"),
+        "{history:#}"
+    );
+
+    // A case worker may read the household but not change it.
+    t.user("karim", &["case_worker"], &[]).await;
+    let mut k = Visitor::new(&t);
+    let csrf = k.sign_in("karim").await;
+    assert_eq!(k.get(&href).await.status, StatusCode::FORBIDDEN);
+    let p = k
+        .post(
+            &format!("{href}/status"),
+            &[("csrf", &csrf), ("version", "99"), ("reason", "x")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN, "{}", p.body);
+    assert_eq!(
+        t.get(&format!("/api/v1/households/{a_id}")).await.body["status"],
+        "active"
+    );
+    assert!(
+        v.get(&format!("/households/{a_id}"))
+            .await
+            .html()
+            .select(&sel("a#household-changes"))
+            .next()
+            .is_some()
+    );
 }

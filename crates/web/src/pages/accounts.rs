@@ -12,9 +12,10 @@ use axum::response::Response;
 use himaya_app::{AccountChange, AccountRow, AppError, NewAccount};
 use himaya_domain::access::Permission;
 use himaya_domain::account::{AccountDraft, AccountKind, uses_iban};
-use himaya_domain::person::{Person, PersonId};
+use himaya_domain::person::Person;
 
 use super::form::parse_urlencoded;
+use super::registry::person_id;
 use super::{Ctx, FieldErrors, FormData, OrPage, PageResult, html, see, view};
 use crate::AppState;
 
@@ -90,12 +91,6 @@ impl Accounts<'_> {
     fn may_write(&self) -> bool {
         self.c.may(Permission::AccountsWrite)
     }
-}
-
-fn person_id(c: &Ctx, id: &str) -> Result<PersonId, Response> {
-    uuid::Uuid::parse_str(id)
-        .map(PersonId)
-        .map_err(|_| c.status_page(StatusCode::NOT_FOUND, "problem-not-found"))
 }
 
 async fn accounts_page<'a>(s: &AppState, c: &'a Ctx, id: &str) -> Result<Accounts<'a>, Response> {

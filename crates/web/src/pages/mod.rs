@@ -19,6 +19,7 @@ mod chart;
 mod dashboard;
 mod dedup;
 mod form;
+mod household_changes;
 mod payments;
 mod programmes;
 mod registry;
@@ -101,6 +102,12 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         ),
         (Method::GET, "/cycles/{id}/report", get(payments::report)),
         (Method::GET, "/cycles/{id}/report.csv", get(payments::report_csv)),
+        (Method::GET, "/households/{id}/changes", get(household_changes::show)),
+        (
+            Method::POST,
+            "/households/{id}/changes/{step}",
+            post(household_changes::step),
+        ),
         (Method::GET, "/persons/{id}/edit", get(registry::edit_person_form)),
         (Method::POST, "/persons/{id}/edit", post(registry::update_person)),
         (Method::GET, "/persons/{id}/accounts", get(accounts::show)),

@@ -40,7 +40,7 @@ pub(crate) struct Choice {
     pub label: String,
 }
 
-fn vocab_choices(c: &Ctx, kind: &str, codes: impl Iterator<Item = &'static str>) -> Vec<Choice> {
+pub(crate) fn vocab_choices(c: &Ctx, kind: &str, codes: impl Iterator<Item = &'static str>) -> Vec<Choice> {
     codes
         .map(|code| Choice {
             value: code.to_owned(),
@@ -306,6 +306,7 @@ pub(crate) async fn household(
             "updated" => Some(c.t("notice-updated")),
             "member" => Some(c.t("notice-member-added")),
             "person" => Some(c.t("notice-person-updated")),
+            "head" | "transfer" | "split" | "merge" | "status" => Some(c.t(&format!("notice-household-{v}"))),
             _ => None,
         });
     ok(&Profile {
@@ -891,7 +892,7 @@ pub(crate) async fn register_household(State(s): State<AppState>, c: Ctx, form: 
     Err(html(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 
-fn household_id(c: &Ctx, raw: &str) -> Result<HouseholdId, axum::response::Response> {
+pub(crate) fn household_id(c: &Ctx, raw: &str) -> Result<HouseholdId, axum::response::Response> {
     raw.parse()
         .map_err(|_| c.status_page(StatusCode::NOT_FOUND, "problem-not-found"))
 }
@@ -1040,7 +1041,7 @@ pub(crate) async fn add_member(
     Err(html(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 
-fn person_id(c: &Ctx, raw: &str) -> Result<PersonId, axum::response::Response> {
+pub(crate) fn person_id(c: &Ctx, raw: &str) -> Result<PersonId, axum::response::Response> {
     raw.parse()
         .map_err(|_| c.status_page(StatusCode::NOT_FOUND, "problem-not-found"))
 }
