@@ -768,8 +768,8 @@ hint-person-status = الوفاة أو الانتقال يحتاجان إلى ت
 problem-person-merged = دُمج هذا السجل في سجله المكرر: عدّل السجل الذي دُمج فيه.
 
 ## What happens to a household as a whole
-household-changes = تغييرات الأسرة
-household-changes-title = تغييرات الأسرة
+household-changes = إعادة تشكيل الأسرة
+household-changes-title = إعادة تشكيل الأسرة
 step-head = تغيير رب الأسرة
 step-head-hint = يصبح فرد نشط آخر رب الأسرة؛ حدّد صلة رب الأسرة السابق به.
 step-head-person = رب الأسرة الجديد

@@ -768,8 +768,8 @@ hint-person-status = মৃত্যু বা অন্যত্র চলে �
 problem-person-merged = এই রেকর্ডটি এর দ্বৈত রেকর্ডের সাথে একীভূত হয়েছে: যে রেকর্ডে একীভূত হয়েছে সেটি পরিবর্তন করুন।
 
 ## What happens to a household as a whole
-household-changes = খানার পরিবর্তন
-household-changes-title = খানার পরিবর্তন
+household-changes = খানা পুনর্গঠন
+household-changes-title = খানা পুনর্গঠন
 step-head = খানাপ্রধান পরিবর্তন
 step-head-hint = অন্য একজন সক্রিয় সদস্য খানাপ্রধান হবেন; আগের খানাপ্রধান তাঁর কী হন তা লিখুন।
 step-head-person = নতুন খানাপ্রধান

@@ -768,8 +768,8 @@ hint-person-status = A death or move-out needs its date; the reason is kept with
 problem-person-merged = This record was merged into its duplicate: change the record it was merged into.
 
 ## What happens to a household as a whole
-household-changes = Household changes
-household-changes-title = Changes to household
+household-changes = Restructure the household
+household-changes-title = Restructure household
 step-head = Change the head
 step-head-hint = Another active member becomes head; say what the former head is to them.
 step-head-person = New head

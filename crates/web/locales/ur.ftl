@@ -768,8 +768,8 @@ hint-person-status = وفات یا منتقلی کے لیے اس کی تاریخ
 problem-person-merged = یہ ریکارڈ اپنے دہرے ریکارڈ میں ضم کر دیا گیا ہے: وہ ریکارڈ تبدیل کریں جس میں اسے ضم کیا گیا۔
 
 ## What happens to a household as a whole
-household-changes = گھرانے میں تبدیلیاں
-household-changes-title = گھرانے میں تبدیلیاں
+household-changes = گھرانے کی تشکیلِ نو
+household-changes-title = گھرانے کی تشکیلِ نو
 step-head = سربراہ تبدیل کریں
 step-head-hint = کوئی دوسرا فعال رکن سربراہ بنتا ہے؛ بتائیں کہ سابق سربراہ کا ان سے کیا رشتہ ہے۔
 step-head-person = نیا سربراہ

@@ -248,7 +248,7 @@ pub(crate) async fn step(
                 _ => StatusCode::CONFLICT,
             };
             match e {
-                AppError::Invalid(problem) => place(&c, &mut page, &problem),
+                AppError::Invalid(problem) => place(&c, &mut page, step, &problem),
                 e => {
                     let code = crate::ApiError::from(e).code;
                     page.refused = Some(view::problem(&c, code, "problem-validation-failed"));
@@ -260,26 +260,21 @@ pub(crate) async fn step(
     }
 }
 
-/// A step's field errors beside the form's controls; an error about a field
-/// the form has no control for is the step's refusal.
-fn place(c: &Ctx, page: &mut HouseholdChanges<'_>, problem: &Problem) {
-    const CONTROLS: [&str; 7] = [
-        "person",
-        "previous_head_relationship",
-        "relationship",
-        "to_household",
-        "head",
-        "from",
-        "reason",
-    ];
+/// A step's field errors beside its form's controls; an error about a
+/// field the step's form has no control for is the step's refusal.
+fn place(c: &Ctx, page: &mut HouseholdChanges<'_>, step: &str, problem: &Problem) {
+    let controls: &[&str] = match step {
+        "head" => &["person", "previous_head_relationship", "reason"],
+        "transfer" => &["person", "to_household", "relationship", "reason"],
+        "split" => &["members", "head", "reason"],
+        "merge" => &["from", "reason"],
+        _ => &["reason"],
+    };
     for e in &problem.errors {
-        let field = if e.field.starts_with("members") {
-            "members"
-        } else {
-            e.field.as_str()
-        };
+        // `members[1]`: the list of checkboxes.
+        let field = e.field.split('[').next().unwrap_or_default();
         let message = view::field_error(c, e.code);
-        if CONTROLS.contains(&field) || field == "members" {
+        if controls.contains(&field) {
             page.errors.entry(field.to_owned()).or_insert(message);
         } else if page.refused.is_none() {
             page.refused = Some(message);

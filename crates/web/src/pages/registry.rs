@@ -461,6 +461,8 @@ struct HouseholdForm<'a> {
     identifier_row_of: Vec<usize>,
     /// Where the form returns: the household's page.
     back: Option<String>,
+    /// The name of the person the form changes, as registered.
+    person_name: Option<String>,
 }
 
 /// The likely existing records of one member of the form.
@@ -602,6 +604,7 @@ fn form_page<'a>(
         identifier_rows: 1,
         identifier_row_of: Vec::new(),
         back: None,
+        person_name: None,
     }
 }
 
@@ -1103,6 +1106,7 @@ fn person_form<'a>(c: &'a Ctx, person: &Person, values: BTreeMap<String, String>
     page.version = person.version;
     page.identifier_rows = (person.record.identifiers.len() + 1).min(MAX_IDENTIFIERS);
     page.back = Some(format!("/households/{}", person.household_id));
+    page.person_name = Some(view::full_name(person));
     page
 }
 
