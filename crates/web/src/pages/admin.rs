@@ -416,6 +416,8 @@ impl Default for AgencyForm {
 struct FieldGroup {
     legend: String,
     fields: Vec<(String, String, String)>,
+    /// The labels are the deployment's (its characteristics), not our messages.
+    deployment_labels: bool,
 }
 
 #[derive(Template)]
@@ -499,6 +501,7 @@ fn field_groups(c: &Ctx) -> Vec<FieldGroup> {
                 .iter()
                 .map(|f| entry("person", f, view::field_label(c, f)))
                 .collect(),
+            deployment_labels: false,
         },
         FieldGroup {
             legend: c.t("agency-fields-household"),
@@ -506,14 +509,17 @@ fn field_groups(c: &Ctx) -> Vec<FieldGroup> {
                 .iter()
                 .map(|f| entry("household", f, view::field_label(c, f)))
                 .collect(),
+            deployment_labels: false,
         },
         FieldGroup {
             legend: c.t("agency-fields-attributes"),
             fields: attributes,
+            deployment_labels: true,
         },
         FieldGroup {
             legend: c.t("agency-fields-enrolments"),
             fields: vec![entry("programme", "*", c.t("agency-fields-every-programme"))],
+            deployment_labels: false,
         },
     ]
 }
