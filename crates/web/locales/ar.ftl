@@ -288,7 +288,9 @@ attribute = الخاصية
 contribution = الإسهام
 
 ## Administration
-user-change-roles = الأدوار والمناطق
+user-change-roles = تغيير الأدوار والمناطق
+user-title = الحساب { $name }
+back-to-users = العودة إلى الحسابات
 user-areas-hint = إن لم تُختر أي منطقة: البلد كله. يحتاج موظف المحافظة إلى منطقة واحدة على الأقل.
 user-save-roles = حفظ الأدوار والمناطق
 user-disable = تعطيل الحساب

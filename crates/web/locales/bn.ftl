@@ -288,7 +288,9 @@ attribute = বৈশিষ্ট্য
 contribution = অবদান
 
 ## Administration
-user-change-roles = ভূমিকা ও এলাকা
+user-change-roles = ভূমিকা ও এলাকা বদলান
+user-title = অ্যাকাউন্ট { $name }
+back-to-users = অ্যাকাউন্টের তালিকায় ফিরুন
 user-areas-hint = কিছু বেছে না নিলে সারা দেশ। জেলা কর্মকর্তার অন্তত একটি এলাকা লাগে।
 user-save-roles = ভূমিকা ও এলাকা সংরক্ষণ করুন
 user-disable = অ্যাকাউন্ট নিষ্ক্রিয় করুন

@@ -288,7 +288,9 @@ attribute = Characteristic
 contribution = Contribution
 
 ## Administration
-user-change-roles = Roles and areas
+user-change-roles = Change roles and areas
+user-title = Account { $name }
+back-to-users = Back to the accounts
 user-areas-hint = None chosen: the whole country. A district officer needs at least one area.
 user-save-roles = Save roles and areas
 user-disable = Disable the account

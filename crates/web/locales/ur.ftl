@@ -288,7 +288,9 @@ attribute = خصوصیت
 contribution = حصہ
 
 ## Administration
-user-change-roles = کردار اور علاقے
+user-change-roles = کردار اور علاقے بدلیں
+user-title = کھاتہ { $name }
+back-to-users = کھاتوں کی فہرست پر واپس
 user-areas-hint = کوئی منتخب نہ ہو تو پورا ملک۔ ضلعی افسر کے لیے کم از کم ایک علاقہ ضروری ہے۔
 user-save-roles = کردار اور علاقے محفوظ کریں
 user-disable = کھاتہ غیر فعال کریں

@@ -72,15 +72,13 @@ fn secret_page(page: &impl Template) -> PageResult {
     Ok(response)
 }
 
-/// A change refused on one row (an account, an agency, a token): its
-/// fields' errors, or the step's refusal, and what was posted.
+/// A step refused on one row (an account, an agency): its fields'
+/// errors, or the step's refusal, and the days typed for a token.
 #[derive(Default)]
 struct RowRefusal {
     row: String,
     errors: FieldErrors,
     refused: Option<String>,
-    roles: Vec<String>,
-    areas: Vec<String>,
     days: Option<String>,
 }
 
@@ -167,38 +165,10 @@ impl Users<'_> {
         self.refusal(row).and_then(|r| r.refused.as_ref())
     }
 
-    /// Whether an account's change form has a role ticked: as posted when
-    /// its change was refused, otherwise as held.
-    fn holds(&self, u: &UserView, role: &str) -> bool {
-        match self
-            .refusal(&u.username)
-            .filter(|r| r.refused.is_none() && r.days.is_none())
-        {
-            Some(r) => r.roles.iter().any(|x| x == role),
-            None => u.roles.iter().any(|x| x == role),
-        }
-    }
-
-    fn works_in(&self, u: &UserView, area: &str) -> bool {
-        match self
-            .refusal(&u.username)
-            .filter(|r| r.refused.is_none() && r.days.is_none())
-        {
-            Some(r) => r.areas.iter().any(|x| x == area),
-            None => u.areas.iter().any(|x| x == area),
-        }
-    }
-
     fn days(&self, row: &str) -> String {
         self.refusal(row)
             .and_then(|r| r.days.clone())
             .unwrap_or_else(|| DEFAULT_TOKEN_DAYS.to_string())
-    }
-
-    /// Whether an account's change form opens: its change was refused.
-    fn open(&self, row: &str) -> bool {
-        self.refusal(row)
-            .is_some_and(|r| r.days.is_none() && !r.errors.is_empty())
     }
 }
 
@@ -270,7 +240,69 @@ pub(crate) async fn add_user(State(s): State<AppState>, c: Ctx, form: FormData) 
     }
 }
 
-/// Changes an account: its roles and areas, or disables or enables it.
+/// One account's page: its roles and areas to change. (Each account on
+/// the list carrying the form, with every area, would make the list of a
+/// national registry's staff too heavy to load.)
+#[derive(Template)]
+#[template(path = "user.html")]
+struct Account<'a> {
+    c: &'a Ctx,
+    user: UserView,
+    roles: Vec<(&'static str, String)>,
+    areas: Vec<AreaChoice>,
+    /// The roles and areas the form shows: as held, or as posted when refused.
+    ticked: Vec<String>,
+    chosen: Vec<String>,
+    errors: FieldErrors,
+    refused: Option<String>,
+}
+
+impl Account<'_> {
+    fn err(&self, field: &str) -> Option<&String> {
+        self.errors.get(field)
+    }
+
+    fn ticked(&self, role: &str) -> bool {
+        self.ticked.iter().any(|r| r == role)
+    }
+
+    fn chosen(&self, area: &str) -> bool {
+        self.chosen.iter().any(|a| a == area)
+    }
+}
+
+async fn account_page<'a>(s: &AppState, c: &'a Ctx, username: &str) -> Result<Account<'a>, Response> {
+    let actor = c.actor()?;
+    let wanted = username.trim().to_lowercase();
+    let user = s
+        .app
+        .users(actor)
+        .await
+        .or_page(c)?
+        .into_iter()
+        .find(|u| u.username == wanted)
+        .ok_or_else(|| c.status_page(StatusCode::NOT_FOUND, "problem-not-found"))?;
+    Ok(Account {
+        c,
+        roles: Role::ALL
+            .iter()
+            .map(|r| (r.code(), view::vocab(c, "role", r.code())))
+            .collect(),
+        areas: area_choices(c),
+        ticked: user.roles.clone(),
+        chosen: user.areas.clone(),
+        user,
+        errors: FieldErrors::new(),
+        refused: None,
+    })
+}
+
+pub(crate) async fn user(State(s): State<AppState>, c: Ctx, Path(username): Path<String>) -> PageResult {
+    ok(&account_page(&s, &c, &username).await?)
+}
+
+/// Changes an account: its roles and areas (from its page), or disables or
+/// enables it (from the list).
 pub(crate) async fn change_user(
     State(s): State<AppState>,
     c: Ctx,
@@ -279,13 +311,8 @@ pub(crate) async fn change_user(
 ) -> PageResult {
     let actor = c.actor()?;
     c.check_csrf(&form)?;
-    let (roles, areas) = (form.all("role"), form.all("area"));
     let done = match form.get("change") {
-        Some("roles") => s
-            .app
-            .set_user_roles(actor, &username, &roles, &areas)
-            .await
-            .map(|_| "changed"),
+        Some("roles") => return change_roles(&s, &c, &username, &form).await,
         Some("disable") => s
             .app
             .set_user_disabled(actor, &username, true)
@@ -301,11 +328,28 @@ pub(crate) async fn change_user(
     match done {
         Ok(done) => see(&format!("/admin/users?done={done}")),
         Err(e) => {
-            let (status, mut refusal) = refuse_row(&c, &username, e)?;
-            refusal.roles = roles;
-            refusal.areas = areas;
+            let (status, refusal) = refuse_row(&c, &username, e)?;
             let mut page = users_page(&s, &c).await?;
             page.row = Some(refusal);
+            Err(html(status, &page))
+        }
+    }
+}
+
+/// Replaces an account's roles and areas; refused, its page shows why
+/// beside the field (or the step's refusal) with the form as posted.
+async fn change_roles(s: &AppState, c: &Ctx, username: &str, form: &FormData) -> PageResult {
+    let actor = c.actor()?;
+    let (roles, areas) = (form.all("role"), form.all("area"));
+    match s.app.set_user_roles(actor, username, &roles, &areas).await {
+        Ok(_) => see("/admin/users?done=changed"),
+        Err(e) => {
+            let (status, refusal) = refuse_row(c, username, e)?;
+            let mut page = account_page(s, c, username).await?;
+            page.ticked = roles;
+            page.chosen = areas;
+            page.errors = refusal.errors;
+            page.refused = refusal.refused;
             Err(html(status, &page))
         }
     }

@@ -108,6 +108,7 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (Method::POST, "/funding", post(payments::set_funding)),
         (Method::GET, "/admin/users", get(admin::users)),
         (Method::POST, "/admin/users", post(admin::add_user)),
+        (Method::GET, "/admin/users/{username}", get(admin::user)),
         (Method::POST, "/admin/users/{username}", post(admin::change_user)),
         (
             Method::POST,
