@@ -1629,6 +1629,23 @@ async fn accounts_are_added_changed_disabled_and_given_tokens_on_the_users_page(
     let doc = v.get("/admin/users").await.html();
     assert!(!doc.html().contains(&secret), "shown only once");
     let id = live_token(&doc, "nadia").expect("her token listed");
+    assert_eq!(
+        text_at(&p.html(), "#issued-id"),
+        Some(id.clone()),
+        "the id shown with the secret"
+    );
+    let listed = t
+        .app
+        .tokens(&himaya_app::Actor::system("test"), Some("nadia"))
+        .await
+        .unwrap();
+    let days = listed
+        .iter()
+        .find(|t| t.id == id)
+        .map(|t| (t.expires_at - t.created_at).num_days());
+    assert_eq!(days, Some(30), "the days typed in Urdu digits");
+    let p = v.post(&format!("/admin/users/nadia/tokens/{id}"), &[]).await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN, "no CSRF token");
     let p = v
         .post(&format!("/admin/users/nadia/tokens/{id}"), &[("csrf", &csrf)])
         .await;
@@ -1650,6 +1667,7 @@ async fn accounts_are_added_changed_disabled_and_given_tokens_on_the_users_page(
     let mine = crate::csrf(&n.get("/").await.html());
     assert_eq!(n.get("/admin/users").await.status, StatusCode::FORBIDDEN);
     assert_eq!(n.get("/admin/agencies").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(n.get("/admin/users/nadia").await.status, StatusCode::FORBIDDEN);
     let before = t.app.users(&himaya_app::Actor::system("test")).await.unwrap().len();
     for (path, fields) in [
         ("/admin/users", vec![("username", "eve"), ("role", "administrator")]),

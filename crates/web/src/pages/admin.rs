@@ -36,8 +36,9 @@ pub(crate) struct Issued {
     pub label: String,
     pub secret: String,
     pub note: String,
-    /// A bearer token (sent as `Authorization: Bearer`), not a password.
-    pub bearer: bool,
+    /// A bearer token's id (to find it in the list and revoke it); none
+    /// for a password.
+    pub token_id: Option<String>,
 }
 
 impl Issued {
@@ -47,7 +48,7 @@ impl Issued {
             label: c.t("issued-one-time-password"),
             secret: password,
             note: c.t1("issued-one-time-note", "name", username),
-            bearer: false,
+            token_id: None,
         }
     }
 
@@ -57,7 +58,7 @@ impl Issued {
             label: c.t("issued-token"),
             secret: token.secret,
             note: c.t1("issued-token-note", "time", c.when(&token.expires_at)),
-            bearer: true,
+            token_id: Some(token.id),
         }
     }
 }
