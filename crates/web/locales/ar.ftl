@@ -322,6 +322,7 @@ notice-agency-revoked = أُلغي الرمز: لم يعد يعمل.
 agency-add = تسجيل جهة
 agency-add-hint = تحصل الجهة على رمز أول يُعرض مرة واحدة. ولا ترى إلا الحقول المحددة هنا، في المناطق المختارة.
 agency-name = اسم الجهة
+agency-scopes = ما يجوز للجهة فعله
 agency-fields-person = حقول الفرد المعروضة
 agency-fields-household = حقول الأسرة المعروضة
 agency-fields-attributes = خصائص الأسرة المعروضة

@@ -322,6 +322,7 @@ notice-agency-revoked = টোকেন বাতিল হয়েছে: এ�
 agency-add = সংস্থা নিবন্ধন করুন
 agency-add-hint = সংস্থা একটি প্রথম টোকেন পায়, যা একবারই দেখানো হয়। এটি কেবল এখানে বেছে নেওয়া ঘরগুলো, বেছে নেওয়া এলাকায়, দেখতে পায়।
 agency-name = সংস্থার নাম
+agency-scopes = সংস্থা যা করতে পারে
 agency-fields-person = ব্যক্তির দেখানো ঘর
 agency-fields-household = খানার দেখানো ঘর
 agency-fields-attributes = খানার দেখানো বৈশিষ্ট্য

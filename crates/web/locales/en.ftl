@@ -322,6 +322,7 @@ notice-agency-revoked = The token has been revoked: it no longer works.
 agency-add = Register an agency
 agency-add-hint = The agency gets a first token, shown once. It sees only the fields ticked here, in the areas chosen.
 agency-name = Name of the agency
+agency-scopes = What the agency may do
 agency-fields-person = Fields of a person shown
 agency-fields-household = Fields of a household shown
 agency-fields-attributes = Household characteristics shown

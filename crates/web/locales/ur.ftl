@@ -322,6 +322,7 @@ notice-agency-revoked = ٹوکن منسوخ ہو گیا ہے: اب یہ کام �
 agency-add = ادارہ رجسٹر کریں
 agency-add-hint = ادارے کو پہلا ٹوکن ملتا ہے، جو صرف ایک بار دکھایا جاتا ہے۔ اسے صرف یہاں منتخب کیے گئے خانے، منتخب علاقوں میں، دکھائی دیتے ہیں۔
 agency-name = ادارے کا نام
+agency-scopes = ادارہ کیا کر سکتا ہے
 agency-fields-person = فرد کے دکھائے جانے والے خانے
 agency-fields-household = گھرانے کے دکھائے جانے والے خانے
 agency-fields-attributes = گھرانے کی دکھائی جانے والی خصوصیات
