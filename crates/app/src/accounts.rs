@@ -956,6 +956,13 @@ impl App {
     pub async fn create_agency_token(&self, by: &Actor, name: &str, days: u32) -> Result<IssuedToken, AppError> {
         by.require(Permission::UsersManage)?;
         let agency = self.agency_named(name).await?;
+        if agency.disabled {
+            // Its tokens would not work: a secret that opens nothing is not handed out.
+            return Err(AppError::conflict(
+                "account-disabled",
+                format!("{}'s access was withdrawn", agency.name),
+            ));
+        }
         let token = self.issue_token(None, Some(agency.id.clone()), days).await?;
         self.audit(
             by,

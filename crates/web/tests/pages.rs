@@ -396,6 +396,7 @@ async fn every_page_in_every_language_is_translated_and_laid_out_for_its_directi
             "/programmes/pk-kafalat".to_owned(),
             format!("/households/{id}/programmes/pk-kafalat"),
             "/admin/users".to_owned(),
+            "/admin/users/admin".to_owned(),
             "/admin/agencies".to_owned(),
             "/audit".to_owned(),
             "/dedup".to_owned(),
@@ -1467,6 +1468,703 @@ async fn a_person_s_payment_accounts_are_recorded_and_changed_on_their_page_in_u
         doc.select(&sel("form[action$='/accounts']")).next().is_none(),
         "no form to record one"
     );
+}
+
+/// The secret a page shows once, and that the answer is one to keep out
+/// of caches and history: shown in the answer itself, not after a redirect.
+fn shown_once(p: &Page) -> String {
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(p.headers.get("location").is_none(), "no redirect carries a secret");
+    assert_eq!(p.headers["cache-control"], "no-store");
+    text_at(&p.html(), "#secret").expect("the secret on the page")
+}
+
+/// Signs in with a password, as typed on the sign-in page.
+async fn sign_in_with(v: &mut Visitor, username: &str, password: &str) -> Page {
+    v.post(
+        "/sign-in",
+        &[("username", username), ("password", password), ("next", "/")],
+    )
+    .await
+}
+
+/// The id of an owner's live token, read from the tokens table of a page.
+fn live_token(doc: &Html, owner: &str) -> Option<String> {
+    doc.select(&sel("#token-list tbody tr"))
+        .find(|r| {
+            r.select(&sel("td:nth-child(2) bdi"))
+                .next()
+                .map(|b| text_in(&b))
+                .as_deref()
+                == Some(owner)
+                && r.select(&sel("form")).next().is_some()
+        })
+        .and_then(|r| r.value().attr("id"))
+        .and_then(|id| id.strip_prefix("token-"))
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn accounts_are_added_changed_disabled_and_given_tokens_on_the_users_page() {
+    let t = spawn().await;
+    let names = message_names();
+    let mut v = Visitor::new(&t);
+    let _ = v.get("/sign-in?lang=ur").await;
+    let csrf = v.sign_in("admin").await;
+    let doc = v.get("/admin/users").await.html();
+    check_page("/admin/users", "ur", &doc, &names);
+    assert!(doc.select(&sel("#user-admin")).next().is_some());
+
+    // Added without a password: its one-time password is shown once, in the
+    // answer to the form, with the note that it must be handed over.
+    let p = v
+        .post(
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("username", " Nadia "),
+                ("role", "registrar"),
+                ("password", ""),
+            ],
+        )
+        .await;
+    let one_time = shown_once(&p);
+    let doc = p.html();
+    check_page("a one-time password", "ur", &doc, &names);
+    assert_eq!(one_time.chars().count(), 20, "{one_time}");
+    let note = text_at(&doc, "#issued-note").unwrap();
+    assert!(note.contains("\u{2068}nadia\u{2069}"), "{note}");
+    for part in message_parts("ur", "issued-one-time-note") {
+        assert!(note.contains(&part), "{note} lacks {part}");
+    }
+    assert!(doc.select(&sel("#user-nadia")).next().is_some(), "listed at once");
+    let again = v.get("/admin/users").await;
+    assert!(!again.body.contains(&one_time), "shown only once");
+    let audit = t.get("/api/v1/audit?limit=100").await;
+    assert!(!audit.body.to_string().contains(&one_time), "not in the audit trail");
+
+    // Nadia signs in with it and must change it first.
+    let mut n = Visitor::new(&t);
+    let r = sign_in_with(&mut n, "nadia", &one_time).await;
+    assert_eq!(r.location(), "/password", "{}", r.body);
+    let token = crate::csrf(&n.get("/password").await.html());
+    let r = n
+        .post(
+            "/password",
+            &[
+                ("csrf", &token),
+                ("current_password", &one_time),
+                ("new_password", PASSWORD),
+                ("confirm_password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(n.get("/registry").await.status, StatusCode::OK);
+    assert_eq!(
+        n.get("/audit").await.status,
+        StatusCode::FORBIDDEN,
+        "a registrar reads no audit"
+    );
+
+    // Her roles changed on her account's page take effect at once.
+    let doc = v.get("/admin/users").await.html();
+    let href = doc
+        .select(&sel("#user-nadia a[href^='/admin/users/']"))
+        .next()
+        .and_then(|a| a.value().attr("href"))
+        .unwrap()
+        .to_owned();
+    assert_eq!(href, "/admin/users/nadia");
+    let doc = v.get(&href).await.html();
+    check_page("an account's page", "ur", &doc, &names);
+    assert!(doc.select(&sel("#role-registrar[checked]")).next().is_some());
+    assert!(doc.select(&sel("#role-auditor[checked]")).next().is_none());
+    assert_eq!(v.get("/admin/users/nobody").await.status, StatusCode::NOT_FOUND);
+    let p = v
+        .post(
+            "/admin/users/nadia",
+            &[
+                ("csrf", &csrf),
+                ("change", "roles"),
+                ("role", "auditor"),
+                ("area", "PK-PB"),
+            ],
+        )
+        .await;
+    assert_eq!(p.location(), "/admin/users?done=changed", "{}", p.body);
+    let doc = v.get(&p.location()).await.html();
+    assert_eq!(
+        text_at(&doc, "#notice").as_deref(),
+        Some(message("ur", "notice-user-changed").as_str())
+    );
+    let row = text_at(&doc, "#user-nadia").unwrap();
+    assert!(row.contains(&message("ur", "role-auditor")), "{row}");
+    assert_eq!(
+        n.get("/audit").await.status,
+        StatusCode::OK,
+        "an auditor reads the audit"
+    );
+    let users = t.app.users(&himaya_app::Actor::system("test")).await.unwrap();
+    let nadia = users.iter().find(|u| u.username == "nadia").unwrap();
+    assert_eq!(
+        (nadia.roles.clone(), nadia.areas.clone()),
+        (vec!["auditor".to_owned()], vec!["PK-PB".to_owned()])
+    );
+
+    // A personal token, its days typed in Urdu digits, works until revoked.
+    let p = v
+        .post("/admin/users/nadia/tokens", &[("csrf", &csrf), ("expires_days", "۳۰")])
+        .await;
+    let secret = shown_once(&p);
+    check_page("a token", "ur", &p.html(), &names);
+    assert!(secret.starts_with("hmy_"), "{secret}");
+    let me = t
+        .send_as(&secret, reqwest::Method::GET, "/api/v1/session", None, &[])
+        .await;
+    assert_eq!(me.status, StatusCode::OK, "{:#}", me.body);
+    assert_eq!(me.body["name"], "nadia");
+    let audit = t
+        .send_as(&secret, reqwest::Method::GET, "/api/v1/audit", None, &[])
+        .await;
+    assert_eq!(audit.status, StatusCode::OK, "the token carries her roles");
+    let doc = v.get("/admin/users").await.html();
+    assert!(!doc.html().contains(&secret), "shown only once");
+    let id = live_token(&doc, "nadia").expect("her token listed");
+    assert_eq!(
+        text_at(&p.html(), "#issued-id"),
+        Some(id.clone()),
+        "the id shown with the secret"
+    );
+    let listed = t
+        .app
+        .tokens(&himaya_app::Actor::system("test"), Some("nadia"))
+        .await
+        .unwrap();
+    let days = listed
+        .iter()
+        .find(|t| t.id == id)
+        .map(|t| (t.expires_at - t.created_at).num_days());
+    assert_eq!(days, Some(30), "the days typed in Urdu digits");
+    let p = v.post(&format!("/admin/users/nadia/tokens/{id}"), &[]).await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN, "no CSRF token");
+    let p = v
+        .post(&format!("/admin/users/nadia/tokens/{id}"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(p.location(), "/admin/users?done=revoked", "{}", p.body);
+    let me = t
+        .send_as(&secret, reqwest::Method::GET, "/api/v1/session", None, &[])
+        .await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED, "revoked");
+    assert!(live_token(&v.get("/admin/users").await.html(), "nadia").is_none());
+    // Another's token is not revoked from this account's row.
+    let admin_token = live_token(&v.get("/admin/users").await.html(), "admin").unwrap();
+    let p = v
+        .post(&format!("/admin/users/nadia/tokens/{admin_token}"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    assert_eq!(t.get("/api/v1/session").await.status, StatusCode::OK);
+
+    // A non-administrator sees no page and changes nothing by posting.
+    let mine = crate::csrf(&n.get("/").await.html());
+    assert_eq!(n.get("/admin/users").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(n.get("/admin/agencies").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(n.get("/admin/users/nadia").await.status, StatusCode::FORBIDDEN);
+    let before = t.app.users(&himaya_app::Actor::system("test")).await.unwrap().len();
+    for (path, fields) in [
+        ("/admin/users", vec![("username", "eve"), ("role", "administrator")]),
+        (
+            "/admin/users/nadia",
+            vec![("change", "roles"), ("role", "administrator")],
+        ),
+        ("/admin/users/admin", vec![("change", "disable")]),
+        ("/admin/users/nadia/tokens", vec![("expires_days", "30")]),
+        (
+            "/admin/agencies",
+            vec![("name", "eve-agency"), ("scope", "persons.read")],
+        ),
+    ] {
+        let mut f = vec![("csrf", mine.as_str())];
+        f.extend(fields);
+        let p = n.post(path, &f).await;
+        assert_eq!(p.status, StatusCode::FORBIDDEN, "{path}: {}", p.body);
+        assert!(!p.body.contains("hmy_"), "{path}");
+    }
+    let users = t.app.users(&himaya_app::Actor::system("test")).await.unwrap();
+    assert_eq!(users.len(), before);
+    let nadia = users.iter().find(|u| u.username == "nadia").unwrap();
+    assert_eq!(nadia.roles, ["auditor"]);
+    assert!(!users.iter().find(|u| u.username == "admin").unwrap().disabled);
+    assert!(
+        t.app
+            .agencies(&himaya_app::Actor::system("test"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        t.app
+            .tokens(&himaya_app::Actor::system("test"), Some("nadia"))
+            .await
+            .unwrap()
+            .iter()
+            .all(|t| t.revoked_at.is_some())
+    );
+
+    // Disabled, she is signed out and cannot sign in; enabled, she can.
+    let p = v
+        .post("/admin/users/nadia", &[("csrf", &csrf), ("change", "disable")])
+        .await;
+    assert_eq!(p.location(), "/admin/users?done=disabled", "{}", p.body);
+    assert_eq!(
+        n.get("/registry").await.status,
+        StatusCode::SEE_OTHER,
+        "her session ended"
+    );
+    let r = sign_in_with(&mut Visitor::new(&t), "nadia", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let doc = v.get("/admin/users").await.html();
+    check_page("a disabled account", "ur", &doc, &names);
+    assert!(
+        doc.select(&sel("form[action='/admin/users/nadia/tokens']"))
+            .next()
+            .is_none(),
+        "no token offered for a disabled account"
+    );
+    let p = v
+        .post("/admin/users/nadia/tokens", &[("csrf", &csrf), ("expires_days", "30")])
+        .await;
+    assert_eq!(p.status, StatusCode::CONFLICT);
+    assert_eq!(
+        text_at(&p.html(), "#refused-nadia").as_deref(),
+        Some(message("ur", "problem-account-disabled").as_str())
+    );
+    assert!(p.html().select(&sel("#secret")).next().is_none());
+    let p = v
+        .post("/admin/users/nadia", &[("csrf", &csrf), ("change", "enable")])
+        .await;
+    assert_eq!(p.location(), "/admin/users?done=enabled");
+    let r = sign_in_with(&mut Visitor::new(&t), "nadia", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+
+    // Added with a password of one's own: no secret is shown, the account signs in with it.
+    let p = v
+        .post(
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("username", "omar"),
+                ("role", "district_officer"),
+                ("area", "PK-PB-MUL"),
+                ("password", "a pass phrase of words"),
+            ],
+        )
+        .await;
+    assert_eq!(p.location(), "/admin/users?done=added", "{}", p.body);
+    let r = sign_in_with(&mut Visitor::new(&t), "omar", "a pass phrase of words").await;
+    assert_eq!(r.location(), "/", "no change of password first");
+}
+
+#[tokio::test]
+async fn refusals_on_the_users_page_are_named_beside_the_field_in_urdu_and_change_nothing() {
+    let t = spawn().await;
+    let names = message_names();
+    let mut v = Visitor::new(&t);
+    let _ = v.get("/sign-in?lang=ur").await;
+    let csrf = v.sign_in("admin").await;
+    let system = himaya_app::Actor::system("test");
+    let before = t.app.users(&system).await.unwrap().len();
+    // The fields posted, where the error shows, and its message.
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: [Case; 6] = [
+        (
+            &[("username", "No Spaces!"), ("role", "registrar")],
+            "#username-error",
+            "field-error-invalid-username",
+        ),
+        (
+            &[("username", "admin"), ("role", "registrar")],
+            "#username-error",
+            "field-error-username-taken",
+        ),
+        (
+            &[("username", "sana"), ("role", "registrar"), ("password", "short")],
+            "#password-error",
+            "field-error-weak-password",
+        ),
+        (
+            &[
+                ("username", "sana"),
+                ("role", "registrar"),
+                ("password", "sana's long password"),
+            ],
+            "#password-error",
+            "field-error-weak-password",
+        ),
+        (&[("username", "sana")], "#role-error", "field-error-required"),
+        (
+            &[("username", "sana"), ("role", "district_officer")],
+            "#area-error",
+            "field-error-required",
+        ),
+    ];
+    for (fields, at, key) in cases {
+        let mut f = vec![("csrf", csrf.as_str())];
+        f.extend_from_slice(fields);
+        let p = v.post("/admin/users", &f).await;
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{fields:?}: {}", p.body);
+        let doc = p.html();
+        check_page(&format!("refused {fields:?}"), "ur", &doc, &names);
+        assert_eq!(
+            text_at(&doc, at).as_deref(),
+            Some(message("ur", key).as_str()),
+            "{fields:?}"
+        );
+        assert!(doc.select(&sel("#secret")).next().is_none());
+        // The form keeps what was typed, but never the password.
+        let typed = doc
+            .select(&sel("#username"))
+            .next()
+            .unwrap()
+            .value()
+            .attr("value")
+            .unwrap()
+            .to_owned();
+        assert_eq!(typed, fields[0].1.trim());
+        assert_eq!(
+            doc.select(&sel("#password")).next().unwrap().value().attr("value"),
+            None
+        );
+    }
+    // Both wrong at once: each named beside its own field.
+    let p = v
+        .post(
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("username", "x"),
+                ("role", "king"),
+                ("password", "short"),
+            ],
+        )
+        .await;
+    let doc = p.html();
+    assert_eq!(
+        text_at(&doc, "#username-error").as_deref(),
+        Some(message("ur", "field-error-invalid-username").as_str())
+    );
+    assert_eq!(
+        text_at(&doc, "#role-error").as_deref(),
+        Some(message("ur", "field-error-not-allowed").as_str())
+    );
+    assert_eq!(
+        text_at(&doc, "#password-error").as_deref(),
+        Some(message("ur", "field-error-weak-password").as_str())
+    );
+    assert_eq!(t.app.users(&system).await.unwrap().len(), before, "nothing added");
+
+    // The last administrator keeps the role and stays enabled: the step is
+    // refused on the account's page, and on its row of the list.
+    let p = v
+        .post(
+            "/admin/users/admin",
+            &[("csrf", &csrf), ("change", "roles"), ("role", "registrar")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::CONFLICT, "{}", p.body);
+    let doc = p.html();
+    check_page("the last administrator's roles", "ur", &doc, &names);
+    assert_eq!(
+        text_at(&doc, "#refused").as_deref(),
+        Some(message("ur", "problem-last-administrator").as_str())
+    );
+    let p = v
+        .post("/admin/users/admin", &[("csrf", &csrf), ("change", "disable")])
+        .await;
+    assert_eq!(p.status, StatusCode::CONFLICT, "{}", p.body);
+    let doc = p.html();
+    check_page("the last administrator disabled", "ur", &doc, &names);
+    assert_eq!(
+        text_at(&doc, "#user-admin #refused-admin").as_deref(),
+        Some(message("ur", "problem-last-administrator").as_str())
+    );
+    let admin = t
+        .app
+        .users(&system)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|u| u.username == "admin")
+        .unwrap();
+    assert_eq!(admin.roles, ["administrator"]);
+    assert!(!admin.disabled);
+    assert_eq!(t.get("/api/v1/session").await.status, StatusCode::OK);
+
+    // A role change refused beside its field on the account's page, the form as posted.
+    t.user("bilal", &["registrar"], &[]).await;
+    let p = v
+        .post(
+            "/admin/users/bilal",
+            &[("csrf", &csrf), ("change", "roles"), ("role", "district_officer")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    let doc = p.html();
+    check_page("a refused role change", "ur", &doc, &names);
+    assert_eq!(
+        text_at(&doc, "#area-error").as_deref(),
+        Some(message("ur", "field-error-required").as_str())
+    );
+    assert!(doc.select(&sel("#role-district_officer[checked]")).next().is_some());
+    assert!(
+        doc.select(&sel("#role-registrar[checked]")).next().is_none(),
+        "as posted, not as held"
+    );
+    let p = v
+        .post(
+            "/admin/users/bilal",
+            &[("csrf", &csrf), ("change", "roles"), ("role", "king")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        text_at(&p.html(), "#role-error").as_deref(),
+        Some(message("ur", "field-error-not-allowed").as_str())
+    );
+    let bilal = t
+        .app
+        .users(&system)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|u| u.username == "bilal")
+        .unwrap();
+    assert_eq!(bilal.roles, ["registrar"], "nothing changed");
+
+    // A token's days: a number, and within range.
+    let live = t.app.tokens(&system, Some("bilal")).await.unwrap().len();
+    for (days, key) in [
+        ("0", "field-error-out-of-range"),
+        ("abc", "field-error-invalid-type"),
+        ("99999", "field-error-out-of-range"),
+    ] {
+        let p = v
+            .post("/admin/users/bilal/tokens", &[("csrf", &csrf), ("expires_days", days)])
+            .await;
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{days}: {}", p.body);
+        let doc = p.html();
+        check_page("refused days", "ur", &doc, &names);
+        assert_eq!(
+            text_at(&doc, "#days-error-bilal").as_deref(),
+            Some(message("ur", key).as_str()),
+            "{days}"
+        );
+        assert_eq!(
+            doc.select(&sel("#days-bilal")).next().unwrap().value().attr("value"),
+            Some(days)
+        );
+        assert!(doc.select(&sel("#secret")).next().is_none());
+    }
+    assert_eq!(
+        t.app.tokens(&system, Some("bilal")).await.unwrap().len(),
+        live,
+        "no token issued"
+    );
+
+    // No account of that name; no change that is one; no CSRF token.
+    let p = v
+        .post("/admin/users/nobody", &[("csrf", &csrf), ("change", "disable")])
+        .await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    let p = v
+        .post("/admin/users/bilal", &[("csrf", &csrf), ("change", "delete")])
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let p = v.post("/admin/users/bilal", &[("change", "disable")]).await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    let p = v
+        .post("/admin/users", &[("username", "sana"), ("role", "registrar")])
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    let users = t.app.users(&system).await.unwrap();
+    assert!(!users.iter().any(|u| u.disabled || u.username == "sana"));
+}
+
+#[tokio::test]
+async fn an_agency_is_registered_on_its_page_and_its_tokens_work_until_revoked_or_withdrawn() {
+    let t = spawn().await;
+    let names = message_names();
+    let system = himaya_app::Actor::system("test");
+    let mut v = Visitor::new(&t);
+    let _ = v.get("/sign-in?lang=ur").await;
+    let csrf = v.sign_in("admin").await;
+    let doc = v.get("/admin/agencies").await.html();
+    check_page("/admin/agencies", "ur", &doc, &names);
+    assert!(doc.select(&sel("#no-agencies")).next().is_some());
+    assert!(
+        doc.select(&sel("input[name=field][value='household.attributes.rooms']"))
+            .next()
+            .is_some()
+    );
+
+    // Refused beside the field, in Urdu, and nothing registered.
+    let agency = |name: &'static str, scope: &'static str, rate: &'static str| -> Vec<(&'static str, String)> {
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", name.into()),
+            ("scope", scope.into()),
+            ("field", "person.given_name".into()),
+            ("field", "household.area".into()),
+            ("area", "PK-PB".into()),
+            ("rate_limit", rate.into()),
+            ("expires_days", "۳۰".into()),
+        ]
+    };
+    for (form, at, key) in [
+        (
+            agency("N", "persons.read", "600"),
+            "#name-error",
+            "field-error-invalid-name",
+        ),
+        (agency("nraf", "", "600"), "#scope-error", "field-error-required"),
+        (
+            agency("nraf", "users.manage", "600"),
+            "#scope-error",
+            "field-error-not-allowed",
+        ),
+        (
+            agency("nraf", "persons.read", "fast"),
+            "#rate_limit-error",
+            "field-error-invalid-type",
+        ),
+        (
+            agency("nraf", "persons.read", "0"),
+            "#rate_limit-error",
+            "field-error-out-of-range",
+        ),
+    ] {
+        let p = v.post("/admin/agencies", &pairs(&form)).await;
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{form:?}: {}", p.body);
+        let doc = p.html();
+        check_page("a refused agency", "ur", &doc, &names);
+        assert_eq!(
+            text_at(&doc, at).as_deref(),
+            Some(message("ur", key).as_str()),
+            "{form:?}"
+        );
+        assert!(doc.select(&sel("#secret")).next().is_none());
+        assert!(
+            doc.select(&sel("#shown-person-given_name[checked]")).next().is_some(),
+            "the form keeps what was ticked"
+        );
+    }
+    let mut unknown = agency("nraf", "persons.read", "600");
+    unknown.push(("field", "household.attributes.no_such".into()));
+    let p = v.post("/admin/agencies", &pairs(&unknown)).await;
+    assert_eq!(
+        text_at(&p.html(), "#field-error").as_deref(),
+        Some(message("ur", "field-error-field-unknown").as_str())
+    );
+    assert!(t.app.agencies(&system).await.unwrap().is_empty());
+
+    // Registered: its first token shown once, and working, within its scopes.
+    let mut form = agency("NRAF", "persons.read", "120");
+    form.push(("scope", "areas.read".into()));
+    let p = v.post("/admin/agencies", &pairs(&form)).await;
+    let first = shown_once(&p);
+    check_page("an agency registered", "ur", &p.html(), &names);
+    let areas = t
+        .send_as(&first, reqwest::Method::GET, "/api/v1/areas", None, &[])
+        .await;
+    assert_eq!(areas.status, StatusCode::OK, "{:#}", areas.body);
+    let me = t
+        .send_as(&first, reqwest::Method::GET, "/api/v1/session", None, &[])
+        .await;
+    assert_eq!(me.body["kind"], "agency", "{:#}", me.body);
+    let refused = t
+        .send_as(&first, reqwest::Method::GET, "/api/v1/audit", None, &[])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "only its scopes");
+    let registered = t.app.agencies(&system).await.unwrap();
+    assert_eq!(registered.len(), 1);
+    let a = &registered[0];
+    assert_eq!(a.name, "nraf");
+    assert_eq!(a.scopes, ["persons.read", "areas.read"]);
+    assert_eq!(a.fields, ["person.given_name", "household.area"]);
+    assert_eq!((a.areas.clone(), a.rate_limit), (vec!["PK-PB".to_owned()], 120));
+    let doc = v.get("/admin/agencies").await.html();
+    check_page("/admin/agencies with an agency", "ur", &doc, &names);
+    assert!(!doc.html().contains(&first), "shown only once");
+    assert!(doc.select(&sel("#agency-nraf")).next().is_some());
+    let p = v
+        .post("/admin/agencies", &pairs(&agency("nraf", "persons.read", "600")))
+        .await;
+    assert_eq!(
+        text_at(&p.html(), "#name-error").as_deref(),
+        Some(message("ur", "field-error-name-taken").as_str())
+    );
+
+    // A second token; the first revoked on the page stops, the second goes on.
+    let p = v
+        .post("/admin/agencies/nraf/tokens", &[("csrf", &csrf), ("expires_days", "7")])
+        .await;
+    let second = shown_once(&p);
+    assert_ne!(first, second);
+    let doc = v.get("/admin/agencies").await.html();
+    let tokens = t.app.tokens(&system, Some("agency:nraf")).await.unwrap();
+    assert_eq!(tokens.len(), 2);
+    let first_id = live_token(&doc, "nraf").unwrap();
+    assert_eq!(first_id, tokens[0].id, "the oldest first");
+    let p = v
+        .post(&format!("/admin/agencies/nraf/tokens/{first_id}"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(p.location(), "/admin/agencies?done=revoked", "{}", p.body);
+    let r = t
+        .send_as(&first, reqwest::Method::GET, "/api/v1/areas", None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = t
+        .send_as(&second, reqwest::Method::GET, "/api/v1/areas", None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    // An account's token is not revoked from an agency's row.
+    let admin_token = t.app.tokens(&system, Some("admin")).await.unwrap()[0].id.clone();
+    let p = v
+        .post(
+            &format!("/admin/agencies/nraf/tokens/{admin_token}"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+
+    // Access withdrawn: every token stops, and no new one is handed out.
+    let p = v
+        .post("/admin/agencies/nraf", &[("csrf", &csrf), ("change", "disable")])
+        .await;
+    assert_eq!(p.location(), "/admin/agencies?done=disabled", "{}", p.body);
+    let doc = v.get(&p.location()).await.html();
+    check_page("a withdrawn agency", "ur", &doc, &names);
+    assert_eq!(
+        text_at(&doc, "#notice").as_deref(),
+        Some(message("ur", "notice-agency-disabled").as_str())
+    );
+    assert!(doc.select(&sel("#agency-nraf form")).next().is_none());
+    let r = t
+        .send_as(&second, reqwest::Method::GET, "/api/v1/areas", None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let p = v
+        .post("/admin/agencies/nraf/tokens", &[("csrf", &csrf), ("expires_days", "7")])
+        .await;
+    assert_eq!(p.status, StatusCode::CONFLICT, "{}", p.body);
+    assert_eq!(
+        text_at(&p.html(), "#refused-nraf").as_deref(),
+        Some(message("ur", "problem-account-disabled").as_str())
+    );
+    assert!(p.html().select(&sel("#secret")).next().is_none());
+    assert_eq!(t.app.tokens(&system, Some("agency:nraf")).await.unwrap().len(), 2);
+    let p = v.post("/admin/agencies/nraf", &[("change", "disable")]).await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN, "no CSRF token");
 }
 
 #[tokio::test]

@@ -60,6 +60,16 @@ impl FormData {
     pub fn checked(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
+
+    /// Every value of a field that repeats (checkboxes, a multiple
+    /// select), trimmed, blanks left out.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, v)| k == name && !v.trim().is_empty())
+            .map(|(_, v)| v.trim().to_owned())
+            .collect()
+    }
 }
 
 /// A posted `multipart/form-data` form (a file upload): its text fields,
