@@ -40,14 +40,6 @@ impl FormData {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
-    /// Every value sent under one name (checkboxes of a list), blanks left out.
-    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0
-            .iter()
-            .filter(move |(k, v)| k == name && !v.trim().is_empty())
-            .map(|(_, v)| v.as_str())
-    }
-
     /// The value of a field, trimmed; `None` when absent or blank.
     pub fn text(&self, name: &str) -> Option<String> {
         self.get(name)

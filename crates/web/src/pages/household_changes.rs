@@ -196,6 +196,7 @@ pub(crate) async fn step(
             "split" => {
                 let members = form
                     .all("members")
+                    .iter()
                     .map(|v| v.parse::<PersonId>())
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|_| invalid("members", "not-a-member", "not a member of this household"))?;
