@@ -72,7 +72,7 @@ impl HouseholdChanges<'_> {
     }
 
     fn refused_at(&self, step: &str) -> Option<&String> {
-        self.sent(step).and_then(|_| self.refused.as_ref())
+        self.sent(step).and(self.refused.as_ref())
     }
 
     fn others(&self) -> Vec<&(String, String)> {
