@@ -772,6 +772,12 @@ async fn pages_carry_security_headers_and_stay_within_the_weight_budget() {
 }
 
 /// The text of the first element `css` selects.
+/// Where the first link at `css` leads.
+fn href_at(doc: &Html, css: &str) -> String {
+    let link = doc.select(&sel(css)).next().unwrap_or_else(|| panic!("no link {css}"));
+    link.value().attr("href").unwrap_or_default().to_owned()
+}
+
 fn text_at(doc: &Html, css: &str) -> Option<String> {
     doc.select(&sel(css))
         .next()
@@ -1181,12 +1187,7 @@ async fn a_payment_cycle_is_worked_through_its_pages_by_maker_and_checker_in_urd
     // the recipient's sex, each table ending with the whole cycle; its CSV
     // downloads with the session and its lines add up to the cycle.
     let cycle_page = v.get(&format!("/cycles/{cycle}")).await.html();
-    let href = cycle_page
-        .select(&sel("a#cycle-report"))
-        .next()
-        .and_then(|a| a.value().attr("href"))
-        .unwrap()
-        .to_owned();
+    let href = href_at(&cycle_page, "a#cycle-report");
     let p = v.get(&href).await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
     let doc = p.html();
@@ -1228,12 +1229,7 @@ async fn a_payment_cycle_is_worked_through_its_pages_by_maker_and_checker_in_urd
     let district = rows("by-district");
     assert_eq!(district.len(), 2, "{district:?}");
     assert_eq!(district[0][1..], district[1][1..]);
-    let csv_href = doc
-        .select(&sel("a#report-csv"))
-        .next()
-        .and_then(|a| a.value().attr("href"))
-        .unwrap()
-        .to_owned();
+    let csv_href = href_at(&doc, "a#report-csv");
     let csv = v.get(&csv_href).await;
     assert_eq!(csv.status, StatusCode::OK);
     assert!(csv.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
@@ -1327,12 +1323,7 @@ async fn a_person_s_payment_accounts_are_recorded_and_changed_on_their_page_in_u
 
     // From the household's members to the person's accounts: none yet.
     let page = v.get(&format!("/households/{household}")).await.html();
-    let href = page
-        .select(&sel("a.member-accounts"))
-        .next()
-        .and_then(|a| a.value().attr("href"))
-        .unwrap()
-        .to_owned();
+    let href = href_at(&page, "a.member-accounts");
     assert_eq!(href, format!("/persons/{person}/accounts"));
     let p = v.get(&href).await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
@@ -1569,12 +1560,7 @@ async fn accounts_are_added_changed_disabled_and_given_tokens_on_the_users_page(
 
     // Her roles changed on her account's page take effect at once.
     let doc = v.get("/admin/users").await.html();
-    let href = doc
-        .select(&sel("#user-nadia a[href^='/admin/users/']"))
-        .next()
-        .and_then(|a| a.value().attr("href"))
-        .unwrap()
-        .to_owned();
+    let href = href_at(&doc, "#user-nadia a[href^='/admin/users/']");
     assert_eq!(href, "/admin/users/nadia");
     let doc = v.get(&href).await.html();
     check_page("an account's page", "ur", &doc, &names);
@@ -3206,12 +3192,7 @@ async fn a_household_changes_head_loses_and_gains_members_ends_and_comes_back_in
     v.sign_in("admin").await;
 
     let profile = v.get(&format!("/households/{a_id}")).await.html();
-    let href = profile
-        .select(&sel("a#household-changes"))
-        .next()
-        .and_then(|a| a.value().attr("href"))
-        .unwrap()
-        .to_owned();
+    let href = href_at(&profile, "a#household-changes");
     assert_eq!(href, format!("/households/{a_id}/changes"));
     let p = v.get(&href).await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);

@@ -83,6 +83,31 @@ struct RowRefusal {
     days: Option<String>,
 }
 
+/// The refused step of a list's page, if any, read row by row.
+#[derive(Default)]
+struct Refusals(Option<RowRefusal>);
+
+impl Refusals {
+    fn on(&self, row: &str) -> Option<&RowRefusal> {
+        self.0.as_ref().filter(|r| r.row == row)
+    }
+
+    fn err(&self, row: &str, field: &str) -> Option<&String> {
+        self.on(row).and_then(|r| r.errors.get(field))
+    }
+
+    fn refused_at(&self, row: &str) -> Option<&String> {
+        self.on(row).and_then(|r| r.refused.as_ref())
+    }
+
+    /// The days typed for a token on the row, or the default.
+    fn days(&self, row: &str) -> String {
+        self.on(row)
+            .and_then(|r| r.days.clone())
+            .unwrap_or_else(|| DEFAULT_TOKEN_DAYS.to_string())
+    }
+}
+
 /// How a refused change reads on its row, and the status it answers with;
 /// any other error is the use case's page.
 fn refuse_row(c: &Ctx, row: &str, e: AppError) -> Result<(StatusCode, RowRefusal), Response> {
@@ -134,7 +159,7 @@ struct Users<'a> {
     areas: Vec<AreaChoice>,
     form: UserForm,
     errors: FieldErrors,
-    row: Option<RowRefusal>,
+    row: Refusals,
     notice: Option<String>,
     issued: Option<Issued>,
 }
@@ -152,24 +177,6 @@ impl Users<'_> {
     /// Whether the add form has this area chosen.
     fn chosen(&self, area: &str) -> bool {
         self.form.areas.iter().any(|a| a == area)
-    }
-
-    fn refusal(&self, row: &str) -> Option<&RowRefusal> {
-        self.row.as_ref().filter(|r| r.row == row)
-    }
-
-    fn row_err(&self, row: &str, field: &str) -> Option<&String> {
-        self.refusal(row).and_then(|r| r.errors.get(field))
-    }
-
-    fn refused_at(&self, row: &str) -> Option<&String> {
-        self.refusal(row).and_then(|r| r.refused.as_ref())
-    }
-
-    fn days(&self, row: &str) -> String {
-        self.refusal(row)
-            .and_then(|r| r.days.clone())
-            .unwrap_or_else(|| DEFAULT_TOKEN_DAYS.to_string())
     }
 }
 
@@ -195,7 +202,7 @@ async fn users_page<'a>(s: &AppState, c: &'a Ctx) -> Result<Users<'a>, Response>
         areas: area_choices(c),
         form: UserForm::default(),
         errors: FieldErrors::new(),
-        row: None,
+        row: Refusals::default(),
         notice: None,
         issued: None,
     })
@@ -331,7 +338,7 @@ pub(crate) async fn change_user(
         Err(e) => {
             let (status, refusal) = refuse_row(&c, &username, e)?;
             let mut page = users_page(&s, &c).await?;
-            page.row = Some(refusal);
+            page.row = Refusals(Some(refusal));
             Err(html(status, &page))
         }
     }
@@ -380,7 +387,7 @@ pub(crate) async fn issue_user_token(
             let (status, mut refusal) = refuse_row(&c, &username, e)?;
             refusal.days = Some(form.get("expires_days").unwrap_or_default().to_owned());
             let mut page = users_page(&s, &c).await?;
-            page.row = Some(refusal);
+            page.row = Refusals(Some(refusal));
             Err(html(status, &page))
         }
     }
@@ -478,7 +485,7 @@ struct Agencies<'a> {
     areas: Vec<AreaChoice>,
     form: AgencyForm,
     errors: FieldErrors,
-    row: Option<RowRefusal>,
+    row: Refusals,
     notice: Option<String>,
     issued: Option<Issued>,
 }
@@ -498,24 +505,6 @@ impl Agencies<'_> {
 
     fn chosen(&self, area: &str) -> bool {
         self.form.areas.iter().any(|a| a == area)
-    }
-
-    fn refusal(&self, row: &str) -> Option<&RowRefusal> {
-        self.row.as_ref().filter(|r| r.row == row)
-    }
-
-    fn row_err(&self, row: &str, field: &str) -> Option<&String> {
-        self.refusal(row).and_then(|r| r.errors.get(field))
-    }
-
-    fn refused_at(&self, row: &str) -> Option<&String> {
-        self.refusal(row).and_then(|r| r.refused.as_ref())
-    }
-
-    fn days(&self, row: &str) -> String {
-        self.refusal(row)
-            .and_then(|r| r.days.clone())
-            .unwrap_or_else(|| DEFAULT_TOKEN_DAYS.to_string())
     }
 
     /// An agency token's holder: the agency's name.
@@ -595,7 +584,7 @@ async fn agencies_page<'a>(s: &AppState, c: &'a Ctx) -> Result<Agencies<'a>, Res
         areas: area_choices(c),
         form: AgencyForm::default(),
         errors: FieldErrors::new(),
-        row: None,
+        row: Refusals::default(),
         notice: None,
         issued: None,
     })
@@ -691,7 +680,7 @@ pub(crate) async fn issue_agency_token(
             let (status, mut refusal) = refuse_row(&c, &name, e)?;
             refusal.days = Some(form.get("expires_days").unwrap_or_default().to_owned());
             let mut page = agencies_page(&s, &c).await?;
-            page.row = Some(refusal);
+            page.row = Refusals(Some(refusal));
             Err(html(status, &page))
         }
     }

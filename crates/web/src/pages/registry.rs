@@ -1110,20 +1110,20 @@ fn person_form<'a>(c: &'a Ctx, person: &Person, values: BTreeMap<String, String>
     page
 }
 
-/// A person whose record was merged into their duplicate is changed through the survivor.
-fn changeable(c: &Ctx, person: &Person) -> Result<(), axum::response::Response> {
+/// The person a member's form changes. One whose record was merged into
+/// their duplicate is changed through the survivor.
+async fn changeable(s: &AppState, c: &Ctx, raw_id: &str) -> Result<Person, axum::response::Response> {
+    let person = s.app.person(c.actor()?, person_id(c, raw_id)?).await.or_page(c)?;
     if person.record.status == PersonStatus::Merged {
         return Err(c.status_page(StatusCode::CONFLICT, "problem-person-merged"));
     }
-    Ok(())
+    Ok(person)
 }
 
 pub(crate) async fn edit_person_form(State(s): State<AppState>, c: Ctx, Path(id): Path<String>) -> PageResult {
     let actor = c.actor()?;
     actor.require(Permission::PersonsWrite).or_page(&c)?;
-    let id = person_id(&c, &id)?;
-    let person = s.app.person(actor, id).await.or_page(&c)?;
-    changeable(&c, &person)?;
+    let person = changeable(&s, &c, &id).await?;
     let mut values = person_values(&person.record);
     values.insert("source".into(), "desk_update".into());
     ok(&person_form(&c, &person, values))
@@ -1137,9 +1137,8 @@ pub(crate) async fn update_person(
 ) -> PageResult {
     let actor = c.actor()?;
     c.check_csrf(&form)?;
-    let id = person_id(&c, &id)?;
-    let person = s.app.person(actor, id).await.or_page(&c)?;
-    changeable(&c, &person)?;
+    let person = changeable(&s, &c, &id).await?;
+    let id = person.id;
     let mut problem = Problem::default();
     let draft = person_draft(&form, "members[0].", &mut problem);
     let version = form.get("version").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
