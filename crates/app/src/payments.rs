@@ -18,7 +18,7 @@ use himaya_domain::payment::{
     parse_end_to_end_id,
 };
 use himaya_domain::pmt::PmtModel;
-use himaya_domain::programme::{Programme, TargetUnit};
+use himaya_domain::programme::{FactsRead, Programme, TargetUnit};
 use himaya_store::{
     AccountRow, Applied, ApprovalRefusal, BatchRow, CycleEventRow, CycleRow, EntitlementRow, FundingLineRow,
     HouseholdEntitlementRow, IssueOutcome, ProviderSpec, ReconciliationError, ReconciliationFile, StatusUpdate,
@@ -649,6 +649,7 @@ impl App {
         let today = Utc::now().date_naive();
         let any_arrears = self.store().owed_arrears_exist(&cycle.programme_code).await?;
         let shared = Arc::new(ComputeShared {
+            reads: programme.entitlement_reads(),
             programme,
             plan,
             cycle_id: id.to_owned(),
@@ -681,8 +682,8 @@ impl App {
             while !rest.is_empty() {
                 let tail = rest.split_off(per.min(rest.len()));
                 let part = std::mem::replace(&mut rest, tail);
-                let shared = shared.clone();
-                parts.push(tokio::task::spawn_blocking(move || compute_part(part, &shared)));
+                let (shared, ids) = (shared.clone(), EntitlementIds::new()?);
+                parts.push(tokio::task::spawn_blocking(move || compute_part(part, &shared, ids)));
             }
             let mut rows = Vec::new();
             for part in parts {
@@ -1322,6 +1323,8 @@ struct ComputeShared {
     areas: Arc<AreaLines>,
     model: Option<Arc<PmtModel>>,
     today: NaiveDate,
+    /// What of each household the entitlement's rules read.
+    reads: FactsRead,
 }
 
 #[derive(Default)]
@@ -1330,7 +1333,40 @@ struct PartResult {
     errors: Vec<(String, String)>,
 }
 
-fn compute_part(units: Vec<TargetingUnit>, s: &ComputeShared) -> PartResult {
+/// Entitlement ids for one part of a page: UUIDv7 (time first) whose
+/// random bits are a random start counted up, so that a million ids do not
+/// cost a million requests for randomness. The count lies in the last seven
+/// bytes, which the version and variant bits leave alone.
+struct EntitlementIds {
+    millis: u64,
+    random: [u8; 10],
+    count: u64,
+}
+
+impl EntitlementIds {
+    fn new() -> Result<EntitlementIds, AppError> {
+        let millis = u64::try_from(Utc::now().timestamp_millis()).unwrap_or_default();
+        let random = crate::accounts::random_bytes::<10>()?;
+        let mut start = [0u8; 8];
+        start[1..].copy_from_slice(&random[3..]);
+        Ok(EntitlementIds {
+            millis,
+            random,
+            count: u64::from_be_bytes(start),
+        })
+    }
+
+    fn next(&mut self) -> String {
+        self.count = (self.count + 1) & 0x00ff_ffff_ffff_ffff;
+        self.random[3..].copy_from_slice(&self.count.to_be_bytes()[1..]);
+        uuid::Builder::from_unix_timestamp_millis(self.millis, &self.random)
+            .into_uuid()
+            .simple()
+            .to_string()
+    }
+}
+
+fn compute_part(units: Vec<TargetingUnit>, s: &ComputeShared, mut ids: EntitlementIds) -> PartResult {
     let mut out = PartResult::default();
     let code = s.programme.code();
     for unit in units {
@@ -1349,7 +1385,7 @@ fn compute_part(units: Vec<TargetingUnit>, s: &ComputeShared) -> PartResult {
             .filter(|(c, _)| c == code)
             .map(|(_, b)| b.clone())
             .collect();
-        let facts = match facts_of(unit, &s.areas, s.model.as_deref(), s.today) {
+        let facts = match facts_of(unit, &s.areas, s.model.as_deref(), s.today, s.reads) {
             Ok(f) => f,
             Err((household, message)) => {
                 out.errors.push((message, household.to_string()));
@@ -1375,7 +1411,7 @@ fn compute_part(units: Vec<TargetingUnit>, s: &ComputeShared) -> PartResult {
             let mut reads = entitled.reads.clone();
             reads.insert("programme_version".into(), s.version.into());
             let mut row = EntitlementRow {
-                id: uuid::Uuid::now_v7().simple().to_string(),
+                id: ids.next(),
                 cycle_id: s.cycle_id.clone(),
                 programme_code: code.to_owned(),
                 beneficiary_id: beneficiary.clone(),
@@ -1451,4 +1487,32 @@ fn person_name(p: &himaya_domain::person::PersonRecord) -> String {
 /// A random token that stands for an account in a financial address.
 fn new_token() -> Result<String, AppError> {
     Ok(himaya_domain::audit::hex(&crate::accounts::random_bytes::<16>()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EntitlementIds;
+
+    #[test]
+    fn entitlement_ids_are_distinct_version_7_uuids_even_within_a_millisecond() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..2 {
+            // Two parts start their counts apart, in the same millisecond or not.
+            let mut ids = EntitlementIds::new().unwrap();
+            for _ in 0..100_000 {
+                let id = ids.next();
+                let uuid = uuid::Uuid::parse_str(&id).unwrap();
+                assert_eq!(uuid.get_version_num(), 7, "{id}");
+                assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122, "{id}");
+                assert_eq!(id.len(), 32, "{id}");
+                assert!(seen.insert(id), "an id came twice");
+            }
+        }
+        // The count wraps within its seven bytes, never into the variant bits.
+        let mut ids = EntitlementIds::new().unwrap();
+        ids.count = 0x00ff_ffff_ffff_fffe;
+        let (a, b) = (ids.next(), ids.next());
+        assert_ne!(a, b);
+        assert_eq!(uuid::Uuid::parse_str(&b).unwrap().get_variant(), uuid::Variant::RFC4122);
+    }
 }

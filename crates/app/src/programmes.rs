@@ -18,8 +18,8 @@ use himaya_domain::household::HouseholdId;
 use himaya_domain::person::PersonId;
 use himaya_domain::pmt::{Contribution, PmtModel};
 use himaya_domain::programme::{
-    Explanation, HouseholdFacts, HouseholdView, MemberFacts, Outcome, PersonFacts, Priority, Programme, ProgrammeDef,
-    Refusal, TargetUnit,
+    Explanation, FactsRead, HouseholdFacts, HouseholdView, MemberFacts, Outcome, PersonFacts, Priority, Programme,
+    ProgrammeDef, Refusal, TargetUnit,
 };
 use himaya_domain::vocab::Relationship;
 use himaya_store::{
@@ -212,10 +212,16 @@ pub(crate) fn facts_of(
     areas: &AreaLines,
     model: Option<&PmtModel>,
     today: NaiveDate,
+    read: FactsRead,
 ) -> Result<HouseholdFacts, (HouseholdId, String)> {
     let corrupt = |e: serde_json::Error| (unit.id, format!("stored data could not be read: {e}"));
-    let attributes = StoredAttributes::parse(unit.attributes)
-        .map_err(|e| (unit.id, format!("stored attributes could not be read: {e}")))?;
+    // Rules that read neither are spared parsing the attributes and scoring.
+    let attributes = if read.attributes || read.pmt_score {
+        StoredAttributes::parse(unit.attributes)
+    } else {
+        StoredAttributes::parse(String::from("{}"))
+    }
+    .map_err(|e| (unit.id, format!("stored attributes could not be read: {e}")))?;
     let stored: Vec<(PersonId, PersonFacts)> = serde_json::from_str(&unit.member_facts).map_err(corrupt)?;
     let household_id = unit.id.to_string();
     let mut members = Vec::with_capacity(stored.len());
@@ -249,7 +255,9 @@ pub(crate) fn facts_of(
         .unwrap_or_else(|| Arc::from(vec![unit.area_code.clone()]));
     Ok(HouseholdFacts {
         id: unit.id,
-        pmt_score: model.and_then(|m| m.score_value(&attributes)),
+        pmt_score: model
+            .filter(|_| read.pmt_score)
+            .and_then(|m| m.score_value(&attributes)),
         area: unit.area_code,
         areas,
         attributes,
@@ -439,7 +447,7 @@ fn decide_page(
     let code = programme.code().to_owned();
     for unit in units {
         let t = Instant::now();
-        let facts = match facts_of(unit, areas, model, today) {
+        let facts = match facts_of(unit, areas, model, today, FactsRead::ALL) {
             Ok(f) => f,
             Err((household, message)) => {
                 out.units += 1;
@@ -1253,7 +1261,7 @@ impl App {
         };
         let paths = self.area_lines([unit.area_code.as_str()]);
         let model = self.deployment().pmt.as_ref();
-        let facts = facts_of(unit, &paths, model, Utc::now().date_naive())
+        let facts = facts_of(unit, &paths, model, Utc::now().date_naive(), FactsRead::ALL)
             .map_err(|(_, message)| AppError::Internal(message))?;
         let person_index = match (programme.def.target, person) {
             (TargetUnit::Household, None) => None,

@@ -132,6 +132,37 @@ pub struct ProgrammeDef {
 /// library with optional fields (`household.attributes.?has_car.orValue(false)`).
 static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| Arc::new(Env::stdlib().with_optional_support(true)));
 
+/// The costly household facts a set of rules may read: the proxy means
+/// test score, and the attributes (which the score is computed from).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FactsRead {
+    pub pmt_score: bool,
+    pub attributes: bool,
+}
+
+impl FactsRead {
+    pub const ALL: FactsRead = FactsRead {
+        pmt_score: true,
+        attributes: true,
+    };
+
+    /// Read from the rules' text: a rule can reach a field only by naming
+    /// it (`household.pmt_score`), unless it indexes (`household[key]`),
+    /// which is taken to read everything.
+    fn of<'a>(sources: impl Iterator<Item = &'a str>) -> FactsRead {
+        let mut read = FactsRead {
+            pmt_score: false,
+            attributes: false,
+        };
+        for source in sources {
+            let indexes = source.contains('[');
+            read.pmt_score |= indexes || source.contains("pmt_score");
+            read.attributes |= indexes || source.contains("attributes");
+        }
+        read
+    }
+}
+
 #[derive(Debug)]
 struct Rule {
     source: String,
@@ -739,6 +770,19 @@ impl Programme {
 
     pub fn code(&self) -> &str {
         &self.def.code
+    }
+
+    /// Which of the costly household facts the rules that set an
+    /// entitlement (benefit, conditions, recipient) may read, so that a
+    /// payment cycle prepares no more than they need.
+    pub fn entitlement_reads(&self) -> FactsRead {
+        let rules = self
+            .rules
+            .conditions
+            .iter()
+            .chain([&self.rules.benefit])
+            .chain(&self.rules.recipient);
+        FactsRead::of(rules.map(|r| r.source.as_str()))
     }
 
     /// The parameters in force, overrides included.

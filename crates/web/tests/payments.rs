@@ -546,6 +546,50 @@ async fn a_skipped_cycle_is_owed_and_paid_as_arrears_by_the_next() {
 }
 
 #[tokio::test]
+async fn a_benefit_that_reads_the_score_and_the_attributes_is_computed_from_them() {
+    // A cycle prepares the score and the attributes only for rules that
+    // read them: here the benefit does, and each amount must come from them.
+    let s = setup(100_000_000).await;
+    let mut def = common::programme_json("pk-kafalat");
+    def["benefit"] = json!("int(household.pmt_score * 100.0) * 10 + household.attributes.rooms * 7");
+    let r =
+        s.t.send(Method::PUT, "/api/v1/programmes/pk-kafalat", Some(def), &[])
+            .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let cycle = s.open("2026-Q1", json!({"funding": ["treasury"]})).await;
+    let r = s.step(&cycle, "compute", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    assert_eq!(r.body["payable"], 5, "{:#}", r.body);
+    let recipient = s
+        .as_maker(Method::GET, &format!("/api/v1/persons/{}", s.recipients[0]), None)
+        .await;
+    let household = recipient.body["household_id"].as_str().unwrap().to_owned();
+    let listed = s
+        .as_checker(
+            Method::GET,
+            &format!("/api/v1/households/{household}/entitlements"),
+            None,
+        )
+        .await;
+    let item = &listed.body["items"][0];
+    let e = s
+        .as_checker(Method::GET, &format!("/api/v1/entitlements/{}", id(item)), None)
+        .await;
+    assert_eq!(e.status, StatusCode::OK, "{:#}", e.body);
+    let score = e.body["facts"]["household.pmt_score"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("the score is frozen with the entitlement: {:#}", e.body));
+    assert_eq!(e.body["facts"]["household.attributes.rooms"], 1, "{:#}", e.body);
+    assert!(score > 0.0, "{:#}", e.body);
+    assert_eq!(
+        e.body["formula_amount"],
+        (score * 100.0) as i64 * 10 + 7,
+        "{:#}",
+        e.body
+    );
+}
+
+#[tokio::test]
 async fn a_household_lists_its_entitlements_in_every_cycle_to_those_who_may_read_payments() {
     let s = setup(100_000_000).await;
     let skipped = s

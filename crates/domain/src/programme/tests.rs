@@ -329,3 +329,45 @@ fn a_very_long_rule_is_refused_not_a_crash() {
         "nesting beyond the parser's depth is refused"
     );
 }
+
+#[test]
+fn a_payment_prepares_the_score_and_attributes_only_for_rules_that_can_read_them() {
+    let d = pk();
+    let reads = |benefit: &str, conditions: &[&str]| {
+        let mut def = kafalat();
+        def.benefit = benefit.into();
+        def.conditions = conditions
+            .iter()
+            .map(|rule| Clause {
+                rule: (*rule).into(),
+                label: [("en".to_owned(), "A condition".to_owned())].into_iter().collect(),
+            })
+            .collect();
+        Programme::compile(def, &d).unwrap().entitlement_reads()
+    };
+    let none = FactsRead {
+        pmt_score: false,
+        attributes: false,
+    };
+    // Kafalat's flat benefit reads neither (its eligibility reads the score).
+    assert_eq!(reads("params.quarterly_amount", &[]), none);
+    assert_eq!(
+        reads("household.pmt_score < 10.0 ? 2 : 1", &[]),
+        FactsRead {
+            pmt_score: true,
+            attributes: false
+        }
+    );
+    assert_eq!(
+        reads("1", &["household.attributes.rooms > 0"]),
+        FactsRead {
+            pmt_score: false,
+            attributes: true
+        }
+    );
+    // A rule that indexes may reach any field, so it is given everything.
+    assert_eq!(
+        reads("params.quarterly_amount", &["household.members[0].age > 0"]),
+        FactsRead::ALL
+    );
+}
