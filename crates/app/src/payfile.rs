@@ -119,83 +119,115 @@ fn payee_account(p: &BatchPayment, provider: &PaymentProvider) -> Result<Account
     })
 }
 
-/// Writes a batch's payments into `out` in its provider's format; returns
-/// how many payments it holds. The same batch always gives the same bytes.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn write(
-    provider: &PaymentProvider,
-    batch: &BatchRow,
-    payments: &[BatchPayment],
-    currency: &str,
-    exponent: u32,
-    created_at: DateTime<Utc>,
-    initiating_party: &str,
-    remittance: &str,
-    out: &mut Hashing<'_>,
-) -> Result<u64, AppError> {
-    let currency = Currency::new(currency, exponent).map_err(|e| invalid_provider(provider, e))?;
-    let control_sum: u128 = payments.iter().map(|p| p.amount.max(0) as u128).sum();
-    let block = PaymentBlock {
-        payment_information_id: batch.message_id.clone(),
-        debtor_name: provider.debtor.name.clone(),
-        debtor_account: configured_account(&provider.debtor.account),
-        debtor_agent: configured_agent(&provider.debtor.agent),
-        execution_date: created_at.date_naive(),
-        currency,
-        category_purpose: Some("SSBE".into()),
-        batch_booking: Some(true),
-        charge_bearer: None,
-        transactions: payments.len() as u64,
-        control_sum,
-    };
-    let version = match provider.file {
-        FileFormat::Pain001V03 => Pain001Version::V03,
-        _ => Pain001Version::V09,
-    };
-    let file = PaymentFile {
-        version,
-        message_id: batch.message_id.clone(),
-        created_at,
-        initiating_party: initiating_party.to_owned(),
-        blocks: vec![block],
-    };
-    let agent = provider.agent.as_deref().map(configured_agent);
-    let transfer = |p: &BatchPayment| -> Result<CreditTransfer, AppError> {
-        Ok(CreditTransfer {
+/// A batch's file being written in its provider's format, a page of
+/// payments at a time, so that a batch of a million is never held whole.
+/// The same batch always gives the same bytes.
+pub(crate) struct BatchFileWriter<'w, 'o> {
+    format: Format<'w, 'o>,
+    provider: &'w PaymentProvider,
+    agent: Option<Agent>,
+    remittance: &'w str,
+}
+
+enum Format<'w, 'o> {
+    Csv(PaymentCsvWriter<&'w mut Hashing<'o>>),
+    Pain001(Pain001Writer<&'w mut Hashing<'o>>),
+}
+
+/// What a batch's file says of itself before its first payment.
+pub(crate) struct BatchFileHeader<'w> {
+    pub provider: &'w PaymentProvider,
+    pub batch: &'w BatchRow,
+    pub currency: &'w str,
+    pub exponent: u32,
+    pub created_at: DateTime<Utc>,
+    pub initiating_party: &'w str,
+    pub remittance: &'w str,
+}
+
+impl<'w, 'o> BatchFileWriter<'w, 'o> {
+    /// Starts the file, declaring the batch's recorded count and sum, which
+    /// the payments written must then add up to.
+    pub(crate) fn start(h: BatchFileHeader<'w>, out: &'w mut Hashing<'o>) -> Result<Self, AppError> {
+        let provider = h.provider;
+        let currency = Currency::new(h.currency, h.exponent).map_err(|e| invalid_provider(provider, e))?;
+        let control_sum = u128::try_from(h.batch.amount)
+            .map_err(|_| AppError::Internal(format!("batch {} records a negative amount", h.batch.id)))?;
+        let block = PaymentBlock {
+            payment_information_id: h.batch.message_id.clone(),
+            debtor_name: provider.debtor.name.clone(),
+            debtor_account: configured_account(&provider.debtor.account),
+            debtor_agent: configured_agent(&provider.debtor.agent),
+            execution_date: h.created_at.date_naive(),
+            currency,
+            category_purpose: Some("SSBE".into()),
+            batch_booking: Some(true),
+            charge_bearer: None,
+            transactions: h.batch.payments.max(0) as u64,
+            control_sum,
+        };
+        let version = match provider.file {
+            FileFormat::Pain001V03 => Pain001Version::V03,
+            _ => Pain001Version::V09,
+        };
+        let file = PaymentFile {
+            version,
+            message_id: h.batch.message_id.clone(),
+            created_at: h.created_at,
+            initiating_party: h.initiating_party.to_owned(),
+            blocks: vec![block],
+        };
+        let refused = |e: himaya_payfiles::WriteError| invalid_provider(provider, e);
+        let format = match provider.file {
+            FileFormat::Csv => {
+                let table = provider
+                    .payment_file
+                    .clone()
+                    .ok_or_else(|| invalid_provider(provider, "no payment_file layout"))?;
+                let layout: PaymentCsvLayout = table.try_into().map_err(|e| invalid_provider(provider, e))?;
+                Format::Csv(PaymentCsvWriter::start(out, &layout, file).map_err(refused)?)
+            }
+            FileFormat::Pain001V09 | FileFormat::Pain001V03 => {
+                Format::Pain001(Pain001Writer::start(out, file).map_err(refused)?)
+            }
+        };
+        Ok(BatchFileWriter {
+            format,
+            provider,
+            agent: provider.agent.as_deref().map(configured_agent),
+            remittance: h.remittance,
+        })
+    }
+
+    pub(crate) fn add(&mut self, p: &BatchPayment) -> Result<(), AppError> {
+        let transfer = CreditTransfer {
             end_to_end_id: end_to_end_id(
                 uuid::Uuid::parse_str(&p.entitlement_id).map_err(|e| AppError::Internal(e.to_string()))?,
                 p.attempt as u32,
             ),
             amount: p.amount,
             payee_name: p.payee_name.clone(),
-            payee_account: payee_account(p, provider)?,
-            payee_agent: agent.clone(),
-            remittance: Some(remittance.to_owned()),
-        })
-    };
-    let refused = |e: himaya_payfiles::WriteError| invalid_provider(provider, e);
-    match provider.file {
-        FileFormat::Csv => {
-            let table = provider
-                .payment_file
-                .clone()
-                .ok_or_else(|| invalid_provider(provider, "no payment_file layout"))?;
-            let layout: PaymentCsvLayout = table.try_into().map_err(|e| invalid_provider(provider, e))?;
-            let mut w = PaymentCsvWriter::start(out, &layout, file).map_err(refused)?;
-            for p in payments {
-                w.add(&transfer(p)?).map_err(refused)?;
-            }
-            w.finish().map_err(refused)?;
+            payee_account: payee_account(p, self.provider)?,
+            payee_agent: self.agent.clone(),
+            remittance: Some(self.remittance.to_owned()),
+        };
+        match &mut self.format {
+            Format::Csv(w) => w.add(&transfer),
+            Format::Pain001(w) => w.add(&transfer),
         }
-        FileFormat::Pain001V09 | FileFormat::Pain001V03 => {
-            let mut w = Pain001Writer::start(out, file).map_err(refused)?;
-            for p in payments {
-                w.add(&transfer(p)?).map_err(refused)?;
-            }
-            w.finish().map_err(refused)?;
-        }
+        .map_err(|e| invalid_provider(self.provider, e))
     }
-    Ok(payments.len() as u64)
+
+    /// Closes the file; returns how many payments it holds. Payments that
+    /// do not add up to the batch's recorded totals are refused here.
+    pub(crate) fn finish(self) -> Result<u64, AppError> {
+        let totals = match self.format {
+            Format::Csv(w) => w.finish().map(|(_, t)| t),
+            Format::Pain001(w) => w.finish().map(|(_, t)| t),
+        }
+        .map_err(|e| AppError::Internal(format!("the batch's file was not completed: {e}")))?;
+        Ok(totals.transactions)
+    }
 }
 
 /// One line of a status file, as the cycle matches it.

@@ -33,6 +33,8 @@ use crate::{Actor, App, AppError};
 
 /// Households read per page when computing a cycle.
 const PAGE: u32 = 5_000;
+/// Payments read per page when writing a batch's file.
+const FILE_PAGE: u32 = 10_000;
 
 /// A cycle as the API shows it.
 #[derive(Clone, Debug, Serialize)]
@@ -985,7 +987,6 @@ impl App {
                 )
             })?
             .clone();
-        let payments = self.store().batch_payments(batch_id).await?;
         let (programme, _) = self.current_programme(&cycle.programme_code).await?;
         let remittance = format!(
             "{} {}",
@@ -997,21 +998,27 @@ impl App {
                 .unwrap_or_else(|| programme.code().to_owned()),
             cycle.period
         );
-        let created_at = cycle.approved_at.unwrap_or(cycle.opened_at);
-        let exponent = self.deployment().currency_exponent();
         let mut hashing = crate::payfile::Hashing::new(out);
-        let file = crate::payfile::write(
-            &provider,
-            &batch,
-            &payments,
-            &cycle.currency,
-            exponent,
-            created_at,
-            &self.deployment().name,
-            &remittance,
-            &mut hashing,
-        )?;
-        drop(payments);
+        let header = crate::payfile::BatchFileHeader {
+            provider: &provider,
+            batch: &batch,
+            currency: &cycle.currency,
+            exponent: self.deployment().currency_exponent(),
+            created_at: cycle.approved_at.unwrap_or(cycle.opened_at),
+            initiating_party: &self.deployment().name,
+            remittance: &remittance,
+        };
+        let mut writer = crate::payfile::BatchFileWriter::start(header, &mut hashing)?;
+        let mut after = String::new();
+        loop {
+            let page = self.store().batch_payments(batch_id, &after, FILE_PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after.clone_from(&last.entitlement_id);
+            for p in &page {
+                writer.add(p)?;
+            }
+        }
+        let file = writer.finish()?;
         let sha = hashing.sha256();
         let recorded = self.store().record_batch_hash(batch_id, &sha).await?;
         if recorded != sha {

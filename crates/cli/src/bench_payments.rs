@@ -180,15 +180,16 @@ pub async fn run(args: &BenchArgs, url: &str) -> Result<()> {
     // The provider's answer: every payment made but one in a hundred refused.
     let currency = himaya_payfiles::Currency::new("PKR", 2)?;
     for batch in &issued.batches {
-        let payments = app.store().batch_payments(&batch.id).await?;
-        let ids: Vec<String> = payments
-            .iter()
-            .map(|p| {
+        let (mut ids, mut after) = (Vec::new(), String::new());
+        loop {
+            let page = app.store().batch_payments(&batch.id, &after, 10_000).await?;
+            let Some(last) = page.last() else { break };
+            after.clone_from(&last.entitlement_id);
+            ids.extend(page.iter().map(|p| {
                 let id = uuid::Uuid::parse_str(&p.entitlement_id).unwrap_or_default();
                 himaya_domain::payment::end_to_end_id(id, p.attempt as u32)
-            })
-            .collect();
-        drop(payments);
+            }));
+        }
         let facts = ReportFacts {
             message_id: "BENCH-STATUS",
             created_at: chrono::Utc::now(),

@@ -1226,18 +1226,24 @@ impl Store {
         row.as_ref().map(batch_row).transpose()
     }
 
-    /// The payments of a batch in id order, as its file carries them.
-    pub async fn batch_payments(&self, batch_id: &str) -> Result<Vec<BatchPayment>, StoreError> {
+    /// A page of a batch's payments in id order, as its file carries them:
+    /// the first `limit` whose id comes after `after` ("" for the first page).
+    pub async fn batch_payments(
+        &self,
+        batch_id: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<BatchPayment>, StoreError> {
         if self.sqlite_file() {
-            let batch_id = batch_id.to_owned();
+            let (batch_id, after) = (batch_id.to_owned(), after.to_owned());
             return self
                 .with_reader(move |conn| {
-                    let mut q = conn.prepare(
+                    let mut q = conn.prepare_cached(
                         "SELECT e.id, e.attempt, e.amount, e.payee_name, e.payee_account, COALESCE(a.kind, '') \
                          FROM entitlements e LEFT JOIN financial_accounts a ON a.id = e.account_id \
-                         WHERE e.batch_id = ?1 ORDER BY e.id",
+                         WHERE e.batch_id = ?1 AND e.id > ?2 ORDER BY e.id LIMIT ?3",
                     )?;
-                    let rows = q.query_map([&batch_id], |r| {
+                    let rows = q.query_map(rusqlite::params![batch_id, after, limit], |r| {
                         Ok(BatchPayment {
                             entitlement_id: r.get(0)?,
                             attempt: r.get(1)?,
@@ -1254,9 +1260,11 @@ impl Store {
         let rows = sqlx::query(
             "SELECT e.id, e.attempt, e.amount, e.payee_name, e.payee_account, COALESCE(a.kind, '') AS kind \
              FROM entitlements e LEFT JOIN financial_accounts a ON a.id = e.account_id \
-             WHERE e.batch_id = $1 ORDER BY e.id",
+             WHERE e.batch_id = $1 AND e.id > $2 ORDER BY e.id LIMIT $3",
         )
         .bind(batch_id.to_owned())
+        .bind(after.to_owned())
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
