@@ -130,7 +130,8 @@ pub(crate) struct BatchFileWriter<'w, 'o> {
 }
 
 enum Format<'w, 'o> {
-    Csv(PaymentCsvWriter<&'w mut Hashing<'o>>),
+    // Boxed: the CSV writer is several times the size of the other.
+    Csv(Box<PaymentCsvWriter<&'w mut Hashing<'o>>>),
     Pain001(Pain001Writer<&'w mut Hashing<'o>>),
 }
 
@@ -185,7 +186,7 @@ impl<'w, 'o> BatchFileWriter<'w, 'o> {
                     .clone()
                     .ok_or_else(|| invalid_provider(provider, "no payment_file layout"))?;
                 let layout: PaymentCsvLayout = table.try_into().map_err(|e| invalid_provider(provider, e))?;
-                Format::Csv(PaymentCsvWriter::start(out, &layout, file).map_err(refused)?)
+                Format::Csv(Box::new(PaymentCsvWriter::start(out, &layout, file).map_err(refused)?))
             }
             FileFormat::Pain001V09 | FileFormat::Pain001V03 => {
                 Format::Pain001(Pain001Writer::start(out, file).map_err(refused)?)
