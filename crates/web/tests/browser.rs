@@ -826,6 +826,36 @@ async fn the_pages_work_by_keyboard_show_focus_and_meet_aa_contrast() {
     d.goto(&format!("{}/dedup", t.base)).await.unwrap();
     find(&d, "#queue").await;
     failures.extend(contrast_failures(&d, "dedup queue", &["th", "td a", "button.secondary"]).await);
+    // The pages that restructure a household and change one member, and the administrator's.
+    let member = format!("{}/persons/{}/edit", t.base, h["members"][0]["id"].as_str().unwrap());
+    let changes = format!("{household}/changes");
+    let users = format!("{}/admin/users", t.base);
+    let agencies = format!("{}/admin/agencies", t.base);
+    for (page, url, shown, must) in [
+        (
+            "household changes",
+            &changes,
+            "#step-head",
+            &["legend", "label", "button"][..],
+        ),
+        (
+            "member form",
+            &member,
+            "form[action$=\"/edit\"]",
+            &["legend", "label", "button"][..],
+        ),
+        ("users", &users, "#users", &["th", "td", "label", "button"][..]),
+        (
+            "agencies",
+            &agencies,
+            "#no-agencies, #agencies",
+            &["label", "button"][..],
+        ),
+    ] {
+        d.goto(url).await.unwrap();
+        find(&d, shown).await;
+        failures.extend(contrast_failures(&d, page, must).await);
+    }
     // Right to left, in the Urdu and Arabic fonts: the dashboard's charts mirrored, the household and the cycle.
     let dashboard = format!("{}/", t.base);
     for (page, url, lang, shown) in [
