@@ -33,8 +33,9 @@ use crate::{Actor, App, AppError};
 
 /// Households read per page when computing a cycle.
 const PAGE: u32 = 5_000;
-/// Payments read per page when writing a batch's file.
-const FILE_PAGE: u32 = 10_000;
+/// Payments read per page when writing a batch's file: small enough that
+/// the command line's tests of a few hundred payments write several.
+const FILE_PAGE: u32 = 200;
 
 /// A cycle as the API shows it.
 #[derive(Clone, Debug, Serialize)]
