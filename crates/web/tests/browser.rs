@@ -854,6 +854,14 @@ async fn the_pages_work_by_keyboard_show_focus_and_meet_aa_contrast() {
     ] {
         d.goto(url).await.unwrap();
         find(&d, shown).await;
+        // By keyboard to the form's fields and buttons, each focus visible.
+        let (seen, missed) = focus_walk(&d, page, 150).await;
+        let reached = |tag: &[&str]| seen.iter().any(|s| tag.iter().any(|t| s.starts_with(t)));
+        assert!(
+            reached(&["input", "select", "textarea"]) && reached(&["button"]),
+            "{page}: {seen:?}"
+        );
+        failures.extend(missed);
         failures.extend(contrast_failures(&d, page, must).await);
     }
     // Right to left, in the Urdu and Arabic fonts: the dashboard's charts mirrored, the household and the cycle.
