@@ -113,6 +113,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/postgres/0013_match_jobs.sql"),
         fill: None,
     },
+    Migration {
+        version: 14,
+        name: "superseded_payments",
+        sqlite: include_str!("migrations/sqlite/0014_superseded_payments.sql"),
+        postgres: include_str!("migrations/postgres/0014_superseded_payments.sql"),
+        fill: None,
+    },
 ];
 
 pub(crate) async fn run(store: &Store, until: Option<i64>) -> Result<(), StoreError> {

@@ -1133,6 +1133,12 @@ impl Store {
         .bind(cycle_id.to_owned())
         .fetch_one(&mut *tx)
         .await?;
+        if retry {
+            sqlx::query(SUPERSEDE)
+                .bind(cycle_id.to_owned())
+                .execute(&mut *tx)
+                .await?;
+        }
         let mut batcher = Batcher::new(cycle_id, round, providers);
         let mut no_account = 0u64;
         let mut after = String::new();
@@ -1238,11 +1244,8 @@ impl Store {
             let (batch_id, after) = (batch_id.to_owned(), after.to_owned());
             return self
                 .with_reader(move |conn| {
-                    let mut q = conn.prepare_cached(
-                        "SELECT e.id, e.attempt, e.amount, e.payee_name, e.payee_account, COALESCE(a.kind, '') \
-                         FROM entitlements e LEFT JOIN financial_accounts a ON a.id = e.account_id \
-                         WHERE e.batch_id = ?1 AND e.id > ?2 ORDER BY e.id LIMIT ?3",
-                    )?;
+                    // SQLite reads `$1` as a numbered parameter too.
+                    let mut q = conn.prepare_cached(BATCH_PAYMENTS)?;
                     let rows = q.query_map(rusqlite::params![batch_id, after, limit], |r| {
                         Ok(BatchPayment {
                             entitlement_id: r.get(0)?,
@@ -1257,16 +1260,12 @@ impl Store {
                 })
                 .await;
         }
-        let rows = sqlx::query(
-            "SELECT e.id, e.attempt, e.amount, e.payee_name, e.payee_account, COALESCE(a.kind, '') AS kind \
-             FROM entitlements e LEFT JOIN financial_accounts a ON a.id = e.account_id \
-             WHERE e.batch_id = $1 AND e.id > $2 ORDER BY e.id LIMIT $3",
-        )
-        .bind(batch_id.to_owned())
-        .bind(after.to_owned())
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(BATCH_PAYMENTS)
+            .bind(batch_id.to_owned())
+            .bind(after.to_owned())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(BatchPayment {
@@ -1738,6 +1737,26 @@ const NO_ACCOUNT: &str =
 const INSERT_BATCH: &str = "INSERT INTO payment_batches (id, cycle_id, provider, round, chunk, message_id, file_name, \
      format, payments, amount, sha256, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, $12)";
 
+/// Before a retry issues failed or returned payments again, each one's
+/// earlier batch keeps it as it carried it (`$1` the cycle).
+const SUPERSEDE: &str = "INSERT INTO superseded_payments (batch_id, entitlement_id, attempt, amount, payee_name, \
+     payee_account, account_id) SELECT batch_id, id, attempt, amount, payee_name, payee_account, account_id \
+     FROM entitlements WHERE cycle_id = $1 AND status IN ('failed', 'returned') AND batch_id IS NOT NULL \
+     ON CONFLICT DO NOTHING";
+
+/// A page of a batch's payments in id order: those it carries now, and
+/// those it carried before they were issued again (`$1` the batch, `$2`
+/// the id after which, `$3` how many).
+const BATCH_PAYMENTS: &str = "SELECT e.id, e.attempt, e.amount, e.payee_name, e.payee_account, COALESCE(a.kind, '') AS kind \
+     FROM entitlements e LEFT JOIN financial_accounts a ON a.id = e.account_id \
+     WHERE e.batch_id = $1 AND e.id > $2 \
+     AND NOT EXISTS (SELECT 1 FROM superseded_payments s WHERE s.batch_id = $1 AND s.entitlement_id = e.id) \
+     UNION ALL \
+     SELECT s.entitlement_id, s.attempt, s.amount, s.payee_name, s.payee_account, COALESCE(a.kind, '') AS kind \
+     FROM superseded_payments s LEFT JOIN financial_accounts a ON a.id = s.account_id \
+     WHERE s.batch_id = $1 AND s.entitlement_id > $2 \
+     ORDER BY 1 LIMIT $3";
+
 fn issuable(retry: bool) -> &'static str {
     if retry {
         "'approved', 'failed', 'returned'"
@@ -1845,6 +1864,9 @@ fn sqlite_issue_round(
         [cycle_id],
         |r| r.get(0),
     )?;
+    if retry {
+        tx.execute(SUPERSEDE, [cycle_id])?;
+    }
     let mut batcher = Batcher::new(cycle_id, round, providers);
     let mut no_account = 0u64;
     {

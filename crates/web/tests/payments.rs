@@ -369,6 +369,9 @@ async fn a_cycle_goes_from_opening_to_closing_with_maker_and_checker() {
     let (_, retry_xml) = s.file(&c, &retry_batch).await;
     let retry_ids = end_to_end_ids(&retry_xml);
     assert!(retry_ids.iter().any(|e| e.ends_with("R2")), "{retry_ids:?}");
+    // The first file, sent before the retry, still reads as it was sent.
+    let (_, first_again) = s.file(&c, &batch).await;
+    assert_eq!(first_again, xml, "the first batch's file after the retry");
     let r = s.step(&c, "close", Some(json!({}))).await;
     assert_eq!(
         (r.status, r.body["code"].as_str()),
