@@ -46,7 +46,8 @@ pub use himaya_store::{
 pub use import::{ImportOutcome, KeyedHousehold};
 pub use match_jobs::{MAX_MATCH_JOB_ROWS, MAX_RESULT_PAGE, MatchJobView, MatchResultsPage, MatchResultsQuery};
 pub use payments::{
-    AccountChange, ComputeReport, CycleBreakdown, CycleView, NewAccount, OpenCycle, ReconcileReport, ReportRow,
+    AccountChange, ComputeReport, CycleBreakdown, CycleView, ExpiryReport, NewAccount, OpenCycle, ReconcileReport,
+    ReportRow,
 };
 pub use programmes::{
     DistrictTally, EligibilityView, ErrorExample, PmtPart, ProgrammeView, ResurveyDue, RunReport, Simulation, Tally,

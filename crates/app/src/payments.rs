@@ -14,7 +14,7 @@ use himaya_domain::access::Permission;
 use himaya_domain::account::{AccountDraft, ProviderRef};
 use himaya_domain::household::HouseholdId;
 use himaya_domain::payment::{
-    CyclePlan, CycleStatus, CycleTotals, EntitlementReason, EntitlementStatus, check_cycle_transition,
+    CyclePlan, CycleStatus, CycleTotals, EntitlementReason, EntitlementStatus, Tally, check_cycle_transition,
     parse_end_to_end_id,
 };
 use himaya_domain::pmt::PmtModel;
@@ -73,6 +73,21 @@ pub struct ComputeReport {
     pub reading_seconds: f64,
     pub rules_seconds: f64,
     pub writing_seconds: f64,
+}
+
+/// What expiring a cycle's unclaimed payments did.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExpiryReport {
+    /// The programme's payment validity period.
+    pub validity_days: u32,
+    /// Payments issued at or before this time were past it.
+    pub issued_before: chrono::DateTime<Utc>,
+    pub expired: Tally,
+    /// Payments still unreported and within their validity period.
+    pub still_pending: u64,
+    /// When the first of those expires.
+    pub next_expiry: Option<chrono::DateTime<Utc>>,
+    pub totals: CycleTotals,
 }
 
 /// What reconciling a status file did.
@@ -1183,9 +1198,86 @@ impl App {
         Ok(self.store().reconciliation_errors(id, 1_000).await?)
     }
 
+    /// The programme's payment validity period, in days, as the version
+    /// that computed the cycle set it.
+    async fn payment_validity_days(&self, cycle: &CycleRow) -> Result<Option<u32>, AppError> {
+        let def = match cycle.programme_version {
+            Some(version) => self.programme_definition(&cycle.programme_code, version).await?,
+            None => self
+                .current_programme(&cycle.programme_code)
+                .await?
+                .0
+                .def
+                .as_ref()
+                .clone(),
+        };
+        Ok(def.payment_validity_days)
+    }
+
+    /// The payment validity period of a cycle's programme, in days, if it sets one.
+    pub async fn cycle_payment_validity(&self, actor: &Actor, id: &str) -> Result<Option<u32>, AppError> {
+        actor.require(Permission::PaymentsRead)?;
+        let cycle = self.stored_cycle(id).await?;
+        self.payment_validity_days(&cycle).await
+    }
+
+    /// Expires the payments of a cycle that were issued longer ago than the
+    /// programme's payment validity period and that no provider has
+    /// reported paid, failed or returned. A status file that later reports
+    /// one of them is listed among the reconciliation errors, never applied.
+    pub async fn expire_unclaimed(&self, actor: &Actor, id: &str) -> Result<ExpiryReport, AppError> {
+        self.require_payments(actor, Permission::PaymentsManage)?;
+        let cycle = self.stored_cycle(id).await?;
+        if !matches!(cycle.status, CycleStatus::Issued | CycleStatus::Reconciling) {
+            return Err(AppError::conflict(
+                "cycle-not-issued",
+                format!(
+                    "only a cycle whose files are issued has payments to expire; this one is {}",
+                    cycle.status
+                ),
+            ));
+        }
+        let days = self.payment_validity_days(&cycle).await?.ok_or_else(|| {
+            AppError::conflict(
+                "no-validity-period",
+                format!(
+                    "programme {} sets no payment_validity_days: its payments expire only when the cycle is closed with expire_pending",
+                    cycle.programme_code
+                ),
+            )
+        })?;
+        self.balanced(id).await?;
+        let now = Utc::now();
+        let issued_before = now - chrono::Duration::days(i64::from(days));
+        let (count, amount) = self.store().expire_unclaimed(id, issued_before, now).await?;
+        let expired = Tally { count, amount };
+        let left = self.store().unclaimed_by_issue(id).await?;
+        let still_pending = left.iter().map(|(_, n)| n).sum();
+        let next_expiry = left
+            .first()
+            .map(|(at, _)| *at + chrono::Duration::days(i64::from(days)));
+        self.audit(
+            actor,
+            "cycle.expire",
+            Some(cycle_record(id)),
+            json!({"validity_days": days, "issued_before": issued_before, "expired": expired, "still_pending": still_pending}),
+        )
+        .await?;
+        let totals = self.balanced(id).await?;
+        Ok(ExpiryReport {
+            validity_days: days,
+            issued_before,
+            expired,
+            still_pending,
+            next_expiry,
+            totals,
+        })
+    }
+
     /// Closes a cycle once every entitlement is settled: those that failed
-    /// are written off or carried forward as arrears (`carry_forward`), and
-    /// with `expire_pending` the payments never collected expire.
+    /// are written off or carried forward as arrears (`carry_forward`);
+    /// payments unclaimed past the programme's validity period expire, and
+    /// with `expire_pending` so do those still within it.
     pub async fn close_cycle(
         &self,
         actor: &Actor,
@@ -1197,7 +1289,11 @@ impl App {
         let cycle = self.stored_cycle(id).await?;
         Self::check_move(cycle.status, CycleStatus::Closed)?;
         let totals = self.balanced(id).await?;
-        let detail = json!({"carry_forward": carry_forward, "expire_pending": expire_pending, "totals": totals});
+        let validity_days = self.payment_validity_days(&cycle).await?;
+        let now = Utc::now();
+        let issued_before = validity_days.map(|d| now - chrono::Duration::days(i64::from(d)));
+        let detail = json!({"carry_forward": carry_forward, "expire_pending": expire_pending,
+                            "expire_issued_before": issued_before, "totals": totals});
         let done = self
             .store()
             .close_cycle(
@@ -1206,19 +1302,25 @@ impl App {
                 cycle.version,
                 carry_forward,
                 expire_pending,
+                issued_before,
                 &actor.name,
-                Utc::now(),
+                now,
                 &detail.to_string(),
             )
             .await?;
         if !done {
-            return Err(AppError::conflict(
-                "payments-pending",
-                format!(
-                    "{} payments are still waiting for the provider's word; reconcile them, or close with expire_pending",
-                    totals.pending.count + totals.awaiting.count
+            let waiting = totals.pending.count + totals.awaiting.count;
+            let message = match (validity_days, self.store().unclaimed_by_issue(id).await?.first()) {
+                (Some(days), Some((first, _))) => format!(
+                    "{waiting} payments are still waiting for the provider's word; the first of them expire on {} \
+                     ({days} days after issue); reconcile them, or close with expire_pending",
+                    (*first + chrono::Duration::days(i64::from(days))).format("%Y-%m-%d %H:%M UTC")
                 ),
-            ));
+                _ => format!(
+                    "{waiting} payments are still waiting for the provider's word; reconcile them, or close with expire_pending"
+                ),
+            };
+            return Err(AppError::conflict("payments-pending", message));
         }
         self.audit(actor, "cycle.closed", Some(cycle_record(id)), detail)
             .await?;

@@ -638,6 +638,19 @@ impl App {
         })
     }
 
+    /// A programme's definition as one of its versions saved it.
+    pub(crate) async fn programme_definition(&self, code: &str, version: i64) -> Result<ProgrammeDef, AppError> {
+        let row = self
+            .store()
+            .programme_version(code, version)
+            .await?
+            .ok_or_else(|| AppError::NotFound {
+                what: "programme version",
+                id: format!("{code} v{version}"),
+            })?;
+        parse_definition(&row.definition)
+    }
+
     /// The programme in force, compiled, with its version.
     pub(crate) async fn current_programme(&self, code: &str) -> Result<(Programme, i64), AppError> {
         let row = self.stored_programme(code).await?;

@@ -1,4 +1,4 @@
-//! `himaya cycle open|compute|submit|approve|reject|issue|reconcile|close|show|report`,
+//! `himaya cycle open|compute|submit|approve|reject|issue|reconcile|expire|close|show|report`,
 //! `himaya funding set|list` and `himaya account import`: payments on the
 //! command line, each step acting as a named user so that maker and
 //! checker are on record.
@@ -103,6 +103,8 @@ pub enum CycleCommand {
         #[command(flatten)]
         on: OnCycle,
     },
+    /// Expire the payments unclaimed past the programme's payment validity period.
+    Expire(OnCycle),
     /// Close a cycle whose payments are all settled.
     Close {
         /// Owe the failed and returned payments to their beneficiaries in a later cycle (otherwise they are written off).
@@ -361,6 +363,29 @@ pub async fn cycle(command: CycleCommand) -> Result<()> {
                     on.cycle
                 );
             }
+        }
+        CycleCommand::Expire(on) => {
+            let (app, actor) = acting(&on.acting).await?;
+            let r = app.expire_unclaimed(&actor, &on.cycle).await?;
+            app.flush_audit().await?;
+            let exponent = app.deployment().currency_exponent();
+            let v = app.cycle(&actor, &on.cycle).await?;
+            println!(
+                "Expired {} payments ({} {}) issued on or before {}, more than {} days ago.",
+                r.expired.count,
+                v.cycle.currency,
+                money(r.expired.amount, exponent),
+                r.issued_before.format("%Y-%m-%d %H:%M UTC"),
+                r.validity_days
+            );
+            if let Some(next) = r.next_expiry {
+                println!(
+                    "{} payments are still within their validity period; the first of them expire on {}.",
+                    r.still_pending,
+                    next.format("%Y-%m-%d %H:%M UTC")
+                );
+            }
+            print_cycle(&app, &v);
         }
         CycleCommand::Close {
             carry_forward,

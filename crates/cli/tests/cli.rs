@@ -1932,6 +1932,12 @@ async fn a_payment_cycle_on_the_command_line_pays_once_through_kills() {
     } else {
         assert!(text(&r.stderr).contains("reconciled before"), "{}", text(&r.stderr));
     }
+    // The shipped Kafalat sets no payment validity period: nothing expires before closing.
+    let expire = on("expire", "maker");
+    let expire: Vec<&str> = expire.iter().map(String::as_str).collect();
+    let r = run(&expire);
+    assert!(!r.status.success());
+    assert!(text(&r.stderr).contains("payment_validity_days"), "{}", text(&r.stderr));
     let shown = step("show", "maker");
     assert!(shown.contains("reconciling"), "{shown}");
     let _ = std::fs::remove_dir_all(&dir);

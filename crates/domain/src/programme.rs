@@ -123,6 +123,12 @@ pub struct ProgrammeDef {
     /// Months after which an enrolled household's data is too old and it is flagged for resurvey.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recertification_months: Option<u32>,
+    /// Days a payment stays collectable once issued (a cash-out at an
+    /// agent, a voucher in a wallet); a payment still unclaimed after that
+    /// expires. Without it, payments expire only when a cycle is closed
+    /// with `expire_pending`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_validity_days: Option<u32>,
     /// SMS text sent on enrolment, by language; `{programme}` and `{amount}` are filled in.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub notification: BTreeMap<String, String>,
@@ -698,6 +704,16 @@ impl Programme {
                 "use a number of months of at least 1",
             );
         }
+        if def
+            .payment_validity_days
+            .is_some_and(|d| !(1..=MAX_PAYMENT_VALIDITY_DAYS).contains(&d))
+        {
+            problem.push(
+                "payment_validity_days",
+                "invalid",
+                format!("use a number of days from 1 to {MAX_PAYMENT_VALIDITY_DAYS}"),
+            );
+        }
         let person = def.target == TargetUnit::Person;
         let mut compile = |key: String, source: &str, scope: Scope, returns: Returns| -> Option<Rule> {
             check_rule(&key, source, scope, returns, deployment, &def.parameters, &mut problem)
@@ -1058,6 +1074,9 @@ impl<'a, T: Val + 'a> Val for ByRef<'a, T> {
         Box::new(ByRef(self.0))
     }
 }
+
+/// The longest a payment may stay collectable: ten years.
+pub const MAX_PAYMENT_VALIDITY_DAYS: u32 = 3_650;
 
 /// The longest rule accepted, in characters.
 pub const MAX_RULE_CHARS: usize = 2_000;

@@ -1453,12 +1453,16 @@ impl Store {
         version: i64,
         carry_forward: bool,
         expire_pending: bool,
+        issued_before: Option<DateTime<Utc>>,
         actor: &str,
         at: DateTime<Utc>,
         detail: &str,
     ) -> Result<bool, StoreError> {
         let mut tx = self.writer.begin().await?;
         let at_text = time_text(at);
+        if let Some(before) = issued_before {
+            expire_issued_before(&mut tx, cycle_id, before, &at_text).await?;
+        }
         let pending: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM entitlements WHERE cycle_id = $1 AND status IN ('issued', 'approved', 'computed')",
         )
@@ -1505,6 +1509,41 @@ impl Store {
         Ok(true)
     }
 
+    /// Expires the cycle's payments issued in batches written at or before
+    /// `issued_before` that no provider has reported on; their count and sum.
+    pub async fn expire_unclaimed(
+        &self,
+        cycle_id: &str,
+        issued_before: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<(u64, i64), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let expired = expire_issued_before(&mut tx, cycle_id, issued_before, &time_text(at)).await?;
+        tx.commit().await?;
+        Ok(expired)
+    }
+
+    /// When the cycle's unreported payments were issued, the earliest first:
+    /// the day of each batch they are in, with their count.
+    pub async fn unclaimed_by_issue(&self, cycle_id: &str) -> Result<Vec<(DateTime<Utc>, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT b.created_at, COUNT(*) AS n FROM entitlements e JOIN payment_batches b ON b.id = e.batch_id \
+             WHERE e.cycle_id = $1 AND e.status = 'issued' GROUP BY b.created_at ORDER BY b.created_at",
+        )
+        .bind(cycle_id.to_owned())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let n: i64 = r.try_get("n")?;
+                Ok((
+                    parse_time(&r.try_get::<String, _>("created_at")?)?,
+                    u64::try_from(n).unwrap_or(0),
+                ))
+            })
+            .collect()
+    }
+
     fn placeholder(&self, n: &mut usize) -> String {
         *n += 1;
         match self.backend {
@@ -1512,6 +1551,39 @@ impl Store {
             Backend::Postgres => format!("${n}"),
         }
     }
+}
+
+/// The payments of a cycle issued at or before a time and still unreported.
+const UNCLAIMED_BEFORE: &str = "cycle_id = $1 AND status = 'issued' AND batch_id IN \
+     (SELECT id FROM payment_batches WHERE cycle_id = $1 AND created_at <= $2)";
+
+async fn expire_issued_before(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    cycle_id: &str,
+    before: DateTime<Utc>,
+    at_text: &str,
+) -> Result<(u64, i64), StoreError> {
+    let before = time_text(before);
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS amount FROM entitlements \
+         WHERE {UNCLAIMED_BEFORE}"
+    )))
+    .bind(cycle_id.to_owned())
+    .bind(before.clone())
+    .fetch_one(&mut **tx)
+    .await?;
+    let (n, amount): (i64, i64) = (row.try_get("n")?, row.try_get("amount")?);
+    if n > 0 {
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE entitlements SET status = 'expired', changed_at = $3 WHERE {UNCLAIMED_BEFORE}"
+        )))
+        .bind(cycle_id.to_owned())
+        .bind(before)
+        .bind(at_text.to_owned())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok((u64::try_from(n).unwrap_or(0), amount))
 }
 
 fn reconciled_detail(file: &ReconciliationFile, applied: i64, errors: usize) -> String {
@@ -1602,6 +1674,13 @@ impl Reconciled {
                 ),
             ),
             Some((_, status, _, _)) if status == u.status => ("duplicate", format!("the payment is {status} already")),
+            Some((_, EntitlementStatus::Expired, _, _)) => (
+                "expired",
+                format!(
+                    "the payment expired unclaimed after the programme's validity period; the file says {}: look into it with the provider",
+                    u.status
+                ),
+            ),
             Some((_, status, _, _)) => (
                 "unexpected-status",
                 format!("the payment is {status}; the file says {}", u.status),

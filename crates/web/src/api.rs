@@ -98,6 +98,7 @@ pub(crate) fn routes() -> Vec<Route> {
         r!(POST "/api/v1/cycles/{id}/cancel" => pay::cancel_cycle),
         r!(POST "/api/v1/cycles/{id}/issue" => pay::issue_cycle),
         r!(POST "/api/v1/cycles/{id}/close" => pay::close_cycle),
+        r!(POST "/api/v1/cycles/{id}/expire" => pay::expire_unclaimed),
         r!(GET "/api/v1/cycles/{id}/batches" => pay::cycle_batches),
         r!(GET "/api/v1/cycles/{id}/batches/{batch}/file" => pay::batch_file),
         route(

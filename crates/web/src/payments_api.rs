@@ -271,6 +271,14 @@ pub(crate) async fn close_cycle(
     ))
 }
 
+pub(crate) async fn expire_unclaimed(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(json(StatusCode::OK, s.app.expire_unclaimed(&actor, &id).await?))
+}
+
 pub(crate) async fn cycle_batches(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,

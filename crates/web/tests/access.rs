@@ -81,6 +81,7 @@ fn policy(method: &Method, path: &str) -> Option<Policy> {
         | ("POST", "/api/v1/cycles/{id}/cancel")
         | ("POST", "/api/v1/cycles/{id}/issue")
         | ("POST", "/api/v1/cycles/{id}/close")
+        | ("POST", "/api/v1/cycles/{id}/expire")
         | ("GET", "/api/v1/cycles/{id}/batches/{batch}/file")
         | ("POST", "/api/v1/cycles/{id}/reconciliations") => Needs("payments.manage"),
         ("POST", "/api/v1/cycles/{id}/approve") | ("POST", "/api/v1/cycles/{id}/reject") => Needs("payments.approve"),
@@ -618,7 +619,7 @@ async fn a_lock_runs_out_and_the_count_starts_again() {
     }
     assert_eq!(login(&t, "karim", PASSWORD).await.body["code"], "account-locked");
     // Fifteen minutes later, as the database would hold it.
-    let mut conn = raw(&t).await;
+    let mut conn = t.raw().await;
     sqlx::query("UPDATE users SET locked_until = '2020-01-01T00:00:00.000000Z' WHERE username = 'karim'")
         .execute(&mut conn)
         .await
@@ -753,7 +754,7 @@ async fn expired_revoked_and_disabled_tokens_are_refused() {
     assert!(t.app.revoke_token(&operator, &other.id).await.is_err(), "revoked once");
 
     // An expired token, as the database would hold it after its time.
-    let mut conn = raw(&t).await;
+    let mut conn = t.raw().await;
     let secret = "hmy_expired0000000000000000000000000000000000000000000000000000000";
     let user_id: String = sqlx::Row::get(
         &sqlx::query("SELECT id FROM users WHERE username = 'farah'")
@@ -791,12 +792,6 @@ async fn expired_revoked_and_disabled_tokens_are_refused() {
     t.app.set_user_disabled(&operator, "farah", true).await.unwrap();
     let r = t.send_as(&token, Method::GET, "/api/v1/areas", None, &[]).await;
     assert_eq!(r.body["code"], "account-disabled");
-}
-
-async fn raw(t: &TestApp) -> sqlx::AnyConnection {
-    use sqlx::Connection;
-    sqlx::any::install_default_drivers();
-    sqlx::AnyConnection::connect(&t.url).await.unwrap()
 }
 
 /// Every key anywhere in a JSON document.
@@ -1281,7 +1276,7 @@ async fn audit_verify_finds_edited_forged_deleted_and_truncated_entries() {
     let entries = report.entries;
     assert!(entries >= 5, "{entries}");
 
-    let mut conn = raw(&t).await;
+    let mut conn = t.raw().await;
     // The table refuses changes through SQL…
     let refused = sqlx::query("UPDATE audit_log SET actor = 'someone else' WHERE seq = 3")
         .execute(&mut conn)

@@ -3421,3 +3421,98 @@ async fn a_household_changes_head_loses_and_gains_members_ends_and_comes_back_in
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn unclaimed_payments_expire_from_the_cycle_page_in_arabic() {
+    let t = spawn().await;
+    let mut def = common::programme_json("pk-kafalat");
+    def["payment_validity_days"] = serde_json::json!(30);
+    let r = t
+        .send(reqwest::Method::PUT, "/api/v1/programmes/pk-kafalat", Some(def), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    for i in 0..2 {
+        let h = t.register(poor_household(&format!("3520212345{:02}1", 40 + i))).await;
+        let wife = h["members"][1]["id"].as_str().unwrap().to_owned();
+        let r = t
+            .post(
+                &format!("/api/v1/persons/{wife}/accounts"),
+                serde_json::json!({"kind": "mobile_wallet", "provider": "jazzcash", "msisdn": format!("0300 12346{i:02}"), "verified": true}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:#}", r.body);
+    }
+    let r = t
+        .post("/api/v1/programmes/pk-kafalat/runs", serde_json::json!({"enrol": true}))
+        .await;
+    assert_eq!(r.body["enrolled"], 2, "{:#}", r.body);
+    let cycle = a_computed_cycle(&t).await;
+    let checker = t.user("checker", &["approver"], &[]).await;
+    let r = t
+        .post(&format!("/api/v1/cycles/{cycle}/submit"), serde_json::json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let r = t
+        .send_as(
+            &checker,
+            reqwest::Method::POST,
+            &format!("/api/v1/cycles/{cycle}/approve"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let names = message_names();
+    let mut v = Visitor::new(&t);
+    let _ = v.get("/sign-in?lang=ar").await;
+    let csrf = v.sign_in("admin").await;
+    let at = format!("/cycles/{cycle}/expire");
+
+    // Before the files are issued there is no such step, and posting it is refused beside it.
+    let page = v.get(&format!("/cycles/{cycle}")).await.html();
+    assert!(page.select(&sel("form#expire")).next().is_none());
+    let p = v.post(&at, &[("csrf", &csrf)]).await;
+    assert_eq!(p.status, StatusCode::CONFLICT, "{}", p.body);
+    assert_eq!(
+        text_at(&p.html(), "#step-error").as_deref(),
+        Some(message("ar", "problem-cycle-not-issued").as_str()),
+        "said above the steps, the form not being there"
+    );
+    let r = t
+        .post(&format!("/api/v1/cycles/{cycle}/issue"), serde_json::json!({}))
+        .await;
+    assert_eq!(r.body["issued"], 2, "{:#}", r.body);
+
+    let page = v.get(&format!("/cycles/{cycle}")).await.html();
+    check_page("an issued cycle with a validity period", "ar", &page, &names);
+    let hint = text_at(&page, "form#expire .hint").unwrap();
+    assert!(hint.contains("٣٠"), "thirty days in Arabic digits: {hint}");
+    // Within the period: nothing expires, and the page says when the first will.
+    let p = v.post(&at, &[("csrf", &csrf)]).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    let doc = p.html();
+    check_page("expiry within the period", "ar", &doc, &names);
+    assert_eq!(
+        text_at(&doc, "#expired h3").as_deref(),
+        Some(message("ar", "expired-title").as_str())
+    );
+    let notice = text_at(&doc, "#expired").unwrap().replace(['\u{2068}', '\u{2069}'], "");
+    assert!(notice.contains("انتهت صلاحية ٠ من المدفوعات"), "{notice}");
+    assert!(notice.contains("لا تزال ٢ من المدفوعات"), "{notice}");
+
+    let mut conn = t.raw().await;
+    sqlx::query("UPDATE payment_batches SET created_at = '2020-01-01T00:00:00.000000Z' WHERE cycle_id = $1")
+        .bind(&cycle)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let p = v.post(&at, &[("csrf", &csrf)]).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    let doc = p.html();
+    let notice = text_at(&doc, "#expired").unwrap().replace(['\u{2068}', '\u{2069}'], "");
+    assert!(notice.contains("انتهت صلاحية ٢ من المدفوعات"), "{notice}");
+    assert!(!notice.contains("لا تزال"), "none left: {notice}");
+    let totals = t.get(&format!("/api/v1/cycles/{cycle}")).await.body["totals"].clone();
+    assert_eq!(totals["expired"]["count"], 2, "{totals:#}");
+    assert!(doc.select(&sel("#balanced.pass")).next().is_some());
+}

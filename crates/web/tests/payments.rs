@@ -775,3 +775,209 @@ async fn accounts_are_checked_and_their_changes_kept() {
         .await;
     assert_eq!(r.body["code"], "account-closed");
 }
+
+#[tokio::test]
+async fn payments_unclaimed_past_the_validity_period_expire_and_a_late_report_is_refused() {
+    let s = setup(100_000_000).await;
+    // Computed under rules without a validity period: nothing expires on its own.
+    let plain = s.approved("2026-Q1", json!({"funding": ["treasury"]})).await;
+    assert_eq!(s.step(&plain, "issue", Some(json!({}))).await.status, StatusCode::OK);
+    let mut def = common::programme_json("pk-kafalat");
+    def["payment_validity_days"] = json!(30);
+    let r =
+        s.t.send(Method::PUT, "/api/v1/programmes/pk-kafalat", Some(def), &[])
+            .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let r = s.step(&plain, "expire", None).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("no-validity-period")),
+        "a cycle keeps the rules it was computed with: {:#}",
+        r.body
+    );
+
+    let c = s.approved("2026-Q2", json!({"funding": ["treasury"]})).await;
+    let r = s.step(&c, "expire", None).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("cycle-not-issued")),
+        "{:#}",
+        r.body
+    );
+    let r = s.step(&c, "issue", Some(json!({}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let (_, xml) = s.file(&c, &id(&r.body["batches"][0])).await;
+    let ids = end_to_end_ids(&xml);
+    let (status, body) = s.reconcile(&c, status_report(&xml, &[(&ids[0], "ACSC")]), None).await;
+    assert_eq!((status, body["paid"].as_i64()), (StatusCode::OK, Some(1)), "{body:#}");
+
+    // Within the period nothing expires, and closing is refused, saying when they will.
+    let r = s.step(&c, "expire", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    assert_eq!(
+        (r.body["expired"]["count"].as_u64(), r.body["still_pending"].as_u64()),
+        (Some(0), Some(3)),
+        "{:#}",
+        r.body
+    );
+    assert!(r.body["next_expiry"].is_string(), "{:#}", r.body);
+    let r = s.step(&c, "close", Some(json!({}))).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:#}", r.body);
+    assert!(r.body["detail"].as_str().unwrap().contains("expire on"), "{:#}", r.body);
+
+    // Thirty-one days on, as the database would hold it.
+    let mut conn = s.t.raw().await;
+    sqlx::query("UPDATE payment_batches SET created_at = '2020-01-01T00:00:00.000000Z' WHERE cycle_id = $1")
+        .bind(&c)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let r = s.step(&c, "expire", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    assert_eq!(
+        r.body["expired"],
+        json!({"count": 3, "amount": 3 * 1_350_000}),
+        "{:#}",
+        r.body
+    );
+    assert_eq!(r.body["still_pending"], 0);
+    assert!(r.body["next_expiry"].is_null(), "{:#}", r.body);
+    let again = s.step(&c, "expire", None).await;
+    assert_eq!(again.body["expired"]["count"], 0, "{:#}", again.body);
+    let totals = s.totals(&c).await;
+    assert_eq!(
+        (
+            totals["paid"]["count"].as_u64(),
+            totals["expired"]["count"].as_u64(),
+            totals["pending"]["count"].as_u64()
+        ),
+        (Some(1), Some(3), Some(0)),
+        "{totals:#}"
+    );
+    // The provider reporting one of them paid afterwards is listed, never applied.
+    let (status, body) = s.reconcile(&c, status_report(&xml, &[(&ids[1], "ACSC")]), None).await;
+    assert_eq!(
+        (status, body["applied"].as_i64()),
+        (StatusCode::OK, Some(0)),
+        "{body:#}"
+    );
+    assert_eq!(body["errors"][0]["code"], "expired", "{body:#}");
+    assert_eq!(s.totals(&c).await["expired"]["count"], 3);
+    let r = s.step(&c, "close", Some(json!({}))).await;
+    assert_eq!(
+        (r.status, r.body["status"].as_str()),
+        (StatusCode::OK, Some("closed")),
+        "{:#}",
+        r.body
+    );
+
+    // Closing expires what is past the period by itself.
+    let late = s.approved("2026-Q3", json!({"funding": ["treasury"]})).await;
+    assert_eq!(s.step(&late, "issue", Some(json!({}))).await.status, StatusCode::OK);
+    sqlx::query("UPDATE payment_batches SET created_at = '2020-01-01T00:00:00.000000Z' WHERE cycle_id = $1")
+        .bind(&late)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let r = s.step(&late, "close", Some(json!({}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    assert_eq!(
+        (
+            r.body["totals"]["expired"]["count"].as_u64(),
+            r.body["totals"]["written_off"]["count"].as_u64()
+        ),
+        (Some(4), Some(1)),
+        "{:#}",
+        r.body
+    );
+    let trail = s.t.get("/api/v1/audit?actor=maker&limit=500").await;
+    let expiries = trail.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "cycle.expire")
+        .count();
+    assert_eq!(expiries, 3, "each expiry is on record: {:#}", trail.body);
+}
+
+#[tokio::test]
+async fn a_bank_notification_reconciles_payments_made_and_returned() {
+    use himaya_payfiles::simulate::{Camt054Version, NotificationFacts, NotifiedPayment, write_notification};
+    let s = setup(100_000_000).await;
+    let c = s.approved("2026-Q1", json!({"funding": ["treasury"]})).await;
+    let r = s.step(&c, "issue", Some(json!({}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let (_, xml) = s.file(&c, &id(&r.body["batches"][0])).await;
+    let message_id = xml.split("<MsgId>").nth(1).unwrap().split('<').next().unwrap();
+    let ids = end_to_end_ids(&xml);
+    let currency = himaya_payfiles::Currency::new("PKR", 2).unwrap();
+    let facts = NotificationFacts {
+        message_id: "NTF-1",
+        created_at: chrono::Utc::now(),
+        booking_date: chrono::Utc::now().date_naive(),
+        account_iban: "PK36SCBL0000001123456702",
+        currency: &currency,
+        original_message_id: message_id,
+        payment_information_id: message_id,
+    };
+    // The bank books two payments, one of another amount, and takes one back.
+    let notified = [
+        NotifiedPayment {
+            end_to_end_id: &ids[0],
+            amount: 1_350_000,
+            returned: None,
+        },
+        NotifiedPayment {
+            end_to_end_id: &ids[1],
+            amount: 1_350_000,
+            returned: None,
+        },
+        NotifiedPayment {
+            end_to_end_id: &ids[2],
+            amount: 1_350_001,
+            returned: None,
+        },
+    ];
+    let camt = write_notification(Vec::new(), Camt054Version::V08, &facts, notified).unwrap();
+    validates(std::str::from_utf8(&camt).unwrap(), "camt.054.001.08.xsd");
+    let (status, body) = s.reconcile(&c, camt.clone(), None).await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert_eq!(
+        (body["paid"].as_i64(), body["applied"].as_i64()),
+        (Some(2), Some(2)),
+        "{body:#}"
+    );
+    assert_eq!(body["errors"][0]["code"], "amount-mismatch", "{body:#}");
+    let (status, body) = s.reconcile(&c, camt, None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("file-already-reconciled"))
+    );
+    let returned = [NotifiedPayment {
+        end_to_end_id: &ids[1],
+        amount: 1_350_000,
+        returned: Some("AC04"),
+    }];
+    let facts = NotificationFacts {
+        message_id: "NTF-2",
+        ..facts
+    };
+    let camt = write_notification(Vec::new(), Camt054Version::V02, &facts, returned).unwrap();
+    validates(std::str::from_utf8(&camt).unwrap(), "camt.054.001.02.xsd");
+    let (status, body) = s.reconcile(&c, camt, None).await;
+    assert_eq!(
+        (status, body["returned"].as_i64()),
+        (StatusCode::OK, Some(1)),
+        "{body:#}"
+    );
+    let totals = s.totals(&c).await;
+    assert_eq!(
+        (
+            totals["paid"]["count"].as_u64(),
+            totals["returned"]["count"].as_u64(),
+            totals["pending"]["count"].as_u64()
+        ),
+        (Some(1), Some(1), Some(2)),
+        "{totals:#}"
+    );
+}

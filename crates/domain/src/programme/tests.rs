@@ -220,12 +220,26 @@ fn the_definition_itself_is_checked() {
     def.currency = "BDT".into();
     def.name.remove("ur");
     def.quota = Some(0);
+    def.payment_validity_days = Some(0);
     def.eligibility[0].label.clear();
     let fields: Vec<String> = refusal(def).into_iter().map(|e| e.0).collect();
     assert_eq!(
         fields,
-        ["code", "name.ur", "currency", "quota", "eligibility[0].label.en"]
+        [
+            "code",
+            "name.ur",
+            "currency",
+            "quota",
+            "payment_validity_days",
+            "eligibility[0].label.en"
+        ]
     );
+    let mut def = kafalat();
+    def.payment_validity_days = Some(MAX_PAYMENT_VALIDITY_DAYS + 1);
+    assert_eq!(refusal(def)[0].0, "payment_validity_days");
+    let mut def = kafalat();
+    def.payment_validity_days = Some(90);
+    assert!(Programme::compile(def, &pk()).is_ok());
 }
 
 #[test]

@@ -93,6 +93,7 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (Method::POST, "/cycles/{id}/reject", post(payments::reject)),
         (Method::POST, "/cycles/{id}/cancel", post(payments::cancel)),
         (Method::POST, "/cycles/{id}/issue", post(payments::issue)),
+        (Method::POST, "/cycles/{id}/expire", post(payments::expire)),
         (Method::POST, "/cycles/{id}/close", post(payments::close)),
         (Method::POST, "/cycles/{id}/reconcile", post(payments::reconcile)),
         (

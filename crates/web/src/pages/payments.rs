@@ -16,8 +16,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use himaya_app::{
-    AppError, BatchRow, ComputeReport, CycleBreakdown, CycleEventRow, CycleView, FundingLineRow, IssueOutcome,
-    OpenCycle, ReconcileReport, ReconciliationError,
+    AppError, BatchRow, ComputeReport, CycleBreakdown, CycleEventRow, CycleView, ExpiryReport, FundingLineRow,
+    IssueOutcome, OpenCycle, ReconcileReport, ReconciliationError,
 };
 use himaya_domain::access::Permission;
 use himaya_domain::payment::{CyclePlan, CycleStatus, CycleTotals, Tally};
@@ -311,6 +311,9 @@ struct CyclePage<'a> {
     computed: Option<ComputeReport>,
     issued: Option<IssueOutcome>,
     reconciled: Option<ReconcileReport>,
+    /// The programme's payment validity period, when it sets one.
+    validity_days: Option<u32>,
+    expired: Option<ExpiryReport>,
 }
 
 impl CyclePage<'_> {
@@ -336,6 +339,23 @@ impl CyclePage<'_> {
 
     fn refused_at(&self, form: &str) -> Option<&String> {
         self.refused.as_ref().filter(|(f, _)| *f == form).map(|(_, m)| m)
+    }
+
+    /// A refusal of a step whose form the page no longer shows (the
+    /// cycle moved on since the page was loaded): said above the steps.
+    fn refused_elsewhere(&self) -> Option<&String> {
+        let (form, message) = self.refused.as_ref()?;
+        let shown = match *form {
+            "compute" => self.can_compute(),
+            "submit" => self.can_submit(),
+            "approve" | "reject" => self.can_decide(),
+            "cancel" => self.can_cancel(),
+            "issue" => self.can_issue(),
+            "reconcile" | "close" => self.can_retry(),
+            "expire" => self.can_retry() && self.validity_days.is_some(),
+            _ => false,
+        };
+        (!shown).then_some(message)
     }
 
     fn err(&self, field: &str) -> Option<&String> {
@@ -484,6 +504,32 @@ impl CyclePage<'_> {
         self.c.count(&r.errors.values().sum())
     }
 
+    /// What expiring does, for a programme that sets a validity period.
+    fn expire_hint(&self) -> Option<String> {
+        let days = self.validity_days?;
+        Some(self.c.t1("step-expire-hint", "days", self.c.count(&u64::from(days))))
+    }
+
+    fn expired_payments(&self, r: &ExpiryReport) -> String {
+        i18n::message(
+            self.c.lang,
+            "expired-payments",
+            &[
+                ("count", self.c.count(&r.expired.count)),
+                ("amount", self.money(&r.expired.amount)),
+            ],
+        )
+    }
+
+    fn still_pending(&self, r: &ExpiryReport) -> Option<String> {
+        let next = r.next_expiry?;
+        Some(i18n::message(
+            self.c.lang,
+            "expired-still-pending",
+            &[("count", self.c.count(&r.still_pending)), ("time", self.c.when(&next))],
+        ))
+    }
+
     fn short_hash(&self, sha: &Option<String>) -> String {
         sha.as_deref().map(|h| h.chars().take(12).collect()).unwrap_or_default()
     }
@@ -502,6 +548,7 @@ async fn cycle_page<'a>(s: &AppState, c: &'a Ctx, id: &str) -> Result<CyclePage<
         Ok(p) => view::pick(c.lang, &p.definition.name).unwrap_or(&p.code).to_owned(),
         Err(_) => v.cycle.programme_code.clone(),
     };
+    let validity_days = s.app.cycle_payment_validity(actor, id).await.or_page(c)?;
     let csv_providers = s
         .app
         .deployment()
@@ -528,6 +575,8 @@ async fn cycle_page<'a>(s: &AppState, c: &'a Ctx, id: &str) -> Result<CyclePage<
         computed: None,
         issued: None,
         reconciled: None,
+        validity_days,
+        expired: None,
     })
 }
 
@@ -560,6 +609,7 @@ enum Step {
     Reject,
     Cancel,
     Issue,
+    Expire,
     Close,
 }
 
@@ -573,6 +623,7 @@ impl Step {
             Step::Reject => "reject",
             Step::Cancel => "cancel",
             Step::Issue => "issue",
+            Step::Expire => "expire",
             Step::Close => "close",
         }
     }
@@ -583,6 +634,7 @@ enum Done {
     Moved(&'static str),
     Computed(ComputeReport),
     Issued(IssueOutcome),
+    Expired(ExpiryReport),
 }
 
 async fn take_step(s: AppState, c: Ctx, id: String, form: FormData, step: Step) -> PageResult {
@@ -603,6 +655,7 @@ async fn take_step(s: AppState, c: Ctx, id: String, form: FormData, step: Step) 
             .issue_cycle(actor, &id, form.checked("retry"))
             .await
             .map(Done::Issued),
+        Step::Expire => app.expire_unclaimed(actor, &id).await.map(Done::Expired),
         Step::Close => app
             .close_cycle(
                 actor,
@@ -627,6 +680,11 @@ async fn take_step(s: AppState, c: Ctx, id: String, form: FormData, step: Step) 
         Ok(Done::Issued(outcome)) => {
             let mut page = cycle_page(&s, &c, &id).await?;
             page.issued = Some(outcome);
+            ok(&page)
+        }
+        Ok(Done::Expired(report)) => {
+            let mut page = cycle_page(&s, &c, &id).await?;
+            page.expired = Some(report);
             ok(&page)
         }
         Err(e) => {
@@ -662,6 +720,10 @@ pub(crate) async fn cancel(State(s): State<AppState>, c: Ctx, Path(id): Path<Str
 
 pub(crate) async fn issue(State(s): State<AppState>, c: Ctx, Path(id): Path<String>, f: FormData) -> PageResult {
     take_step(s, c, id, f, Step::Issue).await
+}
+
+pub(crate) async fn expire(State(s): State<AppState>, c: Ctx, Path(id): Path<String>, f: FormData) -> PageResult {
+    take_step(s, c, id, f, Step::Expire).await
 }
 
 pub(crate) async fn close(State(s): State<AppState>, c: Ctx, Path(id): Path<String>, f: FormData) -> PageResult {

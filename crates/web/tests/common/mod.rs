@@ -182,6 +182,14 @@ impl TestApp {
             .secret
     }
 
+    /// A connection of its own to the test's database, to set a row as
+    /// time would have left it (a lock run out, a file sent weeks ago).
+    pub async fn raw(&self) -> sqlx::AnyConnection {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        sqlx::AnyConnection::connect(&self.url).await.unwrap()
+    }
+
     /// Sends a request with the given token instead of the administrator's.
     pub async fn send_as(
         &self,
