@@ -120,6 +120,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/postgres/0014_superseded_payments.sql"),
         fill: None,
     },
+    Migration {
+        version: 15,
+        name: "entitlements_by_cycle",
+        sqlite: include_str!("migrations/sqlite/0015_entitlements_by_cycle.sql"),
+        postgres: include_str!("migrations/postgres/0015_entitlements_by_cycle.sql"),
+        fill: None,
+    },
 ];
 
 pub(crate) async fn run(store: &Store, until: Option<i64>) -> Result<(), StoreError> {

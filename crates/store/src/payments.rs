@@ -2115,13 +2115,15 @@ pub struct HouseholdEntitlementRow {
 
 impl Store {
     /// A household's entitlements in every cycle, the latest cycle first.
+    /// One look-up per cycle in (cycle_id, household_id): cycles first (a
+    /// cross join keeps SQLite to that order).
     pub async fn household_entitlements(&self, household_id: &str) -> Result<Vec<HouseholdEntitlementRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT e.id, e.cycle_id, e.programme_code, c.period, c.currency, c.status AS cycle_status, \
              e.beneficiary_id, e.recipient_id, e.area_code, e.status, e.reason, e.amount, e.arrears, e.provider, \
              e.provider_status, e.provider_reason, e.changed_at \
-             FROM entitlements e JOIN cycles c ON c.id = e.cycle_id \
-             WHERE e.household_id = $1 ORDER BY c.opened_at DESC, c.id DESC, e.id",
+             FROM cycles c CROSS JOIN entitlements e \
+             WHERE e.cycle_id = c.id AND e.household_id = $1 ORDER BY c.opened_at DESC, c.id DESC, e.id",
         )
         .bind(household_id.to_owned())
         .fetch_all(&self.pool)
