@@ -206,6 +206,16 @@ pub struct NewAgency {
     pub expires_days: u32,
 }
 
+/// What an agency may do and see.
+#[derive(Clone, Debug)]
+pub struct AgencySettings {
+    pub scopes: Vec<String>,
+    pub fields: Vec<String>,
+    pub areas: Vec<String>,
+    /// Requests per minute.
+    pub rate_limit: u32,
+}
+
 /// A token as listed: whose, and how long it lives; never its secret.
 #[derive(Clone, Debug, Serialize)]
 pub struct TokenView {
@@ -856,20 +866,11 @@ impl App {
             .await
     }
 
-    /// Registers a partner agency and issues its first token.
-    pub async fn add_agency(&self, by: &Actor, new: NewAgency) -> Result<IssuedToken, AppError> {
-        by.require(Permission::UsersManage)?;
-        let mut problem = Problem::default();
-        let name = new.name.trim().to_owned();
-        if check_username(&name).is_err() {
-            problem.push(
-                "name",
-                "invalid-name",
-                "use 3 to 64 characters: letters a-z, digits, dot, hyphen, underscore",
-            );
-        }
+    /// Checks what an agency is to do and see: its scopes and the entries
+    /// of its field set, as stored; each wrong one named in `problem`.
+    fn checked_agency_settings(&self, settings: &AgencySettings, problem: &mut Problem) -> (Vec<String>, Vec<String>) {
         let mut scopes = Vec::new();
-        for s in &new.scopes {
+        for s in &settings.scopes {
             match Permission::from_code(s.trim()) {
                 Some(p) if AGENCY_PERMISSIONS.contains(&p) => scopes.push(p.code().to_owned()),
                 _ => problem.push(
@@ -886,11 +887,11 @@ impl App {
                 ),
             }
         }
-        if scopes.is_empty() && new.scopes.is_empty() {
+        if scopes.is_empty() && settings.scopes.is_empty() {
             problem.push("scope", "required", "give at least one scope");
         }
         let attribute_known = |n: &str| self.deployment().household_attributes.get(n).is_some();
-        for f in &new.fields {
+        for f in &settings.fields {
             if let Err(e) = FieldSet::parse([f.as_str()], attribute_known) {
                 problem.push(
                     "field",
@@ -903,11 +904,33 @@ impl App {
                 );
             }
         }
-        let fields = FieldSet::parse(new.fields.iter().map(String::as_str), attribute_known).unwrap_or_default();
-        self.check_areas(&new.areas, &mut problem);
-        if !(1..=100_000).contains(&new.rate_limit) {
+        let fields = FieldSet::parse(settings.fields.iter().map(String::as_str), attribute_known).unwrap_or_default();
+        self.check_areas(&settings.areas, problem);
+        if !(1..=100_000).contains(&settings.rate_limit) {
             problem.push("rate_limit", "out-of-range", "give 1 to 100000 requests per minute");
         }
+        (scopes, fields.entries())
+    }
+
+    /// Registers a partner agency and issues its first token.
+    pub async fn add_agency(&self, by: &Actor, new: NewAgency) -> Result<IssuedToken, AppError> {
+        by.require(Permission::UsersManage)?;
+        let mut problem = Problem::default();
+        let name = new.name.trim().to_owned();
+        if check_username(&name).is_err() {
+            problem.push(
+                "name",
+                "invalid-name",
+                "use 3 to 64 characters: letters a-z, digits, dot, hyphen, underscore",
+            );
+        }
+        let settings = AgencySettings {
+            scopes: new.scopes.clone(),
+            fields: new.fields.clone(),
+            areas: new.areas.clone(),
+            rate_limit: new.rate_limit,
+        };
+        let (scopes, fields) = self.checked_agency_settings(&settings, &mut problem);
         if !(1..=MAX_TOKEN_DAYS).contains(&new.expires_days) {
             problem.push(
                 "expires_days",
@@ -922,7 +945,7 @@ impl App {
             id: uuid::Uuid::now_v7().to_string(),
             name: name.to_lowercase(),
             scopes,
-            fields: fields.entries(),
+            fields,
             areas: new.areas.clone(),
             rate_limit: i64::from(new.rate_limit),
             disabled: false,
@@ -947,6 +970,76 @@ impl App {
             Some(Record::new("agency", &row.name)),
             json!({"scopes": row.scopes, "fields": row.fields, "areas": row.areas,
                    "rate_limit": row.rate_limit, "token": token.id}),
+        )
+        .await?;
+        Ok(token)
+    }
+
+    /// Changes what an agency may do and see (a withdrawn one's too, before
+    /// its access is restored). Its tokens act on the new settings from the
+    /// next request.
+    pub async fn update_agency(&self, by: &Actor, name: &str, settings: AgencySettings) -> Result<AgencyRow, AppError> {
+        by.require(Permission::UsersManage)?;
+        let before = self.agency_named(name).await?;
+        let mut problem = Problem::default();
+        let (scopes, fields) = self.checked_agency_settings(&settings, &mut problem);
+        if !problem.is_empty() {
+            return Err(AppError::Invalid(problem));
+        }
+        let after = AgencyRow {
+            scopes,
+            fields,
+            areas: settings.areas,
+            rate_limit: i64::from(settings.rate_limit),
+            ..before.clone()
+        };
+        if (&after.scopes, &after.fields, &after.areas, after.rate_limit)
+            == (&before.scopes, &before.fields, &before.areas, before.rate_limit)
+        {
+            return Ok(after);
+        }
+        self.store().update_agency(&after).await?;
+        // Its tokens' cached actors carry the old scopes and fields.
+        self.credentials.clear();
+        self.audit(
+            by,
+            "agency.update",
+            Some(Record::new("agency", &after.name)),
+            json!({"before": {"scopes": before.scopes, "fields": before.fields, "areas": before.areas, "rate_limit": before.rate_limit},
+                   "after": {"scopes": after.scopes, "fields": after.fields, "areas": after.areas, "rate_limit": after.rate_limit}}),
+        )
+        .await?;
+        Ok(after)
+    }
+
+    /// Gives a withdrawn agency its access back with a new token, shown
+    /// once; the tokens it had stay revoked.
+    pub async fn restore_agency(&self, by: &Actor, name: &str, days: u32) -> Result<IssuedToken, AppError> {
+        by.require(Permission::UsersManage)?;
+        let agency = self.agency_named(name).await?;
+        let not_withdrawn = || {
+            AppError::conflict(
+                "agency-active",
+                format!("{} has its access: issue it another token instead", agency.name),
+            )
+        };
+        if !agency.disabled {
+            return Err(not_withdrawn());
+        }
+        let (token, row) = new_token(None, Some(agency.id.clone()), days)?;
+        if !self
+            .store()
+            .restore_agency(&agency.id, &token_hash(&token.secret), &row)
+            .await?
+        {
+            return Err(not_withdrawn());
+        }
+        self.credentials.clear();
+        self.audit(
+            by,
+            "agency.restore",
+            Some(Record::new("agency", &agency.name)),
+            json!({"token": token.id, "expires_at": token.expires_at}),
         )
         .await?;
         Ok(token)

@@ -6,7 +6,7 @@ use std::io::{BufRead, Write};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use himaya_app::{Actor, App, AppError, DEFAULT_TOKEN_DAYS, NewAgency, NewUser};
+use himaya_app::{Actor, AgencySettings, App, AppError, DEFAULT_TOKEN_DAYS, NewAgency, NewUser};
 
 use crate::DbArgs;
 
@@ -170,6 +170,37 @@ pub enum AgencyCommand {
     },
     /// Issue another token for an agency (to rotate the old one).
     Token {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value_t = DEFAULT_TOKEN_DAYS)]
+        expires_days: u32,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Change what an agency may do and see; what is not given stays as it is.
+    Update {
+        #[arg(long)]
+        name: String,
+        /// Its operations, replacing the ones it has (repeat for several).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// The fields it is shown, replacing the ones it has (repeat for several).
+        #[arg(long = "field")]
+        fields: Vec<String>,
+        /// The areas it may see, replacing the ones it has (repeat for several).
+        #[arg(long = "area", conflicts_with = "whole_country")]
+        areas: Vec<String>,
+        /// Let it see the whole country.
+        #[arg(long)]
+        whole_country: bool,
+        /// Requests per minute.
+        #[arg(long)]
+        rate_limit: Option<u32>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Give a withdrawn agency its access back with a new token (printed once); its old tokens stay revoked.
+    Restore {
         #[arg(long)]
         name: String,
         #[arg(long, default_value_t = DEFAULT_TOKEN_DAYS)]
@@ -426,6 +457,61 @@ pub async fn agency(cmd: AgencyCommand) -> Result<()> {
                 .create_agency_token(&by, &name, expires_days)
                 .await
                 .map_err(explain)?;
+            print_token(&t, &name);
+        }
+        AgencyCommand::Update {
+            name,
+            scopes,
+            fields,
+            areas,
+            whole_country,
+            rate_limit,
+            target,
+        } => {
+            let app = target.open().await?;
+            let wanted = name.trim().to_lowercase();
+            let Some(current) = app
+                .agencies(&by)
+                .await
+                .map_err(explain)?
+                .into_iter()
+                .find(|a| a.name == wanted)
+            else {
+                bail!("--name: there is no agency {wanted:?}");
+            };
+            let or_current = |given: Vec<String>, current: Vec<String>| if given.is_empty() { current } else { given };
+            let settings = AgencySettings {
+                scopes: or_current(scopes, current.scopes),
+                fields: or_current(fields, current.fields),
+                areas: if whole_country {
+                    Vec::new()
+                } else {
+                    or_current(areas, current.areas)
+                },
+                rate_limit: rate_limit.unwrap_or(u32::try_from(current.rate_limit).unwrap_or(u32::MAX)),
+            };
+            let a = app.update_agency(&by, &name, settings).await.map_err(explain)?;
+            println!(
+                "Agency {}: scopes {}; fields {}; areas {}; {} requests a minute.",
+                a.name,
+                a.scopes.join(","),
+                a.fields.join(","),
+                scope_text(&a.areas),
+                a.rate_limit
+            );
+        }
+        AgencyCommand::Restore {
+            name,
+            expires_days,
+            target,
+        } => {
+            let t = target
+                .open()
+                .await?
+                .restore_agency(&by, &name, expires_days)
+                .await
+                .map_err(explain)?;
+            eprintln!("Agency {name} has its access again; its earlier tokens stay revoked.");
             print_token(&t, &name);
         }
         AgencyCommand::Disable { name, target } => {

@@ -531,6 +531,60 @@ async fn migrate_and_serve_on_the_configured_database() {
     }
     drop(server);
 
+    // An agency registered, its settings changed, withdrawn and given its access back.
+    let agency = |args: &[&str]| run(&[&["agency"][..], args, &target].concat());
+    let out = agency(&[
+        "add",
+        "--name",
+        "nraf",
+        "--scope",
+        "persons.read",
+        "--field",
+        "person.given_name",
+        "--area",
+        "JO-AM",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let first = text(&out.stdout).trim().to_owned();
+    let out = agency(&["update", "--name", "nraf", "--rate-limit", "0"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--rate-limit: give 1 to 100000"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = agency(&["update", "--name", "nobody"]);
+    assert!(
+        text(&out.stderr).contains("no agency \"nobody\""),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = agency(&[
+        "update",
+        "--name",
+        "nraf",
+        "--scope",
+        "areas.read",
+        "--whole-country",
+        "--rate-limit",
+        "60",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed = text(&agency(&["list"]).stdout);
+    let row = listed.lines().find(|l| l.starts_with("nraf\t")).unwrap_or_default();
+    assert!(
+        row.contains("\tareas.read\tperson.given_name\t") && row.contains("\t60\tactive"),
+        "the fields kept, the rest changed: {listed}"
+    );
+    let out = agency(&["restore", "--name", "nraf"]);
+    assert!(text(&out.stderr).contains("has its access"), "{}", text(&out.stderr));
+    assert!(agency(&["disable", "--name", "nraf"]).status.success());
+    let out = agency(&["restore", "--name", "nraf", "--expires-days", "3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let again = text(&out.stdout).trim().to_owned();
+    assert!(again.starts_with("hmy_") && again != first, "{again}");
+    assert!(text(&agency(&["list"]).stdout).contains("\t60\tactive"));
+
     let out = run(&[&["audit", "verify"][..], &target].concat());
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("intact"), "{}", text(&out.stdout));

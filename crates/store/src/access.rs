@@ -545,6 +545,36 @@ impl Store {
         rows.iter().map(|r| agency_from_row(r, "a_")).collect()
     }
 
+    /// Changes what an agency may do and see.
+    pub async fn update_agency(&self, a: &AgencyRow) -> Result<(), StoreError> {
+        sqlx::query("UPDATE agencies SET scopes = $1, fields = $2, areas = $3, rate_limit = $4 WHERE id = $5")
+            .bind(joined(&a.scopes))
+            .bind(joined(&a.fields))
+            .bind(joined(&a.areas))
+            .bind(a.rate_limit)
+            .bind(a.id.clone())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Gives a withdrawn agency its access back with a new token (its old
+    /// ones stay revoked), both or neither; false if it was not withdrawn.
+    pub async fn restore_agency(&self, id: &str, token_hash: &str, token: &TokenRow) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let restored = sqlx::query("UPDATE agencies SET disabled = 0 WHERE id = $1 AND disabled = 1")
+            .bind(id.to_owned())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if restored != 1 {
+            return Ok(false);
+        }
+        insert_token(&mut tx, token_hash, token).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Disables an agency and revokes all its tokens.
     pub async fn disable_agency(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await?;

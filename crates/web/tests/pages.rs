@@ -2123,6 +2123,59 @@ async fn an_agency_is_registered_on_its_page_and_its_tokens_work_until_revoked_o
         .await;
     assert_eq!(p.status, StatusCode::NOT_FOUND);
 
+    // Its settings changed on its own page: refused beside the field first,
+    // then saved, and its live token acts on them from the next request.
+    let doc = v.get("/admin/agencies/nraf").await.html();
+    check_page("/admin/agencies/nraf", "ur", &doc, &names);
+    assert!(doc.select(&sel("#scope-areas-read[checked]")).next().is_some());
+    assert!(doc.select(&sel("#shown-household-area[checked]")).next().is_some());
+    assert!(
+        doc.select(&sel("#new-areas option[value='PK-PB'][selected]"))
+            .next()
+            .is_some()
+    );
+    let settings = |rate: &'static str| -> Vec<(&'static str, String)> {
+        vec![
+            ("csrf", csrf.clone()),
+            ("change", "settings".into()),
+            ("scope", "persons.read".into()),
+            ("field", "person.given_name".into()),
+            ("field", "person.sex".into()),
+            ("rate_limit", rate.into()),
+        ]
+    };
+    let p = v.post("/admin/agencies/nraf", &pairs(&settings("fast"))).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    let doc = p.html();
+    check_page("refused agency settings", "ur", &doc, &names);
+    assert_eq!(
+        text_at(&doc, "#rate_limit-error").as_deref(),
+        Some(message("ur", "field-error-invalid-type").as_str())
+    );
+    assert!(
+        doc.select(&sel("#shown-person-sex[checked]")).next().is_some(),
+        "kept as typed"
+    );
+    assert_eq!(
+        t.app.agencies(&system).await.unwrap()[0].scopes.len(),
+        2,
+        "nothing changed"
+    );
+    let p = v.post("/admin/agencies/nraf", &pairs(&settings("۳۰۰"))).await;
+    assert_eq!(p.location(), "/admin/agencies?done=updated", "{}", p.body);
+    assert_eq!(
+        text_at(&v.get(&p.location()).await.html(), "#notice").as_deref(),
+        Some(message("ur", "notice-agency-updated").as_str())
+    );
+    let a = t.app.agencies(&system).await.unwrap().remove(0);
+    assert_eq!(a.scopes, ["persons.read"]);
+    assert_eq!(a.fields, ["person.given_name", "person.sex"]);
+    assert_eq!((a.areas.len(), a.rate_limit), (0, 300), "the whole country now");
+    let r = t
+        .send_as(&second, reqwest::Method::GET, "/api/v1/areas", None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "areas.read was taken away");
+
     // Access withdrawn: every token stops, and no new one is handed out.
     let p = v
         .post("/admin/agencies/nraf", &[("csrf", &csrf), ("change", "disable")])
@@ -2134,7 +2187,12 @@ async fn an_agency_is_registered_on_its_page_and_its_tokens_work_until_revoked_o
         text_at(&doc, "#notice").as_deref(),
         Some(message("ur", "notice-agency-disabled").as_str())
     );
-    assert!(doc.select(&sel("#agency-nraf form")).next().is_none());
+    assert!(
+        doc.select(&sel("#agency-nraf form[action$='/tokens']"))
+            .next()
+            .is_none(),
+        "no token for a withdrawn agency"
+    );
     let r = t
         .send_as(&second, reqwest::Method::GET, "/api/v1/areas", None, &[])
         .await;
@@ -2151,6 +2209,51 @@ async fn an_agency_is_registered_on_its_page_and_its_tokens_work_until_revoked_o
     assert_eq!(t.app.tokens(&system, Some("agency:nraf")).await.unwrap().len(), 2);
     let p = v.post("/admin/agencies/nraf", &[("change", "disable")]).await;
     assert_eq!(p.status, StatusCode::FORBIDDEN, "no CSRF token");
+
+    // Access restored from its row with a new token; the old ones stay revoked.
+    let restore = |days: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("change", "restore".into()),
+            ("expires_days", days.into()),
+        ]
+    };
+    let p = v.post("/admin/agencies/nraf", &pairs(&restore("0"))).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert_eq!(
+        text_at(&p.html(), "#days-error-nraf").as_deref(),
+        Some(message("ur", "field-error-out-of-range").as_str())
+    );
+    assert!(t.app.agencies(&system).await.unwrap()[0].disabled, "still withdrawn");
+    let p = v.post("/admin/agencies/nraf", &pairs(&restore("۷"))).await;
+    let third = shown_once(&p);
+    check_page("an agency restored", "ur", &p.html(), &names);
+    let me = t
+        .send_as(&third, reqwest::Method::GET, "/api/v1/session", None, &[])
+        .await;
+    assert_eq!(me.body["kind"], "agency", "{:#}", me.body);
+    let r = t
+        .send_as(&second, reqwest::Method::GET, "/api/v1/session", None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "an old token stays revoked");
+    let p = v.post("/admin/agencies/nraf", &pairs(&restore("7"))).await;
+    assert_eq!(p.status, StatusCode::CONFLICT, "{}", p.body);
+    assert_eq!(
+        text_at(&p.html(), "#refused-nraf").as_deref(),
+        Some(message("ur", "problem-agency-active").as_str())
+    );
+    assert_eq!(t.app.tokens(&system, Some("agency:nraf")).await.unwrap().len(), 3);
+    let trail = t.get("/api/v1/audit?record=nraf&limit=100").await;
+    let actions: Vec<&str> = trail.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"agency.update") && actions.contains(&"agency.restore"),
+        "{actions:?}"
+    );
 }
 
 #[tokio::test]

@@ -15,8 +15,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use himaya_app::{
-    AgencyRow, AppError, AuditPage, AuditQuery, DEFAULT_TOKEN_DAYS, IssuedToken, NewAgency, NewUser, TokenView,
-    UserView,
+    AgencyRow, AgencySettings, AppError, AuditPage, AuditQuery, DEFAULT_TOKEN_DAYS, IssuedToken, NewAgency, NewUser,
+    TokenView, UserView,
 };
 use himaya_domain::Problem;
 use himaya_domain::access::{AGENCY_PERMISSIONS, HOUSEHOLD_FIELDS, PERSON_FIELDS, Role};
@@ -573,13 +573,7 @@ async fn agencies_page<'a>(s: &AppState, c: &'a Ctx) -> Result<Agencies<'a>, Res
         c,
         agencies,
         tokens,
-        scopes: AGENCY_PERMISSIONS
-            .iter()
-            .map(|p| {
-                let id = format!("scope-{}", p.code().replace('.', "-"));
-                (p.code(), id, view::vocab(c, "permission", p.code()))
-            })
-            .collect(),
+        scopes: scope_choices(c),
         field_groups: field_groups(c),
         areas: area_choices(c),
         form: AgencyForm::default(),
@@ -592,7 +586,7 @@ async fn agencies_page<'a>(s: &AppState, c: &'a Ctx) -> Result<Agencies<'a>, Res
 
 pub(crate) async fn agencies(State(s): State<AppState>, c: Ctx, RawQuery(raw): RawQuery) -> PageResult {
     let mut page = agencies_page(&s, &c).await?;
-    page.notice = notice(&c, raw, &["disabled", "revoked"], "agency");
+    page.notice = notice(&c, raw, &["disabled", "revoked", "updated"], "agency");
     ok(&page)
 }
 
@@ -640,7 +634,85 @@ pub(crate) async fn add_agency(State(s): State<AppState>, c: Ctx, form: FormData
     }
 }
 
-/// Withdraws an agency's access.
+/// An agency's own page: what it may do and see, to change.
+#[derive(Template)]
+#[template(path = "agency.html")]
+struct AgencyPage<'a> {
+    c: &'a Ctx,
+    agency: AgencyRow,
+    scopes: Vec<(&'static str, String, String)>,
+    field_groups: Vec<FieldGroup>,
+    areas: Vec<AreaChoice>,
+    form: AgencyForm,
+    errors: FieldErrors,
+}
+
+impl AgencyPage<'_> {
+    fn err(&self, field: &str) -> Option<&String> {
+        self.errors.get(field)
+    }
+
+    fn has_scope(&self, scope: &str) -> bool {
+        self.form.scopes.iter().any(|s| s == scope)
+    }
+
+    fn shows(&self, field: &str) -> bool {
+        self.form.fields.iter().any(|f| f == field)
+    }
+
+    fn chosen(&self, area: &str) -> bool {
+        self.form.areas.iter().any(|a| a == area)
+    }
+}
+
+fn scope_choices(c: &Ctx) -> Vec<(&'static str, String, String)> {
+    AGENCY_PERMISSIONS
+        .iter()
+        .map(|p| {
+            let id = format!("scope-{}", p.code().replace('.', "-"));
+            (p.code(), id, view::vocab(c, "permission", p.code()))
+        })
+        .collect()
+}
+
+async fn agency_page<'a>(s: &AppState, c: &'a Ctx, name: &str) -> Result<AgencyPage<'a>, Response> {
+    let actor = c.actor()?;
+    let wanted = name.trim().to_lowercase();
+    let Some(agency) = s
+        .app
+        .agencies(actor)
+        .await
+        .or_page(c)?
+        .into_iter()
+        .find(|a| a.name == wanted)
+    else {
+        return Err(c.status_page(StatusCode::NOT_FOUND, "field-error-not-found"));
+    };
+    let form = AgencyForm {
+        name: agency.name.clone(),
+        scopes: agency.scopes.clone(),
+        fields: agency.fields.clone(),
+        areas: agency.areas.clone(),
+        rate_limit: agency.rate_limit.to_string(),
+        expires_days: String::new(),
+    };
+    Ok(AgencyPage {
+        c,
+        agency,
+        scopes: scope_choices(c),
+        field_groups: field_groups(c),
+        areas: area_choices(c),
+        form,
+        errors: FieldErrors::new(),
+    })
+}
+
+pub(crate) async fn agency(State(s): State<AppState>, c: Ctx, Path(name): Path<String>) -> PageResult {
+    ok(&agency_page(&s, &c, &name).await?)
+}
+
+/// Changes an agency: its settings (from its page), withdraws its access,
+/// or gives a withdrawn one its access back with a new token (from the list).
 pub(crate) async fn change_agency(
     State(s): State<AppState>,
     c: Ctx,
@@ -649,11 +721,69 @@ pub(crate) async fn change_agency(
 ) -> PageResult {
     let actor = c.actor()?;
     c.check_csrf(&form)?;
-    if form.get("change") != Some("disable") {
-        return Err(c.status_page(StatusCode::UNPROCESSABLE_ENTITY, "problem-validation-failed"));
+    match form.get("change") {
+        Some("disable") => {
+            s.app.disable_agency(actor, &name).await.or_page(&c)?;
+            see("/admin/agencies?done=disabled")
+        }
+        Some("settings") => change_agency_settings(&s, &c, &name, &form).await,
+        Some("restore") => {
+            let restored = match token_days(&form) {
+                Ok(days) => s.app.restore_agency(actor, &name, days).await,
+                Err(e) => Err(e),
+            };
+            match restored {
+                Ok(token) => {
+                    let mut page = agencies_page(&s, &c).await?;
+                    let title = c.t1("issued-agency-restored", "name", name.trim().to_lowercase());
+                    page.issued = Some(Issued::token(&c, title, token));
+                    secret_page(&page)
+                }
+                Err(e) => {
+                    let (status, mut refusal) = refuse_row(&c, name.trim(), e)?;
+                    refusal.days = Some(form.get("expires_days").unwrap_or_default().to_owned());
+                    let mut page = agencies_page(&s, &c).await?;
+                    page.row = Refusals(Some(refusal));
+                    Err(html(status, &page))
+                }
+            }
+        }
+        _ => Err(c.status_page(StatusCode::UNPROCESSABLE_ENTITY, "problem-validation-failed")),
     }
-    s.app.disable_agency(actor, &name).await.or_page(&c)?;
-    see("/admin/agencies?done=disabled")
+}
+
+async fn change_agency_settings(s: &AppState, c: &Ctx, name: &str, form: &FormData) -> PageResult {
+    let actor = c.actor()?;
+    let mut page = agency_page(s, c, name).await?;
+    let typed = AgencyForm {
+        name: page.agency.name.clone(),
+        scopes: form.all("scope"),
+        fields: form.all("field"),
+        areas: form.all("area"),
+        rate_limit: form.get("rate_limit").unwrap_or_default().to_owned(),
+        expires_days: String::new(),
+    };
+    let changed = match number_field(form, "rate_limit", DEFAULT_RATE_LIMIT) {
+        Ok(rate_limit) => {
+            let settings = AgencySettings {
+                scopes: typed.scopes.clone(),
+                fields: typed.fields.clone(),
+                areas: typed.areas.clone(),
+                rate_limit,
+            };
+            s.app.update_agency(actor, name, settings).await
+        }
+        Err(e) => Err(e),
+    };
+    match changed {
+        Ok(_) => see("/admin/agencies?done=updated"),
+        Err(AppError::Invalid(problem)) => {
+            page.form = typed;
+            page.errors = view::field_errors(c, &problem);
+            Err(html(StatusCode::UNPROCESSABLE_ENTITY, &page))
+        }
+        Err(e) => Err(c.fail(e)),
+    }
 }
 
 /// Issues a further token for an agency, shown on the answer, once.

@@ -132,6 +132,7 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         ),
         (Method::GET, "/admin/agencies", get(admin::agencies)),
         (Method::POST, "/admin/agencies", post(admin::add_agency)),
+        (Method::GET, "/admin/agencies/{name}", get(admin::agency)),
         (Method::POST, "/admin/agencies/{name}", post(admin::change_agency)),
         (
             Method::POST,
