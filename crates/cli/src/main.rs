@@ -134,8 +134,17 @@ pub struct DbArgs {
     #[arg(long, env = "HIMAYA_DATABASE_URL", conflicts_with = "db")]
     database_url: Option<String>,
     /// A SQLite file (default himaya.db).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_db_file)]
     db: Option<PathBuf>,
+}
+
+/// `--db` takes a file; a URL given to it would be read as a file named
+/// after the URL, and fail later with a message about neither.
+fn parse_db_file(s: &str) -> Result<PathBuf, String> {
+    if s.contains("://") {
+        return Err("a SQLite file's path, not a URL: give a database URL with --database-url".to_owned());
+    }
+    Ok(PathBuf::from(s))
 }
 
 impl DbArgs {

@@ -191,6 +191,9 @@ fn bad_flags_are_refused() {
     let out = run(&["migrate", "--database-url", "mysql://x"]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("neither sqlite:// nor postgres://"));
+    let out = run(&["migrate", "--db", "sqlite://registry.db"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("--database-url"), "{}", text(&out.stderr));
 
     // Administering a registry that is not there creates none.
     let missing = temp("missing.db");

@@ -3388,7 +3388,25 @@ async fn a_household_changes_head_loses_and_gains_members_ends_and_comes_back_in
     assert_eq!(household_of(bilal).await, b_id.as_str());
 
     // Splitting off everyone would empty the household: refused. Muhammad
-    // alone leaves, as head of a new household.
+    // leaves as head of a new household, Zainab with him, whose relationship
+    // to him is chosen beside her.
+    let r = t
+        .post(
+            &format!("/api/v1/households/{a_id}/members"),
+            serde_json::json!({"person": {"given_name": {"latin": "Zainab"}, "sex": "female",
+                "date_of_birth": "2025-02", "relationship": "grandchild"}, "reason": "birth"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let zainab = r.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["given_name"]["latin"] == "Zainab")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let doc = v.get(&href).await.html();
     let split = fields(&doc, "split");
     // A split needs its reason: refused beside the field without one.
@@ -3404,15 +3422,31 @@ async fn a_household_changes_head_loses_and_gains_members_ends_and_comes_back_in
     let mut everyone = with(&split, &[("head", muhammad)]);
     everyone.push(("members".into(), muhammad.clone()));
     everyone.push(("members".into(), shazia.clone()));
+    everyone.push(("members".into(), zainab.clone()));
     let p = v.post(&format!("{href}/split"), &as_pairs(&everyone)).await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
     assert_eq!(
         text_at(&p.html(), "#split-members-error").as_deref(),
         Some(message("ar", "field-error-split-empties-household").as_str())
     );
-    let mut alone = with(&split, &[("head", muhammad)]);
-    alone.push(("members".into(), muhammad.clone()));
-    let p = v.post(&format!("{href}/split"), &as_pairs(&alone)).await;
+    let relationship_of_zainab = format!("relationship-{zainab}");
+    let mut unknown = with(&split, &[("head", muhammad), (&relationship_of_zainab, "king")]);
+    unknown.push(("members".into(), muhammad.clone()));
+    unknown.push(("members".into(), zainab.clone()));
+    let p = v.post(&format!("{href}/split"), &as_pairs(&unknown)).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    let doc = p.html();
+    check_page("a refused relationship in a split", "ar", &doc, &names);
+    assert_eq!(
+        text_at(&doc, &format!("select[name='{relationship_of_zainab}'] + span.error")).as_deref(),
+        Some(message("ar", "field-error-not-allowed").as_str()),
+        "beside her relationship"
+    );
+    assert_eq!(household_of(&zainab).await, a_id.as_str());
+    let mut two = with(&split, &[("head", muhammad), (&relationship_of_zainab, "child")]);
+    two.push(("members".into(), muhammad.clone()));
+    two.push(("members".into(), zainab.clone()));
+    let p = v.post(&format!("{href}/split"), &as_pairs(&two)).await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     let new_household = household_of(muhammad).await;
     assert_ne!(new_household, a_id.as_str());
@@ -3422,6 +3456,17 @@ async fn a_household_changes_head_loses_and_gains_members_ends_and_comes_back_in
     );
     let him = t.get(&format!("/api/v1/persons/{muhammad}")).await.body;
     assert_eq!(him["relationship"], "head");
+    let her = t.get(&format!("/api/v1/persons/{zainab}")).await.body;
+    assert_eq!(
+        (&her["household_id"], her["relationship"].as_str()),
+        (&new_household, Some("child")),
+        "{her:#}"
+    );
+    assert_eq!(
+        t.get(&format!("/api/v1/persons/{shazia}")).await.body["household_id"],
+        a_id.as_str(),
+        "Shazia stays"
+    );
 
     // The other household, Bilal in it, joins this one and ends.
     let doc = v.get(&href).await.html();

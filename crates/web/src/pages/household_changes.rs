@@ -71,6 +71,19 @@ impl HouseholdChanges<'_> {
         self.sent(step).and_then(|_| self.errors.get(name))
     }
 
+    /// The error beside a leaving member's relationship to the new head.
+    fn relationship_error(&self, member: &str) -> Option<&String> {
+        self.e("split", &format!("relationship-{member}"))
+    }
+
+    fn relationship_chosen(&self, member: &str, value: &str) -> bool {
+        self.chosen("split", &format!("relationship-{member}"), value)
+    }
+
+    fn split_relationship_label(&self, name: &str) -> String {
+        self.c.t1("step-split-relationship", "name", name)
+    }
+
     fn refused_at(&self, step: &str) -> Option<&String> {
         self.sent(step).and(self.refused.as_ref())
     }
@@ -200,10 +213,18 @@ pub(crate) async fn step(
                     .map(|v| v.parse::<PersonId>())
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|_| invalid("members", "not-a-member", "not a member of this household"))?;
+                let head = person(&form, "head")?;
+                // Those who leave, other than the new head, each with the
+                // relationship chosen beside them; the rest keep theirs.
+                let relationships = members
+                    .iter()
+                    .filter(|m| **m != head)
+                    .filter_map(|m| form.text(&format!("relationship-{m}")).map(|r| (*m, r)))
+                    .collect();
                 let split = Split {
                     members,
-                    head: person(&form, "head")?,
-                    relationships: BTreeMap::new(),
+                    head,
+                    relationships,
                     household: HouseholdDraft::default(),
                     source,
                     reason,
@@ -275,7 +296,10 @@ fn place(c: &Ctx, page: &mut HouseholdChanges<'_>, step: &str, problem: &Problem
         // `members[1]`: the list of checkboxes.
         let field = e.field.split('[').next().unwrap_or_default();
         let message = view::field_error(c, e.code);
-        if controls.contains(&field) {
+        if let Some(member) = e.field.strip_prefix("relationships.").filter(|_| step == "split") {
+            // A leaving member's relationship, beside its select.
+            page.errors.entry(format!("relationship-{member}")).or_insert(message);
+        } else if controls.contains(&field) {
             page.errors.entry(field.to_owned()).or_insert(message);
         } else if page.refused.is_none() {
             page.refused = Some(message);
