@@ -450,6 +450,20 @@ struct AgencyForm {
     expires_days: String,
 }
 
+impl AgencyForm {
+    fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    fn shows(&self, field: &str) -> bool {
+        self.fields.iter().any(|f| f == field)
+    }
+
+    fn chosen(&self, area: &str) -> bool {
+        self.areas.iter().any(|a| a == area)
+    }
+}
+
 impl Default for AgencyForm {
     fn default() -> Self {
         AgencyForm {
@@ -493,18 +507,6 @@ struct Agencies<'a> {
 impl Agencies<'_> {
     fn err(&self, field: &str) -> Option<&String> {
         self.errors.get(field)
-    }
-
-    fn has_scope(&self, scope: &str) -> bool {
-        self.form.scopes.iter().any(|s| s == scope)
-    }
-
-    fn shows(&self, field: &str) -> bool {
-        self.form.fields.iter().any(|f| f == field)
-    }
-
-    fn chosen(&self, area: &str) -> bool {
-        self.form.areas.iter().any(|a| a == area)
     }
 
     /// An agency token's holder: the agency's name.
@@ -650,18 +652,6 @@ struct AgencyPage<'a> {
 impl AgencyPage<'_> {
     fn err(&self, field: &str) -> Option<&String> {
         self.errors.get(field)
-    }
-
-    fn has_scope(&self, scope: &str) -> bool {
-        self.form.scopes.iter().any(|s| s == scope)
-    }
-
-    fn shows(&self, field: &str) -> bool {
-        self.form.fields.iter().any(|f| f == field)
-    }
-
-    fn chosen(&self, area: &str) -> bool {
-        self.form.areas.iter().any(|a| a == area)
     }
 }
 
