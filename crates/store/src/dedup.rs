@@ -552,12 +552,18 @@ impl Tx {
                 .await?
                 .rows_affected();
 
-        let before = count("SELECT COUNT(*) FROM entitlements WHERE beneficiary_id = $1")
-            .bind(f.clone())
-            .fetch_one(&mut *self.tx)
-            .await?;
+        // Entitlements are found cycle by cycle through the (cycle_id,
+        // beneficiary_id) index: a merge reads its person's rows, never
+        // every cycle's million.
+        let before = count(
+            "SELECT COUNT(*) FROM entitlements WHERE cycle_id IN (SELECT id FROM cycles) AND beneficiary_id = $1",
+        )
+        .bind(f.clone())
+        .fetch_one(&mut *self.tx)
+        .await?;
         m.entitlements = sqlx::query(
-            "UPDATE entitlements SET beneficiary_id = $1, household_id = $2 WHERE beneficiary_id = $3 AND NOT EXISTS \
+            "UPDATE entitlements SET beneficiary_id = $1, household_id = $2 WHERE cycle_id IN (SELECT id FROM cycles) \
+             AND beneficiary_id = $3 AND NOT EXISTS \
              (SELECT 1 FROM entitlements o WHERE o.cycle_id = entitlements.cycle_id AND o.beneficiary_id = $1)",
         )
         .bind(t.clone())
@@ -567,8 +573,12 @@ impl Tx {
         .await?
         .rows_affected();
         m.entitlements_kept = before as u64 - m.entitlements;
-        m.recipient_of +=
-            sqlx::query("UPDATE entitlements SET recipient_id = $1 WHERE recipient_id = $2 AND batch_id IS NULL")
+        // Only payments not yet issued change hands, and only a cycle still
+        // open can issue one: closed cycles are not read.
+        m.recipient_of += sqlx::query(
+            "UPDATE entitlements SET recipient_id = $1 WHERE cycle_id IN \
+             (SELECT id FROM cycles WHERE status NOT IN ('closed', 'cancelled')) AND recipient_id = $2 AND batch_id IS NULL",
+        )
                 .bind(t.clone())
                 .bind(f.clone())
                 .execute(&mut *self.tx)

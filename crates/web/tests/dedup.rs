@@ -209,6 +209,42 @@ async fn a_merge_moves_identifiers_enrolments_and_accounts_and_keeps_both_histor
         .await
         .unwrap();
     }
+    // Entitlements: the duplicate's own in two cycles (the survivor has one
+    // in the first already), and as recipient of a payment not yet issued
+    // in an open cycle and of one in a closed cycle, which stays history.
+    for (cycle, status) in [("c-open", "computed"), ("c-closed", "closed")] {
+        sqlx::query(
+            "INSERT INTO cycles (id, programme_code, period, plan, currency, status, version, opened_by, opened_at, \
+             changed_at) VALUES ($1, 'pk-nashonuma', $1, '{}', 'PKR', $2, 1, 'x', '2026-01-01T00:00:00.000000Z', \
+             '2026-01-01T00:00:00.000000Z')",
+        )
+        .bind(cycle)
+        .bind(status)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    }
+    for (entitlement, cycle, beneficiary, recipient) in [
+        ("e1", "c-open", &dup, &dup),
+        ("e2", "c-open", &head, &head),
+        ("e3", "c-closed", &dup, &dup),
+        ("e4", "c-open", &"h-other".to_owned(), &dup),
+        ("e5", "c-closed", &"h-other".to_owned(), &dup),
+    ] {
+        sqlx::query(
+            "INSERT INTO entitlements (id, cycle_id, programme_code, beneficiary_id, household_id, recipient_id, \
+             area_code, status, formula_amount, arrears, amount, facts, attempt, changed_at) VALUES ($1, $2, \
+             'pk-nashonuma', $3, 'h', $4, 'PK-PB-LHR-CTY', 'computed', 100, 0, 100, '{}', 1, \
+             '2026-01-01T00:00:00.000000Z')",
+        )
+        .bind(entitlement)
+        .bind(cycle)
+        .bind(beneficiary.as_str())
+        .bind(recipient.as_str())
+        .execute(&mut db)
+        .await
+        .unwrap();
+    }
     let account = t
         .post(
             &format!("/api/v1/persons/{dup}/accounts"),
@@ -237,6 +273,23 @@ async fn a_merge_moves_identifiers_enrolments_and_accounts_and_keeps_both_histor
     assert_eq!(m["moved"]["enrolments"], 1, "{m:#}");
     assert_eq!(m["moved"]["enrolments_kept"], 1, "{m:#}");
     assert_eq!(m["moved"]["accounts"], 1, "{m:#}");
+    // e3 moved; e1 stayed, as the survivor is already owed in that cycle;
+    // e1 and e4 (open cycle, not issued) now pay the survivor.
+    assert_eq!(m["moved"]["entitlements"], 1, "{m:#}");
+    assert_eq!(m["moved"]["entitlements_kept"], 1, "{m:#}");
+    assert_eq!(m["moved"]["recipient_of"], 2, "{m:#}");
+    let entitlements: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT id, beneficiary_id, recipient_id FROM entitlements ORDER BY id")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    let (h, d, o) = (head.as_str(), dup.as_str(), "h-other");
+    let expected: Vec<(String, String, String)> =
+        [("e1", d, h), ("e2", h, h), ("e3", h, d), ("e4", o, h), ("e5", o, d)]
+            .iter()
+            .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+            .collect();
+    assert_eq!(entitlements, expected);
 
     let enrolments: Vec<(String, String)> = sqlx::query_as(
         "SELECT programme_code, beneficiary_id FROM enrolments WHERE beneficiary_id IN ($1, $2) ORDER BY 1, 2",
