@@ -127,6 +127,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/postgres/0015_entitlements_by_cycle.sql"),
         fill: None,
     },
+    Migration {
+        version: 16,
+        name: "member_entitlements_by_household",
+        sqlite: include_str!("migrations/sqlite/0016_member_entitlements_by_household.sql"),
+        postgres: include_str!("migrations/postgres/0016_member_entitlements_by_household.sql"),
+        fill: None,
+    },
 ];
 
 pub(crate) async fn run(store: &Store, until: Option<i64>) -> Result<(), StoreError> {

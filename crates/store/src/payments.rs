@@ -2114,17 +2114,27 @@ pub struct HouseholdEntitlementRow {
 }
 
 impl Store {
-    /// A household's entitlements in every cycle, the latest cycle first.
-    /// One look-up per cycle in (cycle_id, household_id): cycles first (a
-    /// cross join keeps SQLite to that order).
+    /// A household's entitlements in every cycle, the latest cycle first:
+    /// its own through (cycle_id, beneficiary_id), its members' through the
+    /// index that holds only theirs; one look-up per cycle each, cycles
+    /// first (a cross join keeps SQLite to that order).
     pub async fn household_entitlements(&self, household_id: &str) -> Result<Vec<HouseholdEntitlementRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT e.id, e.cycle_id, e.programme_code, c.period, c.currency, c.status AS cycle_status, \
-             e.beneficiary_id, e.recipient_id, e.area_code, e.status, e.reason, e.amount, e.arrears, e.provider, \
-             e.provider_status, e.provider_reason, e.changed_at \
-             FROM cycles c CROSS JOIN entitlements e \
-             WHERE e.cycle_id = c.id AND e.household_id = $1 ORDER BY c.opened_at DESC, c.id DESC, e.id",
-        )
+        // The same columns in both halves; a macro keeps the query a literal.
+        macro_rules! columns {
+            () => {
+                "SELECT e.id, e.cycle_id, e.programme_code, c.period, c.currency, c.status AS cycle_status, \
+                 e.beneficiary_id, e.recipient_id, e.area_code, e.status, e.reason, e.amount, e.arrears, e.provider, \
+                 e.provider_status, e.provider_reason, e.changed_at, c.opened_at FROM cycles c CROSS JOIN entitlements e "
+            };
+        }
+        let rows = sqlx::query(concat!(
+            "SELECT * FROM (",
+            columns!(),
+            "WHERE e.cycle_id = c.id AND e.beneficiary_id = $1 AND e.household_id = $1 UNION ALL ",
+            columns!(),
+            "WHERE e.cycle_id = c.id AND e.household_id = $1 AND e.household_id <> e.beneficiary_id) AS found \
+             ORDER BY opened_at DESC, cycle_id DESC, id"
+        ))
         .bind(household_id.to_owned())
         .fetch_all(&self.pool)
         .await?;

@@ -604,12 +604,43 @@ async fn a_household_lists_its_entitlements_in_every_cycle_to_those_who_may_read
         .await;
     let household = recipient.body["household_id"].as_str().unwrap().to_owned();
     let path = format!("/api/v1/households/{household}/entitlements");
+    // A member's own entitlement in an earlier programme's cycle (a person
+    // programme: the member is the beneficiary) belongs to the list too;
+    // another household's does not.
+    let mut db = s.t.raw().await;
+    sqlx::query(
+        "INSERT INTO cycles (id, programme_code, period, plan, currency, status, version, opened_by, opened_at, \
+         changed_at) VALUES ('c-member', 'pk-nashonuma', '2025-12', '{}', 'PKR', 'closed', 1, 'x', \
+         '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+    for (entitlement, beneficiary, of) in [
+        ("e-member", s.recipients[0].as_str(), household.as_str()),
+        ("e-other", s.recipients[1].as_str(), "another-household"),
+    ] {
+        sqlx::query(
+            "INSERT INTO entitlements (id, cycle_id, programme_code, beneficiary_id, household_id, recipient_id, \
+             area_code, status, formula_amount, arrears, amount, facts, attempt, changed_at) VALUES ($1, 'c-member', \
+             'pk-nashonuma', $2, $3, $2, 'PK-PB-LHR-CTY', 'paid', 250000, 0, 250000, '{}', 1, \
+             '2026-01-01T00:00:00.000000Z')",
+        )
+        .bind(entitlement)
+        .bind(beneficiary)
+        .bind(of)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    }
 
     // The latest cycle first: this quarter's benefit with the skipped one's arrears.
     let r = s.as_checker(Method::GET, &path, None).await;
     assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
     let items = r.body["items"].as_array().unwrap();
-    assert_eq!(items.len(), 2, "{:#}", r.body);
+    assert_eq!(items.len(), 3, "{:#}", r.body);
+    assert_eq!(items[2]["id"], "e-member", "{:#}", r.body);
+    assert_eq!(items[2]["beneficiary_id"], s.recipients[0].as_str());
     assert_eq!(items[0]["cycle_id"], next.as_str());
     assert_eq!(items[0]["period"], "2026-Q2");
     assert_eq!(items[0]["status"], "approved");
