@@ -579,11 +579,11 @@ impl Tx {
             "UPDATE entitlements SET recipient_id = $1 WHERE cycle_id IN \
              (SELECT id FROM cycles WHERE status NOT IN ('closed', 'cancelled')) AND recipient_id = $2 AND batch_id IS NULL",
         )
-                .bind(t.clone())
-                .bind(f.clone())
-                .execute(&mut *self.tx)
-                .await?
-                .rows_affected();
+        .bind(t.clone())
+        .bind(f.clone())
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected();
 
         sqlx::query("UPDATE persons SET merged_into = $1 WHERE id = $2")
             .bind(t)

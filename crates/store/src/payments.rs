@@ -2120,7 +2120,7 @@ impl Store {
     /// first (a cross join keeps SQLite to that order).
     pub async fn household_entitlements(&self, household_id: &str) -> Result<Vec<HouseholdEntitlementRow>, StoreError> {
         // The same columns in both halves; a macro keeps the query a literal.
-        macro_rules! columns {
+        macro_rules! select_from {
             () => {
                 "SELECT e.id, e.cycle_id, e.programme_code, c.period, c.currency, c.status AS cycle_status, \
                  e.beneficiary_id, e.recipient_id, e.area_code, e.status, e.reason, e.amount, e.arrears, e.provider, \
@@ -2129,9 +2129,9 @@ impl Store {
         }
         let rows = sqlx::query(concat!(
             "SELECT * FROM (",
-            columns!(),
+            select_from!(),
             "WHERE e.cycle_id = c.id AND e.beneficiary_id = $1 AND e.household_id = $1 UNION ALL ",
-            columns!(),
+            select_from!(),
             "WHERE e.cycle_id = c.id AND e.household_id = $1 AND e.household_id <> e.beneficiary_id) AS found \
              ORDER BY opened_at DESC, cycle_id DESC, id"
         ))
