@@ -145,6 +145,51 @@ pub(crate) fn open_sqlite(url: &str) -> Result<rusqlite::Connection, StoreError>
     Ok(conn)
 }
 
+/// Pages the bulk writer's log may reach before its own commit copies them
+/// into the database file (256 MiB): a backstop, as the [`Checkpointer`]
+/// copies them meanwhile. The log restarts from its beginning only after a
+/// checkpoint no write raced, which this commit is.
+const LOADER_WAL_PAGES: u32 = 65_536;
+
+/// The bulk writer's connection: [`open_sqlite`]'s, leaving most
+/// checkpoints to the [`Checkpointer`].
+fn open_sqlite_loader(url: &str) -> Result<rusqlite::Connection, StoreError> {
+    let conn = open_sqlite(url)?;
+    conn.pragma_update(None, "wal_autocheckpoint", LOADER_WAL_PAGES)?;
+    Ok(conn)
+}
+
+/// Copies the write-ahead log into the database file on a thread of its
+/// own while bulk writes go on, so that their commits do not wait for the
+/// file to be written and synced: at a million entitlements, commits
+/// waited four seconds for it.
+pub(crate) struct Checkpointer(std::sync::mpsc::SyncSender<()>);
+
+impl Checkpointer {
+    pub(crate) fn start(url: &str) -> Result<Checkpointer, StoreError> {
+        let conn = rusqlite::Connection::open(sqlite_path(url))?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        let (nudge, nudged) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || {
+                // Ends with the store, when the last nudging handle is dropped.
+                while nudged.recv().is_ok() {
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        tracing::warn!(error = %e, "copying the write-ahead log into the database failed");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Sqlite(format!("starting the checkpoint thread failed: {e}")))?;
+        Ok(Checkpointer(nudge))
+    }
+
+    /// After a bulk commit. Nudges while a checkpoint runs make one more.
+    fn nudge(&self) {
+        let _ = self.0.try_send(());
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
         StoreError::Sqlite(e.to_string())
@@ -180,7 +225,7 @@ impl Store {
             None => match self.backend {
                 Backend::Sqlite => {
                     let url = self.url.clone();
-                    tokio::task::spawn_blocking(move || open_sqlite(&url).map(Loader::Sqlite))
+                    tokio::task::spawn_blocking(move || open_sqlite_loader(&url).map(Loader::Sqlite))
                         .await
                         .map_err(|e| StoreError::Sqlite(e.to_string()))??
                 }
@@ -202,6 +247,7 @@ impl Store {
                 .map_err(|e| StoreError::Sqlite(e.to_string()))?;
                 *batch = owned;
                 *slot = Some(Loader::Sqlite(conn));
+                self.checkpoint_soon();
                 result
             }
             Loader::Postgres(mut conn) => {
@@ -670,7 +716,7 @@ impl Store {
             Some(Loader::Sqlite(conn)) => conn,
             _ => {
                 let url = self.url.clone();
-                tokio::task::spawn_blocking(move || open_sqlite(&url))
+                tokio::task::spawn_blocking(move || open_sqlite_loader(&url))
                     .await
                     .map_err(|e| StoreError::Sqlite(e.to_string()))??
             }
@@ -683,7 +729,24 @@ impl Store {
         .await
         .map_err(|e| StoreError::Sqlite(e.to_string()))?;
         *slot = Some(Loader::Sqlite(conn));
+        self.checkpoint_soon();
         result
+    }
+
+    /// Starts a checkpoint of what the bulk writer committed, on the
+    /// store's checkpoint thread (started on first use). Without the thread
+    /// the writer's own commits checkpoint, past [`LOADER_WAL_PAGES`].
+    fn checkpoint_soon(&self) {
+        let checkpointer = self.checkpointer.get_or_init(|| match Checkpointer::start(&self.url) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(error = %e, "bulk writes will checkpoint as they commit");
+                None
+            }
+        });
+        if let Some(c) = checkpointer {
+            c.nudge();
+        }
     }
 
     /// Whether this is SQLite in a file, which a second connection can open.

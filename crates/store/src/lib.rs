@@ -98,6 +98,8 @@ pub struct Store {
     loader: std::sync::Arc<tokio::sync::Mutex<Option<bulk::Loader>>>,
     /// On SQLite, a connection for batch reads of many rows, opened on first use.
     reader: std::sync::Arc<tokio::sync::Mutex<Option<rusqlite::Connection>>>,
+    /// On SQLite, the thread that checkpoints bulk writes, started on first use.
+    checkpointer: std::sync::Arc<std::sync::OnceLock<Option<bulk::Checkpointer>>>,
     url: std::sync::Arc<str>,
 }
 
@@ -162,6 +164,7 @@ impl Store {
                     writer,
                     loader: Default::default(),
                     reader: Default::default(),
+                    checkpointer: Default::default(),
                     url: url.into(),
                 })
             }
@@ -177,6 +180,7 @@ impl Store {
                     pool,
                     loader: Default::default(),
                     reader: Default::default(),
+                    checkpointer: Default::default(),
                     url: url.into(),
                 })
             }

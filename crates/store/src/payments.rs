@@ -824,29 +824,17 @@ impl Store {
                 .with_sqlite_writer(move |conn| {
                     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                     {
-                        let mut insert = tx.prepare_cached(
-                            "INSERT INTO entitlements (id, cycle_id, programme_code, beneficiary_id, household_id, \
-                             recipient_id, area_code, recipient_sex, status, reason, formula_amount, arrears, amount, facts, \
-                             attempt, changed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 0, ?15)",
-                        )?;
-                        for r in &rows {
-                            insert.execute(rusqlite::params![
-                                r.id,
-                                r.cycle_id,
-                                r.programme_code,
-                                r.beneficiary_id,
-                                r.household_id,
-                                r.recipient_id,
-                                r.area_code,
-                                r.recipient_sex,
-                                r.status.code(),
-                                r.reason,
-                                r.formula_amount,
-                                r.arrears,
-                                r.amount,
-                                r.facts,
-                                at,
-                            ])?;
+                        // Many rows a statement: each execution opens a cursor
+                        // on the table and each of its indexes, once for all.
+                        let mut full = tx.prepare_cached(&sqlite_entitlements_insert(ROWS_PER_INSERT))?;
+                        let chunks = rows.chunks_exact(ROWS_PER_INSERT);
+                        let rest = chunks.remainder();
+                        for chunk in chunks {
+                            full.execute(rusqlite::params_from_iter(entitlement_values(chunk, &at)))?;
+                        }
+                        if !rest.is_empty() {
+                            tx.prepare(&sqlite_entitlements_insert(rest.len()))?
+                                .execute(rusqlite::params_from_iter(entitlement_values(rest, &at)))?;
                         }
                     }
                     tx.commit()?;
@@ -2162,4 +2150,54 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Entitlements written by one SQLite statement: 15 values each, well
+/// under SQLite's limit of 32,766 parameters.
+const ROWS_PER_INSERT: usize = 64;
+
+/// An insert of `rows` new entitlements, values in [`entitlement_values`]'s order.
+fn sqlite_entitlements_insert(rows: usize) -> String {
+    let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)";
+    let mut sql = String::with_capacity(300 + rows * (row.len() + 2));
+    sql.push_str(
+        "INSERT INTO entitlements (id, cycle_id, programme_code, beneficiary_id, household_id, recipient_id, \
+         area_code, recipient_sex, status, reason, formula_amount, arrears, amount, facts, attempt, changed_at) VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(row);
+    }
+    sql
+}
+
+fn entitlement_values<'a>(
+    rows: &'a [EntitlementRow],
+    at: &'a str,
+) -> impl Iterator<Item = rusqlite::types::ToSqlOutput<'a>> {
+    use rusqlite::types::{ToSqlOutput, ValueRef};
+    let text = |s: &'a str| ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()));
+    let maybe = move |s: Option<&'a str>| s.map_or(ToSqlOutput::Borrowed(ValueRef::Null), text);
+    let int = |n: i64| ToSqlOutput::Borrowed(ValueRef::Integer(n));
+    rows.iter().flat_map(move |r| {
+        [
+            text(&r.id),
+            text(&r.cycle_id),
+            text(&r.programme_code),
+            text(&r.beneficiary_id),
+            text(&r.household_id),
+            maybe(r.recipient_id.as_deref()),
+            text(&r.area_code),
+            maybe(r.recipient_sex.as_deref()),
+            text(r.status.code()),
+            maybe(r.reason.as_deref()),
+            int(r.formula_amount),
+            int(r.arrears),
+            int(r.amount),
+            text(&r.facts),
+            text(at),
+        ]
+    })
 }
