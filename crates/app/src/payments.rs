@@ -33,6 +33,8 @@ use crate::{Actor, App, AppError};
 
 /// Households read per page when computing a cycle.
 const PAGE: u32 = 5_000;
+/// Pages read ahead of the rules, and computed ahead of the writer.
+const QUEUED_PAGES: usize = 2;
 /// Payments read per page when writing a batch's file: small enough that
 /// the command line's tests of a few hundred payments write several.
 const FILE_PAGE: u32 = 200;
@@ -677,22 +679,42 @@ impl App {
             today,
         });
         let (mut reading, mut rules, mut writing) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+        // Three stages joined by short queues, so that the one writer never
+        // waits for a page to be read or computed, nor the rules for a write
+        // to finish: on two cores a lock-step loop left one of them idle.
+        let (page_tx, mut pages) = tokio::sync::mpsc::channel::<Vec<TargetingUnit>>(QUEUED_PAGES);
         let store = self.store().clone();
-        let read = move |after: Option<TargetingCursor>| {
-            let store = store.clone();
-            async move { store.targeting_page(None, after.as_ref(), PAGE).await }
-        };
-        let t = Instant::now();
-        let mut page = read(None).await?;
-        reading += t.elapsed();
-        let mut pending_write: Option<tokio::task::JoinHandle<Result<(), himaya_store::StoreError>>> = None;
-        while !page.is_empty() {
-            let after = page.last().map(|u| TargetingCursor {
-                area_code: u.area_code.clone(),
-                id: u.id,
-            });
+        let reader = tokio::spawn(async move {
+            let mut after: Option<TargetingCursor> = None;
+            loop {
+                let page = store.targeting_page(None, after.as_ref(), PAGE).await?;
+                let Some(last) = page.last() else { return Ok(()) };
+                after = Some(TargetingCursor {
+                    area_code: last.area_code.clone(),
+                    id: last.id,
+                });
+                if page_tx.send(page).await.is_err() {
+                    // Computing stopped: its error is the one to report.
+                    return Ok::<(), himaya_store::StoreError>(());
+                }
+            }
+        });
+        let (rows_tx, mut written) = tokio::sync::mpsc::channel::<Vec<EntitlementRow>>(QUEUED_PAGES);
+        let store = self.store().clone();
+        let writer = tokio::spawn(async move {
+            while let Some(rows) = written.recv().await {
+                store.insert_entitlements(rows).await?;
+            }
+            Ok::<(), himaya_store::StoreError>(())
+        });
+        // Should computing fail, the reader and writer stop with it rather
+        // than write on into a cycle that is computed again.
+        let _stages = AbortOnDrop([reader.abort_handle(), writer.abort_handle()]);
+        loop {
+            let t = Instant::now();
+            let Some(page) = pages.recv().await else { break };
+            reading += t.elapsed();
             report.households += page.len() as u64;
-            let next = tokio::spawn(read(after));
             let t = Instant::now();
             let per = page.len().div_ceil(cores).max(1);
             let mut parts = Vec::new();
@@ -744,26 +766,22 @@ impl App {
                 }
             }
             let t = Instant::now();
-            if let Some(previous) = pending_write.take() {
-                previous
-                    .await
-                    .map_err(|e| AppError::Internal(format!("writing entitlements failed: {e}")))??;
+            let sent = rows_tx.send(rows).await;
+            writing += t.elapsed();
+            if sent.is_err() {
+                // The writer stopped on an error, which it returns below.
+                break;
             }
-            let store = self.store().clone();
-            pending_write = Some(tokio::spawn(async move { store.insert_entitlements(rows).await }));
-            writing += t.elapsed();
-            let t = Instant::now();
-            page = next
-                .await
-                .map_err(|e| AppError::Internal(format!("reading failed: {e}")))??;
-            reading += t.elapsed();
         }
-        if let Some(last) = pending_write.take() {
-            let t = Instant::now();
-            last.await
-                .map_err(|e| AppError::Internal(format!("writing entitlements failed: {e}")))??;
-            writing += t.elapsed();
-        }
+        drop((pages, rows_tx));
+        let t = Instant::now();
+        writer
+            .await
+            .map_err(|e| AppError::Internal(format!("writing entitlements failed: {e}")))??;
+        writing += t.elapsed();
+        reader
+            .await
+            .map_err(|e| AppError::Internal(format!("reading failed: {e}")))??;
         self.balanced(id).await?;
         let detail = json!({"version": version, "entitlements": report.entitlements, "payable": report.payable,
                             "amount": report.amount, "arrears": report.arrears});
@@ -1421,6 +1439,17 @@ impl App {
         )
         .await?;
         Ok(e)
+    }
+}
+
+/// Tasks that end when this is dropped, if they have not already.
+struct AbortOnDrop<const N: usize>([tokio::task::AbortHandle; N]);
+
+impl<const N: usize> Drop for AbortOnDrop<N> {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
     }
 }
 
