@@ -12,7 +12,7 @@ use himaya_domain::payment::CyclePlan;
 use himaya_domain::programme::ProgrammeDef;
 use himaya_payfiles::simulate::{Pain002Version, ReportFacts, ReportedPayment, write_status_report};
 
-use crate::bench::{BenchArgs, peak_rss_mib, reset_peak_rss, row};
+use crate::bench::{BenchArgs, peak_rss_mib, reset_peak_rss, row, rss_mib};
 
 /// A programme that takes every household in: the cycle pays them all.
 const PROGRAMME: &str = r#"
@@ -28,6 +28,9 @@ benefit = "200000 + 50000 * household.size"
 rule = "household.size > 0"
 label = { en = "Any household", ur = "ہر گھرانہ" }
 "#;
+
+/// Wallets recorded per call while setting up.
+const ACCOUNT_CHUNK: usize = 50_000;
 
 pub async fn run(args: &BenchArgs, url: &str) -> Result<()> {
     let mut deployment = himaya_app::demo::deployment(args.country)?;
@@ -78,29 +81,33 @@ pub async fn run(args: &BenchArgs, url: &str) -> Result<()> {
 
     let started = Instant::now();
     let without = app.recipients_without_account(&maker, "bench-cash").await?;
-    let rows: Vec<(usize, String, NewAccount)> = without
-        .into_iter()
-        .enumerate()
-        .map(|(i, person)| {
-            let draft = AccountDraft {
-                kind: Some("mobile_wallet".into()),
-                provider: Some("jazzcash".into()),
-                msisdn: Some(format!("0300{:07}", i % 10_000_000)),
-                primary: true,
-                verified: true,
-                ..Default::default()
-            };
-            (
-                i + 1,
-                person,
-                NewAccount {
+    // In chunks, as an operator's account files would come, so that setting
+    // up a million wallets does not leave its peak behind for the steps measured.
+    let mut accounts = 0;
+    for (c, chunk) in without.chunks(ACCOUNT_CHUNK).enumerate() {
+        let rows: Vec<(usize, String, NewAccount)> = chunk
+            .iter()
+            .enumerate()
+            .map(|(j, person)| {
+                let i = c * ACCOUNT_CHUNK + j;
+                let draft = AccountDraft {
+                    kind: Some("mobile_wallet".into()),
+                    provider: Some("jazzcash".into()),
+                    msisdn: Some(format!("0300{:07}", i % 10_000_000)),
+                    primary: true,
+                    verified: true,
+                    ..Default::default()
+                };
+                let account = NewAccount {
                     draft,
                     holder_name: Some(format!("Recipient {i}")),
-                },
-            )
-        })
-        .collect();
-    let accounts = app.import_accounts(&system, rows).await?;
+                };
+                (i + 1, person.clone(), account)
+            })
+            .collect();
+        accounts += app.import_accounts(&system, rows).await?;
+    }
+    drop(without);
     row(
         "record a mobile wallet for each recipient without one",
         accounts as usize,
@@ -127,11 +134,12 @@ pub async fn run(args: &BenchArgs, url: &str) -> Result<()> {
         .await?;
     let id = cycle.cycle.id.clone();
     reset_peak_rss();
+    let from = rss_mib();
     let started = Instant::now();
     let computed = app.compute_cycle(&maker, &id).await?;
     row(
         &format!(
-            "compute a cycle's entitlements (reading {:.2} s, rules {:.2} s, writing {:.2} s)",
+            "compute a cycle's entitlements (reading {:.2} s, rules {:.2} s, writing {:.2} s; from {from:.0} MiB)",
             computed.reading_seconds, computed.rules_seconds, computed.writing_seconds
         ),
         computed.entitlements as usize,
@@ -140,16 +148,18 @@ pub async fn run(args: &BenchArgs, url: &str) -> Result<()> {
     );
     app.submit_cycle(&maker, &id).await?;
     reset_peak_rss();
+    let from = rss_mib();
     let started = Instant::now();
     app.approve_cycle(&checker, &id).await?;
     row(
-        "approve it (budget check, commitment)",
+        &format!("approve it (budget check, commitment; from {from:.0} MiB)"),
         computed.payable as usize,
         started.elapsed(),
         None,
     );
 
     reset_peak_rss();
+    let from = rss_mib();
     let started = Instant::now();
     let issued = app.issue_cycle(&maker, &id, false).await?;
     let assigned = started.elapsed();
@@ -166,7 +176,7 @@ pub async fn run(args: &BenchArgs, url: &str) -> Result<()> {
     }
     row(
         &format!(
-            "issue it: payments into batches ({:.2} s, peak {assigned_rss:.0} MiB) and their pain.001 files written ({:.2} s, {} MiB)",
+            "issue it: payments into batches ({:.2} s, peak {assigned_rss:.0} MiB) and their pain.001 files written ({:.2} s, {} MiB); from {from:.0} MiB",
             assigned.as_secs_f64(),
             (started.elapsed() - assigned).as_secs_f64(),
             bytes >> 20
@@ -207,6 +217,7 @@ pub async fn run(args: &BenchArgs, url: &str) -> Result<()> {
         let report = write_status_report(Vec::new(), Pain002Version::V10, &facts, None, statuses)?;
         drop(ids);
         reset_peak_rss();
+        let from = rss_mib();
         let started = Instant::now();
         let r = app
             .reconcile_cycle(&maker, &id, "bench-status.xml", None, &report)
@@ -214,7 +225,7 @@ pub async fn run(args: &BenchArgs, url: &str) -> Result<()> {
             .context("reconciling the simulated status report")?;
         row(
             &format!(
-                "reconcile a pain.002 of {} lines ({} MiB): {} applied, {} not",
+                "reconcile a pain.002 of {} lines ({} MiB): {} applied, {} not; from {from:.0} MiB",
                 r.lines,
                 report.len() >> 20,
                 r.applied,
