@@ -270,4 +270,40 @@ pub mod testing {
         let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
         Ok(format!("{base}/{name}"))
     }
+
+    /// An empty database for a test: on the PostgreSQL server that
+    /// HIMAYA_TEST_POSTGRES_URL names, or else a new SQLite file.
+    pub struct TestDatabase {
+        pub url: String,
+        /// The SQLite file, to remove when the test is done.
+        pub file: Option<std::path::PathBuf>,
+    }
+
+    impl TestDatabase {
+        /// `label` names the SQLite file, so that one left behind says which test made it.
+        pub async fn fresh(label: &str) -> Result<TestDatabase, StoreError> {
+            Ok(match std::env::var("HIMAYA_TEST_POSTGRES_URL") {
+                Ok(admin) => TestDatabase {
+                    url: fresh_postgres_database(&admin).await?,
+                    file: None,
+                },
+                Err(_) => {
+                    let f = std::env::temp_dir().join(format!("himaya-{label}-{}.db", uuid::Uuid::now_v7()));
+                    TestDatabase {
+                        url: format!("sqlite://{}", f.display()),
+                        file: Some(f),
+                    }
+                }
+            })
+        }
+
+        /// Removes the SQLite file with its log, if there is one.
+        pub fn remove(self) {
+            if let Some(f) = self.file {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", f.display()));
+                }
+            }
+        }
+    }
 }

@@ -14,7 +14,7 @@ use himaya_domain::payment::{CycleStatus, EntitlementStatus};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
-use crate::registry::{insert_many, is_unique_violation};
+use crate::registry::{insert_many, is_unique_violation, values_clause};
 use crate::{Backend, Store, StoreError, parse_time, time_text};
 
 /// A person's financial account.
@@ -846,9 +846,8 @@ impl Store {
         insert_many(
             &mut tx,
             self.backend,
-            "entitlements (id, cycle_id, programme_code, beneficiary_id, household_id, recipient_id, area_code, \
-             recipient_sex, status, reason, formula_amount, arrears, amount, facts, attempt, changed_at)",
-            16,
+            ENTITLEMENT_INSERT,
+            ENTITLEMENT_INSERT_COLUMNS,
             &rows,
             |q, r| {
                 q.bind(r.id.as_str())
@@ -2152,25 +2151,22 @@ impl Store {
     }
 }
 
-/// Entitlements written by one SQLite statement: 15 values each, well
+/// The table and columns a new entitlement is written to, values in
+/// [`entitlement_values`]'s order.
+const ENTITLEMENT_INSERT: &str = "entitlements (id, cycle_id, programme_code, beneficiary_id, household_id, \
+     recipient_id, area_code, recipient_sex, status, reason, formula_amount, arrears, amount, facts, attempt, changed_at)";
+const ENTITLEMENT_INSERT_COLUMNS: usize = 16;
+
+/// Entitlements written by one SQLite statement: 16 values each, well
 /// under SQLite's limit of 32,766 parameters.
 const ROWS_PER_INSERT: usize = 64;
 
-/// An insert of `rows` new entitlements, values in [`entitlement_values`]'s order.
+/// An insert of `rows` new entitlements on SQLite.
 fn sqlite_entitlements_insert(rows: usize) -> String {
-    let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)";
-    let mut sql = String::with_capacity(300 + rows * (row.len() + 2));
-    sql.push_str(
-        "INSERT INTO entitlements (id, cycle_id, programme_code, beneficiary_id, household_id, recipient_id, \
-         area_code, recipient_sex, status, reason, formula_amount, arrears, amount, facts, attempt, changed_at) VALUES ",
-    );
-    for i in 0..rows {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(row);
-    }
-    sql
+    format!(
+        "INSERT INTO {ENTITLEMENT_INSERT} VALUES {}",
+        values_clause(Backend::Sqlite, rows, ENTITLEMENT_INSERT_COLUMNS)
+    )
 }
 
 fn entitlement_values<'a>(
@@ -2197,6 +2193,8 @@ fn entitlement_values<'a>(
             int(r.arrears),
             int(r.amount),
             text(&r.facts),
+            // A new entitlement has had no payment attempt.
+            int(0),
             text(at),
         ]
     })

@@ -5,23 +5,8 @@
 //! HIMAYA_TEST_POSTGRES_URL names a server, on PostgreSQL.
 
 use himaya_domain::payment::EntitlementStatus;
+use himaya_store::testing::TestDatabase;
 use himaya_store::{EntitlementRow, Store};
-
-async fn fresh_store() -> (Store, Option<std::path::PathBuf>) {
-    let (url, file) = match std::env::var("HIMAYA_TEST_POSTGRES_URL") {
-        Ok(admin) => (
-            himaya_store::testing::fresh_postgres_database(&admin).await.unwrap(),
-            None,
-        ),
-        Err(_) => {
-            let f = std::env::temp_dir().join(format!("himaya-bulk-writes-{}.db", uuid::Uuid::now_v7()));
-            (format!("sqlite://{}", f.display()), Some(f))
-        }
-    };
-    let store = Store::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    (store, file)
-}
 
 /// Entitlement `i` of cycle `c`: every third withheld without a recipient.
 fn entitlement(i: usize) -> EntitlementRow {
@@ -59,7 +44,10 @@ fn entitlement(i: usize) -> EntitlementRow {
 
 #[tokio::test]
 async fn entitlements_written_in_bulk_read_back_as_given_and_reach_the_database_file() {
-    let (store, file) = fresh_store().await;
+    let db = TestDatabase::fresh("bulk-writes").await.unwrap();
+    let store = Store::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+    let file = db.file.clone();
     let before = file.as_ref().map(|f| std::fs::metadata(f).unwrap().len());
     // Two pages, neither a whole number of statements' rows.
     let rows: Vec<EntitlementRow> = (0..3_005).map(entitlement).collect();
@@ -84,9 +72,5 @@ async fn entitlements_written_in_bulk_read_back_as_given_and_reach_the_database_
         }
     }
     store.close().await;
-    if let Some(f) = file {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", f.display()));
-        }
-    }
+    db.remove();
 }

@@ -3,27 +3,19 @@
 //! when HIMAYA_TEST_POSTGRES_URL names a server, on PostgreSQL.
 
 use chrono::{Duration, SubsecRound, Utc};
+use himaya_store::testing::TestDatabase;
 use himaya_store::{MatchJobRow, Store};
 
-async fn fresh_store() -> (Store, Option<std::path::PathBuf>) {
-    let (url, file) = match std::env::var("HIMAYA_TEST_POSTGRES_URL") {
-        Ok(admin) => (
-            himaya_store::testing::fresh_postgres_database(&admin).await.unwrap(),
-            None,
-        ),
-        Err(_) => {
-            let f = std::env::temp_dir().join(format!("himaya-match-jobs-{}.db", uuid::Uuid::now_v7()));
-            (format!("sqlite://{}", f.display()), Some(f))
-        }
-    };
-    let store = Store::connect(&url).await.unwrap();
+async fn fresh_store() -> (Store, TestDatabase) {
+    let db = TestDatabase::fresh("match-jobs").await.unwrap();
+    let store = Store::connect(&db.url).await.unwrap();
     store.migrate().await.unwrap();
-    (store, file)
+    (store, db)
 }
 
 #[tokio::test]
 async fn a_run_taken_over_by_a_rerun_neither_writes_nor_ends_the_job() {
-    let (store, file) = fresh_store().await;
+    let (store, db) = fresh_store().await;
     let job = MatchJobRow {
         id: uuid::Uuid::now_v7().to_string(),
         owner_kind: "agency".into(),
@@ -121,9 +113,5 @@ async fn a_run_taken_over_by_a_rerun_neither_writes_nor_ends_the_job() {
     assert_eq!(page.iter().map(|r| r.row).collect::<Vec<_>>(), [1]);
 
     store.close().await;
-    if let Some(f) = file {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", f.display()));
-        }
-    }
+    db.remove();
 }

@@ -2,25 +2,17 @@
 //! HIMAYA_TEST_POSTGRES_URL names a server, on PostgreSQL.
 
 use himaya_domain::programme::PersonFacts;
+use himaya_store::testing::TestDatabase;
 use himaya_store::{Store, TargetingCursor};
 use serde_json::{Value, json};
 
-/// A fresh database: its store, a plain connection pool for writing rows as
-/// older versions did, and the SQLite file to remove.
-async fn fresh_store() -> (Store, sqlx::AnyPool, Option<std::path::PathBuf>) {
-    let (url, file) = match std::env::var("HIMAYA_TEST_POSTGRES_URL") {
-        Ok(admin) => (
-            himaya_store::testing::fresh_postgres_database(&admin).await.unwrap(),
-            None,
-        ),
-        Err(_) => {
-            let f = std::env::temp_dir().join(format!("himaya-migration-{}.db", uuid::Uuid::now_v7()));
-            (format!("sqlite://{}", f.display()), Some(f))
-        }
-    };
-    let store = Store::connect(&url).await.unwrap();
-    let db = sqlx::AnyPool::connect(&url).await.unwrap();
-    (store, db, file)
+/// A fresh database: its store, and a plain connection pool for writing
+/// rows as older versions did.
+async fn fresh_store() -> (Store, sqlx::AnyPool, TestDatabase) {
+    let test = TestDatabase::fresh("migration").await.unwrap();
+    let store = Store::connect(&test.url).await.unwrap();
+    let db = sqlx::AnyPool::connect(&test.url).await.unwrap();
+    (store, db, test)
 }
 
 /// A household with two members (one deceased) and a second with one, as
@@ -116,7 +108,7 @@ async fn write_before_rule_facts(db: &sqlx::AnyPool) -> [String; 2] {
 
 #[tokio::test]
 async fn rule_facts_are_filled_from_the_versions_written_before_them() {
-    let (store, db, file) = fresh_store().await;
+    let (store, db, test) = fresh_store().await;
     store.migrate_to(6).await.unwrap();
     let [h1, h2] = write_before_rule_facts(&db).await;
     store.migrate().await.unwrap();
@@ -153,16 +145,14 @@ async fn rule_facts_are_filled_from_the_versions_written_before_them() {
     );
     store.close().await;
     db.close().await;
-    if let Some(f) = file {
-        let _ = std::fs::remove_file(f);
-    }
+    test.remove();
 }
 
 /// A read that showed one record twice (a person in two listed pairs) is
 /// written, with the record once among its subjects, and found by it.
 #[tokio::test]
 async fn an_audit_entry_showing_a_record_twice_is_written_once_per_record() {
-    let (store, _db, file) = fresh_store().await;
+    let (store, _db, test) = fresh_store().await;
     store.migrate().await.unwrap();
     let person = uuid::Uuid::now_v7().to_string();
     let other = uuid::Uuid::now_v7().to_string();
@@ -189,7 +179,5 @@ async fn an_audit_entry_showing_a_record_twice_is_written_once_per_record() {
         .unwrap();
     assert_eq!(found.len(), 1);
     store.close().await;
-    if let Some(f) = file {
-        let _ = std::fs::remove_file(f);
-    }
+    test.remove();
 }
