@@ -134,6 +134,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/postgres/0016_member_entitlements_by_household.sql"),
         fill: None,
     },
+    Migration {
+        version: 17,
+        name: "household_versions_rowid",
+        sqlite: include_str!("migrations/sqlite/0017_household_versions_rowid.sql"),
+        postgres: include_str!("migrations/postgres/0017_household_versions_rowid.sql"),
+        fill: None,
+    },
 ];
 
 pub(crate) async fn run(store: &Store, until: Option<i64>) -> Result<(), StoreError> {

@@ -181,3 +181,80 @@ async fn an_audit_entry_showing_a_record_twice_is_written_once_per_record() {
     store.close().await;
     test.remove();
 }
+
+/// Migration 0017 moves SQLite's household versions out of a WITHOUT ROWID
+/// table, where a kilobyte's version spilled onto a page of its own: every
+/// version written before it reads back the same, and a version cannot be
+/// written twice.
+#[tokio::test]
+async fn household_versions_keep_their_rows_and_their_key_through_migration_17() {
+    let (store, db, test) = fresh_store().await;
+    store.migrate_to(16).await.unwrap();
+    let household = uuid::Uuid::now_v7();
+    // About the size of a real household's version: over SQLite's limit for
+    // a WITHOUT ROWID row kept on its page.
+    let attributes: serde_json::Map<String, Value> =
+        (0..60).map(|i| (format!("attribute_{i:02}"), json!(i * 7))).collect();
+    let insert = "INSERT INTO household_versions (household_id, version, recorded_at, actor, source, change, reason, data) \
+                  VALUES ($1, $2, $3, 'officer', 'api', $4, $5, $6)";
+    for (version, change, reason) in [(1_i64, "create", None), (2, "update", Some("moved house"))] {
+        let data = json!({"version": version, "attributes": attributes}).to_string();
+        assert!(data.len() > 1_100, "the version is as long as a real one");
+        sqlx::query(insert)
+            .bind(household.to_string())
+            .bind(version)
+            .bind(format!("2025-0{version}-01T00:00:00.000000Z"))
+            .bind(change)
+            .bind(reason)
+            .bind(data)
+            .execute(&db)
+            .await
+            .unwrap();
+    }
+    store.migrate().await.unwrap();
+
+    let history = store
+        .household_history(himaya_domain::household::HouseholdId(household))
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(
+        (
+            history[0].version,
+            history[0].change.as_str(),
+            history[0].reason.as_deref()
+        ),
+        (1, "create", None)
+    );
+    assert_eq!(
+        (
+            history[1].version,
+            history[1].change.as_str(),
+            history[1].reason.as_deref()
+        ),
+        (2, "update", Some("moved house"))
+    );
+    assert_eq!(history[1].data, json!({"version": 2, "attributes": attributes}));
+    assert_eq!(history[0].recorded_at.to_rfc3339(), "2025-01-01T00:00:00+00:00");
+    let again = sqlx::query(insert)
+        .bind(household.to_string())
+        .bind(2_i64)
+        .bind("2025-03-01T00:00:00.000000Z")
+        .bind("update")
+        .bind(None::<String>)
+        .bind("{}")
+        .execute(&db)
+        .await;
+    assert!(again.is_err(), "a household's version is written once");
+    if store.backend() == himaya_store::Backend::Sqlite {
+        let definition: String =
+            sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'household_versions'")
+                .fetch_one(&db)
+                .await
+                .unwrap();
+        assert!(!definition.contains("WITHOUT ROWID"), "{definition}");
+    }
+    store.close().await;
+    db.close().await;
+    test.remove();
+}
