@@ -20,9 +20,9 @@ use himaya_domain::payment::{
 use himaya_domain::pmt::PmtModel;
 use himaya_domain::programme::{FactsRead, Programme, TargetUnit};
 use himaya_store::{
-    AccountRow, Applied, ApprovalRefusal, BatchRow, CycleEventRow, CycleRow, EntitlementRow, FundingLineRow,
-    HouseholdEntitlementRow, IssueOutcome, ProviderSpec, ReconciliationError, ReconciliationFile, StatusUpdate,
-    TargetingCursor, TargetingUnit,
+    AccountRow, Applied, ApprovalRefusal, AttributesRead, BatchRow, CycleEventRow, CycleRow, EntitlementRow,
+    FundingLineRow, HouseholdEntitlementRow, IssueOutcome, ProviderSpec, ReconciliationError, ReconciliationFile,
+    StatusUpdate, TargetingCursor, TargetingUnit,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -684,10 +684,15 @@ impl App {
         // to finish: on two cores a lock-step loop left one of them idle.
         let (page_tx, mut pages) = tokio::sync::mpsc::channel::<Vec<TargetingUnit>>(QUEUED_PAGES);
         let store = self.store().clone();
+        let attributes = if shared.reads.attributes || shared.reads.pmt_score {
+            AttributesRead::Yes
+        } else {
+            AttributesRead::No
+        };
         let reader = tokio::spawn(async move {
             let mut after: Option<TargetingCursor> = None;
             loop {
-                let page = store.targeting_page(None, after.as_ref(), PAGE).await?;
+                let page = store.targeting_page(attributes, None, after.as_ref(), PAGE).await?;
                 let Some(last) = page.last() else { return Ok(()) };
                 after = Some(TargetingCursor {
                     area_code: last.area_code.clone(),

@@ -23,8 +23,8 @@ use himaya_domain::programme::{
 };
 use himaya_domain::vocab::Relationship;
 use himaya_store::{
-    Admission, DecisionRow, EnrolmentEvent, EnrolmentRow, NotificationRow, ProgrammeRow, RunRow, TargetingCursor,
-    TargetingUnit,
+    Admission, AttributesRead, DecisionRow, EnrolmentEvent, EnrolmentRow, NotificationRow, ProgrammeRow, RunRow,
+    TargetingCursor, TargetingUnit,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -830,7 +830,11 @@ impl App {
         let read = move |after: Option<TargetingCursor>| {
             let store = store.clone();
             let area = owned_area.clone();
-            async move { store.targeting_page(area.as_deref(), after.as_ref(), PAGE).await }
+            async move {
+                store
+                    .targeting_page(AttributesRead::Yes, area.as_deref(), after.as_ref(), PAGE)
+                    .await
+            }
         };
         let t = Instant::now();
         let mut page = read(None).await?;

@@ -35,8 +35,8 @@ pub use payments::{
     StatusUpdate,
 };
 pub use programmes::{
-    Admission, ComplianceRow, DecisionRow, EnrolmentEvent, EnrolmentRow, Moves, NotificationRow, ProgrammeRow, RunRow,
-    TargetingCursor, TargetingUnit,
+    Admission, AttributesRead, ComplianceRow, DecisionRow, EnrolmentEvent, EnrolmentRow, Moves, NotificationRow,
+    ProgrammeRow, RunRow, TargetingCursor, TargetingUnit,
 };
 pub use registry::name_tokens;
 pub use registry::{

@@ -30,7 +30,7 @@ pub struct TargetingUnit {
     pub id: HouseholdId,
     pub area_code: String,
     pub updated_at: DateTime<Utc>,
-    /// The household's attributes, as JSON.
+    /// The household's attributes, as JSON (`{}` when the page skipped them).
     pub attributes: String,
     /// Its active members' facts, in id order: `[["person id", PersonFacts], …]`.
     pub member_facts: String,
@@ -365,8 +365,30 @@ pub struct TargetingCursor {
     pub id: HouseholdId,
 }
 
-const TARGETING_HOUSEHOLDS: &str =
-    "SELECT h.id, h.area_code, h.updated_at, h.attributes, h.member_facts FROM households h WHERE h.status = 'active'";
+/// Whether a page of targeting brings each household's attributes: rules
+/// that read neither them nor the score are spared copying a kilobyte of
+/// JSON per household out of the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttributesRead {
+    Yes,
+    /// Each unit's attributes are `{}`.
+    No,
+}
+
+impl AttributesRead {
+    fn households_query(self) -> &'static str {
+        match self {
+            AttributesRead::Yes => {
+                "SELECT h.id, h.area_code, h.updated_at, h.attributes, h.member_facts FROM households h \
+                 WHERE h.status = 'active'"
+            }
+            AttributesRead::No => {
+                "SELECT h.id, h.area_code, h.updated_at, '{}' AS attributes, h.member_facts FROM households h \
+                 WHERE h.status = 'active'"
+            }
+        }
+    }
+}
 const TARGETING_ENROLMENTS: &str = "SELECT programme_code, beneficiary_id, household_id, status FROM enrolments \
      WHERE status IN ('enrolled', 'paused') AND ";
 const TARGETING_COMPLIANCE: &str = "SELECT person_id, household_id, kind, period, value FROM compliance_records WHERE ";
@@ -420,13 +442,14 @@ enum Step {
 
 /// The households query of a page and its parameters; `param` makes placeholders.
 fn households_sql(
+    attributes: AttributesRead,
     area: Option<&str>,
     after: Option<&TargetingCursor>,
     step: Step,
     limit: usize,
     mut param: impl FnMut() -> String,
 ) -> (String, Vec<String>) {
-    let mut sql = TARGETING_HOUSEHOLDS.to_owned();
+    let mut sql = attributes.households_query().to_owned();
     let mut values = Vec::new();
     match step {
         Step::Everywhere => {
@@ -503,6 +526,7 @@ fn distribute(
 /// thousands of rows.
 fn sqlite_targeting_page(
     conn: &rusqlite::Connection,
+    attributes: AttributesRead,
     area: Option<&str>,
     after: Option<&TargetingCursor>,
     limit: u32,
@@ -514,7 +538,7 @@ fn sqlite_targeting_page(
         if room == 0 {
             break;
         }
-        let (sql, values) = households_sql(area, after, *step, room, q);
+        let (sql, values) = households_sql(attributes, area, after, *step, room, q);
         let mut statement = conn.prepare_cached(&sql)?;
         let mut rows = statement.query(rusqlite::params_from_iter(values.iter()))?;
         while let Some(row) = rows.next()? {
@@ -750,6 +774,7 @@ impl Store {
     /// with their active members, active enrolments and compliance records.
     pub async fn targeting_page(
         &self,
+        attributes: AttributesRead,
         area: Option<&str>,
         after: Option<&TargetingCursor>,
         limit: u32,
@@ -757,7 +782,9 @@ impl Store {
         if self.sqlite_file() {
             let (area, after) = (area.map(str::to_owned), after.cloned());
             return self
-                .with_reader(move |conn| sqlite_targeting_page(conn, area.as_deref(), after.as_ref(), limit))
+                .with_reader(move |conn| {
+                    sqlite_targeting_page(conn, attributes, area.as_deref(), after.as_ref(), limit)
+                })
                 .await;
         }
         let mut units = Vec::with_capacity(limit as usize);
@@ -767,7 +794,7 @@ impl Store {
                 break;
             }
             let mut n = 0;
-            let (sql, values) = households_sql(area, after, *step, room, || self.param(&mut n));
+            let (sql, values) = households_sql(attributes, area, after, *step, room, || self.param(&mut n));
             let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
             for v in values {
                 q = q.bind(v);

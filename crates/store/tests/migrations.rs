@@ -113,7 +113,10 @@ async fn rule_facts_are_filled_from_the_versions_written_before_them() {
     let [h1, h2] = write_before_rule_facts(&db).await;
     store.migrate().await.unwrap();
 
-    let mut units = store.targeting_page(None, None, 10).await.unwrap();
+    let mut units = store
+        .targeting_page(himaya_store::AttributesRead::Yes, None, None, 10)
+        .await
+        .unwrap();
     units.sort_by_key(|u| u.id.to_string());
     assert_eq!(units.len(), 2);
     assert_eq!(units[0].id.to_string(), h1);
@@ -134,13 +137,32 @@ async fn rule_facts_are_filled_from_the_versions_written_before_them() {
         serde_json::to_value(&members[0].1).unwrap(),
         json!({"sex": "male", "date_of_birth": "1970", "relationship": "head"})
     );
+    // A page for rules that read no attributes leaves them out, and nothing else.
+    let mut bare = store
+        .targeting_page(himaya_store::AttributesRead::No, None, None, 10)
+        .await
+        .unwrap();
+    bare.sort_by_key(|u| u.id.to_string());
+    assert_eq!(bare.len(), 2);
+    for (with, without) in units.iter().zip(&bare) {
+        assert_eq!(without.attributes, "{}");
+        assert_eq!((without.id, &without.member_facts), (with.id, &with.member_facts));
+        assert_eq!(
+            (&without.area_code, without.updated_at),
+            (&with.area_code, with.updated_at)
+        );
+    }
     // Paging by area reads the same facts.
     let cursor = TargetingCursor {
         area_code: "PK-PB".into(),
         id: units[0].id,
     };
     assert_eq!(
-        store.targeting_page(Some("PK"), Some(&cursor), 10).await.unwrap().len(),
+        store
+            .targeting_page(himaya_store::AttributesRead::Yes, Some("PK"), Some(&cursor), 10)
+            .await
+            .unwrap()
+            .len(),
         1
     );
     store.close().await;

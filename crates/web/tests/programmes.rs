@@ -448,7 +448,12 @@ async fn pages_of_an_area_hold_each_of_its_households_once() {
         let mut seen = Vec::new();
         let mut after: Option<himaya_store::TargetingCursor> = None;
         loop {
-            let page = t.app.store().targeting_page(area, after.as_ref(), 4).await.unwrap();
+            let page = t
+                .app
+                .store()
+                .targeting_page(himaya_store::AttributesRead::Yes, area, after.as_ref(), 4)
+                .await
+                .unwrap();
             let Some(last) = page.last() else { break };
             after = Some(himaya_store::TargetingCursor {
                 area_code: last.area_code.clone(),
@@ -628,7 +633,12 @@ async fn registration_order_enrols_the_earliest_registered_first() {
 async fn assert_rule_facts_current(t: &TestApp) {
     let mut after: Option<himaya_store::TargetingCursor> = None;
     loop {
-        let page = t.app.store().targeting_page(None, after.as_ref(), 100).await.unwrap();
+        let page = t
+            .app
+            .store()
+            .targeting_page(himaya_store::AttributesRead::Yes, None, after.as_ref(), 100)
+            .await
+            .unwrap();
         let Some(last) = page.last() else { break };
         after = Some(himaya_store::TargetingCursor {
             area_code: last.area_code.clone(),
@@ -682,7 +692,12 @@ async fn rule_facts_follow_every_change_to_a_household_and_its_members() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
     assert_rule_facts_current(&t).await;
-    let page = t.app.store().targeting_page(None, None, 10).await.unwrap();
+    let page = t
+        .app
+        .store()
+        .targeting_page(himaya_store::AttributesRead::Yes, None, None, 10)
+        .await
+        .unwrap();
     let stored = page.iter().find(|u| u.id.to_string() == a_id).unwrap();
     assert!(stored.member_facts.contains("\"pregnant\""), "{}", stored.member_facts);
     assert!(
@@ -709,7 +724,12 @@ async fn rule_facts_follow_every_change_to_a_household_and_its_members() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
     assert_rule_facts_current(&t).await;
-    let page = t.app.store().targeting_page(None, None, 10).await.unwrap();
+    let page = t
+        .app
+        .store()
+        .targeting_page(himaya_store::AttributesRead::Yes, None, None, 10)
+        .await
+        .unwrap();
     let count = |hid: &str| {
         let u = page.iter().find(|u| u.id.to_string() == hid).unwrap();
         serde_json::from_str::<Vec<Value>>(&u.member_facts).unwrap().len()
