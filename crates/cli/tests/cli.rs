@@ -731,6 +731,28 @@ async fn registry_counts(db: &std::path::Path) -> (i64, i64, i64) {
     (out[0], out[1], out[2])
 }
 
+/// Households in a registry an import may still be creating: none while
+/// the file or its tables are not there yet.
+async fn households_written(db: &std::path::Path) -> i64 {
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    if !db.exists() {
+        return 0;
+    }
+    let Ok(mut conn) = sqlx::AnyConnection::connect(&format!("sqlite://{}", db.display())).await else {
+        return 0;
+    };
+    let n = match sqlx::query("SELECT COUNT(*) FROM households")
+        .fetch_one(&mut conn)
+        .await
+    {
+        Ok(row) => row.get::<i64, _>(0),
+        Err(_) => 0,
+    };
+    let _ = conn.close().await;
+    n
+}
+
 #[tokio::test]
 async fn import_accounts_for_every_row_runs_again_unchanged_and_survives_a_kill() {
     let dir = temp("import");
@@ -816,7 +838,16 @@ async fn import_accounts_for_every_row_runs_again_unchanged_and_survives_a_kill(
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(600));
+    // Killed once its first batches are in: a fixed delay killed it before
+    // it had made its tables, on a machine busy with other tests.
+    let started = std::time::Instant::now();
+    while households_written(&killed).await == 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the import wrote nothing in a minute"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     child.kill().unwrap();
     child.wait().unwrap();
     let partial = registry_counts(&killed).await;
