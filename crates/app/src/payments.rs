@@ -684,7 +684,7 @@ impl App {
         // to finish: on two cores a lock-step loop left one of them idle.
         let (page_tx, mut pages) = tokio::sync::mpsc::channel::<Vec<TargetingUnit>>(QUEUED_PAGES);
         let store = self.store().clone();
-        let attributes = if shared.reads.attributes || shared.reads.pmt_score {
+        let attributes = if shared.reads.needs_attributes() {
             AttributesRead::Yes
         } else {
             AttributesRead::No

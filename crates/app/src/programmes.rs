@@ -216,7 +216,7 @@ pub(crate) fn facts_of(
 ) -> Result<HouseholdFacts, (HouseholdId, String)> {
     let corrupt = |e: serde_json::Error| (unit.id, format!("stored data could not be read: {e}"));
     // Rules that read neither are spared parsing the attributes and scoring.
-    let attributes = if read.attributes || read.pmt_score {
+    let attributes = if read.needs_attributes() {
         StoredAttributes::parse(unit.attributes)
     } else {
         StoredAttributes::parse(String::from("{}"))

@@ -713,44 +713,41 @@ fn synth_writes_a_deterministic_population_and_its_truth() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-async fn registry_counts(db: &std::path::Path) -> (i64, i64, i64) {
+/// The count each query gives in the SQLite registry `db`, or why it could not be read.
+async fn try_counts(db: &std::path::Path, queries: &[&'static str]) -> Result<Vec<i64>, sqlx::Error> {
     use sqlx::{Connection, Row};
     sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
+    let mut conn = sqlx::AnyConnection::connect(&format!("sqlite://{}", db.display())).await?;
     let mut out = Vec::new();
-    for sql in [
-        "SELECT COUNT(*) FROM households",
-        "SELECT COUNT(*) FROM persons",
-        "SELECT COUNT(*) FROM person_versions",
-    ] {
-        out.push(sqlx::query(sql).fetch_one(&mut conn).await.unwrap().get::<i64, _>(0));
+    for sql in queries {
+        out.push(sqlx::query(*sql).fetch_one(&mut conn).await?.try_get::<i64, _>(0)?);
     }
-    conn.close().await.unwrap();
+    conn.close().await?;
+    Ok(out)
+}
+
+async fn registry_counts(db: &std::path::Path) -> (i64, i64, i64) {
+    let out = counts(
+        db,
+        &[
+            "SELECT COUNT(*) FROM households",
+            "SELECT COUNT(*) FROM persons",
+            "SELECT COUNT(*) FROM person_versions",
+        ],
+    )
+    .await;
     (out[0], out[1], out[2])
 }
 
 /// Households in a registry an import may still be creating: none while
 /// the file or its tables are not there yet.
 async fn households_written(db: &std::path::Path) -> i64 {
-    use sqlx::{Connection, Row};
-    sqlx::any::install_default_drivers();
     if !db.exists() {
         return 0;
     }
-    let Ok(mut conn) = sqlx::AnyConnection::connect(&format!("sqlite://{}", db.display())).await else {
-        return 0;
-    };
-    let n = match sqlx::query("SELECT COUNT(*) FROM households")
-        .fetch_one(&mut conn)
+    try_counts(db, &["SELECT COUNT(*) FROM households"])
         .await
-    {
-        Ok(row) => row.get::<i64, _>(0),
-        Err(_) => 0,
-    };
-    let _ = conn.close().await;
-    n
+        .map_or(0, |n| n[0])
 }
 
 #[tokio::test]
@@ -1756,17 +1753,7 @@ fn the_targeting_benchmark_runs_on_a_small_registry() {
 
 /// Numbers from a SQLite registry, one query each.
 async fn counts(db: &std::path::Path, queries: &[&'static str]) -> Vec<i64> {
-    use sqlx::{Connection, Row};
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    for sql in queries {
-        out.push(sqlx::query(*sql).fetch_one(&mut conn).await.unwrap().get::<i64, _>(0));
-    }
-    conn.close().await.unwrap();
-    out
+    try_counts(db, queries).await.unwrap()
 }
 
 /// Kills `himaya ARGS` after `after`, unless it finished first; says whether it was killed.

@@ -152,6 +152,12 @@ impl FactsRead {
         attributes: true,
     };
 
+    /// Whether the household's attributes are needed: read by the rules,
+    /// or for the score they are computed into.
+    pub fn needs_attributes(self) -> bool {
+        self.attributes || self.pmt_score
+    }
+
     /// Read from the rules' text: a rule can reach a field only by naming
     /// it (`household.pmt_score`), unless it indexes (`household[key]`),
     /// which is taken to read everything.

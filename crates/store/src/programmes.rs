@@ -376,19 +376,14 @@ pub enum AttributesRead {
 }
 
 impl AttributesRead {
-    fn households_query(self) -> &'static str {
+    fn column(self) -> &'static str {
         match self {
-            AttributesRead::Yes => {
-                "SELECT h.id, h.area_code, h.updated_at, h.attributes, h.member_facts FROM households h \
-                 WHERE h.status = 'active'"
-            }
-            AttributesRead::No => {
-                "SELECT h.id, h.area_code, h.updated_at, '{}' AS attributes, h.member_facts FROM households h \
-                 WHERE h.status = 'active'"
-            }
+            AttributesRead::Yes => "h.attributes",
+            AttributesRead::No => "'{}' AS attributes",
         }
     }
 }
+
 const TARGETING_ENROLMENTS: &str = "SELECT programme_code, beneficiary_id, household_id, status FROM enrolments \
      WHERE status IN ('enrolled', 'paused') AND ";
 const TARGETING_COMPLIANCE: &str = "SELECT person_id, household_id, kind, period, value FROM compliance_records WHERE ";
@@ -449,7 +444,10 @@ fn households_sql(
     limit: usize,
     mut param: impl FnMut() -> String,
 ) -> (String, Vec<String>) {
-    let mut sql = attributes.households_query().to_owned();
+    let mut sql = format!(
+        "SELECT h.id, h.area_code, h.updated_at, {}, h.member_facts FROM households h WHERE h.status = 'active'",
+        attributes.column()
+    );
     let mut values = Vec::new();
     match step {
         Step::Everywhere => {

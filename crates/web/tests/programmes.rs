@@ -446,24 +446,10 @@ async fn pages_of_an_area_hold_each_of_its_households_once() {
     }
     for area in [Some("PK-PB-MUL"), None] {
         let mut seen = Vec::new();
-        let mut after: Option<himaya_store::TargetingCursor> = None;
-        loop {
-            let page = t
-                .app
-                .store()
-                .targeting_page(himaya_store::AttributesRead::Yes, area, after.as_ref(), 4)
-                .await
-                .unwrap();
-            let Some(last) = page.last() else { break };
-            after = Some(himaya_store::TargetingCursor {
-                area_code: last.area_code.clone(),
-                id: last.id,
-            });
-            for u in &page {
-                let members: Vec<Value> = serde_json::from_str(&u.member_facts).unwrap();
-                assert_eq!(members.len(), 2, "each household comes with its members");
-                seen.push(u.id.to_string());
-            }
+        for u in &every_unit(&t, area, 4).await {
+            let members: Vec<Value> = serde_json::from_str(&u.member_facts).unwrap();
+            assert_eq!(members.len(), 2, "each household comes with its members");
+            seen.push(u.id.to_string());
         }
         let unique: std::collections::BTreeSet<String> = seen.iter().cloned().collect();
         assert_eq!(unique.len(), seen.len(), "no household twice");
@@ -629,39 +615,44 @@ async fn registration_order_enrols_the_earliest_registered_first() {
     assert_eq!(status(&second).await, "eligible");
 }
 
-/// Every active household's stored rule facts are what its current records say.
-async fn assert_rule_facts_current(t: &TestApp) {
-    let mut after: Option<himaya_store::TargetingCursor> = None;
+/// Every unit targeting reads in `area` (or everywhere), paging by `limit`.
+async fn every_unit(t: &TestApp, area: Option<&str>, limit: u32) -> Vec<himaya_store::TargetingUnit> {
+    let (mut units, mut after) = (Vec::new(), None::<himaya_store::TargetingCursor>);
     loop {
         let page = t
             .app
             .store()
-            .targeting_page(himaya_store::AttributesRead::Yes, None, after.as_ref(), 100)
+            .targeting_page(himaya_store::AttributesRead::Yes, area, after.as_ref(), limit)
             .await
             .unwrap();
-        let Some(last) = page.last() else { break };
+        let Some(last) = page.last() else { return units };
         after = Some(himaya_store::TargetingCursor {
             area_code: last.area_code.clone(),
             id: last.id,
         });
-        for u in &page {
-            let household = t.app.store().household(u.id).await.unwrap().unwrap();
-            let attributes: Value = serde_json::from_str(&u.attributes).unwrap();
-            assert_eq!(attributes, json!(household.record.attributes), "attributes of {}", u.id);
-            let expected: Vec<(String, himaya_domain::programme::PersonFacts)> = t
-                .app
-                .store()
-                .household_members(u.id)
-                .await
-                .unwrap()
-                .into_iter()
-                .filter(|p| p.record.is_active())
-                .map(|p| (p.id.to_string(), himaya_domain::programme::PersonFacts::of(&p.record)))
-                .collect();
-            let stored: Vec<(String, himaya_domain::programme::PersonFacts)> =
-                serde_json::from_str(&u.member_facts).unwrap();
-            assert_eq!(stored, expected, "member facts of {}", u.id);
-        }
+        units.extend(page);
+    }
+}
+
+/// Every active household's stored rule facts are what its current records say.
+async fn assert_rule_facts_current(t: &TestApp) {
+    for u in &every_unit(t, None, 100).await {
+        let household = t.app.store().household(u.id).await.unwrap().unwrap();
+        let attributes: Value = serde_json::from_str(&u.attributes).unwrap();
+        assert_eq!(attributes, json!(household.record.attributes), "attributes of {}", u.id);
+        let expected: Vec<(String, himaya_domain::programme::PersonFacts)> = t
+            .app
+            .store()
+            .household_members(u.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|p| p.record.is_active())
+            .map(|p| (p.id.to_string(), himaya_domain::programme::PersonFacts::of(&p.record)))
+            .collect();
+        let stored: Vec<(String, himaya_domain::programme::PersonFacts)> =
+            serde_json::from_str(&u.member_facts).unwrap();
+        assert_eq!(stored, expected, "member facts of {}", u.id);
     }
 }
 
