@@ -286,23 +286,18 @@ fn load_sqlite(
     {
         let mut household = tx.prepare_cached(
             "INSERT INTO households (id, registration_number, area_code, status, version, created_at, updated_at, \
-             attributes, member_facts) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5, ?6, ?7)",
+             member_facts) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5, ?6)",
         )?;
+        let mut attributes =
+            tx.prepare_cached("INSERT INTO household_attributes (household_id, attributes) VALUES (?1, ?2)")?;
         let mut version = tx.prepare_cached(
             "INSERT INTO household_versions (household_id, version, recorded_at, actor, source, change, reason, data) \
              VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         let mut key = tx.prepare_cached("INSERT INTO import_keys (kind, source_key, record_id) VALUES (?1, ?2, ?3)")?;
         for (h, number) in batch.iter().zip(&numbers) {
-            household.execute(params![
-                h.id,
-                number,
-                h.area,
-                h.status,
-                h.at,
-                h.attributes,
-                h.member_facts
-            ])?;
+            household.execute(params![h.id, number, h.area, h.status, h.at, h.member_facts])?;
+            attributes.execute(params![h.id, h.attributes])?;
             version.execute(params![h.id, h.at, h.actor, h.source, h.change, h.reason, h.data])?;
             key.execute(params!["household", h.key, h.id])?;
         }
@@ -409,8 +404,10 @@ async fn load_postgres(
 ) -> Result<Vec<String>, StoreError> {
     let n = batch.len();
     // Text for every table first, so the transaction only streams.
-    let (mut households, mut household_versions, mut keys) = (String::new(), String::new(), String::new());
+    let (mut households, mut attributes, mut household_versions, mut keys) =
+        (String::new(), String::new(), String::new(), String::new());
     for h in batch {
+        copy_row(&mut attributes, &[Some(&h.id), Some(&h.attributes)]);
         copy_row(
             &mut household_versions,
             &[
@@ -491,7 +488,6 @@ async fn load_postgres(
                 Some("1"),
                 Some(&h.at),
                 Some(&h.at),
-                Some(&h.attributes),
                 Some(&h.member_facts),
             ],
         );
@@ -499,6 +495,7 @@ async fn load_postgres(
     // In the order of LOADED_TABLES, whose columns the rows follow.
     let texts = [
         households,
+        attributes,
         household_versions,
         persons,
         person_versions,
@@ -521,11 +518,16 @@ async fn load_postgres(
 }
 
 /// The tables a load fills: name, columns, and which rows an import wrote.
-const LOADED_TABLES: [(&str, &str, &str); 7] = [
+const LOADED_TABLES: [(&str, &str, &str); 8] = [
     (
         "households",
-        "id, registration_number, area_code, status, version, created_at, updated_at, attributes, member_facts",
+        "id, registration_number, area_code, status, version, created_at, updated_at, member_facts",
         "id IN (SELECT record_id FROM import_keys WHERE kind = 'household')",
+    ),
+    (
+        "household_attributes",
+        "household_id, attributes",
+        "household_id IN (SELECT record_id FROM import_keys WHERE kind = 'household')",
     ),
     (
         "household_versions",

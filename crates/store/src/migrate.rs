@@ -141,6 +141,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/postgres/0017_household_versions_rowid.sql"),
         fill: None,
     },
+    Migration {
+        version: 18,
+        name: "household_attributes",
+        sqlite: include_str!("migrations/sqlite/0018_household_attributes.sql"),
+        postgres: include_str!("migrations/postgres/0018_household_attributes.sql"),
+        fill: None,
+    },
 ];
 
 pub(crate) async fn run(store: &Store, until: Option<i64>) -> Result<(), StoreError> {

@@ -816,8 +816,8 @@ impl Tx {
         insert_many(
             &mut self.tx,
             self.backend,
-            "households (id, registration_number, area_code, status, version, created_at, updated_at, attributes)",
-            8,
+            "households (id, registration_number, area_code, status, version, created_at, updated_at)",
+            7,
             &pairs,
             |q, (w, r)| {
                 q.bind(r.id.as_str())
@@ -827,7 +827,6 @@ impl Tx {
                     .bind(w.version)
                     .bind(r.at.as_str())
                     .bind(r.at.as_str())
-                    .bind(r.attributes.as_str())
             },
         )
         .await
@@ -838,6 +837,15 @@ impl Tx {
                 e.into()
             }
         })?;
+        insert_many(
+            &mut self.tx,
+            self.backend,
+            "household_attributes (household_id, attributes)",
+            2,
+            &rows,
+            |q, r| q.bind(r.id.as_str()).bind(r.attributes.as_str()),
+        )
+        .await?;
         self.insert_household_versions(&pairs).await
     }
 
@@ -872,14 +880,13 @@ impl Tx {
         let row = HouseholdRow::new(write);
         let id = row.id.as_str();
         let done = sqlx::query(
-            "UPDATE households SET version = $1, area_code = $2, status = $3, updated_at = $4, attributes = $5 \
-             WHERE id = $6 AND version = $7",
+            "UPDATE households SET version = $1, area_code = $2, status = $3, updated_at = $4 \
+             WHERE id = $5 AND version = $6",
         )
         .bind(write.version)
         .bind(write.record.area.as_str())
         .bind(write.record.status.code())
         .bind(row.at.as_str())
-        .bind(row.attributes.as_str())
         .bind(id)
         .bind(write.version - 1)
         .execute(&mut *self.tx)
@@ -887,6 +894,14 @@ impl Tx {
         if done.rows_affected() != 1 {
             return Err(self.household_conflict(id).await);
         }
+        sqlx::query(
+            "INSERT INTO household_attributes (household_id, attributes) VALUES ($1, $2) \
+             ON CONFLICT (household_id) DO UPDATE SET attributes = excluded.attributes",
+        )
+        .bind(id)
+        .bind(row.attributes.as_str())
+        .execute(&mut *self.tx)
+        .await?;
         // Members' area follows the household's, for area searches; so do
         // its enrolments', for area scope.
         for sql in [

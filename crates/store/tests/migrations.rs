@@ -280,3 +280,83 @@ async fn household_versions_keep_their_rows_and_their_key_through_migration_17()
     db.close().await;
     test.remove();
 }
+
+/// Migration 0018 moves households' attributes into a table of their own:
+/// a household written before it keeps its attributes, its facts and its
+/// unique registration number, and the households table keeps its index.
+#[tokio::test]
+async fn household_attributes_move_to_a_table_of_their_own_through_migration_18() {
+    let (store, db, test) = fresh_store().await;
+    store.migrate_to(17).await.unwrap();
+    sqlx::query(
+        "INSERT INTO areas (code, parent, level, names, path, position) VALUES ('PK', NULL, 'country', '{}', '/PK/', 0)",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    let household = uuid::Uuid::now_v7().to_string();
+    let person = uuid::Uuid::now_v7().to_string();
+    let member_facts = json!([[person, {"sex": "female", "relationship": "head"}]]).to_string();
+    sqlx::query(
+        "INSERT INTO households (id, registration_number, area_code, status, version, created_at, updated_at, \
+         attributes, member_facts) VALUES ($1, 'PK-1', 'PK', 'active', 3, $2, $2, $3, $4)",
+    )
+    .bind(household.as_str())
+    .bind("2025-01-01T00:00:00.000000Z")
+    .bind(json!({"rooms": 3, "has_car": true}).to_string())
+    .bind(member_facts.as_str())
+    .execute(&db)
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+
+    let units = store
+        .targeting_page(himaya_store::AttributesRead::Yes, None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(units.len(), 1);
+    assert_eq!(units[0].id.to_string(), household);
+    assert_eq!(
+        serde_json::from_str::<Value>(&units[0].attributes).unwrap(),
+        json!({"rooms": 3, "has_car": true})
+    );
+    assert_eq!(units[0].member_facts, member_facts);
+    assert_eq!(units[0].updated_at.to_rfc3339(), "2025-01-01T00:00:00+00:00");
+    let by_area = store
+        .targeting_page(himaya_store::AttributesRead::Yes, Some("PK"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(by_area.len(), 1);
+    assert_eq!(by_area[0].attributes, units[0].attributes);
+
+    let again = sqlx::query(
+        "INSERT INTO households (id, registration_number, area_code, status, version, created_at, updated_at) \
+         VALUES ($1, 'PK-1', 'PK', 'active', 1, $2, $2)",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind("2025-01-01T00:00:00.000000Z")
+    .execute(&db)
+    .await;
+    assert!(again.is_err(), "a registration number is still given once");
+    let column = match store.backend() {
+        himaya_store::Backend::Sqlite => {
+            "SELECT COUNT(*) FROM pragma_table_info('households') WHERE name = 'attributes'"
+        }
+        himaya_store::Backend::Postgres => {
+            "SELECT COUNT(*) FROM information_schema.columns WHERE table_name = 'households' AND column_name = 'attributes'"
+        }
+    };
+    let left: i64 = sqlx::query_scalar(column).fetch_one(&db).await.unwrap();
+    assert_eq!(left, 0, "households no longer carry their attributes");
+    if store.backend() == himaya_store::Backend::Sqlite {
+        let index: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'households_area'")
+                .fetch_one(&db)
+                .await
+                .unwrap();
+        assert_eq!(index, 1, "the households table keeps its area index");
+    }
+    store.close().await;
+    db.close().await;
+    test.remove();
+}
