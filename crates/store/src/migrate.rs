@@ -148,6 +148,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/postgres/0018_household_attributes.sql"),
         fill: None,
     },
+    Migration {
+        version: 19,
+        name: "active_enrolments_by_household",
+        sqlite: include_str!("migrations/sqlite/0019_active_enrolments_by_household.sql"),
+        postgres: include_str!("migrations/postgres/0019_active_enrolments_by_household.sql"),
+        fill: None,
+    },
 ];
 
 pub(crate) async fn run(store: &Store, until: Option<i64>) -> Result<(), StoreError> {

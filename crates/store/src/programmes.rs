@@ -1431,3 +1431,44 @@ impl Store {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A page's enrolments come from the index of migration 0019 alone, with
+    /// no lookup in the table; that holds only while the index's condition and
+    /// the query's are the same words.
+    #[tokio::test]
+    async fn a_page_reads_active_enrolments_from_their_index_alone() {
+        let file = std::env::temp_dir().join(format!("himaya-plan-{}.db", uuid::Uuid::now_v7()));
+        let store = Store::connect(&format!("sqlite://{}", file.display())).await.unwrap();
+        store.migrate().await.unwrap();
+        store.close().await;
+        let conn = rusqlite::Connection::open(&file).unwrap();
+        for span in [
+            Span::Range("a".into(), "b".into()),
+            Span::Ids(vec!["a".into(), "b".into()]),
+        ] {
+            let sql = format!(
+                "EXPLAIN QUERY PLAN {TARGETING_ENROLMENTS}{}",
+                span.sql("household_id", || "?".to_owned())
+            );
+            let mut statement = conn.prepare(&sql).unwrap();
+            let plan: Vec<String> = statement
+                .query_map(rusqlite::params_from_iter(span.values()), |row| row.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                plan.iter()
+                    .any(|step| step.contains("COVERING INDEX enrolments_active_by_household")),
+                "{plan:?}"
+            );
+        }
+        drop(conn);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+        }
+    }
+}

@@ -360,3 +360,77 @@ async fn household_attributes_move_to_a_table_of_their_own_through_migration_18(
     db.close().await;
     test.remove();
 }
+
+#[tokio::test]
+async fn a_page_still_reads_each_households_active_enrolments_after_migration_19() {
+    let (store, db, test) = fresh_store().await;
+    store.migrate_to(18).await.unwrap();
+    sqlx::query(
+        "INSERT INTO areas (code, parent, level, names, path, position) VALUES ('PK', NULL, 'country', '{}', '/PK/', 0)",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    let households: Vec<String> = (0..2).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    for (i, household) in households.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO households (id, registration_number, area_code, status, version, created_at, updated_at, \
+             member_facts) VALUES ($1, $2, 'PK', 'active', 1, $3, $3, '[]')",
+        )
+        .bind(household.as_str())
+        .bind(format!("PK-{i}"))
+        .bind("2025-01-01T00:00:00.000000Z")
+        .execute(&db)
+        .await
+        .unwrap();
+    }
+    // The first household: one programme of each status; the second: none active.
+    let enrolments = [
+        ("pk-kafalat", &households[0], "enrolled"),
+        ("pk-nashonuma", &households[0], "paused"),
+        ("pk-taleemi-wazaif", &households[0], "eligible"),
+        ("bench-cash", &households[0], "exited"),
+        ("pk-kafalat", &households[1], "not_eligible"),
+    ];
+    for (programme, household, status) in enrolments {
+        sqlx::query(
+            "INSERT INTO enrolments (programme_code, beneficiary_id, household_id, area_code, status, \
+             programme_version, decided_at, changed_at) VALUES ($1, $2, $2, 'PK', $3, 1, $4, $4)",
+        )
+        .bind(programme)
+        .bind(household.as_str())
+        .bind(status)
+        .bind("2025-01-01T00:00:00.000000Z")
+        .execute(&db)
+        .await
+        .unwrap();
+    }
+    store.migrate().await.unwrap();
+
+    for area in [None, Some("PK")] {
+        let mut units = store
+            .targeting_page(himaya_store::AttributesRead::No, area, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(units.len(), 2, "{area:?}");
+        units.sort_by_key(|u| u.id.to_string());
+        let mut active = units[0].enrolments.clone();
+        active.sort();
+        assert_eq!(
+            active,
+            vec![
+                ("pk-kafalat".to_owned(), households[0].clone()),
+                ("pk-nashonuma".to_owned(), households[0].clone())
+            ],
+            "{area:?}"
+        );
+        assert_eq!(
+            units[0].paused,
+            vec![("pk-nashonuma".to_owned(), households[0].clone())]
+        );
+        assert!(units[1].enrolments.is_empty() && units[1].paused.is_empty(), "{area:?}");
+    }
+    store.close().await;
+    db.close().await;
+    test.remove();
+}
