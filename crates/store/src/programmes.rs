@@ -1441,8 +1441,13 @@ mod tests {
     /// the query's are the same words.
     #[tokio::test]
     async fn a_page_reads_active_enrolments_from_their_index_alone() {
+        // SQLite's plan, whatever server the other tests use.
         let file = std::env::temp_dir().join(format!("himaya-plan-{}.db", uuid::Uuid::now_v7()));
-        let store = Store::connect(&format!("sqlite://{}", file.display())).await.unwrap();
+        let test = crate::testing::TestDatabase {
+            url: format!("sqlite://{}", file.display()),
+            file: Some(file.clone()),
+        };
+        let store = Store::connect(&test.url).await.unwrap();
         store.migrate().await.unwrap();
         store.close().await;
         let conn = rusqlite::Connection::open(&file).unwrap();
@@ -1467,8 +1472,6 @@ mod tests {
             );
         }
         drop(conn);
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
-        }
+        test.remove();
     }
 }

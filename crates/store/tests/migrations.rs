@@ -15,6 +15,16 @@ async fn fresh_store() -> (Store, sqlx::AnyPool, TestDatabase) {
     (store, db, test)
 }
 
+/// The area every household of these tests lives in.
+async fn insert_country(db: &sqlx::AnyPool) {
+    sqlx::query(
+        "INSERT INTO areas (code, parent, level, names, path, position) VALUES ('PK', NULL, 'country', '{}', '/PK/', 0)",
+    )
+    .execute(db)
+    .await
+    .unwrap();
+}
+
 /// A household with two members (one deceased) and a second with one, as
 /// the registry stored them before migration 0007: content in the versions only.
 async fn write_before_rule_facts(db: &sqlx::AnyPool) -> [String; 2] {
@@ -288,12 +298,7 @@ async fn household_versions_keep_their_rows_and_their_key_through_migration_17()
 async fn household_attributes_move_to_a_table_of_their_own_through_migration_18() {
     let (store, db, test) = fresh_store().await;
     store.migrate_to(17).await.unwrap();
-    sqlx::query(
-        "INSERT INTO areas (code, parent, level, names, path, position) VALUES ('PK', NULL, 'country', '{}', '/PK/', 0)",
-    )
-    .execute(&db)
-    .await
-    .unwrap();
+    insert_country(&db).await;
     let household = uuid::Uuid::now_v7().to_string();
     let person = uuid::Uuid::now_v7().to_string();
     let member_facts = json!([[person, {"sex": "female", "relationship": "head"}]]).to_string();
@@ -365,12 +370,7 @@ async fn household_attributes_move_to_a_table_of_their_own_through_migration_18(
 async fn a_page_still_reads_each_households_active_enrolments_after_migration_19() {
     let (store, db, test) = fresh_store().await;
     store.migrate_to(18).await.unwrap();
-    sqlx::query(
-        "INSERT INTO areas (code, parent, level, names, path, position) VALUES ('PK', NULL, 'country', '{}', '/PK/', 0)",
-    )
-    .execute(&db)
-    .await
-    .unwrap();
+    insert_country(&db).await;
     let households: Vec<String> = (0..2).map(|_| uuid::Uuid::now_v7().to_string()).collect();
     for (i, household) in households.iter().enumerate() {
         sqlx::query(
