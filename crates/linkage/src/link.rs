@@ -526,9 +526,15 @@ impl<'a> Run<'a> {
             }
             slots.push(i);
         }
+        let birth = self
+            .comparisons
+            .iter()
+            .position(|c| *c == Comparison::DateOfBirth)
+            .map(|i| BirthYears::new(i, self.records));
         TermFrequencies {
             comparisons: slots,
             per_record,
+            birth,
         }
     }
 }
@@ -559,6 +565,53 @@ struct TermFrequencies {
     /// The model's index of each name comparison with frequencies.
     comparisons: Vec<usize>,
     per_record: Vec<[f32; 3]>,
+    birth: Option<BirthYears>,
+}
+
+/// How common each record's year of birth is. Where most people are young,
+/// two children born the same year are far likelier than two of the old, so
+/// agreeing on a year (or within a few) says less for the common years: the
+/// level's weight is moved by log2(Σ p² / p), p the share of the year, Σ p²
+/// the chance that two random records share a year, whose average the level's u is.
+struct BirthYears {
+    /// The model's index of the date-of-birth comparison.
+    comparison: usize,
+    per_record: Vec<f32>,
+    same_year: f64,
+}
+
+impl BirthYears {
+    fn new(comparison: usize, records: &[Record]) -> BirthYears {
+        // Ordered, so that the sums, and so the weights, are the same on every run.
+        let mut counts: std::collections::BTreeMap<i32, u32> = std::collections::BTreeMap::new();
+        for b in records.iter().filter_map(|r| r.birth) {
+            *counts.entry(b.year()).or_default() += 1;
+        }
+        let present: f64 = counts.values().map(|&c| f64::from(c)).sum::<f64>().max(1.0);
+        let same_year = counts.values().map(|&c| (f64::from(c) / present).powi(2)).sum();
+        let per_record = records
+            .iter()
+            .map(|r| r.birth.map_or(0.0, |b| (f64::from(counts[&b.year()]) / present) as f32))
+            .collect();
+        BirthYears {
+            comparison,
+            per_record,
+            same_year,
+        }
+    }
+
+    fn adjustment(&self, model: &Model, levels: &[u8; MAX_COMPARISONS], a: u32, b: u32) -> f64 {
+        let level = levels[self.comparison];
+        // Not for "different" nor a missing date.
+        if level as usize + 1 >= model.comparisons[self.comparison].levels().len() {
+            return 0.0;
+        }
+        let p = self.per_record[a as usize].max(self.per_record[b as usize]);
+        if p <= 0.0 {
+            return 0.0;
+        }
+        (self.same_year / f64::from(p)).log2().clamp(-4.0, 4.0)
+    }
 }
 
 impl TermFrequencies {
@@ -578,6 +631,9 @@ impl TermFrequencies {
             let u = &model.u[i];
             let u_exact = u[0] / u[..n].iter().sum::<f64>().max(1e-12);
             w += (u_exact / f64::from(f)).log2().clamp(-8.0, 4.0);
+        }
+        if let Some(birth) = &self.birth {
+            w += birth.adjustment(model, levels, a, b);
         }
         w
     }
@@ -720,6 +776,33 @@ mod tests {
             link(&left, 0, ROLES, &Settings::default()).unwrap_err(),
             LinkError::EmptyList
         );
+    }
+
+    /// Sharing a common year of birth says less than sharing a rare one.
+    #[test]
+    fn a_common_year_of_birth_weighs_less() {
+        let born = |year: &str| Record::parse([(Role::DateOfBirth, year)]).unwrap();
+        let records: Vec<Record> = (0..90).map(|_| born("2020")).chain((0..10).map(|_| born("1950"))).collect();
+        let years = BirthYears::new(0, &records);
+        let n = Comparison::DateOfBirth.levels().len();
+        let even = vec![1.0 / (n + 1) as f64; n + 1];
+        let model = Model::new(vec![Comparison::DateOfBirth], vec![even.clone()], vec![even], 0.01);
+        let same_year = Comparison::DateOfBirth
+            .levels()
+            .iter()
+            .position(|l| *l == "same year")
+            .unwrap() as u8;
+        let mut levels = [NULL; MAX_COMPARISONS];
+        levels[0] = same_year;
+        // Σ p² = 0.82: the common year (p 0.9) a little below it, the rare one (p 0.1) far above.
+        let common = years.adjustment(&model, &levels, 0, 1);
+        let rare = years.adjustment(&model, &levels, 90, 91);
+        assert!((common - (0.82f64 / 0.9).log2()).abs() < 1e-6, "{common}");
+        assert!((rare - (0.82f64 / 0.1).log2()).abs() < 1e-6, "{rare}");
+        levels[0] = (n - 1) as u8;
+        assert_eq!(years.adjustment(&model, &levels, 90, 91), 0.0, "no adjustment for different years");
+        levels[0] = NULL;
+        assert_eq!(years.adjustment(&model, &levels, 90, 91), 0.0, "nor for a missing date");
     }
 
     #[test]

@@ -345,8 +345,26 @@ impl Generator {
         let female_head = rng.chance(p.female_head);
         let head_age = 20 + (rng.unit() * rng.unit() * 55.0) as i64 + rng.range(0, 10);
         let mut members = Vec::new();
-        let member = |rng: &mut Rng, members: &mut Vec<SynthPerson>, m: Member| {
+        let member = |rng: &mut Rng, members: &mut Vec<SynthPerson>, mut m: Member| {
             let n = members.len() + 1;
+            // Parents do not give two of their children one name: a name
+            // already in the household is drawn again (a few times, so that a
+            // short list cannot hold the generator up).
+            if m.given.is_none() {
+                let taken = |g: &Both| {
+                    members.iter().any(|p| {
+                        p.given_name.0.as_deref() == Some(g.0.as_str()) || p.given_name.1.as_deref() == Some(g.1.as_str())
+                    })
+                };
+                let mut given = self.given(rng, m.female);
+                for _ in 0..8 {
+                    if !taken(&given) {
+                        break;
+                    }
+                    given = self.given(rng, m.female);
+                }
+                m.given = Some(given);
+            }
             let person = self.person(rng, &key, n, index, m, &area);
             members.push(person);
         };
@@ -957,6 +975,19 @@ mod tests {
             let distinct: HashSet<&(String, String, String)> = full.iter().collect();
             let share = distinct.len() as f64 / full.len() as f64;
             assert!(share > 0.9, "{country:?}: {share} of full names distinct");
+            // Brothers and sisters do not share a given name.
+            let mut shared = 0;
+            for h in &block.households {
+                let children: Vec<&String> = h
+                    .members
+                    .iter()
+                    .filter(|p| p.relationship == "child")
+                    .filter_map(|p| p.given_name.1.as_ref())
+                    .collect();
+                let distinct: HashSet<&&String> = children.iter().collect();
+                shared += children.len() - distinct.len();
+            }
+            assert!(shared <= 3, "{country:?}: {shared} children share a name with a sibling");
             let men: Vec<String> = persons
                 .iter()
                 .filter(|p| p.sex == "male")
