@@ -2354,8 +2354,16 @@ async fn duplicates_are_reviewed_side_by_side_and_decided_with_plain_forms() {
             check_page(&path, lang, &p.html(), &names);
         }
     }
-    let page = v.get(&seeded).await.html();
-    assert_eq!(page.select(&sel("#side-by-side tbody tr")).count(), 9);
+    let page = v.get(&format!("{seeded}?lang=en")).await.html();
+    assert_eq!(page.select(&sel("#side-by-side tbody tr")).count(), 10);
+    // Each record's place in its household, for the officer who decides.
+    let relationship = page
+        .select(&sel("#side-by-side tbody tr"))
+        .find(|tr| tr.text().any(|t| t.contains("Relationship to the head")))
+        .expect("a relationship row")
+        .text()
+        .collect::<String>();
+    assert_eq!(relationship.matches("Head").count(), 2, "{relationship}");
     assert!(page.select(&sel("#evidence tbody tr")).count() >= 7);
     assert!(page.select(&sel("#decide button[name=decision]")).count() == 2);
     // Without the CSRF token nothing is decided.

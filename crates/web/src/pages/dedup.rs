@@ -150,6 +150,11 @@ impl PairPage<'_> {
                 view::vocab(c, "sex", l.sex.code()),
                 view::vocab(c, "sex", r.sex.code()),
             ),
+            (
+                "field-relationship",
+                view::vocab(c, "relationship", l.relationship.code()),
+                view::vocab(c, "relationship", r.relationship.code()),
+            ),
             ("field-date_of_birth", born(&self.p.left), born(&self.p.right)),
             ("field-identifiers", ids(&self.p.left), ids(&self.p.right)),
             ("field-phone", phone(&self.p.left), phone(&self.p.right)),
