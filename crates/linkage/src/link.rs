@@ -782,7 +782,10 @@ mod tests {
     #[test]
     fn a_common_year_of_birth_weighs_less() {
         let born = |year: &str| Record::parse([(Role::DateOfBirth, year)]).unwrap();
-        let records: Vec<Record> = (0..90).map(|_| born("2020")).chain((0..10).map(|_| born("1950"))).collect();
+        let records: Vec<Record> = (0..90)
+            .map(|_| born("2020"))
+            .chain((0..10).map(|_| born("1950")))
+            .collect();
         let years = BirthYears::new(0, &records);
         let n = Comparison::DateOfBirth.levels().len();
         let even = vec![1.0 / (n + 1) as f64; n + 1];
@@ -800,7 +803,11 @@ mod tests {
         assert!((common - (0.82f64 / 0.9).log2()).abs() < 1e-6, "{common}");
         assert!((rare - (0.82f64 / 0.1).log2()).abs() < 1e-6, "{rare}");
         levels[0] = (n - 1) as u8;
-        assert_eq!(years.adjustment(&model, &levels, 90, 91), 0.0, "no adjustment for different years");
+        assert_eq!(
+            years.adjustment(&model, &levels, 90, 91),
+            0.0,
+            "no adjustment for different years"
+        );
         levels[0] = NULL;
         assert_eq!(years.adjustment(&model, &levels, 90, 91), 0.0, "nor for a missing date");
     }

@@ -353,7 +353,8 @@ impl Generator {
             if m.given.is_none() {
                 let taken = |g: &Both| {
                     members.iter().any(|p| {
-                        p.given_name.0.as_deref() == Some(g.0.as_str()) || p.given_name.1.as_deref() == Some(g.1.as_str())
+                        p.given_name.0.as_deref() == Some(g.0.as_str())
+                            || p.given_name.1.as_deref() == Some(g.1.as_str())
                     })
                 };
                 let mut given = self.given(rng, m.female);
@@ -987,7 +988,10 @@ mod tests {
                 let distinct: HashSet<&&String> = children.iter().collect();
                 shared += children.len() - distinct.len();
             }
-            assert!(shared <= 3, "{country:?}: {shared} children share a name with a sibling");
+            assert!(
+                shared <= 3,
+                "{country:?}: {shared} children share a name with a sibling"
+            );
             let men: Vec<String> = persons
                 .iter()
                 .filter(|p| p.sex == "male")
