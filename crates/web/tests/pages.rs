@@ -2467,7 +2467,10 @@ async fn every_example_configuration_labels_its_choices_in_its_languages() {
 async fn registering_someone_already_registered_warns_before_saving() {
     let t = spawn().await;
     t.register_population_with_duplicates().await;
-    let existing = t.register(household("3520212345671")).await;
+    // The wife with her father's name, by which she is known again below.
+    let mut existing = household("3520212345671");
+    existing["members"][1]["father_name"] = serde_json::json!({"latin": "Ghulam Nabi"});
+    let existing = t.register(existing).await;
     let (existing_household, existing_head) = (
         existing["id"].as_str().unwrap().to_owned(),
         existing["members"][0]["id"].as_str().unwrap().to_owned(),
@@ -2562,6 +2565,7 @@ async fn registering_someone_already_registered_warns_before_saving() {
         ("version", version.as_str()),
         ("members[0].given_name.latin", "Shazia"),
         ("members[0].family_name.latin", "Bibi"),
+        ("members[0].father_name.latin", "Ghulam Nabi"),
         ("members[0].sex", "female"),
         ("members[0].relationship", "spouse"),
         ("members[0].date_of_birth", "1985"),
