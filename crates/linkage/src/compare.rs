@@ -288,7 +288,14 @@ pub fn name_level(a: &[NameForm], b: &[NameForm]) -> u8 {
     let mut best = NULL;
     for x in a {
         for y in b {
-            best = best.min(form_level(x, y));
+            // Md. Rafiqul and Md. Shafiqul are one typo apart only for the
+            // Muhammad they share: no closer than similar (a given name's
+            // forms without it are compared on their own).
+            let mut level = form_level(x, y);
+            if level == 1 && x.leading_muhammad && y.leading_muhammad {
+                level = 3;
+            }
+            best = best.min(level);
             if best == 0 {
                 return 0;
             }
@@ -476,6 +483,24 @@ mod tests {
         );
         let other = levels(&[(GivenName, "Muhammad Imran")], &[(GivenName, "Muhammad Asif")]);
         assert!(!matches!(other[0], "exact" | "typo" | "phonetic"), "{other:?}");
+        // The Muhammad they share does not make two names a typo apart…
+        assert_eq!(
+            levels(&[(GivenName, "Md. Rafiqul")], &[(GivenName, "Md. Shafiqul")]),
+            ["similar"]
+        );
+        assert_eq!(
+            levels(&[(FatherName, "Muhammad Aslam")], &[(FatherName, "Muhammad Akram")]),
+            ["similar"]
+        );
+        // …but a typo past it still is one.
+        assert_eq!(
+            levels(&[(GivenName, "Md. Rafiqul")], &[(GivenName, "Md. Rafiqqul")]),
+            ["typo"]
+        );
+        assert_eq!(
+            levels(&[(FatherName, "محمد اسلم")], &[(FatherName, "Muhammad Aslam")]),
+            ["phonetic"]
+        );
         assert_eq!(levels(&[(GivenName, "Ali")], &[(GivenName, "")]), ["null"]);
         assert_eq!(
             levels(

@@ -45,6 +45,9 @@ pub struct NameForm {
     /// The phonetic keys (see [`phonetic_key`]) of its words run together,
     /// a letter repeated across words written once.
     pub phonetic: Box<str>,
+    /// It begins with a Muhammad (Md., محمد…) that more words follow: it has
+    /// a form without it too ([`without_muhammad`]).
+    pub leading_muhammad: bool,
 }
 
 /// Titles and markers that say nothing about who the person is: removed.
@@ -283,8 +286,13 @@ fn form_of(words: Vec<String>) -> Option<NameForm> {
     // One key for the whole name, so that words written apart in one script
     // and together in another (بی بی, Bibi) still agree.
     let mut phonetic = String::new();
-    for w in &words {
-        for c in phonetic_key(w).chars() {
+    let mut leading_muhammad = false;
+    for (i, w) in words.iter().enumerate() {
+        let key = phonetic_key(w);
+        if i == 0 {
+            leading_muhammad = words.len() > 1 && key == "mhmd";
+        }
+        for c in key.chars() {
             if !phonetic.ends_with(c) {
                 phonetic.push(c);
             }
@@ -294,6 +302,7 @@ fn form_of(words: Vec<String>) -> Option<NameForm> {
         script,
         key: words.join(" ").into_boxed_str(),
         phonetic: phonetic.into_boxed_str(),
+        leading_muhammad,
     })
 }
 
