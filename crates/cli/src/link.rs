@@ -63,7 +63,8 @@ pub struct CommonArgs {
     /// Blocks of more records than this are left out and reported.
     #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(2..=1_000_000))]
     pub max_block: u64,
-    /// Weigh exact name agreement the same whatever the name (no term-frequency adjustment).
+    /// Weigh exact name agreement the same whatever the name, and agreement on a year of birth
+    /// the same whatever the year (no term-frequency adjustment).
     #[arg(long)]
     pub no_term_frequency: bool,
 }

@@ -42,7 +42,8 @@ pub struct Settings {
     /// Blocks of more records than this are left out (and reported): a key
     /// shared by that many records says too little to be worth all its pairs.
     pub max_block: usize,
-    /// Exact name agreement weighed by how common the name is.
+    /// Exact name agreement weighed by how common the name is, and agreement
+    /// on a year of birth by how common the year is.
     pub term_frequency: bool,
     /// Random pairs counted for u.
     pub random_pairs: usize,
