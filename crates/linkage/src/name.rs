@@ -45,8 +45,8 @@ pub struct NameForm {
     /// The phonetic keys (see [`phonetic_key`]) of its words run together,
     /// a letter repeated across words written once.
     pub phonetic: Box<str>,
-    /// It begins with a Muhammad (Md., محمد…) that more words follow: it has
-    /// a form without it too ([`without_muhammad`]).
+    /// It begins with a Muhammad (Md., محمد…) that more words follow (a
+    /// given name then has a form without it too, [`without_muhammad`]).
     pub leading_muhammad: bool,
 }
 
@@ -264,11 +264,16 @@ pub fn name_form(raw: &str) -> Option<NameForm> {
 /// about who they are. `None` for any other name.
 pub fn without_muhammad(raw: &str) -> Option<NameForm> {
     let mut words = words(raw);
-    if words.len() < 2 || phonetic_key(&words[0]) != "mhmd" {
+    if !leads_with_muhammad(&words) {
         return None;
     }
     words.remove(0);
     form_of(words)
+}
+
+/// Whether the words begin with a Muhammad that more words follow.
+fn leads_with_muhammad(words: &[String]) -> bool {
+    words.len() > 1 && phonetic_key(&words[0]) == "mhmd"
 }
 
 fn form_of(words: Vec<String>) -> Option<NameForm> {
@@ -286,13 +291,8 @@ fn form_of(words: Vec<String>) -> Option<NameForm> {
     // One key for the whole name, so that words written apart in one script
     // and together in another (بی بی, Bibi) still agree.
     let mut phonetic = String::new();
-    let mut leading_muhammad = false;
-    for (i, w) in words.iter().enumerate() {
-        let key = phonetic_key(w);
-        if i == 0 {
-            leading_muhammad = words.len() > 1 && key == "mhmd";
-        }
-        for c in key.chars() {
+    for w in &words {
+        for c in phonetic_key(w).chars() {
             if !phonetic.ends_with(c) {
                 phonetic.push(c);
             }
@@ -302,7 +302,7 @@ fn form_of(words: Vec<String>) -> Option<NameForm> {
         script,
         key: words.join(" ").into_boxed_str(),
         phonetic: phonetic.into_boxed_str(),
-        leading_muhammad,
+        leading_muhammad: leads_with_muhammad(&words),
     })
 }
 
