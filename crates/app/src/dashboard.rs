@@ -1,6 +1,6 @@
 //! The dashboard's headline figures for the actor's areas: households,
-//! people, enrolments and the payments of the cycles being paid
-//! (grievances come with their issue).
+//! people, enrolments, the payments of the cycles being paid and the
+//! grievances still open.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +21,8 @@ pub struct Dashboard {
     pub enrolments: Option<BTreeMap<String, BTreeMap<String, i64>>>,
     /// Payments this cycle by currency; `None` for those who may not read payments.
     pub payments: Option<BTreeMap<String, PaymentFigures>>,
+    /// Grievances still open; `None` for those who may not read grievances.
+    pub open_grievances: Option<i64>,
 }
 
 /// Payments this cycle: the entitlements of each programme's latest cycle
@@ -71,6 +73,9 @@ impl App {
                 }
             }
             d.payments = Some(by_currency);
+        }
+        if actor.permissions().allows(Permission::GrievancesRead) {
+            d.open_grievances = Some(self.store().open_grievances(within.as_deref()).await?);
         }
         Ok(d)
     }

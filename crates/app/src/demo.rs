@@ -234,7 +234,77 @@ pub async fn populate(app: &App, country: Country, households: usize, seed: u64)
         })?;
         done += n;
     }
+    record_demo_grievances(app, &actor, (done / 100).clamp(3, 12)).await?;
     Ok(done)
+}
+
+/// A few grievances brought by the first households, each third one
+/// already resolved, so that the dashboard and the grievance pages show some.
+async fn record_demo_grievances(app: &App, actor: &Actor, count: usize) -> Result<(), AppError> {
+    const COMPLAINTS: [(&str, &str, &str); 4] = [
+        (
+            "payment",
+            "in_person",
+            "The payment of the last quarter did not arrive.",
+        ),
+        (
+            "registration",
+            "phone",
+            "The date of birth of my son is wrong in the register.",
+        ),
+        (
+            "eligibility",
+            "letter",
+            "We were told we are not eligible, but our income has fallen.",
+        ),
+        (
+            "conduct",
+            "sms",
+            "The payment agent asked for money to hand over the payment.",
+        ),
+    ];
+    let page = app
+        .list_households(
+            actor,
+            &crate::HouseholdQuery {
+                limit: Some(count as u32),
+                ..Default::default()
+            },
+        )
+        .await?;
+    for (i, h) in page.items.iter().enumerate() {
+        let view = app.household(actor, h.id).await?;
+        let Some(head) = view.members.first() else {
+            continue;
+        };
+        let name = &head.record.given_name;
+        let (category, channel, description) = COMPLAINTS[i % COMPLAINTS.len()];
+        let g = app
+            .record_grievance(
+                actor,
+                crate::NewGrievance {
+                    household_id: Some(h.id.to_string()),
+                    category: Some(category.into()),
+                    channel: Some(channel.into()),
+                    complainant: name.native.clone().or_else(|| name.latin.clone()),
+                    description: Some(description.into()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        if i % 3 == 2 {
+            app.move_grievance(
+                actor,
+                &g.grievance.id,
+                crate::GrievanceMove {
+                    to: "resolved".into(),
+                    note: Some("Checked with the household and corrected.".into()),
+                },
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod dedup;
 pub mod demo;
 mod error;
 mod export;
+mod grievances;
 mod import;
 pub mod json;
 mod match_jobs;
@@ -39,9 +40,10 @@ pub use dedup::{
     MatchResult, MatchRow, MatchView, MergeView, PairDecision, PairMerge, PairQuery, PairView, ProgrammeStatus,
 };
 pub use error::AppError;
+pub use grievances::{GrievanceMove, GrievancePage, GrievanceQuery, GrievanceView, MAX_GRIEVANCE_PAGE, NewGrievance};
 pub use himaya_store::{
-    AccountRow, AgencyRow, BatchRow, CycleEventRow, CycleRow, EnrolmentRow, FundingLineRow, HouseholdEntitlementRow,
-    IssueOutcome, ReconciliationError,
+    AccountRow, AgencyRow, BatchRow, CycleEventRow, CycleRow, EnrolmentRow, FundingLineRow, GrievanceEventRow,
+    GrievanceRow, HouseholdEntitlementRow, IssueOutcome, ReconciliationError,
 };
 pub use import::{ImportOutcome, KeyedHousehold};
 pub use match_jobs::{MAX_MATCH_JOB_ROWS, MAX_RESULT_PAGE, MatchJobView, MatchResultsPage, MatchResultsQuery};

@@ -47,6 +47,8 @@ vocabulary!(
         DedupReview = "dedup.review",
         DedupMerge = "dedup.merge",
         PersonsMatch = "persons.match",
+        GrievancesRead = "grievances.read",
+        GrievancesManage = "grievances.manage",
     }
 );
 
@@ -55,14 +57,7 @@ impl Role {
     /// authorisation matrix test holds an independent copy.
     pub fn permissions(self) -> &'static [Permission] {
         use Permission::*;
-        const READ_HISTORY: &[Permission] = &[
-            AreasRead,
-            HouseholdsRead,
-            PersonsRead,
-            HouseholdsHistory,
-            PersonsHistory,
-            ProgrammesRead,
-        ];
+        // District officers take complaints at the front desk as well.
         const REGISTER: &[Permission] = &[
             AreasRead,
             HouseholdsRead,
@@ -74,6 +69,27 @@ impl Role {
             ProgrammesRead,
             DedupRead,
             DedupReview,
+            GrievancesRead,
+            GrievancesManage,
+        ];
+        const GRIEVANCES: &[Permission] = &[
+            AreasRead,
+            HouseholdsRead,
+            PersonsRead,
+            HouseholdsHistory,
+            PersonsHistory,
+            ProgrammesRead,
+            GrievancesRead,
+            GrievancesManage,
+        ];
+        const CASES: &[Permission] = &[
+            AreasRead,
+            HouseholdsRead,
+            PersonsRead,
+            HouseholdsHistory,
+            PersonsHistory,
+            ProgrammesRead,
+            GrievancesRead,
         ];
         const PROGRAMMES: &[Permission] = &[
             AreasRead,
@@ -124,7 +140,8 @@ impl Role {
             Role::Administrator => Permission::ALL,
             Role::Registrar => REGISTER_ACCOUNTS,
             Role::DistrictOfficer => REGISTER,
-            Role::GrievanceOfficer | Role::CaseWorker => READ_HISTORY,
+            Role::GrievanceOfficer => GRIEVANCES,
+            Role::CaseWorker => CASES,
             Role::ProgrammeOfficer => PROGRAMMES,
             Role::Approver => APPROVE,
             Role::PaymentOfficer => PAY,
@@ -139,6 +156,7 @@ impl Role {
                 AccountsRead,
                 PaymentsRead,
                 DedupRead,
+                GrievancesRead,
             ],
         }
     }

@@ -14,6 +14,7 @@ pub mod date;
 pub mod digits;
 pub mod enrolment;
 pub mod error;
+pub mod grievance;
 pub mod history;
 pub mod household;
 pub mod identifier;

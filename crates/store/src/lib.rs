@@ -10,6 +10,7 @@ mod access;
 mod bulk;
 mod dashboard;
 mod dedup;
+mod grievances;
 mod match_jobs;
 mod migrate;
 mod payments;
@@ -28,6 +29,7 @@ pub use access::{AgencyRow, AuditFilter, AuditRow, NewAuditEntry, SessionRow, To
 pub use bulk::{BaselineTiming, LoadHousehold};
 pub use dashboard::{AreaCounts, PaymentCounts};
 pub use dedup::{DedupRunRow, DedupSource, FoundPair, Moved, PairDecisionRow, PairFilter, PairRow};
+pub use grievances::{GrievanceEventRow, GrievanceFilter, GrievanceRow};
 pub use match_jobs::{MatchJobResultRow, MatchJobRow};
 pub use payments::{
     AccountRow, Applied, ApprovalRefusal, BatchPayment, BatchRow, CycleCounts, CycleEventRow, CycleRow, EntitlementRow,

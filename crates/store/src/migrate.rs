@@ -155,6 +155,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/postgres/0019_active_enrolments_by_household.sql"),
         fill: None,
     },
+    Migration {
+        version: 20,
+        name: "grievances",
+        sqlite: include_str!("migrations/sqlite/0020_grievances.sql"),
+        postgres: include_str!("migrations/postgres/0020_grievances.sql"),
+        fill: None,
+    },
 ];
 
 pub(crate) async fn run(store: &Store, until: Option<i64>) -> Result<(), StoreError> {

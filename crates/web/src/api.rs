@@ -19,6 +19,7 @@ use himaya_domain::programme::ProgrammeDef;
 use serde::de::DeserializeOwned;
 
 use crate::auth::{Authenticated, LOGIN_ATTEMPTS_PER_MINUTE, SESSION_COOKIE};
+use crate::grievances_api as grievances;
 use crate::payments_api as pay;
 use crate::problem::ApiError;
 use crate::{AppState, MAX_BODY};
@@ -110,6 +111,10 @@ pub(crate) fn routes() -> Vec<Route> {
         r!(GET "/api/v1/cycles/{id}/reconciliation-errors" => pay::reconciliation_errors),
         r!(GET "/api/v1/cycles/{id}/report" => pay::cycle_report),
         r!(GET "/api/v1/entitlements/{id}" => pay::get_entitlement),
+        r!(GET "/api/v1/grievances" => grievances::list_grievances),
+        r!(POST "/api/v1/grievances" => grievances::record_grievance),
+        r!(GET "/api/v1/grievances/{id}" => grievances::get_grievance),
+        r!(POST "/api/v1/grievances/{id}/transitions" => grievances::move_grievance),
         r!(POST "/api/v1/dedup/runs" => run_dedup),
         r!(GET "/api/v1/dedup/pairs" => dedup_pairs),
         r!(GET "/api/v1/dedup/pairs/{pair}" => dedup_pair),

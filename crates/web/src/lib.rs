@@ -9,6 +9,7 @@
 mod api;
 pub mod assets;
 pub mod auth;
+mod grievances_api;
 pub mod i18n;
 mod pages;
 mod payments_api;

@@ -371,6 +371,17 @@ async fn every_page_in_every_language_is_translated_and_laid_out_for_its_directi
     let t = spawn().await;
     let id = registry_with_a_household(&t).await;
     let cycle = a_computed_cycle(&t).await;
+    let grievance = t
+        .post(
+            "/api/v1/grievances",
+            serde_json::json!({"household_id": id, "category": "payment", "channel": "phone",
+                               "complainant": "Shazia Bibi", "description": "The payment did not come"}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let person = t.get(&format!("/api/v1/households/{id}")).await.body["members"][0]["id"]
         .as_str()
         .unwrap()
@@ -409,6 +420,11 @@ async fn every_page_in_every_language_is_translated_and_laid_out_for_its_directi
             format!("/persons/{person}/edit"),
             format!("/households/{id}/changes"),
             "/funding".to_owned(),
+            "/grievances".to_owned(),
+            "/grievances?status=all".to_owned(),
+            "/grievances/new".to_owned(),
+            format!("/grievances/new?household={id}"),
+            format!("/grievances/{grievance}"),
             "/no-such-page".to_owned(),
         ];
         for path in &paths {
@@ -3675,4 +3691,124 @@ async fn unclaimed_payments_expire_from_the_cycle_page_in_arabic() {
     let totals = t.get(&format!("/api/v1/cycles/{cycle}")).await.body["totals"].clone();
     assert_eq!(totals["expired"]["count"], 2, "{totals:#}");
     assert!(doc.select(&sel("#balanced.pass")).next().is_some());
+}
+
+#[tokio::test]
+async fn a_grievance_is_recorded_from_the_household_page_settled_and_counted_in_urdu() {
+    let t = spawn().await;
+    let household = registry_with_a_household(&t).await;
+    let names = message_names();
+    let officer = "officer.multan";
+    t.user(officer, &["district_officer"], &["PK-PB-MUL"]).await;
+    let mut v = Visitor::new(&t);
+    let _ = v.get("/sign-in?lang=ur").await;
+    let csrf = v.sign_in(officer).await;
+    let figure = async |v: &mut Visitor| text_at(&v.get("/").await.html(), "#figure-grievances");
+    assert_eq!(figure(&mut v).await.as_deref(), Some("۰"));
+
+    let page = v.get(&format!("/households/{household}")).await.html();
+    let href = href_at(&page, "#household-grievance-new");
+    let p = v.get(&href).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    check_page("grievance form", "ur", &p.html(), &names);
+
+    // Refused beside each field, in Urdu, and nothing recorded.
+    let form = |description: &str, phone: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("household", household.clone()),
+            ("category", "payment".to_owned()),
+            ("channel", "in_person".to_owned()),
+            ("complainant", "شازیہ بی بی".to_owned()),
+            ("phone", phone.to_owned()),
+            ("description", description.to_owned()),
+        ]
+    };
+    let p = v.post("/grievances/new", &pairs(&form("", "۱۲"))).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    let doc = p.html();
+    check_page("a refused grievance", "ur", &doc, &names);
+    assert_eq!(
+        text_at(&doc, "#description-error").as_deref(),
+        Some(message("ur", "field-error-required").as_str())
+    );
+    assert_eq!(
+        text_at(&doc, "#phone-error").as_deref(),
+        Some(message("ur", "field-error-phone-invalid").as_str())
+    );
+    assert_eq!(
+        doc.select(&sel("#complainant")).next().unwrap().value().attr("value"),
+        Some("شازیہ بی بی"),
+        "what was typed is kept"
+    );
+    assert_eq!(figure(&mut v).await.as_deref(), Some("۰"));
+
+    let p = v
+        .post(
+            "/grievances/new",
+            &pairs(&form("پچھلی سہ ماہی کی ادائیگی نہیں ملی", "۰۳۰۰۱۲۳۴۵۶۷")),
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let at = p.headers["location"].to_str().unwrap().to_owned();
+    let doc = v.get(&at).await.html();
+    check_page("a grievance", "ur", &doc, &names);
+    assert_eq!(
+        text_at(&doc, "#notice").as_deref(),
+        Some(message("ur", "notice-grievance-recorded").as_str())
+    );
+    assert_eq!(
+        text_at(&doc, "#grievance-status").as_deref(),
+        Some(message("ur", "grievance-status-open").as_str())
+    );
+    assert_eq!(figure(&mut v).await.as_deref(), Some("۱"));
+    let list = v.get("/grievances").await.html();
+    check_page("grievances", "ur", &list, &names);
+    assert_eq!(list.select(&sel("#grievances tbody tr")).count(), 1);
+
+    // Settling needs a note; with one, the grievance is resolved and no longer counted.
+    let action = at.split('?').next().unwrap().to_owned() + "/transitions";
+    let p = v
+        .post(&action, &[("csrf", &csrf), ("to", "resolved"), ("note", "")])
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert_eq!(
+        text_at(&p.html(), "#note-error").as_deref(),
+        Some(message("ur", "field-error-required").as_str())
+    );
+    let p = v
+        .post(
+            &action,
+            &[
+                ("csrf", &csrf),
+                ("to", "resolved"),
+                ("note", "ادائیگی دوبارہ بھیج دی گئی"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let doc = v.get(&at.replace("recorded", "moved")).await.html();
+    assert_eq!(
+        text_at(&doc, "#grievance-status").as_deref(),
+        Some(message("ur", "grievance-status-resolved").as_str())
+    );
+    assert_eq!(
+        text_at(&doc, "#grievance-resolution").as_deref(),
+        Some("ادائیگی دوبارہ بھیج دی گئی")
+    );
+    assert!(
+        doc.select(&sel("#move-open")).next().is_some(),
+        "a settled grievance can be opened again"
+    );
+    assert!(doc.select(&sel("#move-dismissed")).next().is_none());
+    // A step the table does not allow, sent anyway, is refused beside the form.
+    let p = v
+        .post(&action, &[("csrf", &csrf), ("to", "dismissed"), ("note", "x")])
+        .await;
+    assert_eq!(p.status, StatusCode::CONFLICT, "{}", p.body);
+    assert_eq!(
+        text_at(&p.html(), "#grievance-refused").as_deref(),
+        Some(message("ur", "problem-grievance-move-not-allowed").as_str())
+    );
+    assert_eq!(figure(&mut v).await.as_deref(), Some("۰"));
 }

@@ -19,6 +19,7 @@ mod chart;
 mod dashboard;
 mod dedup;
 mod form;
+mod grievances;
 mod household_changes;
 mod payments;
 mod programmes;
@@ -145,6 +146,15 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             post(admin::revoke_agency_token),
         ),
         (Method::GET, "/audit", get(admin::audit)),
+        (Method::GET, "/grievances", get(grievances::list)),
+        (Method::GET, "/grievances/new", get(grievances::new_form)),
+        (Method::POST, "/grievances/new", post(grievances::record)),
+        (Method::GET, "/grievances/{id}", get(grievances::show)),
+        (
+            Method::POST,
+            "/grievances/{id}/transitions",
+            post(grievances::transition),
+        ),
         (Method::GET, "/dedup", get(dedup::queue)),
         (Method::POST, "/dedup/runs", post(dedup::start_run)),
         (Method::GET, "/dedup/pairs/{pair}", get(dedup::pair)),
@@ -196,6 +206,11 @@ const NAV: &[NavEntry] = &[
         path: "/dedup",
         key: "nav-dedup",
         permission: Permission::DedupRead,
+    },
+    NavEntry {
+        path: "/grievances",
+        key: "nav-grievances",
+        permission: Permission::GrievancesRead,
     },
     NavEntry {
         path: "/admin/users",
