@@ -600,6 +600,95 @@ async fn a_duplicate_is_warned_of_before_registering_in_four_languages() {
     }
 }
 
+#[tokio::test]
+async fn a_grievance_is_recorded_from_a_household_and_resolved_in_four_languages() {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the browser tests: install chromium and chromium-driver"
+        );
+        eprintln!("SKIPPED: the browser test needs {CHROMIUM} and {CHROMEDRIVER}");
+        return;
+    }
+    let t = spawn().await;
+    let h = t.register(household("3520212345671")).await;
+    let page = format!("{}/households/{}", t.base, h["id"].as_str().unwrap());
+    let (_driver, driver_url) = start_driver().await;
+    let shots = screenshots();
+    for (n, lang) in ["en", "ur", "ar", "bn"].into_iter().enumerate() {
+        let profile = tempdir(&format!("grievance-{lang}"));
+        let d = browser(&driver_url, &profile).await;
+        let shot = |step: &str| shots.join(format!("{lang}-{step}.png"));
+        sign_in_as(&d, &t.base, "admin").await;
+        d.goto(&format!("{page}?lang={lang}")).await.unwrap();
+        field(&d, "household-grievance-new").await.click().await.unwrap();
+        choose(&d, "category", "payment").await;
+        choose(&d, "channel", "in_person").await;
+        let name = match lang {
+            "ur" => "شازیہ بی بی",
+            "ar" => "شازية بيبي",
+            "bn" => "শাজিয়া বিবি",
+            _ => "Shazia Bibi",
+        };
+        field(&d, "complainant").await.send_keys(name).await.unwrap();
+        field(&d, "phone")
+            .await
+            .send_keys(&typed(lang, "0300 1234567"))
+            .await
+            .unwrap();
+        // Sent without what happened: refused beside the field, the rest kept.
+        field(&d, "save-grievance").await.click().await.unwrap();
+        let error = text_of(&d, "[id=\"description-error\"]").await;
+        assert_eq!(error, message(lang, "field-error-required"), "{lang}");
+        d.screenshot(&shot("g1-grievance-refused")).await.unwrap();
+        field(&d, "description")
+            .await
+            .send_keys("The payment of the last quarter did not arrive")
+            .await
+            .unwrap();
+        field(&d, "save-grievance").await.click().await.unwrap();
+        assert_eq!(
+            text_of(&d, "#notice").await,
+            message(lang, "notice-grievance-recorded"),
+            "{lang}"
+        );
+        assert_eq!(
+            text_of(&d, "#grievance-status").await,
+            message(lang, "grievance-status-open")
+        );
+        d.screenshot(&shot("g2-grievance-recorded")).await.unwrap();
+        field(&d, "note")
+            .await
+            .send_keys("ادائیگی دوبارہ بھیج دی گئی")
+            .await
+            .unwrap();
+        field(&d, "move-resolved").await.click().await.unwrap();
+        let status = text_when(&d, "#grievance-status", |s| {
+            s == message(lang, "grievance-status-resolved")
+        })
+        .await;
+        assert_eq!(status, message(lang, "grievance-status-resolved"), "{lang}");
+        d.set_window_size(360, 800).await.unwrap();
+        let overflow = d
+            .execute("return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
+            .await
+            .unwrap();
+        let overflow = overflow.as_i64().unwrap();
+        assert!(overflow <= 0, "{lang}: {overflow} px wider than a 360 px screen");
+        d.screenshot(&shot("g3-grievance-resolved-360px")).await.unwrap();
+        // Each language resolved its own.
+        d.goto(&format!("{}/grievances?status=resolved", t.base)).await.unwrap();
+        find(&d, "#grievances").await;
+        let listed = d
+            .execute("return document.querySelectorAll('#grievances tbody tr').length;")
+            .await
+            .unwrap();
+        assert_eq!(listed.as_u64(), Some(n as u64 + 1), "{lang}");
+        d.quit().await.unwrap();
+        let _ = std::fs::remove_dir_all(&profile);
+    }
+}
+
 /// The script that measures contrast and focus in the page.
 const CONTRAST: &str = include_str!("support/contrast.js");
 

@@ -3710,7 +3710,16 @@ async fn a_grievance_is_recorded_from_the_household_page_settled_and_counted_in_
     let href = href_at(&page, "#household-grievance-new");
     let p = v.get(&href).await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
-    check_page("grievance form", "ur", &p.html(), &names);
+    let doc = p.html();
+    check_page("grievance form", "ur", &doc, &names);
+    let registration = t.get(&format!("/api/v1/households/{household}")).await.body["registration_number"].clone();
+    assert_eq!(
+        text_at(&doc, "#grievance-household a").as_deref(),
+        registration.as_str(),
+        "the household by its registration number"
+    );
+    let p = v.get("/grievances/new?household=not-an-id").await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
 
     // Refused beside each field, in Urdu, and nothing recorded.
     let form = |description: &str, phone: &str| {

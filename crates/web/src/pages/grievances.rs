@@ -122,6 +122,8 @@ struct Draft {
 struct Form<'a> {
     c: &'a Ctx,
     f: Draft,
+    /// The named household's registration number, to show.
+    registration: Option<String>,
     areas: Vec<AreaChoice>,
     errors: FieldErrors,
 }
@@ -146,8 +148,8 @@ impl Form<'_> {
     }
 }
 
-pub(crate) async fn new_form(c: Ctx, RawQuery(raw): RawQuery) -> PageResult {
-    c.actor()?;
+pub(crate) async fn new_form(State(s): State<AppState>, c: Ctx, RawQuery(raw): RawQuery) -> PageResult {
+    let actor = c.actor()?;
     if !c.may(Permission::GrievancesManage) {
         return Err(c.status_page(StatusCode::FORBIDDEN, "problem-permission-denied"));
     }
@@ -157,12 +159,21 @@ pub(crate) async fn new_form(c: Ctx, RawQuery(raw): RawQuery) -> PageResult {
         .find(|(k, _)| k == "household")
         .map(|(_, v)| v.trim().to_owned())
         .unwrap_or_default();
+    // A household named by its page must be one the officer may see.
+    let registration = if household.is_empty() {
+        None
+    } else {
+        let id = super::registry::household_id(&c, &household)?;
+        let view = s.app.household(actor, id).await.or_page(&c)?;
+        Some(view.household.registration_number)
+    };
     ok(&Form {
         c: &c,
         f: Draft {
             household,
             ..Draft::default()
         },
+        registration,
         areas: area_choices(&c),
         errors: FieldErrors::new(),
     })
@@ -203,11 +214,21 @@ pub(crate) async fn record(State(s): State<AppState>, c: Ctx, form: FormData) ->
             if let Some(e) = errors.remove("household_id") {
                 errors.insert("household".into(), e);
             }
+            let registration = match f.household.parse() {
+                Ok(id) if !errors.contains_key("household") => s
+                    .app
+                    .household(actor, id)
+                    .await
+                    .ok()
+                    .map(|v| v.household.registration_number),
+                _ => None,
+            };
             Err(html(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &Form {
                     c: &c,
                     f,
+                    registration,
                     areas: area_choices(&c),
                     errors,
                 },
