@@ -222,17 +222,20 @@ pub(crate) fn facts_of(
         StoredAttributes::parse(String::from("{}"))
     }
     .map_err(|e| (unit.id, format!("stored attributes could not be read: {e}")))?;
-    let stored: Vec<(PersonId, PersonFacts)> = serde_json::from_str(&unit.member_facts).map_err(corrupt)?;
+    let stored = himaya_domain::programme::parse_member_facts(&unit.member_facts).map_err(corrupt)?;
     let household_id = unit.id.to_string();
+    // Most enrolments are a household's: members are matched only when one is a person's.
+    let person_enrolments = unit.enrolments.iter().any(|(_, b)| *b != household_id);
     let mut members = Vec::with_capacity(stored.len());
+    let mut id_text = [0u8; uuid::fmt::Hyphenated::LENGTH];
     for (id, facts) in stored {
         let mut m = MemberFacts::new(id, facts, today);
-        if !unit.enrolments.is_empty() {
-            let key = id.to_string();
+        if person_enrolments {
+            let key: &str = id.0.hyphenated().encode_lower(&mut id_text);
             m.enrolments = unit
                 .enrolments
                 .iter()
-                .filter(|(_, b)| *b == key)
+                .filter(|(_, b)| b == key)
                 .map(|(c, _)| c.clone())
                 .collect();
         }
@@ -305,12 +308,12 @@ impl Tally {
             Outcome::Eligible { amount, .. } => {
                 self.eligible += 1;
                 self.cost_per_cycle = self.cost_per_cycle.saturating_add(*amount);
-                let members: Vec<&MemberFacts> = match unit.person {
-                    Some(i) => facts.members.get(i).into_iter().collect(),
-                    None => facts.members.iter().collect(),
+                let members: &[MemberFacts] = match unit.person {
+                    Some(i) => facts.members.get(i..=i).unwrap_or_default(),
+                    None => &facts.members,
                 };
                 self.people += members.len() as u64;
-                for m in &members {
+                for m in members {
                     bump(&mut self.people_by_sex, m.sex.code(), 1);
                     bump(&mut self.people_by_age, age_band(m.age), 1);
                 }
@@ -445,6 +448,9 @@ fn decide_page(
         ..PageResult::default()
     };
     let code = programme.code().to_owned();
+    let clause_reasons: Vec<String> = (0..programme.def.eligibility.len())
+        .map(|c| clause_reason(programme, c))
+        .collect();
     for unit in units {
         let t = Instant::now();
         let facts = match facts_of(unit, areas, model, today, FactsRead::ALL) {
@@ -499,7 +505,7 @@ fn decide_page(
             }
             if keep_decisions {
                 out.decisions
-                    .push(decision_row(&facts, beneficiary, &outcome, programme));
+                    .push(decision_row(&facts, beneficiary, &outcome, programme, &clause_reasons));
             }
         }
         out.rules += t.elapsed();
@@ -507,7 +513,23 @@ fn decide_page(
     out
 }
 
-fn decision_row(facts: &HouseholdFacts, beneficiary: &str, outcome: &Outcome, programme: &Programme) -> DecisionRow {
+/// Why a clause refused, as a decision records it.
+fn clause_reason(programme: &Programme, clause: usize) -> String {
+    format!(
+        "clause {}: {}",
+        clause + 1,
+        programme.clause_label(clause, "en").unwrap_or_default()
+    )
+}
+
+/// `clause_reasons` are [`clause_reason`] of each clause, made once for a page.
+fn decision_row(
+    facts: &HouseholdFacts,
+    beneficiary: &str,
+    outcome: &Outcome,
+    programme: &Programme,
+    clause_reasons: &[String],
+) -> DecisionRow {
     let (status, amount, recipient, reason) = match outcome {
         Outcome::Eligible { amount, recipient } => (
             EnrolmentStatus::Eligible,
@@ -519,11 +541,12 @@ fn decision_row(facts: &HouseholdFacts, beneficiary: &str, outcome: &Outcome, pr
             EnrolmentStatus::NotEligible,
             None,
             None,
-            Some(format!(
-                "clause {}: {}",
-                clause + 1,
-                programme.clause_label(*clause, "en").unwrap_or_default()
-            )),
+            Some(
+                clause_reasons
+                    .get(*clause)
+                    .cloned()
+                    .unwrap_or_else(|| clause_reason(programme, *clause)),
+            ),
         ),
         Outcome::NotEligible(Refusal::Exclusive { programme }) => (
             EnrolmentStatus::NotEligible,

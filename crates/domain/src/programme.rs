@@ -7,6 +7,7 @@
 //! type on a typed sample household.
 
 pub mod facts;
+mod stored_facts;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, LazyLock};
@@ -25,6 +26,7 @@ use crate::household::HouseholdId;
 use crate::person::PersonId;
 use crate::vocab::{MaritalStatus, MaternalStatus, Relationship, SchoolLevel, Sex};
 pub use facts::{HouseholdFacts, HouseholdView, MemberFacts, PersonFacts, Reads};
+pub use stored_facts::parse_member_facts;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
