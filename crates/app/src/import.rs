@@ -14,13 +14,13 @@ use std::collections::{HashMap, HashSet};
 use himaya_domain::Problem;
 use himaya_domain::access::Permission;
 use himaya_domain::household::HouseholdId;
-use himaya_domain::identifier::IdentifierType;
+use himaya_domain::identifier::{Identifier, IdentifierType};
 use himaya_domain::person::PersonId;
 use himaya_store::{LoadHousehold, StoreError};
 use serde_json::json;
 
 use crate::audit::entry;
-use crate::registry::{Checked, household_record};
+use crate::registry::household_record;
 use crate::{Actor, App, AppError, NewHousehold};
 
 /// A household from an import file.
@@ -50,16 +50,20 @@ pub struct CheckedImport {
     candidates: Vec<Candidate>,
 }
 
+/// Of a checked household, only what the write still needs: the records
+/// themselves are in `load` as stored text, so the batches waiting to be
+/// written hold no second copy of them.
 struct Candidate {
     position: usize,
-    checked: Checked,
+    /// Each member's id and identifiers, to look up and to audit.
+    members: Vec<(PersonId, Vec<Identifier>)>,
     id: HouseholdId,
     load: LoadHousehold,
 }
 
 /// The same words whether the earlier holder came in this run or an
 /// earlier one, so that a resumed import writes the same rejects.
-fn taken(id: &himaya_domain::identifier::Identifier) -> String {
+fn taken(id: &Identifier) -> String {
     format!(
         "{} {} already belongs to another active person (in the registry, or earlier in the file)",
         id.id_type,
@@ -263,9 +267,14 @@ impl App {
             .map(|((pid, record), pkey)| (*pid, record, pkey.as_str()))
             .collect();
         let load = LoadHousehold::new(id, &kh.key, checked.record(), checked.meta(), &people);
+        let members = checked
+            .into_members()
+            .into_iter()
+            .map(|(pid, person)| (pid, person.identifiers))
+            .collect();
         Ok(Ok(Candidate {
             position,
-            checked,
+            members,
             id,
             load,
         }))
@@ -294,7 +303,7 @@ impl App {
                     Some(problem) => outcomes[c.position] = Some(ImportOutcome::Refused(problem)),
                     None => {
                         loads.push(c.load);
-                        kept.push((c.position, c.id, c.checked));
+                        kept.push((c.position, c.id, c.members));
                     }
                 }
             }
@@ -306,9 +315,9 @@ impl App {
                     candidates = kept
                         .into_iter()
                         .zip(loads)
-                        .map(|((position, id, checked), load)| Candidate {
+                        .map(|((position, id, members), load)| Candidate {
                             position,
-                            checked,
+                            members,
                             id,
                             load,
                         })
@@ -320,8 +329,8 @@ impl App {
         let audit = written
             .iter()
             .zip(&numbers)
-            .map(|((_, id, checked), number)| {
-                let members: Vec<PersonId> = checked.members().iter().map(|(pid, _)| *pid).collect();
+            .map(|((_, id, members), number)| {
+                let members: Vec<PersonId> = members.iter().map(|(pid, _)| *pid).collect();
                 // The members are listed, not indexed as subjects: a person's
                 // own history already says who registered them.
                 entry(
@@ -347,7 +356,7 @@ impl App {
     async fn refuse_taken(&self, candidates: &[Candidate]) -> Result<Vec<Option<Problem>>, AppError> {
         let wanted: Vec<(&str, &str)> = candidates
             .iter()
-            .flat_map(|c| c.checked.members().iter().flat_map(|(_, p)| &p.identifiers))
+            .flat_map(|c| c.members.iter().flat_map(|(_, ids)| ids))
             .map(|id| (id.id_type.code(), id.value.as_str()))
             .collect();
         let held = if wanted.is_empty() {
@@ -359,8 +368,8 @@ impl App {
         let mut refused = Vec::with_capacity(candidates.len());
         for c in candidates {
             let mut problem = Problem::default();
-            for (m, (_, person)) in c.checked.members().iter().enumerate() {
-                for (j, id) in person.identifiers.iter().enumerate() {
+            for (m, (_, ids)) in c.members.iter().enumerate() {
+                for (j, id) in ids.iter().enumerate() {
                     if held.contains_key(&(id.id_type.code().to_owned(), id.value.clone()))
                         || seen.contains(&(id.id_type, id.value.as_str()))
                     {
@@ -373,8 +382,8 @@ impl App {
                 }
             }
             if problem.is_empty() {
-                for (_, person) in c.checked.members() {
-                    seen.extend(person.identifiers.iter().map(|id| (id.id_type, id.value.as_str())));
+                for (_, ids) in &c.members {
+                    seen.extend(ids.iter().map(|id| (id.id_type, id.value.as_str())));
                 }
                 refused.push(None);
             } else {

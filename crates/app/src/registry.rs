@@ -123,6 +123,10 @@ impl Checked {
         &self.members
     }
 
+    pub(crate) fn into_members(self) -> Vec<(PersonId, PersonRecord)> {
+        self.members
+    }
+
     /// Gives the members the ids made for them beforehand (in file order,
     /// so that ids — and registration order — follow the file).
     pub(crate) fn set_person_ids(&mut self, ids: &[PersonId]) {
