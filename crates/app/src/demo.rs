@@ -299,6 +299,7 @@ async fn record_demo_grievances(app: &App, actor: &Actor, count: usize) -> Resul
                 crate::GrievanceMove {
                     to: "resolved".into(),
                     note: Some("Checked with the household and corrected.".into()),
+                    seen: None,
                 },
             )
             .await?;

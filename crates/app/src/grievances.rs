@@ -11,7 +11,7 @@ use himaya_domain::grievance::{
 };
 use himaya_domain::household::HouseholdId;
 use himaya_domain::phone::Phone;
-use himaya_domain::text::check_text;
+use himaya_domain::text::{check_multiline_text, check_text};
 use himaya_store::{GrievanceEventRow, GrievanceFilter, GrievanceRow};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -47,6 +47,11 @@ pub struct NewGrievance {
 pub struct GrievanceMove {
     pub to: String,
     pub note: Option<String>,
+    /// How many events the mover saw: a move made on a page read before
+    /// someone else's move is refused, even where the status came back
+    /// to what the mover saw (resolved, then opened again).
+    #[serde(default)]
+    pub seen: Option<usize>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -93,7 +98,12 @@ impl App {
                     None
                 }
                 Ok(id) => match self.store().household(id).await? {
-                    Some(h) => Some(h),
+                    // Before anything else is checked: an officer of other
+                    // areas learns nothing of the household, not even its area.
+                    Some(h) => {
+                        self.require_area(actor, &h.record.area)?;
+                        Some(h)
+                    }
                     None => {
                         problem.push(
                             "household_id",
@@ -150,7 +160,7 @@ impl App {
             &mut problem,
         );
         let complainant = required_text(new.complainant.as_deref(), "complainant", MAX_COMPLAINANT, &mut problem);
-        let description = required_text(
+        let description = required_lines(
             new.description.as_deref(),
             "description",
             MAX_GRIEVANCE_TEXT,
@@ -321,12 +331,20 @@ impl App {
                 format!("to is one of {}", GrievanceStatus::codes()),
             );
         }
-        let note = required_text(step.note.as_deref(), "note", MAX_GRIEVANCE_TEXT, &mut problem);
+        let note = required_lines(step.note.as_deref(), "note", MAX_GRIEVANCE_TEXT, &mut problem);
         let (Some(to), Some(note), true) = (to, note, problem.is_empty()) else {
             return Err(AppError::Invalid(problem));
         };
         let from = GrievanceStatus::from_code(&grievance.status)
             .ok_or_else(|| AppError::Internal(format!("grievance {id} has an unknown status")))?;
+        if let Some(seen) = step.seen
+            && self.store().grievance_events(&grievance.id).await?.len() != seen
+        {
+            return Err(AppError::conflict(
+                "grievance-changed",
+                "someone moved this grievance since you read it; read it again",
+            ));
+        }
         check_grievance_move(from, to).map_err(|e| AppError::conflict("illegal-transition", e.to_string()))?;
         let moved = self
             .store()
@@ -390,8 +408,19 @@ fn vocab<T>(
 }
 
 fn required_text(value: Option<&str>, field: &str, max: usize, problem: &mut Problem) -> Option<String> {
+    required(field, problem, |problem| check_text(value, field, max, problem))
+}
+
+/// As [`required_text`], for text over several lines.
+fn required_lines(value: Option<&str>, field: &str, max: usize, problem: &mut Problem) -> Option<String> {
+    required(field, problem, |problem| {
+        check_multiline_text(value, field, max, problem)
+    })
+}
+
+fn required(field: &str, problem: &mut Problem, check: impl FnOnce(&mut Problem) -> Option<String>) -> Option<String> {
     let before = problem.errors.len();
-    let text = check_text(value, field, max, problem);
+    let text = check(problem);
     if text.is_none() && problem.errors.len() == before {
         problem.push(field, "required", format!("{field} is required"));
     }

@@ -903,10 +903,12 @@ impl Tx {
         .execute(&mut *self.tx)
         .await?;
         // Members' area follows the household's, for area searches; so do
-        // its enrolments', for area scope.
+        // its enrolments' and grievances', for area scope: the officers of
+        // the area it moved to take them over.
         for sql in [
             "UPDATE persons SET area_code = $1 WHERE household_id = $2 AND area_code <> $1",
             "UPDATE enrolments SET area_code = $1 WHERE household_id = $2 AND area_code <> $1",
+            "UPDATE grievances SET area_code = $1 WHERE household_id = $2 AND area_code <> $1",
         ] {
             sqlx::query(sql)
                 .bind(write.record.area.as_str())

@@ -207,6 +207,18 @@ async fn grievances_stay_within_the_officers_areas_and_roles() {
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{:#}", r.body);
     assert_eq!(r.body["code"], "outside-area");
+    // Refused before its body is checked: nothing said of the household's area.
+    let r = t
+        .send_as(
+            &hyderabad,
+            Method::POST,
+            "/api/v1/grievances",
+            Some(json!({"household_id": h, "area": "PK-SD-HYD"})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:#}", r.body);
+    assert!(!r.body.to_string().contains("PK-PB-MUL-SDR"), "{:#}", r.body);
     let r = t
         .send_as(&hyderabad, Method::GET, &format!("/api/v1/grievances/{g}"), None, &[])
         .await;
@@ -268,4 +280,86 @@ async fn two_officers_settling_one_grievance_at_once_make_one_move() {
     }
     let events = t.get(&format!("/api/v1/grievances/{g}")).await.body["events"].clone();
     assert_eq!(events.as_array().unwrap().len(), 2, "{events:#}");
+}
+
+#[tokio::test]
+async fn a_households_grievances_move_with_it_to_its_new_district() {
+    let t = spawn().await;
+    let h = id(&t.register(household("3520212345671")).await);
+    let multan = t.user("officer.multan", &["grievance_officer"], &["PK-PB-MUL"]).await;
+    let lahore = t.user("officer.lahore", &["grievance_officer"], &["PK-PB-LHR"]).await;
+    let g = id(&t.post("/api/v1/grievances", complaint(&h)).await.body);
+    let r = t
+        .post_if(
+            &format!("/api/v1/households/{h}/move"),
+            "1",
+            json!({"changes": {"area": "PK-PB-LHR-CTY", "address": "Flat 3"}, "reason": "work"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let r = t
+        .send_as(&lahore, Method::GET, &format!("/api/v1/grievances/{g}"), None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    assert_eq!(r.body["area_code"], "PK-PB-LHR-CTY");
+    let listed = t.send_as(&lahore, Method::GET, "/api/v1/grievances", None, &[]).await;
+    assert_eq!(listed.body["total"], 1, "{:#}", listed.body);
+    let r = t
+        .send_as(&multan, Method::GET, &format!("/api/v1/grievances/{g}"), None, &[])
+        .await;
+    assert_eq!(r.body["code"], "outside-area", "{:#}", r.body);
+    let listed = t.send_as(&multan, Method::GET, "/api/v1/grievances", None, &[]).await;
+    assert_eq!(listed.body["total"], 0, "{:#}", listed.body);
+}
+
+#[tokio::test]
+async fn a_complaint_and_a_note_keep_their_lines() {
+    let t = spawn().await;
+    let h = id(&t.register(household("3520212345671")).await);
+    let mut body = complaint(&h);
+    body["description"] = json!("The payment did not arrive.\r\n\tThe agent asked for a fee.");
+    let r = t.post("/api/v1/grievances", body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:#}", r.body);
+    assert_eq!(
+        r.body["description"],
+        "The payment did not arrive.\n\tThe agent asked for a fee."
+    );
+    let path = format!("/api/v1/grievances/{}/transitions", id(&r.body));
+    let r = t
+        .post(
+            &path,
+            json!({"to": "resolved", "note": "Paid again.\nThe agent was warned."}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    assert_eq!(r.body["resolution"], "Paid again.\nThe agent was warned.");
+    // Other control characters are still refused.
+    let mut body = complaint(&h);
+    body["description"] = json!("bell\u{7}");
+    let r = t.post("/api/v1/grievances", body).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:#}", r.body);
+    assert_eq!(r.field_errors(), ["description=invalid-character"], "{:#}", r.body);
+}
+
+#[tokio::test]
+async fn a_move_made_on_what_someone_has_since_changed_is_refused() {
+    let t = spawn().await;
+    let h = id(&t.register(household("3520212345671")).await);
+    let g = id(&t.post("/api/v1/grievances", complaint(&h)).await.body);
+    let path = format!("/api/v1/grievances/{g}/transitions");
+    let step = |to: &str, seen: usize| json!({"to": to, "note": format!("to {to}"), "seen": seen});
+    let r = t.post(&path, step("resolved", 1)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let r = t.post(&path, step("open", 2)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    // Open again, as the officer saw it two moves ago: refused all the same.
+    let r = t.post(&path, step("dismissed", 1)).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:#}", r.body);
+    assert_eq!(r.body["code"], "grievance-changed");
+    let now = t.get(&format!("/api/v1/grievances/{g}")).await.body;
+    assert_eq!(now["status"], "open");
+    assert_eq!(now["events"].as_array().unwrap().len(), 3);
+    let r = t.post(&path, step("dismissed", 3)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    assert_eq!(r.body["status"], "dismissed");
 }

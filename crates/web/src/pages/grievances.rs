@@ -327,6 +327,8 @@ pub(crate) async fn transition(
     let step = GrievanceMove {
         to: form.text("to").unwrap_or_default(),
         note: form.text("note"),
+        // A form that lost its count is still a move, checked by its status.
+        seen: form.text("seen").and_then(|n| n.trim().parse().ok()),
     };
     match s.app.move_grievance(actor, &id, step).await {
         Ok(_) => see(&format!("/grievances/{id}?done=moved")),
