@@ -6,33 +6,34 @@ use crate::error::Problem;
 /// The trimmed text, or `None` when empty. Records an error under `field` for
 /// control characters or more than `max` characters.
 pub fn check_text(value: Option<&str>, field: &str, max: usize, problem: &mut Problem) -> Option<String> {
-    let v = value.map(str::trim).filter(|v| !v.is_empty())?;
-    if v.chars().count() > max {
-        problem.push(field, "too-long", format!("longer than {max} characters"));
-        return None;
-    }
-    if v.chars().any(|c| c.is_control()) {
-        problem.push(field, "invalid-character", "contains control characters");
-        return None;
-    }
-    Some(v.to_owned())
+    checked(value.map(str::to_owned), field, max, problem, |_| false)
 }
 
 /// As [`check_text`], for text written over several lines (a complaint, a
 /// note): line breaks and tabs are kept, a browser's CRLF becomes LF, and
 /// every other control character is refused.
 pub fn check_multiline_text(value: Option<&str>, field: &str, max: usize, problem: &mut Problem) -> Option<String> {
-    let v = value.map(str::trim).filter(|v| !v.is_empty())?;
-    let v = v.replace("\r\n", "\n");
+    let v = value.map(|v| v.replace("\r\n", "\n"));
+    checked(v, field, max, problem, |c| c == '\n' || c == '\t')
+}
+
+fn checked(
+    value: Option<String>,
+    field: &str,
+    max: usize,
+    problem: &mut Problem,
+    allowed: impl Fn(char) -> bool,
+) -> Option<String> {
+    let v = value.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
     if v.chars().count() > max {
         problem.push(field, "too-long", format!("longer than {max} characters"));
         return None;
     }
-    if v.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if v.chars().any(|c| c.is_control() && !allowed(c)) {
         problem.push(field, "invalid-character", "contains control characters");
         return None;
     }
-    Some(v)
+    Some(v.to_owned())
 }
 
 #[cfg(test)]

@@ -173,11 +173,15 @@ impl Store {
     }
 
     /// Moves a grievance from `from` to `to` with its note, and records the
-    /// event. `Ok(false)` when it is no longer in `from`: someone moved it first.
+    /// event. `Ok(false)` when it is no longer in `from`, or, with `seen`,
+    /// when it has not that many events: someone moved it first. Both are
+    /// checked in the update itself, so no move slips in between.
+    #[allow(clippy::too_many_arguments)]
     pub async fn move_grievance(
         &self,
         id: &str,
         from: &str,
+        seen: Option<usize>,
         to: &str,
         note: &str,
         actor: &str,
@@ -188,7 +192,8 @@ impl Store {
         let resolution = (to != "open").then(|| note.to_owned());
         let done = sqlx::query(
             "UPDATE grievances SET status = $1, resolution = $2, changed_at = $3, changed_by = $4 \
-             WHERE id = $5 AND status = $6",
+             WHERE id = $5 AND status = $6 \
+             AND ($7 IS NULL OR (SELECT COUNT(*) FROM grievance_events WHERE grievance_id = $5) = $7)",
         )
         .bind(to.to_owned())
         .bind(resolution)
@@ -196,6 +201,7 @@ impl Store {
         .bind(actor.to_owned())
         .bind(id.to_owned())
         .bind(from.to_owned())
+        .bind(seen.map(|n| i64::try_from(n).unwrap_or(i64::MAX)))
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
