@@ -7,6 +7,7 @@
 //! type on a typed sample household.
 
 pub mod facts;
+mod fast;
 mod stored_facts;
 
 use std::collections::{BTreeMap, HashSet};
@@ -189,6 +190,30 @@ pub struct Programme {
     pub def: Arc<ProgrammeDef>,
     rules: Arc<Rules>,
     params: Arc<BTreeMap<String, Param>>,
+    /// The rules translated for direct evaluation, with these parameters.
+    fast: Arc<FastRules>,
+}
+
+/// Each rule's direct form, `None` where it is the interpreter's alone.
+#[derive(Debug)]
+struct FastRules {
+    eligibility: Vec<Option<fast::Node>>,
+    conditions: Vec<Option<fast::Node>>,
+    benefit: Option<fast::Node>,
+    /// `None` when the programme has no recipient rule.
+    recipient: Option<Option<fast::Node>>,
+}
+
+impl FastRules {
+    fn of(rules: &Rules, params: &BTreeMap<String, Param>) -> FastRules {
+        let node = |r: &Rule| fast::Node::translate(r.program.expression(), params);
+        FastRules {
+            eligibility: rules.eligibility.iter().map(node).collect(),
+            conditions: rules.conditions.iter().map(node).collect(),
+            benefit: node(&rules.benefit),
+            recipient: rules.recipient.as_ref().map(node),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -787,6 +812,7 @@ impl Programme {
         let params = Arc::new(def.parameters.clone());
         Ok(Programme {
             def: Arc::new(def),
+            fast: Arc::new(FastRules::of(&rules, &params)),
             rules: Arc::new(rules),
             params,
         })
@@ -842,6 +868,7 @@ impl Programme {
         }
         problem.into_result(Programme {
             def: self.def.clone(),
+            fast: Arc::new(FastRules::of(&self.rules, &params)),
             rules: self.rules.clone(),
             params: Arc::new(params),
         })
@@ -907,6 +934,51 @@ impl Programme {
         if let Some(programme) = self.excluded_by(facts, person) {
             return Outcome::NotEligible(Refusal::Exclusive { programme });
         }
+        if let Some(outcome) = self.decide_fast(facts, view.id(), person) {
+            return outcome;
+        }
+        self.decide_interpreted(view, person)
+    }
+
+    /// [`Programme::decide`] by the rules' direct forms; `None` where a
+    /// rule has none, or would be an error, for the interpreter to answer.
+    fn decide_fast(&self, facts: &HouseholdFacts, household_id: &str, person: Option<usize>) -> Option<Outcome> {
+        let rules = &*self.fast;
+        let mut unit = fast::Unit::new(facts, household_id, person);
+        for (clause, rule) in rules.eligibility.iter().enumerate() {
+            if !unit.holds(rule.as_ref()?)? {
+                return Some(Outcome::NotEligible(Refusal::Clause { clause }));
+            }
+        }
+        let recipient = match &rules.recipient {
+            None => person.or((!facts.members.is_empty()).then_some(0)),
+            Some(rule) => {
+                let rule = rule.as_ref()?;
+                let mut found = None;
+                for i in 0..facts.members.len() {
+                    unit.set_m(Some(i));
+                    if unit.holds(rule)? {
+                        found = Some(i);
+                        break;
+                    }
+                }
+                unit.set_m(None);
+                found
+            }
+        };
+        let Some(recipient) = recipient else {
+            return Some(Outcome::NotEligible(Refusal::NoRecipient));
+        };
+        let amount = unit.amount(rules.benefit.as_ref()?)?;
+        Some(Outcome::Eligible {
+            amount,
+            recipient: Some(recipient),
+        })
+    }
+
+    /// [`Programme::decide`] by the interpreter, after the exclusions.
+    fn decide_interpreted<'v>(&self, view: &'v HouseholdView<'v>, person: Option<usize>) -> Outcome {
+        let facts = view.facts();
         // One set of variables for every rule of this unit.
         let ctx = context(view, &self.params, person, None);
         for (clause, rule) in self.rules.eligibility.iter().enumerate() {
@@ -931,10 +1003,54 @@ impl Programme {
     /// whether the conditions hold, and who receives it, each or the rule's
     /// error; with every registry value the rules read, to freeze.
     pub fn entitle(&self, facts: &HouseholdFacts, person: Option<usize>) -> Entitled {
-        let reads = facts::Reads::default();
         let id = facts.id.to_string();
+        self.entitle_fast(facts, &id, person)
+            .unwrap_or_else(|| self.entitle_interpreted(facts, &id, person))
+    }
+
+    /// [`Programme::entitle`] by the rules' direct forms, noting the same reads.
+    fn entitle_fast(&self, facts: &HouseholdFacts, household_id: &str, person: Option<usize>) -> Option<Entitled> {
+        let rules = &*self.fast;
+        let reads = facts::Reads::default();
         let (amount, conditions, recipient) = {
-            let view = HouseholdView::recording(facts, &id, Some(&reads));
+            let mut unit = fast::Unit::recording(facts, household_id, person, &reads);
+            let amount = unit.amount(rules.benefit.as_ref()?)?;
+            let mut conditions = true;
+            for rule in &rules.conditions {
+                if !unit.holds(rule.as_ref()?)? {
+                    conditions = false;
+                    break;
+                }
+            }
+            let recipient = match &rules.recipient {
+                None => person.or((!facts.members.is_empty()).then_some(0)),
+                Some(rule) => {
+                    let rule = rule.as_ref()?;
+                    let mut found = None;
+                    for i in 0..facts.members.len() {
+                        unit.set_m(Some(i));
+                        if unit.holds(rule)? {
+                            found = Some(i);
+                            break;
+                        }
+                    }
+                    found
+                }
+            };
+            (amount, conditions, recipient)
+        };
+        Some(Entitled {
+            amount: Ok(amount),
+            conditions: Ok(conditions),
+            recipient: Ok(recipient),
+            reads: reads.into_map(),
+        })
+    }
+
+    fn entitle_interpreted(&self, facts: &HouseholdFacts, id: &str, person: Option<usize>) -> Entitled {
+        let reads = facts::Reads::default();
+        let (amount, conditions, recipient) = {
+            let view = HouseholdView::recording(facts, id, Some(&reads));
             let ctx = context(&view, &self.params, person, None);
             let amount = self.amount(&ctx);
             let conditions = self.conditions_met(&view, person);
@@ -955,6 +1071,26 @@ impl Programme {
         if self.rules.conditions.is_empty() {
             return Ok(true);
         }
+        // The direct forms note no reads: a view that records them is the interpreter's.
+        if !view.is_recording()
+            && let Some(met) = self.conditions_fast(view.facts(), view.id(), person)
+        {
+            return Ok(met);
+        }
+        self.conditions_interpreted(view, person)
+    }
+
+    fn conditions_fast(&self, facts: &HouseholdFacts, household_id: &str, person: Option<usize>) -> Option<bool> {
+        let mut unit = fast::Unit::new(facts, household_id, person);
+        for rule in &self.fast.conditions {
+            if !unit.holds(rule.as_ref()?)? {
+                return Some(false);
+            }
+        }
+        Some(true)
+    }
+
+    fn conditions_interpreted<'v>(&self, view: &'v HouseholdView<'v>, person: Option<usize>) -> Result<bool, String> {
         let ctx = context(view, &self.params, person, None);
         for rule in &self.rules.conditions {
             if !Self::holds(rule, &ctx)? {

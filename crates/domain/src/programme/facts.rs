@@ -86,7 +86,7 @@ impl MemberFacts {
 pub struct Reads(std::sync::Mutex<BTreeMap<String, serde_json::Value>>);
 
 impl Reads {
-    fn record(&self, path: String, value: serde_json::Value) {
+    pub(super) fn record(&self, path: String, value: serde_json::Value) {
         // Poisoned only if a thread panicked while inserting: the map is still whole.
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         map.insert(path, value);
@@ -97,7 +97,7 @@ impl Reads {
     }
 }
 
-fn json_of(v: AttrValue<'_>) -> serde_json::Value {
+pub(super) fn json_of(v: AttrValue<'_>) -> serde_json::Value {
     match v {
         AttrValue::Bool(b) => b.into(),
         AttrValue::Int(i) => i.into(),
@@ -488,6 +488,21 @@ impl<'a> HouseholdView<'a> {
                     .collect(),
             ),
         }
+    }
+
+    /// The household's id as text.
+    pub fn id(&self) -> &str {
+        self.id.inner()
+    }
+
+    /// The facts this view shows.
+    pub fn facts(&self) -> &'a HouseholdFacts {
+        self.facts
+    }
+
+    /// Whether the values rules read through this view are noted.
+    pub fn is_recording(&self) -> bool {
+        self.reads.is_some()
     }
 
     /// The view of member `i`, for rules about one person.

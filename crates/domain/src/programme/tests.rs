@@ -385,3 +385,253 @@ fn a_payment_prepares_the_score_and_attributes_only_for_rules_that_can_read_them
         FactsRead::ALL
     );
 }
+
+/// A deterministic stream of choices, to build varied households.
+struct Dice(u64);
+
+impl Dice {
+    fn next(&mut self) -> u64 {
+        // xorshift64*: plenty for test data.
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+    fn pick<T: Copy>(&mut self, of: &[T]) -> T {
+        of[self.below(of.len() as u64) as usize]
+    }
+}
+
+fn deployment(country: &str) -> Deployment {
+    let dir = format!("{}/../../config", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(format!("{dir}/{country}.toml")).unwrap();
+    Deployment::from_toml_with_files(&text, |f| {
+        std::fs::read_to_string(format!("{dir}/{f}")).map_err(|e| e.to_string())
+    })
+    .unwrap()
+}
+
+/// A household with any mix of members, values present and missing, and
+/// attributes of the deployment's schema (some missing, some of the wrong kind).
+fn random_household(d: &Deployment, dice: &mut Dice, codes: &[&str]) -> HouseholdFacts {
+    let mut attributes = crate::attributes::Attributes::new();
+    for def in d.household_attributes.defs() {
+        if dice.chance(15) {
+            continue;
+        }
+        let value = match def.kind {
+            AttributeType::Boolean => serde_json::json!(dice.chance(30)),
+            AttributeType::Integer => {
+                serde_json::json!(dice.below(40_000) as i64 - 20 + [0, 2000][dice.below(2) as usize])
+            }
+            AttributeType::Decimal => serde_json::json!(dice.below(10_000) as f64 / 7.0),
+            AttributeType::Choice if !def.choices.is_empty() => {
+                serde_json::json!(def.choices[dice.below(def.choices.len() as u64) as usize])
+            }
+            _ => serde_json::json!("text"),
+        };
+        attributes.insert(def.name.clone(), value);
+    }
+    if dice.chance(5) {
+        attributes.insert("has_car".into(), serde_json::json!("yes"));
+    }
+    let enrolled = |dice: &mut Dice| -> Vec<String> {
+        codes
+            .iter()
+            .filter(|_| dice.chance(20))
+            .map(|c| (*c).to_owned())
+            .collect()
+    };
+    let members = (0..dice.below(9))
+        .map(|i| MemberFacts {
+            id: PersonId(uuid::Uuid::from_u64_pair(dice.next(), i)),
+            sex: dice.pick(Sex::ALL),
+            age: (!dice.chance(10)).then(|| dice.below(90) as u32),
+            relationship: if i == 0 {
+                Relationship::Head
+            } else {
+                dice.pick(Relationship::ALL)
+            },
+            marital_status: (!dice.chance(20)).then(|| dice.pick(MaritalStatus::ALL)),
+            maternal_status: dice.chance(15).then(|| dice.pick(MaternalStatus::ALL)),
+            disability: dice.chance(10),
+            school_level: dice.chance(40).then(|| dice.pick(SchoolLevel::ALL)),
+            identifier_types: ["pk_cnic", "birth_registration", "bd_nid", "jo_national_number"]
+                .into_iter()
+                .filter(|_| dice.chance(40))
+                .collect(),
+            enrolments: enrolled(dice),
+            attendance: dice.chance(50).then(|| dice.below(1001) as f64 / 10.0),
+            health_visits: dice.chance(50).then(|| dice.below(4) as i64),
+        })
+        .collect();
+    HouseholdFacts {
+        id: HouseholdId(uuid::Uuid::from_u64_pair(dice.next(), dice.next())),
+        area: "AREA-01".into(),
+        areas: vec!["AREA".to_owned(), "AREA-01".to_owned()].into(),
+        pmt_score: (!dice.chance(8)).then(|| dice.below(10_000) as f64 / 100.0),
+        attributes: StoredAttributes::of(&attributes),
+        members,
+        enrolments: enrolled(dice),
+    }
+}
+
+#[test]
+fn the_direct_evaluation_decides_as_the_interpreter_does_for_every_shipped_programme() {
+    let dir = format!("{}/../../config/programmes", env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert_eq!(files.len(), 8);
+    let codes: Vec<String> = files
+        .iter()
+        .map(|f| f.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
+    let mut dice = Dice(0x5eed_1234_abcd_0001);
+    for file in &files {
+        let def = ProgrammeDef::from_toml(&std::fs::read_to_string(file).unwrap()).unwrap();
+        let d = deployment(&def.code[..2]);
+        let base = Programme::compile(def, &d).unwrap();
+        // Each shipped rule has a direct form: the fast path is the one taken.
+        let f = &base.fast;
+        let all = f.eligibility.iter().chain(&f.conditions).chain([&f.benefit]);
+        assert!(
+            all.chain(f.recipient.iter()).all(Option::is_some),
+            "{}: {f:?}",
+            base.code()
+        );
+        // And with a parameter moved, as a simulation runs it.
+        let moved: Vec<(String, String)> = base
+            .parameters()
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Param::Int(i) => (i + 7).to_string(),
+                    Param::Float(x) => (x + 3.5).to_string(),
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        let simulated = base.with_parameters(&moved).unwrap();
+        let (mut fast, mut total) = (0, 0);
+        // Of the units found eligible, as a payment cycle computes them.
+        let (mut entitled_fast, mut eligible) = (0, 0);
+        for _ in 0..3_000 {
+            let h = random_household(&d, &mut dice, &codes);
+            let id = h.id.to_string();
+            let view = HouseholdView::new(&h, &id);
+            let units: Vec<Option<usize>> = match base.def.target {
+                TargetUnit::Household => vec![None],
+                TargetUnit::Person => (0..h.members.len()).map(Some).collect(),
+            };
+            for p in [&base, &simulated] {
+                for &person in &units {
+                    total += 1;
+                    let interpreted = p.decide_interpreted(&view, person);
+                    if let Some(direct) = p.decide_fast(&h, &id, person) {
+                        fast += 1;
+                        assert_eq!(direct, interpreted, "{} on {h:?}, person {person:?}", p.code());
+                    }
+                    let met = p.conditions_interpreted(&view, person);
+                    if let Some(direct) = p.conditions_fast(&h, &id, person) {
+                        assert_eq!(Ok(direct), met, "{} conditions on {h:?}, person {person:?}", p.code());
+                    }
+                    // A payment cycle's computation, with the values it freezes.
+                    let entitled = p.entitle_interpreted(&h, &id, person);
+                    let is_eligible = matches!(interpreted, Outcome::Eligible { .. });
+                    eligible += u32::from(is_eligible);
+                    if let Some(direct) = p.entitle_fast(&h, &id, person) {
+                        entitled_fast += u32::from(is_eligible);
+                        assert_eq!(direct, entitled, "{} entitlement on {h:?}, person {person:?}", p.code());
+                    }
+                    assert_eq!(p.entitle(&h, person), entitled);
+                    // The whole decision, exclusions first, is the same either way.
+                    let whole = p.decide(&h, &view, person);
+                    let expected = match p.excluded_by(&h, person) {
+                        Some(programme) => Outcome::NotEligible(Refusal::Exclusive { programme }),
+                        None => interpreted,
+                    };
+                    assert_eq!(whole, expected);
+                }
+            }
+        }
+        // Errors (a missing score, a missing field) are the interpreter's; the rest is direct.
+        assert!(
+            fast * 10 >= total * 6,
+            "{}: {fast} of {total} decided directly",
+            base.code()
+        );
+        assert!(
+            eligible > 0 && entitled_fast * 10 >= eligible * 9,
+            "{}: {entitled_fast} of {eligible} computed directly",
+            base.code()
+        );
+    }
+}
+
+/// Each form the direct evaluation knows, against the interpreter, on one household.
+#[test]
+fn the_direct_evaluation_of_each_form_agrees_with_the_interpreter() {
+    let d = pk();
+    let mut dice = Dice(77);
+    let params: BTreeMap<String, Param> = [("n".to_owned(), Param::Int(3)), ("x".to_owned(), Param::Float(2.5))].into();
+    let sources = [
+        "1 + 2 * 3 - 4 / 2 == 5",
+        "7 % 3 == 1 && -(2) < 0",
+        "9223372036854775807 + 1 > 0",
+        "10 / 0 == 1",
+        "2.5 * 2.0 / 4.0 > 1.0",
+        "1.0 / 0.0 > 1.0",
+        "1 < 2.5 && 2.5 > 1 && 3 == 3.0 && 3 != 3.5",
+        "1 == 'a'",
+        "'ab' < 'b' && 'b' >= 'b'",
+        "null == null && true != false",
+        "params.n * 2 == 6 && params.x > 2.0",
+        "household.size == size(household.members)",
+        "size(household.enrolments) >= 0 && size(household.areas) == 2",
+        "household.pmt_score <= params.x * 10.0",
+        "has(household.pmt_score) ? household.pmt_score > 50.0 : false",
+        "household.attributes.?has_car.orValue(false) == true",
+        "household.attributes.has_car",
+        "has(household.attributes.rooms) && household.attributes.rooms > 2",
+        "household.attributes.?main_income_source.orValue('') in ['government_job', 'farming']",
+        "'pk-kafalat' in household.enrolments || 'AREA' in household.areas",
+        "household.members.exists(m, m.age > 60)",
+        "household.members.all(m, has(m.age) && m.age < 80)",
+        "household.members.exists_one(m, m.relationship == 'head')",
+        "size(household.members.filter(m, m.sex == 'female')) >= 1",
+        "household.members.map(m, m.?age.orValue(0)).exists(a, a > 30)",
+        "household.members.exists(m, household.members.exists(n, n.id != m.id && n.age == m.age))",
+        "household.members.exists(m, 'pk_cnic' in m.identifier_types && m.?attendance.orValue(0.0) > 50.0)",
+        "household.members.exists(m, m.?health_visits.orValue(0) >= 2 && m.disability)",
+        "household.members.exists(m, m.?school_level.orValue('') == 'primary' && m.?maternal_status.orValue('') == '')",
+        "size(household.members) > 0 && household.members.exists(m, m.id == household.members.filter(x, true).map(x, x.id)[0])",
+        "household.id != '' && household.area == 'AREA-01'",
+        "[1, 2] + [3] == [1, 2, 3]",
+        "size('abc') == 3",
+    ];
+    let mut direct_seen = 0;
+    for source in sources {
+        let program = ENV.compile(source).unwrap();
+        let node = fast::Node::translate(program.expression(), &params);
+        for _ in 0..300 {
+            let h = random_household(&d, &mut dice, &["pk-kafalat", "pk-nashonuma"]);
+            let id = h.id.to_string();
+            let view = HouseholdView::new(&h, &id);
+            let ctx = context(&view, &params, None, None);
+            let interpreted = program.execute(&ctx);
+            let Some(node) = &node else { continue };
+            if let Some(direct) = fast::Unit::new(&h, &id, None).holds(node) {
+                direct_seen += 1;
+                assert_eq!(interpreted, Ok(Value::Bool(direct)), "{source} on {h:?}");
+            }
+        }
+    }
+    assert!(direct_seen > 3_000, "{direct_seen}");
+}
