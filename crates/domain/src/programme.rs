@@ -952,19 +952,7 @@ impl Programme {
         }
         let recipient = match &rules.recipient {
             None => person.or((!facts.members.is_empty()).then_some(0)),
-            Some(rule) => {
-                let rule = rule.as_ref()?;
-                let mut found = None;
-                for i in 0..facts.members.len() {
-                    unit.set_m(Some(i));
-                    if unit.holds(rule)? {
-                        found = Some(i);
-                        break;
-                    }
-                }
-                unit.set_m(None);
-                found
-            }
+            Some(rule) => unit.recipient(rule.as_ref()?)?,
         };
         let Some(recipient) = recipient else {
             return Some(Outcome::NotEligible(Refusal::NoRecipient));
@@ -1024,18 +1012,7 @@ impl Programme {
             }
             let recipient = match &rules.recipient {
                 None => person.or((!facts.members.is_empty()).then_some(0)),
-                Some(rule) => {
-                    let rule = rule.as_ref()?;
-                    let mut found = None;
-                    for i in 0..facts.members.len() {
-                        unit.set_m(Some(i));
-                        if unit.holds(rule)? {
-                            found = Some(i);
-                            break;
-                        }
-                    }
-                    found
-                }
+                Some(rule) => unit.recipient(rule.as_ref()?)?,
             };
             (amount, conditions, recipient)
         };

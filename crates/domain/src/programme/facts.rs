@@ -106,6 +106,38 @@ pub(super) fn json_of(v: AttrValue<'_>) -> serde_json::Value {
     }
 }
 
+/// A member's field as a payment cycle freezes it: null for a field members lack.
+pub(super) fn member_value(m: &MemberFacts, field: &str) -> serde_json::Value {
+    match field {
+        "id" => m.id.to_string().into(),
+        "sex" => m.sex.code().into(),
+        "age" => m.age.into(),
+        "relationship" => m.relationship.code().into(),
+        "marital_status" => m.marital_status.map(|s| s.code()).into(),
+        "maternal_status" => m.maternal_status.map(|s| s.code()).into(),
+        "disability" => m.disability.into(),
+        "school_level" => m.school_level.map(|s| s.code()).into(),
+        "identifier_types" => m.identifier_types.clone().into(),
+        "enrolments" => m.enrolments.clone().into(),
+        "attendance" => m.attendance.into(),
+        "health_visits" => m.health_visits.into(),
+        _ => serde_json::Value::Null,
+    }
+}
+
+/// A household's field as a payment cycle freezes it; `None` for the
+/// containers (members, attributes), whose values are noted as they are read.
+pub(super) fn household_value(h: &HouseholdFacts, field: &str) -> Option<serde_json::Value> {
+    Some(match field {
+        "id" => h.id.to_string().into(),
+        "area" => h.area.clone().into(),
+        "areas" => h.areas.to_vec().into(),
+        "pmt_score" => h.pmt_score.into(),
+        "enrolments" => h.enrolments.clone().into(),
+        _ => return None,
+    })
+}
+
 /// One active member of a household, as rules see them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MemberFacts {
@@ -278,23 +310,10 @@ impl<'a> Indexer for MemberView<'a> {
     {
         let field = field_name(idx)?;
         if let Some(reads) = self.reads {
-            let m = self.facts;
-            let value = match field {
-                "id" => m.id.to_string().into(),
-                "sex" => m.sex.code().into(),
-                "age" => m.age.into(),
-                "relationship" => m.relationship.code().into(),
-                "marital_status" => m.marital_status.map(|s| s.code()).into(),
-                "maternal_status" => m.maternal_status.map(|s| s.code()).into(),
-                "disability" => m.disability.into(),
-                "school_level" => m.school_level.map(|s| s.code()).into(),
-                "identifier_types" => m.identifier_types.clone().into(),
-                "enrolments" => m.enrolments.clone().into(),
-                "attendance" => m.attendance.into(),
-                "health_visits" => m.health_visits.into(),
-                _ => serde_json::Value::Null,
-            };
-            reads.record(format!("household.members[{}].{field}", self.index), value);
+            reads.record(
+                format!("household.members[{}].{field}", self.index),
+                member_value(self.facts, field),
+            );
         }
         match field {
             "id" => Ok(CowVal::owned(CelString::from(self.facts.id.to_string()))),
@@ -517,20 +536,10 @@ impl<'a> Indexer for HouseholdView<'a> {
         Self: 'v,
     {
         let field = field_name(idx)?;
-        if let Some(reads) = self.reads {
-            let h = self.facts;
-            let value = match field {
-                "id" => Some(h.id.to_string().into()),
-                "area" => Some(h.area.clone().into()),
-                "areas" => Some(h.areas.to_vec().into()),
-                "pmt_score" => Some(h.pmt_score.into()),
-                "enrolments" => Some(h.enrolments.clone().into()),
-                // Containers: their values are noted as they are read.
-                _ => None,
-            };
-            if let Some(value) = value {
-                reads.record(format!("household.{field}"), value);
-            }
+        if let Some(reads) = self.reads
+            && let Some(value) = household_value(self.facts, field)
+        {
+            reads.record(format!("household.{field}"), value);
         }
         match field {
             "id" => Ok(CowVal::Borrowed(&self.id)),

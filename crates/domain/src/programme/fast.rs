@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use cel::common::ast::{CallExpr, Expr, IdedExpr, LiteralValue, operators};
 
 use super::Param;
-use super::facts::{HouseholdFacts, MemberFacts, Reads, json_of};
+use super::facts::{HouseholdFacts, MemberFacts, Reads, household_value, json_of, member_value};
 use crate::attributes::{AttrValue, AttributeLookup};
 use crate::person::PersonId;
 
@@ -300,11 +300,6 @@ impl<'a> Unit<'a> {
         }
     }
 
-    /// The recipient rule's `m` from now on.
-    pub(super) fn set_m(&mut self, m: Option<usize>) {
-        self.m = m;
-    }
-
     /// The rule's truth; `None` to ask the interpreter.
     pub(super) fn holds(&mut self, rule: &'a Node) -> Option<bool> {
         self.slots.clear();
@@ -312,6 +307,21 @@ impl<'a> Unit<'a> {
             V::Bool(b) => Some(b),
             _ => None,
         }
+    }
+
+    /// The first member (head first) for whom the recipient rule holds;
+    /// `None` to ask the interpreter.
+    pub(super) fn recipient(&mut self, rule: &'a Node) -> Option<Option<usize>> {
+        let mut found = None;
+        for i in 0..self.facts.members.len() {
+            self.m = Some(i);
+            if self.holds(rule)? {
+                found = Some(i);
+                break;
+            }
+        }
+        self.m = None;
+        Some(found)
     }
 
     /// The rule's whole non-negative amount; `None` to ask the interpreter.
@@ -508,44 +518,23 @@ impl<'a> Unit<'a> {
 }
 
 impl Unit<'_> {
-    /// Notes a read as the recording view does (`facts.rs`): scalars of the
-    /// household, every attribute and member field, missing ones as null.
+    /// Notes a read by the recording view's own functions (`facts.rs`).
     fn note(&self, reads: &Reads, v: &V<'_>, field: &str) {
         let h = self.facts;
         match v {
             V::Household => {
-                let value: serde_json::Value = match field {
-                    "id" => self.household_id.into(),
-                    "area" => h.area.clone().into(),
-                    "areas" => h.areas.to_vec().into(),
-                    "pmt_score" => h.pmt_score.into(),
-                    "enrolments" => h.enrolments.clone().into(),
-                    _ => return,
-                };
-                reads.record(format!("household.{field}"), value);
+                if let Some(value) = household_value(h, field) {
+                    reads.record(format!("household.{field}"), value);
+                }
             }
             V::Attributes => reads.record(
                 format!("household.attributes.{field}"),
                 h.attributes.value(field).map_or(serde_json::Value::Null, json_of),
             ),
             V::Member(i) => {
-                let Some(m) = self.member(*i) else { return };
-                let value: serde_json::Value = match field {
-                    "id" => m.id.to_string().into(),
-                    "sex" => m.sex.code().into(),
-                    "age" => m.age.into(),
-                    "relationship" => m.relationship.code().into(),
-                    "marital_status" => m.marital_status.map(|s| s.code()).into(),
-                    "maternal_status" => m.maternal_status.map(|s| s.code()).into(),
-                    "disability" => m.disability.into(),
-                    "school_level" => m.school_level.map(|s| s.code()).into(),
-                    "identifier_types" => m.identifier_types.clone().into(),
-                    "enrolments" => m.enrolments.clone().into(),
-                    "attendance" => m.attendance.into(),
-                    "health_visits" => m.health_visits.into(),
-                    _ => serde_json::Value::Null,
-                };
-                reads.record(format!("household.members[{i}].{field}"), value);
+                if let Some(m) = self.member(*i) {
+                    reads.record(format!("household.members[{i}].{field}"), member_value(m, field));
+                }
             }
             _ => {}
         }
