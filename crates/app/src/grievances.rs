@@ -332,6 +332,10 @@ impl App {
             );
         }
         let note = required_lines(step.note.as_deref(), "note", MAX_GRIEVANCE_TEXT, &mut problem);
+        // Every grievance has its recording event: none was ever seen with no events.
+        if step.seen == Some(0) {
+            problem.push("seen", "invalid", "seen counts the events read, at least 1");
+        }
         let (Some(to), Some(note), true) = (to, note, problem.is_empty()) else {
             return Err(AppError::Invalid(problem));
         };

@@ -348,6 +348,9 @@ async fn a_move_made_on_what_someone_has_since_changed_is_refused() {
     let g = id(&t.post("/api/v1/grievances", complaint(&h)).await.body);
     let path = format!("/api/v1/grievances/{g}/transitions");
     let step = |to: &str, seen: usize| json!({"to": to, "note": format!("to {to}"), "seen": seen});
+    let r = t.post(&path, step("resolved", 0)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:#}", r.body);
+    assert_eq!(r.field_errors(), ["seen=invalid"], "{:#}", r.body);
     let r = t.post(&path, step("resolved", 1)).await;
     assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
     let r = t.post(&path, step("open", 2)).await;

@@ -437,7 +437,11 @@ impl<'a> Unit<'a> {
                     V::List(l) => l.len(),
                     _ => return None,
                 };
-                self.slots.truncate(f.accu);
+                // A comprehension starts with its enclosing ones' variables
+                // alone in place; anything else is the interpreter's to answer.
+                if self.slots.len() != f.accu {
+                    return None;
+                }
                 self.slots.push(init);
                 self.slots.push(V::Null);
                 for k in 0..len {
@@ -448,12 +452,12 @@ impl<'a> Unit<'a> {
                         V::List(l) => l[k].clone(),
                         _ => return None,
                     };
-                    self.slots[f.accu + 1] = item;
+                    *self.slots.get_mut(f.accu + 1)? = item;
                     if !self.bool(&f.cond)? {
                         break;
                     }
                     let next = self.eval(&f.step)?;
-                    self.slots[f.accu] = next;
+                    *self.slots.get_mut(f.accu)? = next;
                 }
                 let result = self.eval(&f.result)?;
                 self.slots.truncate(f.accu);
