@@ -306,22 +306,75 @@ fn evidence(model: &Model, levels: &[u8]) -> Vec<Evidence> {
 
 /// A registry person as linkage reads them.
 fn link_record(r: &PersonRecord, area: &str) -> LinkRecord {
+    registry_record(r, area, &ROLES)
+}
+
+/// The roles a registry person can be compared on: a list matched against
+/// the registry may use these.
+pub const REGISTRY_ROLES: [Role; 9] = [
+    Role::GivenName,
+    Role::FamilyName,
+    Role::FullName,
+    Role::FatherName,
+    Role::DateOfBirth,
+    Role::Sex,
+    Role::NationalId,
+    Role::Phone,
+    Role::Area,
+];
+
+/// Refuses roles the registry holds nothing for (an address, a locality, a
+/// postcode: the registry keeps areas, not addresses).
+pub(crate) fn check_registry_roles(roles: &[Role]) -> Result<(), AppError> {
+    match roles.iter().find(|r| !REGISTRY_ROLES.contains(r)) {
+        None => Ok(()),
+        Some(r) => Err(AppError::invalid(
+            "fields",
+            "role-not-in-registry",
+            format!(
+                "the registry's people have no {}: a list matched against the registry may use {}",
+                r.code(),
+                REGISTRY_ROLES.map(Role::code).join(", ")
+            ),
+        )),
+    }
+}
+
+/// A registry person as linkage reads them, with the fields of `roles`:
+/// both spellings of each name (which also make the words of a full name)
+/// and the household's area.
+fn registry_record(r: &PersonRecord, area: &str, roles: &[Role]) -> LinkRecord {
+    let has = |role| roles.contains(&role);
     let dob = r.date_of_birth.map(|d| d.to_string());
     let mut fields: Vec<(Role, &str)> = Vec::new();
-    fields.extend(r.given_name.spellings().map(|s| (Role::GivenName, s)));
-    fields.extend(r.family_name.spellings().map(|s| (Role::FamilyName, s)));
-    fields.extend(r.father_name.spellings().map(|s| (Role::FatherName, s)));
-    if let Some(d) = &dob {
+    for (role, name) in [
+        (Role::GivenName, &r.given_name),
+        (Role::FamilyName, &r.family_name),
+        (Role::FatherName, &r.father_name),
+    ] {
+        if has(role) || has(Role::FullName) {
+            fields.extend(name.spellings().map(|s| (role, s)));
+        }
+    }
+    if has(Role::DateOfBirth)
+        && let Some(d) = &dob
+    {
         fields.push((Role::DateOfBirth, d));
     }
-    if r.sex != Sex::Other {
+    if has(Role::Sex) && r.sex != Sex::Other {
         fields.push((Role::Sex, r.sex.code()));
     }
-    fields.extend(r.identifiers.iter().map(|i| (Role::NationalId, i.value.as_str())));
-    if let Some(p) = &r.phone {
+    if has(Role::NationalId) {
+        fields.extend(r.identifiers.iter().map(|i| (Role::NationalId, i.value.as_str())));
+    }
+    if has(Role::Phone)
+        && let Some(p) = &r.phone
+    {
         fields.push((Role::Phone, p.as_str()));
     }
-    let _ = area;
+    if has(Role::Area) {
+        fields.push((Role::Area, area));
+    }
     // Stored dates are well formed; a record that did not parse compares as empty.
     LinkRecord::parse(fields).unwrap_or_default()
 }
@@ -389,20 +442,10 @@ impl App {
     pub async fn run_dedup(&self, actor: &Actor, req: DedupRunRequest) -> Result<DedupRunView, AppError> {
         actor.require(Permission::DedupReview)?;
         let threshold = check_threshold(req.threshold, DEFAULT_RUN_THRESHOLD)?;
-        let area = req.area.as_deref().map(str::trim).filter(|a| !a.is_empty());
-        if let Some(a) = area {
-            if !self.area_known(a) {
-                return Err(AppError::invalid(
-                    "area",
-                    "area-unknown",
-                    format!("{a:?} is not an area"),
-                ));
-            }
-            self.require_area(actor, a)?;
-        }
+        let area = self.area_in_scope(actor, req.area.as_deref())?;
         let started_at = Utc::now();
         let within = self.scope_filter(actor);
-        let sources = self.store().dedup_sources(area, within.as_deref()).await?;
+        let (sources, records) = self.registry_records(area, within.as_deref(), &ROLES).await?;
         if sources.len() < 2 {
             return Err(AppError::conflict(
                 "too-few-persons",
@@ -414,13 +457,9 @@ impl App {
             random_pairs: random_pairs(sources.len()),
             ..Settings::default()
         };
-        let (sources, outcome) = tokio::task::spawn_blocking(move || {
-            let records: Vec<LinkRecord> = sources.iter().map(|s| link_record(&s.record, &s.area)).collect();
-            let outcome = himaya_linkage::dedupe(&records, &ROLES, &settings);
-            (sources, outcome)
-        })
-        .await
-        .map_err(|e| AppError::Internal(format!("deduplication worker: {e}")))?;
+        let outcome = tokio::task::spawn_blocking(move || himaya_linkage::dedupe(&records, &ROLES, &settings))
+            .await
+            .map_err(|e| AppError::Internal(format!("deduplication worker: {e}")))?;
         let outcome = outcome.map_err(|e| AppError::conflict("too-few-persons", e.to_string()))?;
         let statuses = self.store().pair_statuses().await?;
         let (mut new, mut decided) = (0i64, 0i64);
@@ -917,6 +956,127 @@ impl App {
         Ok(MatchView { rows, matched })
     }
 
+    /// Links a list of people, read by linkage with `roles`, against the
+    /// registry's active people (of `area`, within the actor's areas): the
+    /// list is the left of the outcome, the registry the right, in the order
+    /// of [`RegistryLink::people`]. The model is learnt from the list and
+    /// the registry together, as for two lists: the latest deduplication
+    /// run's model, learnt on registrations in both scripts, found fewer of
+    /// a list's people (in a test, 72 % against 93 % of a list in Latin
+    /// letters). Every registry person a kept pair names is recorded in the
+    /// audit trail.
+    pub async fn link_with_registry(
+        &self,
+        actor: &Actor,
+        list: Vec<LinkRecord>,
+        roles: &[Role],
+        settings: Settings,
+        area: Option<&str>,
+    ) -> Result<RegistryLink, AppError> {
+        actor.require(Permission::PersonsMatch)?;
+        check_registry_roles(roles)?;
+        if list.is_empty() {
+            return Err(AppError::invalid("rows", "required", "the list has no record to match"));
+        }
+        let area = self.area_in_scope(actor, area)?;
+        let within = self.scope_filter(actor);
+        let (people, registry) = self.registry_records(area, within.as_deref(), roles).await?;
+        if people.is_empty() {
+            return Err(AppError::conflict(
+                "no-persons",
+                "the registry has no active people here to match the list against",
+            ));
+        }
+        let people: Vec<PersonId> = people.into_iter().map(|p| p.id).collect();
+        let roles = roles.to_vec();
+        let rows = list.len();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let mut records = list;
+            records.extend(registry);
+            himaya_linkage::link(&records, rows, &roles, &settings)
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("match worker: {e}")))?;
+        let outcome = outcome.map_err(|e| AppError::conflict("match-impossible", e.to_string()))?;
+        let revealed: Vec<String> = outcome
+            .pairs
+            .iter()
+            .map(|p| people[p.right as usize].to_string())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        self.audit_read(
+            actor,
+            "persons.match",
+            None,
+            json!({"rows": rows, "registry": people.len(), "pairs": outcome.pairs.len()}),
+            revealed,
+        )
+        .await?;
+        Ok(RegistryLink { people, outcome })
+    }
+
+    /// The active people (of `area`, within `within`) as linkage reads them
+    /// with `roles`, in id order, with each one's id and area. Records are
+    /// read a page at a time and only what linkage compares is kept: over
+    /// a national registry, holding every person's whole record took
+    /// several times the memory.
+    async fn registry_records(
+        &self,
+        area: Option<&str>,
+        within: Option<&[String]>,
+        roles: &[Role],
+    ) -> Result<(Vec<RegistryPerson>, Vec<LinkRecord>), AppError> {
+        use futures_util::TryStreamExt;
+        const PAGE: usize = 32_768;
+        let (mut people, mut records) = (Vec::new(), Vec::new());
+        let mut stream = self.store().dedup_source_stream(area, within);
+        let mut page = Vec::with_capacity(PAGE);
+        loop {
+            let next = stream.try_next().await?;
+            let done = next.is_none();
+            page.extend(next);
+            if page.len() < PAGE && !done {
+                continue;
+            }
+            let sources = std::mem::replace(&mut page, Vec::with_capacity(PAGE));
+            let roles = roles.to_vec();
+            let read = tokio::task::spawn_blocking(move || {
+                use rayon::prelude::*;
+                sources
+                    .into_par_iter()
+                    .map(|s| {
+                        let record = registry_record(&s.record, &s.area, &roles);
+                        (RegistryPerson { id: s.id, area: s.area }, record)
+                    })
+                    .unzip::<_, _, Vec<_>, Vec<_>>()
+            })
+            .await
+            .map_err(|e| AppError::Internal(format!("linkage reader: {e}")))?;
+            people.extend(read.0);
+            records.extend(read.1);
+            if done {
+                return Ok((people, records));
+            }
+        }
+    }
+
+    /// A requested area, trimmed, that exists and lies within the actor's areas.
+    fn area_in_scope<'a>(&self, actor: &Actor, area: Option<&'a str>) -> Result<Option<&'a str>, AppError> {
+        let area = area.map(str::trim).filter(|a| !a.is_empty());
+        if let Some(a) = area {
+            if !self.area_known(a) {
+                return Err(AppError::invalid(
+                    "area",
+                    "area-unknown",
+                    format!("{a:?} is not an area"),
+                ));
+            }
+            self.require_area(actor, a)?;
+        }
+        Ok(area)
+    }
+
     /// Every row of an agency's list as linkage reads it, or every row's
     /// problems (the first hundred) before any work.
     pub(crate) fn check_match_rows(
@@ -1045,6 +1205,19 @@ impl App {
 /// A row of a list with its best match: (row, ref, the person matched and
 /// the probability).
 pub(crate) type Found<'a> = (usize, Option<String>, Option<(&'a DedupSource, f64)>);
+
+/// Who a registry record read for linkage is, and where they live.
+struct RegistryPerson {
+    id: PersonId,
+    area: String,
+}
+
+/// A list linked against the registry.
+pub struct RegistryLink {
+    /// The registry's people, in the order they follow the list in the outcome.
+    pub people: Vec<PersonId>,
+    pub outcome: himaya_linkage::Outcome,
+}
 
 /// The registry a list is matched against.
 pub(crate) struct MatchRegistry {

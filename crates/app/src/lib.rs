@@ -38,6 +38,7 @@ pub use dashboard::{Dashboard, PaymentFigures};
 pub use dedup::{
     DedupRunRequest, DedupRunView, Evidence, IntakeCheck, IntakeMatch, IntakeView, MAX_MATCH_ROWS, MatchRequest,
     MatchResult, MatchRow, MatchView, MergeView, PairDecision, PairMerge, PairQuery, PairView, ProgrammeStatus,
+    REGISTRY_ROLES, RegistryLink,
 };
 pub use error::AppError;
 pub use grievances::{GrievanceMove, GrievancePage, GrievanceQuery, GrievanceView, MAX_GRIEVANCE_PAGE, NewGrievance};

@@ -37,11 +37,26 @@ pub struct MatchArgs {
     /// The left CSV file.
     #[arg(long)]
     pub left: PathBuf,
-    /// The right CSV file, with the same columns for the mapped fields.
+    /// The right CSV file, with the same columns for the mapped fields; or
+    /// `registry`, the registry's active people (with --config and the database).
     #[arg(long)]
     pub right: PathBuf,
     #[command(flatten)]
     pub common: CommonArgs,
+    /// With --right registry: the deployment configuration (TOML), or `demo:pk` (bd, jo, ps).
+    #[arg(long, env = "HIMAYA_CONFIG")]
+    pub config: Option<String>,
+    /// With --right registry: only the people of this area and those below it.
+    #[arg(long)]
+    pub area: Option<String>,
+    #[command(flatten)]
+    pub db: crate::DbArgs,
+}
+
+impl MatchArgs {
+    fn against_registry(&self) -> bool {
+        self.right.as_os_str() == "registry"
+    }
 }
 
 #[derive(Args, Clone)]
@@ -356,8 +371,22 @@ fn writer(path: &Path) -> Result<csv::Writer<BufWriter<File>>> {
     )))
 }
 
+/// Which records of the right list clusters.csv lists.
+#[derive(Clone, Copy, PartialEq)]
+enum RightRecords {
+    All,
+    /// Those in a cluster with a record of the left list (the right is the registry).
+    Linked,
+}
+
 /// Writes pairs.csv, clusters.csv and model.csv.
-fn write_outcome(out: &Path, outcome: &Outcome, left: &[String], right: Option<&[String]>) -> Result<()> {
+fn write_outcome(
+    out: &Path,
+    outcome: &Outcome,
+    left: &[String],
+    right: Option<&[String]>,
+    listed: RightRecords,
+) -> Result<()> {
     let comparisons = &outcome.model.comparisons;
     let mut pairs = writer(&out.join("pairs.csv"))?;
     let mut head = vec!["left_id", "right_id", "match_probability", "match_weight"];
@@ -388,7 +417,14 @@ fn write_outcome(out: &Path, outcome: &Outcome, left: &[String], right: Option<&
         None => clusters.write_record(["record_id", "cluster_id"])?,
         Some(_) => clusters.write_record(["record_id", "cluster_id", "list"])?,
     }
+    let with_left: std::collections::HashSet<u32> = match listed {
+        RightRecords::All => Default::default(),
+        RightRecords::Linked => outcome.clusters[..left.len()].iter().copied().collect(),
+    };
     for (i, c) in outcome.clusters.iter().enumerate() {
+        if i >= left.len() && listed == RightRecords::Linked && !with_left.contains(c) {
+            continue;
+        }
         let next = numbers.len() + 1;
         let number = *numbers.entry(*c).or_insert(next);
         match right {
@@ -489,7 +525,7 @@ pub fn dedupe(args: &DedupeArgs) -> Result<Summary> {
         );
     }
     let outcome = himaya_linkage::dedupe(&table.records, &common.roles(), &common.settings())?;
-    write_outcome(&common.out, &outcome, &table.ids, None)?;
+    write_outcome(&common.out, &outcome, &table.ids, None, RightRecords::All)?;
     Ok(Summary {
         records: table.records.len(),
         rejected: table.rejected,
@@ -500,11 +536,8 @@ pub fn dedupe(args: &DedupeArgs) -> Result<Summary> {
 
 pub fn link_lists(args: &MatchArgs) -> Result<Summary> {
     let common = &args.common;
-    if args.right.as_os_str() == "registry" {
-        bail!(
-            "--right registry: matching a list against the registry is not available in this version; \
-             give the right list as a CSV file (himaya export writes the registry's people as one)"
-        );
+    if args.area.is_some() {
+        bail!("--area: only with --right registry (a CSV file is matched whole)");
     }
     common.check()?;
     prepare_out(&common.out, &[&args.left, &args.right])?;
@@ -520,7 +553,7 @@ pub fn link_lists(args: &MatchArgs) -> Result<Summary> {
     let rejected = left.rejected + right.rejected;
     left.records.extend(right.records);
     let outcome = himaya_linkage::link(&left.records, right_from, &common.roles(), &common.settings())?;
-    write_outcome(&common.out, &outcome, &left.ids, Some(&right.ids))?;
+    write_outcome(&common.out, &outcome, &left.ids, Some(&right.ids), RightRecords::All)?;
     Ok(Summary {
         records: left.records.len(),
         rejected,
@@ -529,14 +562,86 @@ pub fn link_lists(args: &MatchArgs) -> Result<Summary> {
     })
 }
 
-pub fn run(command: LinkCommand) -> Result<()> {
+/// `himaya link match --right registry`: the left file against the
+/// registry's active people, through the application (its permission,
+/// area and audit rules), as an agency's list is matched.
+pub async fn link_registry(args: &MatchArgs) -> Result<Summary> {
+    let common = &args.common;
+    let Some(config) = &args.config else {
+        bail!("--right registry: give the deployment's --config (and the database with --db or --database-url)");
+    };
+    common.check()?;
+    if let Some((column, role)) = common
+        .fields
+        .iter()
+        .find(|(_, r)| !himaya_app::REGISTRY_ROLES.contains(r))
+    {
+        bail!(
+            "--field {column}={}: the registry's people have no {}; against the registry map only {}",
+            role.code(),
+            role.code(),
+            himaya_app::REGISTRY_ROLES.map(Role::code).join(", ")
+        );
+    }
+    prepare_out(&common.out, &[&args.left])?;
+    let deployment = crate::load_config(config)?;
+    let app = crate::open(&args.db.url(), deployment).await?;
+    let mut rejects = Rejects::create(&common.out.join("rejects.csv"))?;
+    let started = Instant::now();
+    let left = read(&args.left, "--left", common, &mut rejects)?;
+    rejects.out.flush()?;
+    if left.records.is_empty() {
+        bail!(
+            "--left: no row of {} could be read; see rejects.csv",
+            args.left.display()
+        );
+    }
+    let records = left.records.len();
+    let actor = himaya_app::Actor::system("link-match");
+    let mut settings = common.settings();
+    // A small list against a small registry: fewer random pairs, as a run samples.
+    settings.random_pairs = settings.random_pairs.min((records * 50).max(20_000));
+    let linked = app
+        .link_with_registry(&actor, left.records, &common.roles(), settings, args.area.as_deref())
+        .await
+        .map_err(|e| match &e {
+            // The only field the flags give the use case is the area.
+            himaya_app::AppError::Invalid(p) => anyhow::anyhow!("--{p}"),
+            _ => anyhow::anyhow!("--right registry: {e}"),
+        })?;
+    app.flush_audit().await?;
+    let people: Vec<String> = linked.people.iter().map(ToString::to_string).collect();
+    write_outcome(
+        &common.out,
+        &linked.outcome,
+        &left.ids,
+        Some(&people),
+        RightRecords::Linked,
+    )?;
+    println!(
+        "Matched against {} active people of the registry, with a model learnt from the list and them.",
+        people.len()
+    );
+    Ok(Summary {
+        records: records + people.len(),
+        rejected: left.rejected,
+        seconds: started.elapsed().as_secs_f64(),
+        outcome: linked.outcome,
+    })
+}
+
+pub async fn run(command: LinkCommand) -> Result<()> {
     match command {
         LinkCommand::Dedupe(args) => {
             let summary = dedupe(&args)?;
             print_summary(&summary, &args.common.out);
         }
         LinkCommand::Match(args) => {
-            let summary = link_lists(&args)?;
+            let summary = if args.against_registry() {
+                link_registry(&args).await?
+            } else {
+                link_lists(&args)?
+            };
             print_summary(&summary, &args.common.out);
         }
     }
@@ -593,6 +698,9 @@ pub fn bench(households: u64, splink: Option<&Path>, keep: Option<&Path>) -> Res
             left: dir.join("left.csv"),
             right: dir.join("right.csv"),
             common: bench_args(&out),
+            config: None,
+            area: None,
+            db: crate::DbArgs::default(),
         })?;
         let seconds = started.elapsed();
         let sides = (key_set(&dir.join("left.csv"))?, key_set(&dir.join("right.csv"))?);

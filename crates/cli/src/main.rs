@@ -128,7 +128,7 @@ enum Command {
 }
 
 /// Where the database is. `--db FILE` is short for `--database-url sqlite://FILE`.
-#[derive(Args, Clone)]
+#[derive(Args, Clone, Default)]
 pub struct DbArgs {
     /// sqlite://FILE or postgres://USER@HOST/DB.
     #[arg(long, env = "HIMAYA_DATABASE_URL", conflicts_with = "db")]
@@ -451,7 +451,7 @@ async fn main() -> Result<()> {
             bench::run(args).await
         }
         Command::Synth(args) => synth::run(args),
-        Command::Link(command) => link::run(command),
+        Command::Link(command) => link::run(command).await,
         Command::Dedup(command) => dedup::run(command).await,
         Command::Pmt(command) => pmt::run(command).await,
         Command::Programme(command) => target::programme(command).await,

@@ -338,3 +338,288 @@ fn bad_input_is_refused_before_any_work_or_rejected_by_row() {
     assert!(pairs.lines().any(|l| l.starts_with("1,2,")), "{pairs}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A CSV row by column name.
+type Row = HashMap<String, String>;
+
+/// A registry imported from a synthetic population, and its people and
+/// households as `himaya export` writes them (person and household keys
+/// being the person's id and the registration number).
+fn registry_with_people(dir: &Path) -> (PathBuf, Vec<Row>, Vec<Row>) {
+    let data = dir.join("data");
+    let db = dir.join("registry.db");
+    let step = |args: &[&str]| {
+        let out = run(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    };
+    step(&[
+        "synth",
+        "--country",
+        "pk",
+        "--households",
+        "800",
+        "--seed",
+        "8",
+        "--duplicates",
+        "0",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    for file in ["households", "persons"] {
+        assert!(data.join(format!("{file}.csv")).exists());
+    }
+    step(&[
+        "import",
+        "--households",
+        data.join("households.csv").to_str().unwrap(),
+        "--persons",
+        data.join("persons.csv").to_str().unwrap(),
+        "--config",
+        "demo:pk",
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    let export = dir.join("export");
+    step(&[
+        "export",
+        "--out",
+        export.to_str().unwrap(),
+        "--config",
+        "demo:pk",
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    (
+        db,
+        csv_rows(&export.join("persons.csv")),
+        csv_rows(&export.join("households.csv")),
+    )
+}
+
+async fn audit_entries(db: &Path, action: &str) -> Vec<(String, i64)> {
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let rows = sqlx::query(
+        "SELECT a.actor, (SELECT COUNT(*) FROM audit_subjects s WHERE s.seq = a.seq) FROM audit_log a \
+         WHERE a.action = $1",
+    )
+    .bind(action.to_owned())
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+}
+
+#[tokio::test]
+async fn match_finds_a_list_of_people_in_the_registry() {
+    let dir = temp("registry");
+    let (db, people, households) = registry_with_people(&dir);
+    // An agency's list: some of the registry's people in Latin letters only,
+    // half without their identifier, some with only a year of birth, and
+    // people the registry does not know.
+    let list = dir.join("agency.csv");
+    let mut w = csv::Writer::from_path(&list).unwrap();
+    w.write_record([
+        "ref", "first", "last", "father", "born", "sex", "cnic", "mobile", "note",
+    ])
+    .unwrap();
+    let mut truth: HashMap<String, String> = HashMap::new();
+    for (i, p) in people.iter().step_by(13).take(200).enumerate() {
+        let born = if i % 4 == 0 {
+            p["date_of_birth"].get(..4).unwrap_or_default().to_owned()
+        } else {
+            p["date_of_birth"].clone()
+        };
+        let cnic = if i % 2 == 0 { p["identifier"].as_str() } else { "" };
+        let reference = format!("AG-{i}");
+        w.write_record([
+            reference.as_str(),
+            &p["given_name_latin"],
+            &p["family_name_latin"],
+            &p["father_name_latin"],
+            &born,
+            &p["sex"],
+            cnic,
+            &p["phone"],
+            "ignored",
+        ])
+        .unwrap();
+        truth.insert(reference, p["person_key"].clone());
+    }
+    for (i, (name, father)) in [
+        ("Zarmeena", "Gulzaman"),
+        ("Palwasha", "Sherdil"),
+        ("Wranga", "Jehanzeb"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        w.write_record([
+            &format!("NEW-{i}"),
+            *name,
+            "Yousafzai",
+            *father,
+            "1931-02-03",
+            "female",
+            "",
+            "",
+            "",
+        ])
+        .unwrap();
+    }
+    w.flush().unwrap();
+    drop(w);
+
+    let out_dir = dir.join("out");
+    let args = |out: &Path, extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "link",
+            "match",
+            "--left",
+            list.to_str().unwrap(),
+            "--right",
+            "registry",
+            "--config",
+            "demo:pk",
+            "--db",
+            db.to_str().unwrap(),
+            "--id-column",
+            "ref",
+            "--field",
+            "first=given_name",
+            "--field",
+            "last=family_name",
+            "--field",
+            "father=father_name",
+            "--field",
+            "born=date_of_birth",
+            "--field",
+            "sex=sex",
+            "--field",
+            "cnic=national_id",
+            "--field",
+            "mobile=phone",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let a = args(&out_dir, &[]);
+    let out = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("active people of the registry"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let pairs = csv_rows(&out_dir.join("pairs.csv"));
+    let ids: HashSet<&str> = people.iter().map(|p| p["person_key"].as_str()).collect();
+    let right_correct = pairs
+        .iter()
+        .filter(|p| truth.get(&p["left_id"]) == Some(&p["right_id"]))
+        .count();
+    assert!(
+        pairs.iter().all(|p| ids.contains(p["right_id"].as_str())),
+        "right ids are registry people"
+    );
+    assert!(
+        !pairs.iter().any(|p| p["left_id"].starts_with("NEW-")),
+        "unknown people matched"
+    );
+    let precision = right_correct as f64 / pairs.len().max(1) as f64;
+    let recall = right_correct as f64 / truth.len() as f64;
+    assert!(
+        precision >= 0.97 && recall >= 0.85,
+        "precision {precision}, recall {recall}"
+    );
+    assert!(
+        pairs
+            .iter()
+            .all(|p| p.contains_key("national_id") && p.contains_key("phone"))
+    );
+
+    // Every row of the list in clusters.csv; of the registry, only the people linked to it.
+    let clusters = csv_rows(&out_dir.join("clusters.csv"));
+    let linked: HashSet<&str> = pairs.iter().map(|p| p["right_id"].as_str()).collect();
+    let right_rows: Vec<_> = clusters.iter().filter(|c| c["list"] == "right").collect();
+    assert_eq!(clusters.iter().filter(|c| c["list"] == "left").count(), truth.len() + 3);
+    assert_eq!(right_rows.len(), linked.len());
+    assert!(right_rows.iter().all(|c| linked.contains(c["record_id"].as_str())));
+
+    // The read is audited, naming each registry person the pairs reveal.
+    let entries = audit_entries(&db, "persons.match").await;
+    assert_eq!(entries, vec![("system:link-match".to_owned(), linked.len() as i64)]);
+
+    // One district: only its people are candidates.
+    let area_of: HashMap<&str, &str> = households
+        .iter()
+        .map(|h| (h["household_key"].as_str(), h["area"].as_str()))
+        .collect();
+    let person_area: HashMap<&str, &str> = people
+        .iter()
+        .map(|p| (p["person_key"].as_str(), area_of[p["household_key"].as_str()]))
+        .collect();
+    let district: String = person_area[truth["AG-0"].as_str()]
+        .split('-')
+        .take(3)
+        .collect::<Vec<_>>()
+        .join("-");
+    let area_out = dir.join("area");
+    let a = args(&area_out, &["--area", &district]);
+    let out = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let pairs = csv_rows(&area_out.join("pairs.csv"));
+    assert!(pairs.iter().any(|p| p["left_id"] == "AG-0"), "{pairs:?}");
+    assert!(
+        pairs
+            .iter()
+            .all(|p| person_area[p["right_id"].as_str()].starts_with(&format!("{district}-"))),
+        "{district}: {pairs:?}"
+    );
+    std::fs::remove_dir_all(&area_out).unwrap();
+
+    let a = args(&area_out, &["--area", "PK-XX-NOWHERE"]);
+    let out = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--area: \"PK-XX-NOWHERE\" is not an area"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Roles the registry holds nothing for, and a missing configuration, are refused before any work.
+    let mut a = args(&area_out, &["--field", "note=address"]);
+    let out = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--field note=address: the registry's people have no address"),
+        "{}",
+        text(&out.stderr)
+    );
+    let at = a.iter().position(|s| s == "--config").unwrap();
+    a.drain(at..at + 2);
+    a.truncate(a.len() - 2);
+    let out = Command::new(BIN).args(&a).env_remove("HIMAYA_CONFIG").output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--right registry: give the deployment's --config"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!area_out.join("pairs.csv").exists());
+    assert_eq!(
+        audit_entries(&db, "persons.match").await.len(),
+        2,
+        "refusals read nothing"
+    );
+
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -152,6 +152,30 @@ impl Store {
         area: Option<&str>,
         within: Option<&[String]>,
     ) -> Result<Vec<DedupSource>, StoreError> {
+        let rows = self.dedup_sources_query(area, within).fetch_all(&self.pool).await?;
+        rows.iter().map(dedup_source).collect()
+    }
+
+    /// The same people as [`Store::dedup_sources`], one at a time as the
+    /// database returns them: a caller that keeps less of each than the
+    /// whole record (a run over millions) never holds every record at once.
+    pub fn dedup_source_stream<'a>(
+        &'a self,
+        area: Option<&str>,
+        within: Option<&[String]>,
+    ) -> futures_util::stream::BoxStream<'a, Result<DedupSource, StoreError>> {
+        use futures_util::StreamExt;
+        self.dedup_sources_query(area, within)
+            .fetch(&self.pool)
+            .map(|row| dedup_source(&row?))
+            .boxed()
+    }
+
+    fn dedup_sources_query(
+        &self,
+        area: Option<&str>,
+        within: Option<&[String]>,
+    ) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
         let mut sql = String::from(
             "SELECT p.id, p.household_id, p.area_code, v.data FROM persons p \
              JOIN person_versions v ON v.person_id = p.id AND v.version = p.version WHERE p.status = 'active'",
@@ -171,8 +195,7 @@ impl Store {
         for a in within.unwrap_or_default() {
             q = q.bind(a.clone());
         }
-        let rows = q.fetch_all(&self.pool).await?;
-        rows.iter().map(dedup_source).collect()
+        q
     }
 
     /// Active people who share an identifier value or the phone with a new
