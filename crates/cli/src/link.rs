@@ -598,11 +598,14 @@ pub async fn link_registry(args: &MatchArgs) -> Result<Summary> {
     }
     let records = left.records.len();
     let actor = himaya_app::Actor::system("link-match");
-    let mut settings = common.settings();
-    // A small list against a small registry: fewer random pairs, as a run samples.
-    settings.random_pairs = settings.random_pairs.min((records * 50).max(20_000));
     let linked = app
-        .link_with_registry(&actor, left.records, &common.roles(), settings, args.area.as_deref())
+        .link_with_registry(
+            &actor,
+            left.records,
+            &common.roles(),
+            common.settings(),
+            args.area.as_deref(),
+        )
         .await
         .map_err(|e| match &e {
             // The only field the flags give the use case is the area.
