@@ -576,6 +576,12 @@ pub async fn link_registry(args: &MatchArgs) -> Result<Summary> {
         .iter()
         .find(|(_, r)| !himaya_app::REGISTRY_ROLES.contains(r))
     {
+        if *role == Role::FullName {
+            bail!(
+                "--field {column}=full_name: the registry keeps names in parts; against the registry give the \
+                 given and family names columns of their own (given_name, family_name, father_name)"
+            );
+        }
         bail!(
             "--field {column}={}: the registry's people have no {}; against the registry map only {}",
             role.code(),

@@ -604,6 +604,16 @@ async fn match_finds_a_list_of_people_in_the_registry() {
         "{}",
         text(&out.stderr)
     );
+    let out = run(&args(&area_out, &["--field", "note=full_name"])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--field note=full_name: the registry keeps names in parts"),
+        "{}",
+        text(&out.stderr)
+    );
     let at = a.iter().position(|s| s == "--config").unwrap();
     a.drain(at..at + 2);
     a.truncate(a.len() - 2);
