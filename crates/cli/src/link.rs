@@ -589,6 +589,13 @@ pub async fn link_registry(args: &MatchArgs) -> Result<Summary> {
             himaya_app::REGISTRY_ROLES.map(Role::code).join(", ")
         );
     }
+    // Opening a file that is not there would create an empty registry.
+    if let Some(file) = args.db.sqlite_file().filter(|f| !f.exists()) {
+        bail!(
+            "--right registry: there is no database at {}; give the registry's file with --db (or --database-url)",
+            file.display()
+        );
+    }
     prepare_out(&common.out, &[&args.left])?;
     let deployment = crate::load_config(config)?;
     let app = crate::open(&args.db.url(), deployment).await?;
@@ -649,6 +656,14 @@ pub async fn run(command: LinkCommand) -> Result<()> {
             let summary = if args.against_registry() {
                 link_registry(&args).await?
             } else {
+                // Said, not ignored: a district's list matched against another
+                // file would otherwise look like a district's run.
+                if args.area.is_some() {
+                    bail!("--area: only with --right registry; two files are matched whole");
+                }
+                if args.db.given() {
+                    bail!("--db: only with --right registry; two files need no database");
+                }
                 link_lists(&args)?
             };
             print_summary(&summary, &args.common.out);

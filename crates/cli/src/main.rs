@@ -148,6 +148,16 @@ fn parse_db_file(s: &str) -> Result<PathBuf, String> {
 }
 
 impl DbArgs {
+    /// The SQLite file the arguments name, if they name one.
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        himaya_store::sqlite_file_of(&self.url()).map(PathBuf::from)
+    }
+
+    /// Whether `--db` was given (`--database-url` may come from the environment).
+    pub fn given(&self) -> bool {
+        self.db.is_some()
+    }
+
     pub fn url(&self) -> String {
         match (&self.database_url, &self.db) {
             (Some(url), _) => url.clone(),

@@ -204,6 +204,33 @@ fn match_links_two_lists_written_in_two_scripts() {
     let clusters = csv_rows(&out_dir.join("clusters.csv"));
     assert_eq!(clusters.len(), 9);
     assert!(clusters.iter().any(|r| r["record_id"] == "R3" && r["list"] == "right"));
+
+    // The registry's flags are refused with two files, not ignored.
+    let refused_out = dir.join("refused");
+    for (extra, expected) in [
+        (["--area", "PK-PB"], "--area: only with --right registry"),
+        (["--db", "registry.db"], "--db: only with --right registry"),
+    ] {
+        let mut a = vec![
+            "link",
+            "match",
+            "--left",
+            left.to_str().unwrap(),
+            "--right",
+            right.to_str().unwrap(),
+            "--id-column",
+            "id",
+            "--field",
+            "name=full_name",
+            "--out",
+            refused_out.to_str().unwrap(),
+        ];
+        a.extend(extra);
+        let out = run(&a);
+        assert!(!out.status.success());
+        assert!(text(&out.stderr).contains(expected), "{}", text(&out.stderr));
+        assert!(!refused_out.exists());
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -624,6 +651,19 @@ async fn match_finds_a_list_of_people_in_the_registry() {
         "{}",
         text(&out.stderr)
     );
+    // A database file that is not there is said so, not created empty.
+    let missing = dir.join("no-such-registry.db");
+    let mut a = args(&area_out, &[]);
+    let at = a.iter().position(|s| s == "--db").unwrap();
+    a[at + 1] = missing.to_str().unwrap().to_owned();
+    let out = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--right registry: there is no database at"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!missing.exists());
     assert!(!area_out.join("pairs.csv").exists());
     assert_eq!(
         audit_entries(&db, "persons.match").await.len(),

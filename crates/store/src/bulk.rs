@@ -124,6 +124,12 @@ fn sqlite_path(url: &str) -> &str {
     rest.split('?').next().unwrap_or(rest)
 }
 
+/// The file a `sqlite:` URL names; `None` for another database or an in-memory one.
+pub fn sqlite_file_of(url: &str) -> Option<&str> {
+    let path = sqlite_path(url);
+    (url.starts_with("sqlite:") && !path.is_empty() && !path.starts_with(":memory:")).then_some(path)
+}
+
 pub(crate) fn open_sqlite(url: &str) -> Result<rusqlite::Connection, StoreError> {
     let path = sqlite_path(url);
     if path.is_empty() || path.starts_with(":memory:") {
@@ -753,8 +759,7 @@ impl Store {
 
     /// Whether this is SQLite in a file, which a second connection can open.
     pub(crate) fn sqlite_file(&self) -> bool {
-        let path = sqlite_path(&self.url);
-        self.backend == crate::Backend::Sqlite && !path.is_empty() && !path.starts_with(":memory:")
+        sqlite_file_of(&self.url).is_some()
     }
 
     /// Runs `read` on the store's SQLite read connection, off the async
@@ -800,5 +805,8 @@ mod tests {
     fn sqlite_urls_name_their_file() {
         assert_eq!(sqlite_path("sqlite://data/r.db?mode=rwc"), "data/r.db");
         assert_eq!(sqlite_path("sqlite:r.db"), "r.db");
+        assert_eq!(sqlite_file_of("sqlite://data/r.db?mode=rwc"), Some("data/r.db"));
+        assert_eq!(sqlite_file_of("sqlite::memory:"), None);
+        assert_eq!(sqlite_file_of("postgres://h/db"), None);
     }
 }

@@ -26,7 +26,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use access::{AgencyRow, AuditFilter, AuditRow, NewAuditEntry, SessionRow, TokenOwner, TokenRow, UserRow};
-pub use bulk::{BaselineTiming, LoadHousehold};
+pub use bulk::{BaselineTiming, LoadHousehold, sqlite_file_of};
 pub use dashboard::{AreaCounts, PaymentCounts};
 pub use dedup::{DedupRunRow, DedupSource, FoundPair, Moved, PairDecisionRow, PairFilter, PairRow};
 pub use grievances::{GrievanceEventRow, GrievanceFilter, GrievanceRow};
