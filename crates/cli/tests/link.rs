@@ -169,26 +169,31 @@ fn match_links_two_lists_written_in_two_scripts() {
     )
     .unwrap();
     let out_dir = dir.join("out");
-    let out = run(&[
-        "link",
-        "match",
-        "--left",
-        left.to_str().unwrap(),
-        "--right",
-        right.to_str().unwrap(),
-        "--id-column",
-        "id",
-        "--field",
-        "name=full_name",
-        "--field",
-        "father=father_name",
-        "--field",
-        "dob=date_of_birth",
-        "--field",
-        "sex=sex",
-        "--out",
-        out_dir.to_str().unwrap(),
-    ]);
+    let command = |out: &Path, extra: &[&str]| -> Output {
+        let mut a = vec![
+            "link",
+            "match",
+            "--left",
+            left.to_str().unwrap(),
+            "--right",
+            right.to_str().unwrap(),
+            "--id-column",
+            "id",
+            "--field",
+            "name=full_name",
+            "--field",
+            "father=father_name",
+            "--field",
+            "dob=date_of_birth",
+            "--field",
+            "sex=sex",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        a.extend(extra);
+        run(&a)
+    };
+    let out = command(&out_dir, &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let pairs: HashSet<(String, String)> = csv_rows(&out_dir.join("pairs.csv"))
         .into_iter()
@@ -211,22 +216,7 @@ fn match_links_two_lists_written_in_two_scripts() {
         (["--area", "PK-PB"], "--area: only with --right registry"),
         (["--db", "registry.db"], "--db: only with --right registry"),
     ] {
-        let mut a = vec![
-            "link",
-            "match",
-            "--left",
-            left.to_str().unwrap(),
-            "--right",
-            right.to_str().unwrap(),
-            "--id-column",
-            "id",
-            "--field",
-            "name=full_name",
-            "--out",
-            refused_out.to_str().unwrap(),
-        ];
-        a.extend(extra);
-        let out = run(&a);
+        let out = command(&refused_out, &extra);
         assert!(!out.status.success());
         assert!(text(&out.stderr).contains(expected), "{}", text(&out.stderr));
         assert!(!refused_out.exists());
