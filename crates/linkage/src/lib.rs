@@ -21,6 +21,6 @@ pub mod record;
 pub mod translit;
 
 pub use compare::Comparison;
-pub use link::{LinkError, Outcome, Pair, Settings, dedupe, link, link_with, score_pair};
+pub use link::{LinkError, Outcome, Pair, Settings, dedupe, link, score_pair};
 pub use model::Model;
 pub use record::{Record, Role, ValueError};

@@ -131,26 +131,6 @@ pub fn link(records: &[Record], right_from: usize, roles: &[Role], settings: &Se
     Run::new(records, Some(right_from as u32), roles, settings)?.run()
 }
 
-/// Like [`link`], with a model trained before (by an earlier run over
-/// records like these) instead of one estimated from this input: for lists
-/// too short to train on. The model must compare what `roles` allow.
-pub fn link_with(
-    model: &Model,
-    records: &[Record],
-    right_from: usize,
-    roles: &[Role],
-    settings: &Settings,
-) -> Result<Outcome, LinkError> {
-    if right_from == 0 || right_from >= records.len() {
-        return Err(LinkError::EmptyList);
-    }
-    let run = Run::new(records, Some(right_from as u32), roles, settings)?;
-    if run.comparisons != model.comparisons {
-        return Err(LinkError::ModelMismatch);
-    }
-    run.score(model.clone())
-}
-
 /// One pair of records scored with a trained model: its levels, weight and
 /// probability (without the term-frequency adjustment, which needs the
 /// whole list).
