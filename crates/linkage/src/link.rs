@@ -30,8 +30,6 @@ pub enum LinkError {
     NoBlockingRule,
     #[error("the threshold must be a probability between 0 and 1, not {0}")]
     Threshold(f64),
-    #[error("the model compares other fields than these records have")]
-    ModelMismatch,
 }
 
 /// How a run is tuned.
