@@ -300,8 +300,9 @@ impl<'a> Run<'a> {
     }
 
     /// EM sessions, one per rule, on a sample of each rule's pairs, with the
-    /// comparisons the rule fixes left out.
-    fn sessions(&self, rules: &[Rule], keys: &Keys, u: &[Levels]) -> Vec<Trained> {
+    /// comparisons the rule fixes left out; `near_certain` for the training
+    /// rules, whose pairs are nearly all one person.
+    fn sessions(&self, rules: &[Rule], keys: &Keys, u: &[Levels], near_certain: bool) -> Vec<Trained> {
         let n = self.comparisons.len();
         let mut sessions = Vec::new();
         for (r, rule) in rules.iter().enumerate() {
@@ -333,7 +334,13 @@ impl<'a> Run<'a> {
                 },
                 merge_counts,
             );
-            let session = model::em(&self.comparisons, u, &patterns, &free, 200);
+            let mut session = model::em(&self.comparisons, u, &patterns, &free, 200);
+            // With nothing left free (a list of identifiers alone), EM learns
+            // nothing, not even how many are matches; a training rule's pairs
+            // are chosen as nearly all one person, and are taken as such.
+            if near_certain && !free.contains(&true) {
+                session.matches_share = 1.0;
+            }
             sessions.push(Trained {
                 session,
                 patterns,
@@ -352,11 +359,11 @@ impl<'a> Run<'a> {
     fn estimate_m(&self, u: &[Levels]) -> (Vec<Levels>, f64) {
         let n = self.comparisons.len();
         let training_keys = Keys::new(&self.training, self.records);
-        let mut sessions = self.sessions(&self.training, &training_keys, u);
+        let mut sessions = self.sessions(&self.training, &training_keys, u, true);
         let plain = |s: &[Trained]| s.iter().map(|t| t.session.clone()).collect::<Vec<_>>();
         let mut m = model::combine(&self.comparisons, &plain(&sessions), u);
         if m.iter().any(Option::is_none) {
-            let more = self.sessions(&self.rules, &self.keys, u);
+            let more = self.sessions(&self.rules, &self.keys, u, false);
             for (slot, est) in m.iter_mut().zip(model::combine(&self.comparisons, &plain(&more), u)) {
                 if slot.is_none() {
                     *slot = est;
@@ -406,8 +413,34 @@ impl<'a> Run<'a> {
     fn run(self) -> Result<Outcome, LinkError> {
         let u = self.estimate_u();
         let (m, prior) = self.estimate_m(&u);
+        let u = self.without_matches(u, &m, prior);
         let model = Model::new(self.comparisons.clone(), m, u, prior);
         self.score(model)
+    }
+
+    /// u of exact agreement on identifiers and phones among pairs that are
+    /// not one person: the share of all pairs that agree, less those the
+    /// matches account for. Counted over all pairs, it is mostly the matches
+    /// themselves, and where the list is all people the other side holds
+    /// (an agency's list against the registry), as common as a match is: an
+    /// exact identifier then only cancelled the prior, and a list of nothing
+    /// but identifiers found none of them. At least one pair in all is kept,
+    /// as agreement no count can rule out.
+    fn without_matches(&self, mut u: Vec<Levels>, m: &[Levels], prior: f64) -> Vec<Levels> {
+        let floor = 1.0 / self.total_pairs().max(1.0);
+        for (i, c) in self.comparisons.iter().enumerate() {
+            if !matches!(c, Comparison::NationalId | Comparison::Phone) {
+                continue;
+            }
+            let exact = ((u[i][0] - prior * m[i][0]) / (1.0 - prior)).max(floor).min(u[i][0]);
+            let rest: f64 = u[i][1..].iter().sum();
+            let scale = (1.0 - exact) / rest.max(1e-12);
+            for x in &mut u[i][1..] {
+                *x *= scale;
+            }
+            u[i][0] = exact;
+        }
+        u
     }
 
     /// Every candidate pair scored with `model`, the likely ones kept and clustered.
@@ -755,6 +788,28 @@ mod tests {
             link(&left, 0, ROLES, &Settings::default()).unwrap_err(),
             LinkError::EmptyList
         );
+    }
+
+    /// A list of nothing but identifiers, every one of them on the other
+    /// side: each agreement is found, near certain, and nothing else.
+    #[test]
+    fn a_list_of_identifiers_finds_each_one() {
+        let id = |i: u32| {
+            Record::parse([(
+                Role::NationalId,
+                format!("{:013}", 3_520_212_345_000u64 + u64::from(i)).as_str(),
+            )])
+            .unwrap()
+        };
+        let mut records: Vec<Record> = (0..150).map(|i| id(i * 7)).collect();
+        let right_from = records.len();
+        records.extend((0..5_000).map(id));
+        let outcome = link(&records, right_from, &[Role::NationalId], &quick()).unwrap();
+        assert_eq!(outcome.pairs.len(), 150);
+        for p in &outcome.pairs {
+            assert_eq!(p.right, p.left * 7);
+            assert!(p.probability > 0.99, "{}", p.probability);
+        }
     }
 
     /// Sharing a common year of birth says less than sharing a rare one.
