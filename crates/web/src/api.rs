@@ -105,8 +105,10 @@ pub(crate) fn routes() -> Vec<Route> {
         route(
             Method::POST,
             "/api/v1/cycles/{id}/reconciliations",
-            on(axum::routing::MethodFilter::POST, pay::reconcile_cycle)
-                .layer(DefaultBodyLimit::max(pay::MAX_STATUS_FILE)),
+            limited(
+                on(axum::routing::MethodFilter::POST, pay::reconcile_cycle),
+                pay::MAX_STATUS_FILE,
+            ),
         ),
         r!(GET "/api/v1/cycles/{id}/reconciliation-errors" => pay::reconciliation_errors),
         r!(GET "/api/v1/cycles/{id}/report" => pay::cycle_report),
@@ -124,16 +126,40 @@ pub(crate) fn routes() -> Vec<Route> {
         route(
             Method::POST,
             "/api/v1/matches",
-            on(axum::routing::MethodFilter::POST, match_persons).layer(DefaultBodyLimit::max(MAX_MATCH_BODY)),
+            limited(on(axum::routing::MethodFilter::POST, match_persons), MAX_MATCH_BODY),
         ),
         route(
             Method::POST,
             "/api/v1/matches/jobs",
-            on(axum::routing::MethodFilter::POST, submit_match_job).layer(DefaultBodyLimit::max(MAX_MATCH_JOB_BODY)),
+            limited(
+                on(axum::routing::MethodFilter::POST, submit_match_job),
+                MAX_MATCH_JOB_BODY,
+            ),
         ),
         r!(GET "/api/v1/matches/jobs/{id}" => match_job),
         r!(GET "/api/v1/matches/jobs/{id}/results" => match_job_results),
     ]
+}
+
+/// The body limit of a route that takes more than [`MAX_BODY`], which its
+/// requests carry so that a body over it is told the route's own limit.
+#[derive(Clone, Copy)]
+pub(crate) struct BodyLimit(pub usize);
+
+fn limited(handler: MethodRouter<AppState>, max: usize) -> MethodRouter<AppState> {
+    handler
+        .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(max))
+        .layer(axum::Extension(BodyLimit(max)))
+}
+
+/// A byte count as a person reads it: whole mebibytes as such.
+pub(crate) fn size_text(bytes: usize) -> String {
+    const MIB: usize = 1024 * 1024;
+    if bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 pub(crate) fn router(state: AppState) -> Router {
@@ -220,13 +246,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for StrictJson<T> {
                 "send Content-Type: application/json",
             ));
         }
+        let limit = req.extensions().get::<BodyLimit>().map_or(MAX_BODY, |l| l.0);
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "body-too-large",
                     "The body is too large",
-                    format!("the limit is {MAX_BODY} bytes"),
+                    format!("the limit is {}", size_text(limit)),
                 )
             } else {
                 ApiError::new(

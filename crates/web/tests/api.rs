@@ -111,6 +111,7 @@ async fn malformed_bodies_are_refused_naming_the_field() {
     let r = t.post("/api/v1/households", huge).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(r.body["code"], "body-too-large");
+    assert_eq!(r.body["detail"], "the limit is 2 MiB");
     assert_eq!(t.counts().await, (0, 0));
 }
 

@@ -760,6 +760,15 @@ async fn a_match_job_with_a_bad_row_is_refused_and_nothing_is_queued() {
     let problem: Value = r.json().await.unwrap();
     assert_eq!(problem["errors"][0]["field"], "rows", "{problem:#}");
     assert_eq!(problem["errors"][0]["code"], "too-many", "{problem:#}");
+    // A body over the synchronous route's own limit is told that limit.
+    let r = t
+        .post(
+            "/api/v1/matches",
+            json!({"rows": [{"given_name": "A".repeat(32 * 1024 * 1024)}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.body["detail"], "the limit is 32 MiB", "{:#}", r.body);
 
     let mut db = raw(&t).await;
     let (jobs, rows): (i64, i64) =
