@@ -346,22 +346,75 @@ fn record(row: &csv::ByteRecord, layout: &Layout) -> std::result::Result<(String
 }
 
 /// Refuses an output directory that holds an input file (it would be overwritten).
-fn prepare_out(out: &Path, inputs: &[&Path]) -> Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("--out: cannot create {}", out.display()))?;
-    for input in inputs {
-        for name in ["pairs.csv", "clusters.csv", "model.csv", "rejects.csv"] {
-            if let (Ok(a), Ok(b)) = (out.join(name).canonicalize(), input.canonicalize())
-                && a == b
-            {
-                bail!(
-                    "--out: {} would overwrite the input {}",
-                    out.join(name).display(),
-                    input.display()
-                );
+/// The directory a run writes to. A run refused before it reads a row, or
+/// that fails, leaves it as it was (created only for the run, it is removed
+/// again); rejects are written aside and take their place only when the run
+/// is done ([`OutDir::done`]) or no row could be read ([`OutDir::no_rows`]).
+struct OutDir {
+    dir: PathBuf,
+    created: bool,
+    settled: bool,
+}
+
+const OUTPUTS: [&str; 4] = ["pairs.csv", "clusters.csv", "model.csv", "rejects.csv"];
+
+impl OutDir {
+    fn prepare(out: &Path, inputs: &[&Path]) -> Result<OutDir> {
+        for input in inputs {
+            for name in OUTPUTS {
+                if let (Ok(a), Ok(b)) = (out.join(name).canonicalize(), input.canonicalize())
+                    && a == b
+                {
+                    bail!(
+                        "--out: {} would overwrite the input {}",
+                        out.join(name).display(),
+                        input.display()
+                    );
+                }
+            }
+        }
+        let created = !out.exists();
+        std::fs::create_dir_all(out).with_context(|| format!("--out: cannot create {}", out.display()))?;
+        Ok(OutDir {
+            dir: out.to_path_buf(),
+            created,
+            settled: false,
+        })
+    }
+
+    fn rejects(&self) -> PathBuf {
+        self.dir.join("rejects.csv.partial")
+    }
+
+    /// The run is written: its rejects join its other files.
+    fn done(mut self) -> Result<()> {
+        self.settled = true;
+        std::fs::rename(self.rejects(), self.dir.join("rejects.csv"))
+            .with_context(|| format!("cannot write {}", self.dir.join("rejects.csv").display()))
+    }
+
+    /// No row could be read: the rejects say why, and an earlier run's
+    /// files go, so the directory never holds two runs' files.
+    fn no_rows(mut self) -> Result<()> {
+        self.settled = true;
+        for name in &OUTPUTS[..3] {
+            let _ = std::fs::remove_file(self.dir.join(name));
+        }
+        std::fs::rename(self.rejects(), self.dir.join("rejects.csv"))
+            .with_context(|| format!("cannot write {}", self.dir.join("rejects.csv").display()))
+    }
+}
+
+impl Drop for OutDir {
+    fn drop(&mut self) {
+        if !self.settled {
+            let _ = std::fs::remove_file(self.rejects());
+            if self.created {
+                // Only when empty: nothing but this run's own files is removed.
+                let _ = std::fs::remove_dir(&self.dir);
             }
         }
     }
-    Ok(())
 }
 
 fn writer(path: &Path) -> Result<csv::Writer<BufWriter<File>>> {
@@ -513,12 +566,13 @@ fn multi_clusters(clusters: &[u32]) -> usize {
 pub fn dedupe(args: &DedupeArgs) -> Result<Summary> {
     let common = &args.common;
     common.check()?;
-    prepare_out(&common.out, &[&args.input])?;
-    let mut rejects = Rejects::create(&common.out.join("rejects.csv"))?;
+    let out = OutDir::prepare(&common.out, &[&args.input])?;
+    let mut rejects = Rejects::create(&out.rejects())?;
     let started = Instant::now();
     let table = read(&args.input, "--input", common, &mut rejects)?;
     rejects.out.flush()?;
     if table.records.is_empty() {
+        out.no_rows()?;
         bail!(
             "--input: no row of {} could be read; see rejects.csv",
             args.input.display()
@@ -526,6 +580,7 @@ pub fn dedupe(args: &DedupeArgs) -> Result<Summary> {
     }
     let outcome = himaya_linkage::dedupe(&table.records, &common.roles(), &common.settings())?;
     write_outcome(&common.out, &outcome, &table.ids, None, RightRecords::All)?;
+    out.done()?;
     Ok(Summary {
         records: table.records.len(),
         rejected: table.rejected,
@@ -536,17 +591,23 @@ pub fn dedupe(args: &DedupeArgs) -> Result<Summary> {
 
 pub fn link_lists(args: &MatchArgs) -> Result<Summary> {
     let common = &args.common;
+    // Said, not ignored: a list matched against another file with --area
+    // would otherwise look like a district's run.
     if args.area.is_some() {
         bail!("--area: only with --right registry (a CSV file is matched whole)");
     }
+    if args.db.given() {
+        bail!("--db: only with --right registry (two files need no database)");
+    }
     common.check()?;
-    prepare_out(&common.out, &[&args.left, &args.right])?;
-    let mut rejects = Rejects::create(&common.out.join("rejects.csv"))?;
+    let out = OutDir::prepare(&common.out, &[&args.left, &args.right])?;
+    let mut rejects = Rejects::create(&out.rejects())?;
     let started = Instant::now();
     let mut left = read(&args.left, "--left", common, &mut rejects)?;
     let right = read(&args.right, "--right", common, &mut rejects)?;
     rejects.out.flush()?;
     if left.records.is_empty() || right.records.is_empty() {
+        out.no_rows()?;
         bail!("no row of the left or of the right file could be read; see rejects.csv");
     }
     let right_from = left.records.len();
@@ -554,6 +615,7 @@ pub fn link_lists(args: &MatchArgs) -> Result<Summary> {
     left.records.extend(right.records);
     let outcome = himaya_linkage::link(&left.records, right_from, &common.roles(), &common.settings())?;
     write_outcome(&common.out, &outcome, &left.ids, Some(&right.ids), RightRecords::All)?;
+    out.done()?;
     Ok(Summary {
         records: left.records.len(),
         rejected,
@@ -596,14 +658,15 @@ pub async fn link_registry(args: &MatchArgs) -> Result<Summary> {
             file.display()
         );
     }
-    prepare_out(&common.out, &[&args.left])?;
     let deployment = crate::load_config(config)?;
+    let out = OutDir::prepare(&common.out, &[&args.left])?;
     let app = crate::open(&args.db.url(), deployment).await?;
-    let mut rejects = Rejects::create(&common.out.join("rejects.csv"))?;
+    let mut rejects = Rejects::create(&out.rejects())?;
     let started = Instant::now();
     let left = read(&args.left, "--left", common, &mut rejects)?;
     rejects.out.flush()?;
     if left.records.is_empty() {
+        out.no_rows()?;
         bail!(
             "--left: no row of {} could be read; see rejects.csv",
             args.left.display()
@@ -634,6 +697,7 @@ pub async fn link_registry(args: &MatchArgs) -> Result<Summary> {
         Some(&people),
         RightRecords::Linked,
     )?;
+    out.done()?;
     println!(
         "Matched against {} active people of the registry, with a model learnt from the list and them.",
         people.len()
@@ -656,14 +720,6 @@ pub async fn run(command: LinkCommand) -> Result<()> {
             let summary = if args.against_registry() {
                 link_registry(&args).await?
             } else {
-                // Said, not ignored: a district's list matched against another
-                // file would otherwise look like a district's run.
-                if args.area.is_some() {
-                    bail!("--area: only with --right registry; two files are matched whole");
-                }
-                if args.db.given() {
-                    bail!("--db: only with --right registry; two files need no database");
-                }
                 link_lists(&args)?
             };
             print_summary(&summary, &args.common.out);

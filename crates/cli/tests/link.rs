@@ -213,8 +213,14 @@ fn match_links_two_lists_written_in_two_scripts() {
     // The registry's flags are refused with two files, not ignored.
     let refused_out = dir.join("refused");
     for (extra, expected) in [
-        (["--area", "PK-PB"], "--area: only with --right registry"),
-        (["--db", "registry.db"], "--db: only with --right registry"),
+        (
+            ["--area", "PK-PB"],
+            "--area: only with --right registry (a CSV file is matched whole)",
+        ),
+        (
+            ["--db", "registry.db"],
+            "--db: only with --right registry (two files need no database)",
+        ),
     ] {
         let out = command(&refused_out, &extra);
         assert!(!out.status.success());
@@ -247,7 +253,7 @@ fn bad_input_is_refused_before_any_work_or_rejected_by_row() {
         let err = text(&out.stderr);
         assert!(err.contains(expected), "{extra:?}: {err}");
         assert!(!err.contains("panicked"), "{err}");
-        assert!(!out_dir.join("pairs.csv").exists(), "{extra:?} wrote pairs.csv");
+        assert!(!out_dir.exists(), "{extra:?} left {} behind", out_dir.display());
     };
     let ok = [
         "--id-column",
@@ -353,6 +359,36 @@ fn bad_input_is_refused_before_any_work_or_rejected_by_row() {
     }
     let pairs = std::fs::read_to_string(out_dir.join("pairs.csv")).unwrap();
     assert!(pairs.lines().any(|l| l.starts_with("1,2,")), "{pairs}");
+    assert!(!out_dir.join("rejects.csv.partial").exists());
+
+    // A refused run leaves the last run's files as they were.
+    std::fs::write(
+        &input,
+        "id,name,dob
+",
+    )
+    .unwrap();
+    assert!(!dedupe(&ok).status.success());
+    assert_eq!(std::fs::read_to_string(out_dir.join("pairs.csv")).unwrap(), pairs);
+    assert_eq!(std::fs::read_to_string(out_dir.join("rejects.csv")).unwrap(), rejects);
+    // A run that could read no row says why in rejects.csv, and the last
+    // run's other files go with its rejects: the directory holds one run.
+    std::fs::write(
+        &input,
+        "id,name,dob
+1,Ali,31/02/1980
+2,Omar
+",
+    )
+    .unwrap();
+    let out = dedupe(&ok);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("see rejects.csv"), "{}", text(&out.stderr));
+    let rejects = std::fs::read_to_string(out_dir.join("rejects.csv")).unwrap();
+    assert!(rejects.contains("in.csv,2,1,dob,"), "{rejects}");
+    for gone in ["pairs.csv", "clusters.csv", "model.csv"] {
+        assert!(!out_dir.join(gone).exists(), "{gone} of the last run left");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
