@@ -24,17 +24,7 @@ impl Target {
     /// Opens an existing registry: administering a SQLite file that is not
     /// there would quietly create an empty registry instead.
     async fn open(&self) -> Result<App> {
-        let deployment = crate::load_config(&self.config)?;
-        let url = self.db.url();
-        if let Some(file) = url.strip_prefix("sqlite://").map(|f| f.split('?').next().unwrap_or(f))
-            && !std::path::Path::new(file).exists()
-        {
-            bail!(
-                "there is no registry at {file}: name it with --db FILE or --database-url URL \
-                 (the same as the server's)"
-            );
-        }
-        crate::open(&url, deployment).await
+        self.db.open_existing(crate::load_config(&self.config)?).await
     }
 }
 

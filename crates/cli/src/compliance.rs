@@ -71,7 +71,7 @@ pub async fn run(command: ComplianceCommand) -> Result<()> {
     if records.is_empty() && faults.is_empty() {
         bail!("{} has no rows", args.file.display());
     }
-    let app = crate::open(&args.db.url(), crate::load_config(&args.config)?).await?;
+    let app = args.db.open_existing(crate::load_config(&args.config)?).await?;
     let actor = Actor::system("compliance-import");
     let mut checked = Vec::new();
     for part in records.chunks(COMPLIANCE_BATCH) {

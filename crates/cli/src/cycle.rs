@@ -159,7 +159,7 @@ pub enum AccountCommand {
 
 async fn open(d: &Deployment) -> Result<App> {
     let deployment = crate::load_config(&d.config)?;
-    crate::open(&d.db.url(), deployment).await
+    d.db.open_existing(deployment).await
 }
 
 async fn acting(a: &Acting) -> Result<(App, Actor)> {

@@ -32,7 +32,7 @@ pub struct RunArgs {
 pub async fn run(command: DedupCommand) -> Result<()> {
     let DedupCommand::Run(args) = command;
     let deployment = crate::load_config(&args.config)?;
-    let app = crate::open(&args.db.url(), deployment).await?;
+    let app = args.db.open_existing(deployment).await?;
     let actor = himaya_app::Actor::system("dedup-run");
     let started = Instant::now();
     let run = app

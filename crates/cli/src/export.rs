@@ -55,7 +55,7 @@ pub async fn run(args: ExportArgs) -> Result<()> {
         other => bail!("--format: {other:?} is not a format: use csv or jsonl"),
     };
     let deployment = crate::load_config(&args.config)?;
-    let app = crate::open(&args.db.url(), deployment).await?;
+    let app = args.db.open_existing(deployment).await?;
     let actor = Actor::system("export");
     let attributes: Vec<String> = app.deployment().household_attributes.names();
     let mut household_columns: Vec<String> = himaya_synth::write::HOUSEHOLD_COLUMNS

@@ -199,6 +199,25 @@ fn xlsx_rows(
 }
 
 fn check_header(header: &[String], path: &Path, known: &dyn Fn(&str) -> bool, required: &[&str]) -> Result<()> {
+    if header.is_empty() {
+        bail!(
+            "{}: the file is empty; its first row names the columns, {} among them",
+            path.display(),
+            required.join(" and ")
+        );
+    }
+    if let Some((i, twice)) = header
+        .iter()
+        .enumerate()
+        .find(|(i, h)| !h.is_empty() && header[..*i].contains(h))
+    {
+        bail!(
+            "{}: the column {twice:?} appears twice (columns {} and {}): which one to read is not known",
+            path.display(),
+            header.iter().position(|h| h == twice).unwrap_or(0) + 1,
+            i + 1
+        );
+    }
     if let Some(unknown) = header.iter().find(|h| !h.is_empty() && !known(h)) {
         bail!(
             "{}: unknown column {unknown:?} (name it, or ignore it, in a column mapping file: --mapping)",
@@ -608,9 +627,7 @@ pub async fn run(args: ImportArgs) -> Result<()> {
 /// Runs an import; returns its summary.
 pub async fn import(args: ImportArgs) -> Result<String> {
     let deployment = crate::load_config(&args.config)?;
-    let app = crate::open(&args.db.url(), deployment).await?;
-    let actor = Actor::system("import");
-    let attributes: Vec<String> = app.deployment().household_attributes.names();
+    let attributes: Vec<String> = deployment.household_attributes.names();
     let known_household = |c: &str| HOUSEHOLD_FIELDS.contains(&c) || attributes.iter().any(|a| a == c);
     let json_household = |c: &str| known_household(c) || c == "attributes" || c == "location";
     let mapping = match &args.mapping {
@@ -663,6 +680,10 @@ pub async fn import(args: ImportArgs) -> Result<String> {
         },
         &["person_key", "household_key"],
     )?;
+    // Opened once the files are known to be readable, with the columns
+    // they need: a refused import creates no registry.
+    let app = crate::open(&args.db.url(), deployment).await?;
+    let actor = Actor::system("import");
     let households_name = args.households.display().to_string();
     let persons_name = args.persons.display().to_string();
     let rejects_path = args

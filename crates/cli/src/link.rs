@@ -207,13 +207,29 @@ fn layout(path: &Path, flag: &str, header: &csv::ByteRecord, common: &CommonArgs
         );
     }
     let position = |column: &str, what: &str| -> Result<usize> {
-        names.iter().position(|n| n == column).ok_or_else(|| {
-            anyhow::anyhow!(
-                "{what}: {} has no column {column:?} (its columns: {})",
+        let mut at = names.iter().enumerate().filter(|(_, n)| *n == column).map(|(i, _)| i);
+        let Some(first) = at.next() else {
+            // A file saved with semicolons reads as one column named by them all.
+            let hint = if names.len() == 1 && names[0].contains(';') {
+                "; its columns are separated by semicolons: save it with commas"
+            } else {
+                ""
+            };
+            bail!(
+                "{what}: {} has no column {column:?} (its columns: {}){hint}",
                 path.display(),
                 names.join(", ")
-            )
-        })
+            );
+        };
+        if let Some(second) = at.next() {
+            bail!(
+                "{what}: {} has the column {column:?} twice (columns {} and {}): which one to read is not known",
+                path.display(),
+                first + 1,
+                second + 1
+            );
+        }
+        Ok(first)
     };
     let id = position(&common.id_column, "--id-column")?;
     let mut fields = Vec::new();
@@ -651,16 +667,9 @@ pub async fn link_registry(args: &MatchArgs) -> Result<Summary> {
             himaya_app::REGISTRY_ROLES.map(Role::code).join(", ")
         );
     }
-    // Opening a file that is not there would create an empty registry.
-    if let Some(file) = args.db.sqlite_file().filter(|f| !f.exists()) {
-        bail!(
-            "--right registry: there is no database at {}; give the registry's file with --db (or --database-url)",
-            file.display()
-        );
-    }
     let deployment = crate::load_config(config)?;
     let out = OutDir::prepare(&common.out, &[&args.left])?;
-    let app = crate::open(&args.db.url(), deployment).await?;
+    let app = args.db.open_existing(deployment).await?;
     let mut rejects = Rejects::create(&out.rejects())?;
     let started = Instant::now();
     let left = read(&args.left, "--left", common, &mut rejects)?;

@@ -148,9 +148,18 @@ fn parse_db_file(s: &str) -> Result<PathBuf, String> {
 }
 
 impl DbArgs {
-    /// The SQLite file the arguments name, if they name one.
-    pub fn sqlite_file(&self) -> Option<PathBuf> {
-        himaya_store::sqlite_file_of(&self.url()).map(PathBuf::from)
+    /// Opens the registry the arguments name, which must exist: a command
+    /// that works on a registry, given a SQLite file that is not there,
+    /// would otherwise create an empty one and report on it.
+    pub async fn open_existing(&self, deployment: Deployment) -> Result<App> {
+        let url = self.url();
+        if let Some(file) = himaya_store::sqlite_file_of(&url).filter(|f| !std::path::Path::new(f).exists()) {
+            bail!(
+                "there is no registry at {file}: name it with --db FILE or --database-url URL \
+                 (the same as the server's)"
+            );
+        }
+        open(&url, deployment).await
     }
 
     /// Whether `--db` was given (`--database-url` may come from the environment).

@@ -104,7 +104,7 @@ async fn score(args: ScoreArgs) -> Result<()> {
     if deployment.pmt.is_none() {
         bail!("the configuration names no proxy means test model: add pmt_model_file to it");
     }
-    let app = crate::open(&args.db.url(), deployment).await?;
+    let app = args.db.open_existing(deployment).await?;
     let actor = himaya_app::Actor::system("pmt-score");
     let started = Instant::now();
     let run = app

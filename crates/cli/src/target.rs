@@ -76,7 +76,7 @@ fn parse_setting(s: &str) -> Result<(String, String), String> {
 
 async fn open(target: &ConfigDb) -> Result<App> {
     let deployment = crate::load_config(&target.config)?;
-    crate::open(&target.db.url(), deployment).await
+    target.db.open_existing(deployment).await
 }
 
 pub async fn programme(command: ProgrammeCommand) -> Result<()> {

@@ -195,23 +195,29 @@ fn bad_flags_are_refused() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("--database-url"), "{}", text(&out.stderr));
 
-    // Administering a registry that is not there creates none.
+    // Working on a registry that is not there creates none.
     let missing = temp("missing.db");
-    let out = run(&[
-        "audit",
-        "verify",
-        "--config",
-        "demo:pk",
-        "--db",
-        missing.to_str().unwrap(),
-    ]);
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("there is no registry at"),
-        "{}",
-        text(&out.stderr)
-    );
-    assert!(!missing.exists());
+    let db = missing.to_str().unwrap();
+    let out_dir = temp("export");
+    let out_dir = out_dir.to_str().unwrap();
+    for command in [
+        &["audit", "verify"][..],
+        &["dedup", "run"],
+        &["target", "run", "--programme", "pk-kafalat", "--dry-run"],
+        &["export", "--out", out_dir],
+        &["cycle", "show", "--cycle", "c-1", "--user", "amina"],
+    ] {
+        let mut args = command.to_vec();
+        args.extend(["--config", "demo:pk", "--db", db]);
+        let out = run(&args);
+        assert!(!out.status.success(), "{command:?}");
+        assert!(
+            text(&out.stderr).contains("there is no registry at"),
+            "{command:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!missing.exists(), "{command:?} created {db}");
+    }
 }
 
 #[tokio::test]
@@ -991,6 +997,22 @@ fn import_refuses_bad_files_before_writing_and_bad_rows_into_the_rejects() {
     );
     std::fs::write(&h, "household_key,area,colour\nA,PK-PB-MUL-SDR,blue\n").unwrap();
     assert!(text(&import().stderr).contains("unknown column \"colour\""));
+    std::fs::write(&h, "household_key,area,area\nA,PK-PB-MUL-SDR,PK-PB\n").unwrap();
+    assert!(
+        text(&import().stderr).contains("the column \"area\" appears twice (columns 2 and 3)"),
+        "{}",
+        text(&import().stderr)
+    );
+    std::fs::write(&h, "").unwrap();
+    assert!(
+        text(&import().stderr).contains("the file is empty"),
+        "{}",
+        text(&import().stderr)
+    );
+    std::fs::remove_file(&h).unwrap();
+    assert!(text(&import().stderr).contains("cannot read"));
+    // None of these refusals made a registry.
+    assert!(!db.exists());
 
     // Bad rows: each lands in the rejects with its row number.
     std::fs::write(

@@ -266,6 +266,10 @@ fn bad_input_is_refused_before_any_work_or_rejected_by_row() {
 
     std::fs::write(&input, "").unwrap();
     refused(&ok, "is empty");
+    std::fs::write(&input, "id,name,dob,name\n1,Ali,1980,Ali Khan\n").unwrap();
+    refused(&ok, "has the column \"name\" twice (columns 2 and 4)");
+    std::fs::write(&input, "id;name;dob\n1;Ali;1980\n").unwrap();
+    refused(&ok, "its columns are separated by semicolons");
     std::fs::write(&input, "id,name,dob\n").unwrap();
     refused(&ok, "has a header but no records");
     std::fs::write(&input, "id,name,dob\n1,Ali,1980\n").unwrap();
@@ -685,7 +689,7 @@ async fn match_finds_a_list_of_people_in_the_registry() {
     let out = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(!out.status.success());
     assert!(
-        text(&out.stderr).contains("--right registry: there is no database at"),
+        text(&out.stderr).contains("there is no registry at"),
         "{}",
         text(&out.stderr)
     );
