@@ -1351,8 +1351,10 @@ pub(crate) fn match_record(row: &MatchRow, i: usize, area_known: impl Fn(&str) -
         );
     }
     let record = LinkRecord::parse(fields);
-    if let Err(e) = &record {
-        problem.push(f("date_of_birth"), "date-format", e.to_string());
+    match &record {
+        Err(e @ himaya_linkage::ValueError::Date(..)) => problem.push(f("date_of_birth"), "date-format", e.to_string()),
+        Err(e @ himaya_linkage::ValueError::Sex(_)) => problem.push(f("sex"), "not-allowed", e.to_string()),
+        Ok(_) => {}
     }
     if !problem.is_empty() {
         return Err(problem);

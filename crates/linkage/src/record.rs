@@ -65,8 +65,21 @@ impl Role {
 /// A value that cannot be read for its role.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ValueError {
-    #[error("{0:?} is not a date: use YYYY-MM-DD, YYYYMMDD, DD/MM/YYYY, YYYY-MM or a year ({1})")]
+    #[error("{0:?} is not a date: use YYYY-MM-DD, YYYYMMDD, DD/MM/YYYY, YYYY-MM or a year{reason}", reason = date_reason(.1))]
     Date(String, DateError),
+    #[error(
+        "{0:?} is not a sex: use male or female (m, f, 1, 2, or the word in Urdu, Arabic or Bengali), \
+         or leave it empty"
+    )]
+    Sex(String),
+}
+
+/// Why a date that has the right shape is not one; the shapes are listed already.
+fn date_reason(e: &DateError) -> String {
+    match e {
+        DateError::Format => String::new(),
+        other => format!(" ({other})"),
+    }
 }
 
 /// Sex, when the value says which.
@@ -187,7 +200,17 @@ impl Record {
                         r.birth = Some(date);
                     }
                 }
-                Role::Sex => r.sex = r.sex.or(parse_sex(raw)),
+                Role::Sex => match parse_sex(raw) {
+                    Some(sex) => r.sex = r.sex.or(Some(sex)),
+                    // Said to be unknown, or a third gender (the registry's
+                    // `other`), which is compared as missing: linkage
+                    // compares the two sexes only.
+                    None if matches!(
+                        raw.to_lowercase().as_str(),
+                        "u" | "unknown" | "?" | "x" | "-" | "n/a" | "na" | "o" | "other"
+                    ) => {}
+                    None => return Err(ValueError::Sex(raw.to_owned())),
+                },
                 Role::NationalId => r.ids.extend(identifier_key(raw)),
                 Role::Phone => r.phones.extend(phone_key(raw)),
                 Role::Address => {
@@ -309,6 +332,35 @@ mod tests {
         assert_eq!(r.area.as_deref(), Some("PK-PB-MUL"));
         assert!(r.father.is_empty());
         assert_eq!(r.words.len(), 3);
+    }
+
+    /// A sex that says neither is refused, naming the value; one said to be
+    /// unknown, or a third gender, is missing.
+    #[test]
+    fn a_sex_is_read_or_refused() {
+        let sex = |v: &str| Record::parse([(Role::Sex, v), (Role::GivenName, "Ali")]).map(|r| r.sex);
+        assert_eq!(sex("M"), Ok(Some(Sex::Male)));
+        assert_eq!(sex("مرد"), Ok(Some(Sex::Male)));
+        assert_eq!(sex("Unknown"), Ok(None));
+        assert_eq!(sex("other"), Ok(None));
+        let e = sex("banana").unwrap_err();
+        assert_eq!(e, ValueError::Sex("banana".into()));
+        assert!(
+            e.to_string().starts_with("\"banana\" is not a sex: use male or female"),
+            "{e}"
+        );
+        let e = Record::parse([(Role::DateOfBirth, "soon")]).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "\"soon\" is not a date: use YYYY-MM-DD, YYYYMMDD, DD/MM/YYYY, YYYY-MM or a year"
+        );
+        let e = Record::parse([(Role::DateOfBirth, "31/02/1990")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.ends_with("(no such date: check the month (1 to 12) and the day of the month)"),
+            "{e}"
+        );
     }
 
     proptest! {
