@@ -125,9 +125,6 @@ impl CommonArgs {
     /// Refuses a mapping that names a column twice or the id column as a
     /// field, or from which no blocking rule can be made.
     fn check(&self) -> Result<()> {
-        if himaya_linkage::block::default_rules(&self.roles()).is_empty() {
-            bail!("--field: {}", himaya_linkage::LinkError::NoBlockingRule);
-        }
         let mut seen: HashMap<&str, Role> = HashMap::new();
         for (column, role) in &self.fields {
             if column == &self.id_column {
@@ -140,6 +137,9 @@ impl CommonArgs {
                     role.code()
                 );
             }
+        }
+        if himaya_linkage::block::default_rules(&self.roles()).is_empty() {
+            bail!("--field: {}", himaya_linkage::LinkError::NoBlockingRule);
         }
         Ok(())
     }

@@ -1,6 +1,8 @@
 //! How the same person comes to be registered twice: typed again by another
 //! enumerator, in another script, with a guessed age, without the card.
 
+use chrono::{Datelike, NaiveDate};
+
 use crate::Rng;
 use crate::household::{Generator, Spelling, SynthPerson};
 
@@ -72,7 +74,7 @@ pub(crate) fn duplicate(p: &SynthPerson, rng: &mut Rng, g: &Generator) -> SynthP
             changed = true;
         }
         if rng.chance(0.3) {
-            d.date_of_birth = shift_birth(d.date_of_birth.as_deref(), rng);
+            d.date_of_birth = shift_birth(d.date_of_birth.as_deref(), g.today(), rng);
             d.birth_date_estimated = d.date_of_birth.as_deref().is_some_and(|b| b.len() == 4);
             changed = true;
         }
@@ -159,19 +161,24 @@ fn script_switch(n: &mut Spelling, keep_native: bool) {
     }
 }
 
-fn shift_birth(birth: Option<&str>, rng: &mut Rng) -> Option<String> {
+/// A date of birth as a second registration may give it; never after
+/// `today` (a clerk does not write a birth still to come).
+fn shift_birth(birth: Option<&str>, today: NaiveDate, rng: &mut Rng) -> Option<String> {
     let birth = birth?;
     let year: i32 = birth.get(..4)?.parse().ok()?;
+    let this_year = today.year();
     match rng.below(4) {
         0 => None,
         1 => Some(year.to_string()),
-        2 => Some((year + rng.range(-3, 3) as i32).to_string()),
-        // Day and month transposed, where that is still a date.
+        2 => Some((year + rng.range(-3, 3) as i32).min(this_year).to_string()),
+        // Day and month transposed, where that is still a date gone by.
         _ => match (birth.get(5..7), birth.get(8..10)) {
-            (Some(m), Some(d)) if d.parse::<u32>().is_ok_and(|d| (1..=12).contains(&d)) => {
+            (Some(m), Some(d))
+                if NaiveDate::parse_from_str(&format!("{year}-{d}-{m}"), "%Y-%m-%d").is_ok_and(|t| t <= today) =>
+            {
                 Some(format!("{year}-{d}-{m}"))
             }
-            _ => Some((year + 1).to_string()),
+            _ => Some((year + 1).min(this_year).to_string()),
         },
     }
 }
@@ -289,10 +296,19 @@ mod tests {
             variant("Abdul Rehman Khan", &mut rng).split(' ').next_back(),
             Some("Khan")
         );
-        assert_eq!(shift_birth(None, &mut rng), None);
+        let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        assert_eq!(shift_birth(None, today, &mut rng), None);
         for _ in 0..20 {
-            if let Some(b) = shift_birth(Some("1980-03-14"), &mut rng) {
+            if let Some(b) = shift_birth(Some("1980-03-14"), today, &mut rng) {
                 assert!(b.starts_with("19"), "{b}");
+            }
+        }
+        // A child born this year is never given a year to come, nor a
+        // transposed date still ahead.
+        for _ in 0..200 {
+            // Transposed, 2026-12-03 would still be ahead.
+            if let Some(b) = shift_birth(Some("2026-03-12"), today, &mut rng) {
+                assert!(b.as_str() <= "2026-11-23", "{b}");
             }
         }
     }

@@ -231,6 +231,11 @@ pub struct Generator {
 }
 
 impl Generator {
+    /// The day the population is generated as of.
+    pub(crate) fn today(&self) -> NaiveDate {
+        self.today
+    }
+
     /// `duplicates` is the share of person records that get a duplicate.
     pub fn new(deployment: Deployment, seed: u64, duplicates: f64, today: NaiveDate) -> Result<Generator, NoAreas> {
         let country = deployment.country;
