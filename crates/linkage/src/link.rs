@@ -335,10 +335,13 @@ impl<'a> Run<'a> {
                 merge_counts,
             );
             let mut session = model::em(&self.comparisons, u, &patterns, &free, 200);
-            // With nothing left free (a list of identifiers alone), EM learns
-            // nothing, not even how many are matches; a training rule's pairs
-            // are chosen as nearly all one person, and are taken as such.
-            if near_certain && !free.contains(&true) {
+            // With nothing left free that one of the pairs has on both sides
+            // (a list of identifiers alone, against people with every field),
+            // EM learns nothing, not even how many are matches; a training
+            // rule's pairs are chosen as nearly all one person, and are taken
+            // as such.
+            let informative = (0..n).any(|i| free[i] && patterns.keys().any(|p| model::level_of(*p, i) != NULL));
+            if near_certain && !informative {
                 session.matches_share = 1.0;
             }
             sessions.push(Trained {
@@ -791,24 +794,36 @@ mod tests {
     }
 
     /// A list of nothing but identifiers, every one of them on the other
-    /// side: each agreement is found, near certain, and nothing else.
+    /// side (which may have every field): each agreement is found, near
+    /// certain, and nothing else.
     #[test]
     fn a_list_of_identifiers_finds_each_one() {
-        let id = |i: u32| {
-            Record::parse([(
-                Role::NationalId,
-                format!("{:013}", 3_520_212_345_000u64 + u64::from(i)).as_str(),
-            )])
-            .unwrap()
-        };
-        let mut records: Vec<Record> = (0..150).map(|i| id(i * 7)).collect();
-        let right_from = records.len();
-        records.extend((0..5_000).map(id));
-        let outcome = link(&records, right_from, &[Role::NationalId], &quick()).unwrap();
-        assert_eq!(outcome.pairs.len(), 150);
-        for p in &outcome.pairs {
-            assert_eq!(p.right, p.left * 7);
-            assert!(p.probability > 0.99, "{}", p.probability);
+        let id = |i: u32| format!("{:013}", 3_520_212_345_000u64 + u64::from(i));
+        let names = ["Ali", "Sana", "Omar", "Zainab", "Bilal", "Ayesha", "Imran"];
+        for rich in [false, true] {
+            let mut records: Vec<Record> = (0..150)
+                .map(|i| Record::parse([(Role::NationalId, id(i * 7).as_str())]).unwrap())
+                .collect();
+            let right_from = records.len();
+            records.extend((0..5_000).map(|i| {
+                let (n, born) = (names[i as usize % names.len()], format!("{}", 1950 + i % 60));
+                let mut fields = vec![(Role::NationalId, id(i))];
+                if rich {
+                    fields.extend([(Role::GivenName, n.to_owned()), (Role::DateOfBirth, born)]);
+                }
+                Record::parse(fields.iter().map(|(r, v)| (*r, v.as_str()))).unwrap()
+            }));
+            let roles: &[Role] = if rich {
+                &[Role::NationalId, Role::GivenName, Role::DateOfBirth]
+            } else {
+                &[Role::NationalId]
+            };
+            let outcome = link(&records, right_from, roles, &quick()).unwrap();
+            assert_eq!(outcome.pairs.len(), 150, "rich: {rich}");
+            for p in &outcome.pairs {
+                assert_eq!(p.right, p.left * 7);
+                assert!(p.probability > 0.99, "rich: {rich}: {}", p.probability);
+            }
         }
     }
 
