@@ -76,6 +76,28 @@ impl App {
     /// Migrates the store, saves the configuration's areas and returns the app.
     pub async fn open(store: Store, deployment: Deployment) -> Result<App, AppError> {
         store.migrate().await?;
+        // Another country's configuration would add its areas to this
+        // registry for good: a registry whose areas the configuration names
+        // none of is refused.
+        let registered: Vec<(String, String)> = store.area_paths().await?;
+        if !registered.is_empty()
+            && !deployment
+                .areas
+                .iter()
+                .any(|a| registered.iter().any(|(code, _)| *code == a.code))
+        {
+            let theirs: Vec<&str> = registered.iter().take(3).map(|(c, _)| c.as_str()).collect();
+            let ours: Vec<&str> = deployment.areas.iter().take(3).map(|a| a.code.as_str()).collect();
+            return Err(AppError::conflict(
+                "wrong-configuration",
+                format!(
+                    "the registry's areas ({}, …) are none of this configuration's ({}, …): \
+                     is it the configuration this registry was made with?",
+                    theirs.join(", "),
+                    ours.join(", ")
+                ),
+            ));
+        }
         store.save_areas(&deployment.areas).await?;
         let area_paths = store.area_paths().await?.into_iter().collect();
         Ok(App {

@@ -218,6 +218,47 @@ fn bad_flags_are_refused() {
         );
         assert!(!missing.exists(), "{command:?} created {db}");
     }
+
+    // A registry made with one country's configuration is not opened with
+    // another's, whose areas it would otherwise take in for good.
+    let dir = temp("wrong-config");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (h, p) = (dir.join("households.csv"), dir.join("persons.csv"));
+    std::fs::write(&h, "household_key,area\nA,PK-PB-MUL-SDR\n").unwrap();
+    std::fs::write(
+        &p,
+        "person_key,household_key,relationship,given_name_latin,sex,date_of_birth\nA1,A,head,Ali,male,1980\n",
+    )
+    .unwrap();
+    let registry = dir.join("reg.db");
+    let registry = registry.to_str().unwrap();
+    let out = run(&[
+        "import",
+        "--households",
+        h.to_str().unwrap(),
+        "--persons",
+        p.to_str().unwrap(),
+        "--config",
+        "demo:pk",
+        "--db",
+        registry,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["dedup", "run", "--config", "demo:bd", "--db", registry]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("are none of this configuration's"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Its own configuration opens it (and the run finds too few people).
+    let out = run(&["dedup", "run", "--config", "demo:pk", "--db", registry]);
+    assert!(
+        text(&out.stderr).contains("a run needs at least two"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
