@@ -23,7 +23,7 @@ pub struct RunArgs {
     #[arg(long)]
     area: Option<String>,
     /// Pairs at or above this match probability are stored (default 0.8).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     threshold: Option<f64>,
     #[command(flatten)]
     db: crate::DbArgs,

@@ -73,7 +73,7 @@ pub struct CommonArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Pairs with at least this match probability are kept (0 to 1).
-    #[arg(long, default_value_t = 0.5, value_parser = parse_probability)]
+    #[arg(long, default_value_t = 0.5, value_parser = parse_probability, allow_negative_numbers = true)]
     pub threshold: f64,
     /// Blocks of more records than this are left out and reported.
     #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(2..=1_000_000))]

@@ -80,7 +80,7 @@ enum Command {
     },
     /// Measure the registry's throughput and latency on a fresh database.
     Bench(bench::BenchArgs),
-    /// Import households and people from CSV or JSON Lines files, refused rows to a rejects file.
+    /// Import households and people from CSV, JSON Lines or Excel (XLSX) files, refused rows to a rejects file.
     Import(import::ImportArgs),
     /// Export households and their people to CSV or JSON Lines that import reads back.
     Export(export::ExportArgs),

@@ -314,6 +314,10 @@ fn bad_input_is_refused_before_any_work_or_rejected_by_row() {
         "not a probability",
     );
     refused(
+        &["--id-column", "id", "--field", "name=full_name", "--threshold", "-0.1"],
+        "\"-0.1\" is not a probability between 0 and 1",
+    );
+    refused(
         &["--id-column", "id", "--field", "dob=date_of_birth"],
         "no blocking rule",
     );
