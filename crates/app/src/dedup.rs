@@ -314,16 +314,19 @@ fn link_record(r: &PersonRecord, area: &str) -> LinkRecord {
 /// parts, and a list of full names with dates of birth and sex gave the
 /// model nothing to learn from (of 500 registered people, none found; with
 /// the same given and family names in columns of their own, 343).
-pub const REGISTRY_ROLES: [Role; 8] = [
-    Role::GivenName,
-    Role::FamilyName,
-    Role::FatherName,
-    Role::DateOfBirth,
-    Role::Sex,
-    Role::NationalId,
-    Role::Phone,
-    Role::Area,
-];
+pub const REGISTRY_ROLES: [Role; 8] = with_area(ROLES);
+
+/// `roles` and the area: a list may give each person's area, which a run
+/// over the registry leaves out (see [`ROLES`]).
+const fn with_area(roles: [Role; 7]) -> [Role; 8] {
+    let mut out = [Role::Area; 8];
+    let mut i = 0;
+    while i < roles.len() {
+        out[i] = roles[i];
+        i += 1;
+    }
+    out
+}
 
 /// Refuses roles the registry holds nothing for (an address, a locality, a
 /// postcode: the registry keeps areas, not addresses).

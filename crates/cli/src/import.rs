@@ -680,10 +680,6 @@ pub async fn import(args: ImportArgs) -> Result<String> {
         },
         &["person_key", "household_key"],
     )?;
-    // Opened once the files are known to be readable, with the columns
-    // they need: a refused import creates no registry.
-    let app = crate::open(&args.db.url(), deployment).await?;
-    let actor = Actor::system("import");
     let households_name = args.households.display().to_string();
     let persons_name = args.persons.display().to_string();
     let rejects_path = args
@@ -698,6 +694,11 @@ pub async fn import(args: ImportArgs) -> Result<String> {
             }
         }
     }
+    // Opened once the files are known to be readable, with the columns
+    // they need, and the rejects to go elsewhere: a refused import creates
+    // no registry.
+    let app = crate::open(&args.db.url(), deployment).await?;
+    let actor = Actor::system("import");
     let mut rejects = Rejects {
         out: csv::Writer::from_writer(BufWriter::new(
             File::create(&rejects_path).with_context(|| format!("cannot write {}", rejects_path.display()))?,

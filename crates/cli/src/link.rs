@@ -403,7 +403,7 @@ impl OutDir {
     }
 
     /// The run is written: its rejects join its other files.
-    fn done(mut self) -> Result<()> {
+    fn done(&mut self) -> Result<()> {
         self.settled = true;
         std::fs::rename(self.rejects(), self.dir.join("rejects.csv"))
             .with_context(|| format!("cannot write {}", self.dir.join("rejects.csv").display()))
@@ -411,7 +411,7 @@ impl OutDir {
 
     /// No row could be read: the rejects say why, and an earlier run's
     /// files go, so the directory never holds two runs' files.
-    fn no_rows(mut self) -> Result<()> {
+    fn no_rows(&mut self) -> Result<()> {
         self.settled = true;
         for name in &OUTPUTS[..3] {
             let _ = std::fs::remove_file(self.dir.join(name));
@@ -579,21 +579,25 @@ fn multi_clusters(clusters: &[u32]) -> usize {
     sizes.values().filter(|n| **n > 1).count()
 }
 
-pub fn dedupe(args: &DedupeArgs) -> Result<Summary> {
-    let common = &args.common;
-    common.check()?;
-    let out = OutDir::prepare(&common.out, &[&args.input])?;
+/// The one file of a run, its rejects written aside; refused when no row of
+/// it could be read (the rejects then say why).
+fn read_list(out: &mut OutDir, path: &Path, flag: &str, common: &CommonArgs) -> Result<Table> {
     let mut rejects = Rejects::create(&out.rejects())?;
-    let started = Instant::now();
-    let table = read(&args.input, "--input", common, &mut rejects)?;
+    let table = read(path, flag, common, &mut rejects)?;
     rejects.out.flush()?;
     if table.records.is_empty() {
         out.no_rows()?;
-        bail!(
-            "--input: no row of {} could be read; see rejects.csv",
-            args.input.display()
-        );
+        bail!("{flag}: no row of {} could be read; see rejects.csv", path.display());
     }
+    Ok(table)
+}
+
+pub fn dedupe(args: &DedupeArgs) -> Result<Summary> {
+    let common = &args.common;
+    common.check()?;
+    let mut out = OutDir::prepare(&common.out, &[&args.input])?;
+    let started = Instant::now();
+    let table = read_list(&mut out, &args.input, "--input", common)?;
     let outcome = himaya_linkage::dedupe(&table.records, &common.roles(), &common.settings())?;
     write_outcome(&common.out, &outcome, &table.ids, None, RightRecords::All)?;
     out.done()?;
@@ -616,7 +620,7 @@ pub fn link_lists(args: &MatchArgs) -> Result<Summary> {
         bail!("--db: only with --right registry (two files need no database)");
     }
     common.check()?;
-    let out = OutDir::prepare(&common.out, &[&args.left, &args.right])?;
+    let mut out = OutDir::prepare(&common.out, &[&args.left, &args.right])?;
     let mut rejects = Rejects::create(&out.rejects())?;
     let started = Instant::now();
     let mut left = read(&args.left, "--left", common, &mut rejects)?;
@@ -668,19 +672,10 @@ pub async fn link_registry(args: &MatchArgs) -> Result<Summary> {
         );
     }
     let deployment = crate::load_config(config)?;
-    let out = OutDir::prepare(&common.out, &[&args.left])?;
+    let mut out = OutDir::prepare(&common.out, &[&args.left])?;
     let app = args.db.open_existing(deployment).await?;
-    let mut rejects = Rejects::create(&out.rejects())?;
     let started = Instant::now();
-    let left = read(&args.left, "--left", common, &mut rejects)?;
-    rejects.out.flush()?;
-    if left.records.is_empty() {
-        out.no_rows()?;
-        bail!(
-            "--left: no row of {} could be read; see rejects.csv",
-            args.left.display()
-        );
-    }
+    let left = read_list(&mut out, &args.left, "--left", common)?;
     let records = left.records.len();
     let actor = himaya_app::Actor::system("link-match");
     let linked = app
